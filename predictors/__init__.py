@@ -1,0 +1,1 @@
+"""Built-in predictor modules of twin."""

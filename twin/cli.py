@@ -1,0 +1,214 @@
+"""The ``twin`` command: a thin layer over the library API.
+
+Exit status: 0 success; 2 invalid input (scenario file, ``--set``, arguments), reported on stderr
+without a traceback; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from twin import __version__
+from twin.errors import InputError, TwinError
+from twin.scenario import Scenario, dump_yaml, load_scenario, parse_assignment
+
+EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
+
+
+class ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # exit 2 through our own handler
+        raise ArgumentError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _horizon(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _experiment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--out", type=Path, help="output folder (default results/<name>/<UTC time>/)")
+    p.add_argument("--replications", type=_positive_int, help="number of replications")
+    p.add_argument("--seed", type=_seed, help="root random seed")
+    p.add_argument("--horizon", type=_horizon, help="simulated time of one replication")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="worker processes (default: one per CPU core)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="twin", description="Digital-twin discrete-event simulator.")
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="simulate a scenario and write summary.json")
+    _experiment_options(p)
+    p.add_argument("--timeline", action="store_true",
+                   help="also write every machine's state changes (timeline.parquet)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario file and its plant graph")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
+    p.set_defaults(handler=cmd_validate)
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    overrides = [parse_assignment(text) for text in args.sets]
+    for name in ("replications", "seed", "horizon"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides.append((name, value))
+    return overrides
+
+
+def scenario_from(args: argparse.Namespace) -> Scenario:
+    return load_scenario(args.scenario, overrides_from(args))
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from twin.plant import plant_graph
+
+    scenario = scenario_from(args)
+    graph = plant_graph(scenario)
+    kinds: dict[str, int] = {}
+    for _, kind in graph.nodes(data="kind"):
+        kinds[kind] = kinds.get(kind, 0) + 1
+    parts = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
+    console.print(
+        f"{args.scenario}: ok: scenario {scenario.name!r}, {parts}, {graph.number_of_edges()} "
+        f"edges, {len(scenario.policies)} policies", highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def progress_bar(label: str, total: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                        disable=not err.is_terminal)
+    task = progress.add_task(label, total=total)
+    return progress, lambda done, _total: progress.update(task, completed=done)
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from twin.output import default_out, write_json, write_parquet, write_text
+    from twin.runner import run
+
+    scenario = scenario_from(args)
+    out = args.out or default_out(scenario.name)
+    progress, update = progress_bar(f"{scenario.name}: replications", scenario.replications)
+    with progress:
+        result = run(scenario, workers=args.workers, progress=update, timeline=args.timeline)
+    write_text(out / "scenario.yaml", dump_yaml(scenario))
+    write_parquet(out / "replications.parquet", result.replication_table())
+    write_parquet(out / "machines.parquet", result.machine_table())
+    timeline = result.timeline_table()
+    if timeline is not None:
+        write_parquet(out / "timeline.parquet", timeline)
+    write_json(out / "summary.json", result.summary)
+    print_summary(console, result.summary)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def _fmt(stat: dict[str, Any], digits: int = 4) -> tuple[str, str]:
+    mean = stat["mean"]
+    low, high = stat["ci95"]
+    if mean is None:
+        return "-", ""
+    ci = f"[{low:.{digits}g}, {high:.{digits}g}]" if low is not None else ""
+    return f"{mean:.{digits}g}", ci
+
+
+def print_summary(console: Console, summary: dict[str, Any]) -> None:
+    n = summary["replications"]
+    table = Table(title=f"{summary['scenario']}: {n} replication{'s' if n > 1 else ''}, "
+                        f"t = {summary['warmup']:g}..{summary['horizon']:g} {summary['time_unit']}")
+    table.add_column("KPI")
+    table.add_column("mean", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, stat in summary["kpis"].items():
+        table.add_row(name, *_fmt(stat))
+    console.print(table)
+    machines = Table(title="machines (fractions of time; counts per replication)")
+    columns = ("utilization", "availability", "blocked", "starved", "failures", "preventive")
+    machines.add_column("machine")
+    for c in columns:
+        machines.add_column(c, justify="right")
+    for name, stats in summary["machines"].items():
+        machines.add_row(name, *(_fmt(stats[c], 3)[0] for c in columns))
+    console.print(machines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    console = Console()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Callable[[argparse.Namespace, Console], int] = args.handler
+        return handler(args, console)
+    except ArgumentError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_INPUT
+    except InputError as exc:
+        err.print(f"error: {exc.render()}", markup=False)
+        return EXIT_INPUT
+    except TwinError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: a message, and the trace on demand
+        if os.environ.get("TWIN_DEBUG"):
+            traceback.print_exc()
+        err.print(f"error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
+                  markup=False)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

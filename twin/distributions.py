@@ -1,0 +1,216 @@
+"""Probability distributions of the scenario language.
+
+Each distribution is a small frozen pydantic model: its parameters are checked when it is built,
+``sample(rng, size)`` draws from a numpy Generator and ``mean()`` gives the exact mean. In the
+scenario a bare number stands for ``{dist: constant, value: number}``.
+
+The simulation draws through ``stream(rng)``, which samples in blocks (one numpy call per block
+rather than per value) and hands the values out one at a time; the values are the same whatever
+the block size, so common random numbers hold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from scipy import stats
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+BLOCK = 512
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def mean(self) -> float:
+        raise NotImplementedError
+
+    def stream(self, rng: np.random.Generator, block: int = BLOCK) -> Callable[[], float]:
+        """A function returning the next value of this distribution drawn from ``rng``."""
+        buf: list[float] = []
+
+        def draw() -> float:
+            nonlocal buf
+            if not buf:
+                buf = self.sample(rng, block)[::-1].tolist()
+            return buf.pop()
+
+        return draw
+
+
+class Constant(_Dist):
+    dist: Literal["constant"] = "constant"
+    value: NonNegFloat
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return np.full(size, self.value)
+
+    def mean(self) -> float:
+        return self.value
+
+    def stream(self, rng: np.random.Generator, block: int = BLOCK) -> Callable[[], float]:
+        value = self.value
+        return lambda: value
+
+
+class Exponential(_Dist):
+    dist: Literal["exponential"]
+    mean_: PositiveFloat = Field(alias="mean")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.exponential(self.mean_, size)
+
+    def mean(self) -> float:
+        return self.mean_
+
+
+class Uniform(_Dist):
+    dist: Literal["uniform"]
+    low: NonNegFloat
+    high: NonNegFloat
+
+    @model_validator(mode="after")
+    def _order(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError("high must be at least low")
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size)
+
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+
+class Triangular(_Dist):
+    dist: Literal["triangular"]
+    low: NonNegFloat
+    mode: NonNegFloat
+    high: NonNegFloat
+
+    @model_validator(mode="after")
+    def _order(self) -> Triangular:
+        if not self.low <= self.mode <= self.high or self.low == self.high:
+            raise ValueError("need low <= mode <= high and low < high")
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.triangular(self.low, self.mode, self.high, size)
+
+    def mean(self) -> float:
+        return (self.low + self.mode + self.high) / 3
+
+
+class Normal(_Dist):
+    """Normal distribution truncated at 0 (negative draws are redrawn)."""
+
+    dist: Literal["normal"]
+    mean_: FiniteFloat = Field(alias="mean")
+    std: PositiveFloat
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _mass(self) -> Normal:
+        if stats.norm.sf(0.0, self.mean_, self.std) < 1e-3:
+            raise ValueError("mean is too far below 0 for the std: almost every draw is negative")
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        out = rng.normal(self.mean_, self.std, size)
+        bad = out < 0
+        while bad.any():
+            out[bad] = rng.normal(self.mean_, self.std, int(bad.sum()))
+            bad = out < 0
+        return out
+
+    def mean(self) -> float:
+        a = -self.mean_ / self.std
+        return self.mean_ + self.std * stats.norm.pdf(a) / stats.norm.sf(a)
+
+
+class Lognormal(_Dist):
+    """Lognormal given by the mean and std of the variable itself."""
+
+    dist: Literal["lognormal"]
+    mean_: PositiveFloat = Field(alias="mean")
+    std: NonNegFloat
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def _params(self) -> tuple[float, float]:
+        sigma2 = math.log1p((self.std / self.mean_) ** 2)
+        return math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        mu, sigma = self._params()
+        return rng.lognormal(mu, sigma, size)
+
+    def mean(self) -> float:
+        return self.mean_
+
+
+class Weibull(_Dist):
+    dist: Literal["weibull"]
+    shape: PositiveFloat
+    scale: PositiveFloat
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self.scale * rng.weibull(self.shape, size)
+
+    def mean(self) -> float:
+        return self.scale * math.gamma(1 + 1 / self.shape)
+
+
+class Gamma(_Dist):
+    dist: Literal["gamma"]
+    shape: PositiveFloat
+    scale: PositiveFloat
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.gamma(self.shape, self.scale, size)
+
+    def mean(self) -> float:
+        return self.shape * self.scale
+
+
+class Empirical(_Dist):
+    """Draws uniformly from the listed observations."""
+
+    dist: Literal["empirical"]
+    values: Annotated[list[NonNegFloat], Field(min_length=1)]
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.choice(np.asarray(self.values, dtype=float), size)
+
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+
+def _bare_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # rejected by validation: a boolean is no duration
+    if isinstance(value, int | float):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+Distribution = Annotated[
+    Constant | Exponential | Uniform | Triangular | Normal | Lognormal | Weibull | Gamma
+    | Empirical,
+    Field(discriminator="dist"),
+    BeforeValidator(_bare_number),
+]
+"""A distribution field of the scenario: a mapping with ``dist`` or a bare number."""

@@ -1,0 +1,174 @@
+"""Parts and the places they wait: channels between stations, and sinks.
+
+A ``Channel`` is a FIFO with a capacity: a buffer (finite or unbounded) or, with capacity 0, the
+direct hand-over between two machines. Stations first try the immediate operations
+(``try_get``/``try_put``), which cost no SimPy event, and only wait on an event when they must:
+a starved machine on ``get``, a blocked one on ``put``. Parts from sources are ``offer``-ed: they
+never block the source and wait, unbounded, in front of the channel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import simpy
+
+
+class Part:
+    __slots__ = ("id", "release")
+
+    def __init__(self, part_id: int, release: float) -> None:
+        self.id = part_id
+        self.release = release
+
+
+class Level:
+    """Time-weighted level of a count, measured from ``start``."""
+
+    __slots__ = ("env", "start", "value", "last", "area", "max")
+
+    def __init__(self, env: simpy.Environment, start: float) -> None:
+        self.env = env
+        self.start = start
+        self.value = 0
+        self.last = 0.0
+        self.area = 0.0
+        self.max = 0
+
+    def add(self, delta: int) -> None:
+        now = self.env.now
+        if now > self.start:
+            self.area += self.value * (now - (self.last if self.last > self.start else self.start))
+        self.last = now
+        self.value += delta
+        if self.value > self.max:
+            self.max = self.value
+
+    def mean(self, end: float) -> float:
+        self.add(0)
+        span = end - self.start
+        return self.area / span if span > 0 else math.nan
+
+
+class Channel:
+    """FIFO of parts with ``capacity`` places (``math.inf``: unbounded; 0: direct hand-over)."""
+
+    __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level")
+
+    def __init__(self, env: simpy.Environment, name: str, capacity: float, start: float) -> None:
+        self.env = env
+        self.name = name
+        self.capacity = capacity
+        self.items: deque[Part] = deque()
+        self.getters: deque[simpy.Event] = deque()
+        self.putters: deque[tuple[simpy.Event | None, Part]] = deque()
+        self.level = Level(env, start)
+
+    # -- taking parts out
+    def try_get(self) -> Part | None:
+        """A part now, or None (costs no event)."""
+        items = self.items
+        if items:
+            part = items.popleft()
+            putters = self.putters
+            if putters:
+                event, waiting = putters.popleft()
+                items.append(waiting)
+                if event is None:  # from a source's backlog, which the level already counts
+                    self.level.add(-1)
+                else:
+                    event.succeed()
+            else:
+                self.level.add(-1)
+            return part
+        putters = self.putters
+        if putters:  # capacity 0: take straight from a blocked machine or a source's backlog
+            event, part = putters.popleft()
+            if event is None:
+                self.level.add(-1)
+            else:
+                event.succeed()
+            return part
+        return None
+
+    def get(self) -> simpy.Event:
+        """An event whose value is the next part (call after ``try_get`` found none)."""
+        event = self.env.event()
+        self.getters.append(event)
+        return event
+
+    # -- putting parts in
+    def try_put(self, part: Part) -> bool:
+        """Hand ``part`` over now if a getter waits or there is room (costs no event)."""
+        if self.getters:
+            self.getters.popleft().succeed(part)
+            return True
+        if len(self.items) < self.capacity:
+            self.items.append(part)
+            self.level.add(1)
+            return True
+        return False
+
+    def put(self, part: Part) -> simpy.Event:
+        """An event that fires when the channel accepts ``part`` (after ``try_put`` failed)."""
+        event = self.env.event()
+        self.putters.append((event, part))
+        return event
+
+    def offer(self, part: Part) -> None:
+        """Accept a part from a source: it waits, unbounded, in front if there is no room."""
+        if not self.try_put(part):
+            self.putters.append((None, part))
+            self.level.add(1)
+
+    def waiting(self) -> int:
+        """Parts held in front of or in the channel (not counting blocked machines' parts)."""
+        return len(self.items) + sum(1 for e, _ in self.putters if e is None)
+
+
+class InfiniteSupply:
+    """What a machine fed only by an infinite source takes from: a new part whenever asked."""
+
+    __slots__ = ("env", "name", "new_part")
+
+    def __init__(self, env: simpy.Environment, name: str, new_part: Any) -> None:
+        self.env = env
+        self.name = name
+        self.new_part = new_part
+
+    def try_get(self) -> Part:
+        part: Part = self.new_part()
+        return part
+
+    def get(self) -> simpy.Event:  # pragma: no cover - try_get always succeeds
+        raise RuntimeError("an infinite supply never runs out")
+
+
+class Sink:
+    """Absorbs parts and measures throughput and lead time from ``start``."""
+
+    __slots__ = ("env", "name", "start", "count", "lead_sum", "wip")
+
+    def __init__(self, env: simpy.Environment, name: str, start: float, wip: Level) -> None:
+        self.env = env
+        self.name = name
+        self.start = start
+        self.count = 0
+        self.lead_sum = 0.0
+        self.wip = wip
+
+    def try_put(self, part: Part) -> bool:
+        now = self.env.now
+        if now >= self.start:
+            self.count += 1
+            self.lead_sum += now - part.release
+        self.wip.add(-1)
+        return True
+
+    def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        raise RuntimeError("a sink never blocks")
+
+    def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed sinks
+        self.try_put(part)

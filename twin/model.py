@@ -1,0 +1,191 @@
+"""One replication: build the SimPy model of the plant graph, run it, measure it.
+
+``simulate(scenario, replication)`` is a pure function of the scenario, its seed and the
+replication number; it returns plain numbers (picklable, so replications can run anywhere).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import simpy
+
+from twin.flow import Channel, InfiniteSupply, Level, Sink
+from twin.plant import line_constraint, plant_graph
+from twin.rng import Streams
+from twin.scenario import Preventive, Scenario
+from twin.stations import (
+    BLOCKED,
+    DOWN,
+    MAINTENANCE,
+    REPAIR,
+    STARVED,
+    STATES,
+    WORKING,
+    Machine,
+    Releaser,
+    infinite_source,
+    router,
+    timed_source,
+)
+
+
+@dataclass
+class ReplicationResult:
+    """KPIs of one replication, measured from warmup to horizon."""
+
+    replication: int
+    kpis: dict[str, float]
+    machines: dict[str, dict[str, float]]
+    buffers: dict[str, dict[str, float]] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+    timelines: dict[str, list[tuple[float, str]]] | None = None
+
+
+@dataclass
+class Model:
+    """The SimPy objects of one replication, built from the plant graph."""
+
+    env: simpy.Environment
+    graph: nx.DiGraph
+    machines: dict[str, Machine]
+    channels: dict[str, Channel]
+    sinks: dict[str, Sink]
+    wip: Level
+    releaser: Releaser
+
+
+def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Model:
+    env = simpy.Environment()
+    graph = plant_graph(scenario)
+    streams = Streams(scenario.seed, replication)
+    start = scenario.warmup
+    wip = Level(env, start)
+    releaser = Releaser(env, wip)
+    crew_size = scenario.maintenance.crew
+    crew = simpy.PriorityResource(env, capacity=crew_size) if crew_size is not None else None
+    policy = scenario.maintenance.policy
+
+    kinds = nx.get_node_attributes(graph, "kind")
+    channels: dict[str, Channel] = {}
+    sinks: dict[str, Sink] = {}
+    inboxes: dict[str, Channel | InfiniteSupply] = {}
+    for name, kind in kinds.items():
+        spec = graph.nodes[name]["spec"]
+        if kind == "buffer":
+            capacity = math.inf if spec.capacity is None else spec.capacity
+            channels[name] = Channel(env, name, capacity, start)
+        elif kind == "sink":
+            sinks[name] = Sink(env, name, start, wip)
+    fed_by_supply: set[str] = set()
+    for name, kind in kinds.items():
+        if kind != "machine":
+            continue
+        preds = list(graph.predecessors(name))
+        if len(preds) == 1 and kinds[preds[0]] == "buffer":
+            inboxes[name] = channels[preds[0]]
+        elif (len(preds) == 1 and kinds[preds[0]] == "source"
+              and graph.nodes[preds[0]]["spec"].interarrival is None
+              and graph.out_degree(preds[0]) == 1):
+            inboxes[name] = InfiniteSupply(env, name, releaser)
+            fed_by_supply.add(preds[0])
+        else:
+            inboxes[name] = channels[name] = Channel(env, name, 0, start)
+
+    def destination(node: str) -> Channel | Sink:
+        return sinks[node] if node in sinks else channels[node]
+
+    def route(node: str) -> Any:
+        targets = [(graph.edges[node, t]["p"], destination(t)) for t in graph.successors(node)]
+        uniform = streams.rng(f"{node}/route").random if len(targets) > 1 else None
+        draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
+        return router(targets, draw)
+
+    machines: dict[str, Machine] = {}
+    for name, kind in kinds.items():
+        spec = graph.nodes[name]["spec"]
+        if kind == "machine":
+            failures = spec.failures
+            preventive = isinstance(policy, Preventive) and failures is not None
+            machine = Machine(
+                env, name, inboxes[name],
+                spec.process_time.stream(streams.rng(f"{name}/process")),
+                start,
+                ttf=failures.ttf.stream(streams.rng(f"{name}/ttf")) if failures else None,
+                ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
+                pm_every=policy.every if preventive else None,  # type: ignore[union-attr]
+                pm_duration=(policy.duration.stream(streams.rng(f"{name}/pm"))  # type: ignore[union-attr]
+                             if preventive else None),
+                crew=crew,
+                timeline=timeline,
+            )
+            machine.route = route(name)
+            machines[name] = machine
+            env.process(machine.run())
+        elif kind == "source" and name not in fed_by_supply:
+            if spec.interarrival is None:
+                env.process(infinite_source(env, releaser, route(name)))
+            else:
+                draw = spec.interarrival.stream(streams.rng(f"{name}/arrivals"))
+                env.process(timed_source(env, draw, releaser, route(name)))
+    return Model(env, graph, machines, channels, sinks, wip, releaser)
+
+
+def simulate(scenario: Scenario, replication: int, *, timeline: bool = False) -> ReplicationResult:
+    """Run replication ``replication`` of ``scenario`` and measure it."""
+    model = build(scenario, replication, timeline=timeline)
+    model.env.run(until=scenario.horizon)
+    return measure(scenario, model, replication)
+
+
+def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
+    span = scenario.horizon - scenario.warmup
+    good = sum(s.count for s in model.sinks.values())
+    lead = sum(s.lead_sum for s in model.sinks.values())
+    machines: dict[str, dict[str, float]] = {}
+    for name, m in model.machines.items():
+        totals = m.clock.close()
+        frac = [t / span for t in totals]
+        down = frac[DOWN] + frac[REPAIR] + frac[MAINTENANCE]
+        availability = 1.0 - down
+        ideal = model.graph.nodes[name]["spec"].process_time.mean()
+        machines[name] = {
+            "utilization": frac[WORKING],
+            "availability": availability,
+            "blocked": frac[BLOCKED],
+            "starved": frac[STARVED],
+            "failures": float(m.failures),
+            "preventive": float(m.preventive),
+            "down": frac[DOWN],
+            "repair": frac[REPAIR],
+            "maintenance": frac[MAINTENANCE],
+            "processed": float(m.processed),
+            "oee": ideal * m.processed / span,
+        }
+    constraint = line_constraint(model.graph)
+    oee = machines[constraint.machine]["oee"] if constraint else math.nan
+    failures = sum(m.failures for m in model.machines.values())
+    preventive = sum(m.preventive for m in model.machines.values())
+    costs = {
+        "corrective": failures * scenario.costs.corrective / span,
+        "preventive": preventive * scenario.costs.preventive / span,
+    }
+    kpis = {
+        "throughput": good / span,
+        "lead_time": lead / good if good else math.nan,
+        "wip": model.wip.mean(scenario.horizon),
+        "oee": oee,
+        "cost_rate": sum(costs.values()),
+    }
+    buffers = {
+        name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}
+        for name, ch in model.channels.items() if model.graph.nodes[name]["kind"] == "buffer"
+    }
+    timelines = None
+    if any(m.clock.timeline is not None for m in model.machines.values()):
+        timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
+                     for name, m in model.machines.items()}
+    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines)

@@ -1,0 +1,198 @@
+"""The plant as a networkx DiGraph, and the checks that make it safe to simulate.
+
+Node attributes hold the frozen node specs (``spec``) and their kind; edge attributes hold the
+routing probability ``p``. Structural rules:
+
+- sources have no inputs and sinks no outputs; every other node has a way in and a way out;
+- every node is reached from a source and can reach a sink (no part is ever trapped);
+- a node with several outputs gives each a ``p`` and they sum to 1; a buffer's outputs carry no
+  ``p``: the machines it feeds pull from it, first free first served;
+- buffers feed machines only, and a machine fed by a buffer has no other input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import networkx as nx
+import numpy as np
+
+from twin.errors import Loc
+
+if TYPE_CHECKING:
+    from twin.scenario import Scenario
+
+P_TOLERANCE = 1e-9
+
+
+def plant_graph(scenario: Scenario) -> nx.DiGraph:
+    """The plant graph; assumes ``check_plant`` found no problem."""
+    graph = nx.DiGraph(name=scenario.name)
+    for name, spec in scenario.plant.nodes.items():
+        graph.add_node(name, kind=spec.kind, spec=spec)
+    for edge in scenario.plant.edges:
+        graph.add_edge(edge.source, edge.target, p=edge.p)
+    for node in graph:
+        out = list(graph.out_edges(node, data=True))
+        if len(out) == 1 and out[0][2]["p"] is None:
+            out[0][2]["p"] = 1.0
+    return graph
+
+
+def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
+    """Structural problems of the plant, each with the field path it concerns."""
+    nodes = scenario.plant.nodes
+    problems: list[tuple[Loc, str]] = []
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    edge_loc: dict[tuple[str, str], Loc] = {}
+    for i, edge in enumerate(scenario.plant.edges):
+        loc: Loc = ("plant", "edges", i)
+        bad = [end for end in (edge.source, edge.target) if end not in nodes]
+        for end in bad:
+            hint = _did_you_mean(end, nodes)
+            problems.append((loc, f"edge refers to unknown node {end!r}{hint}"))
+        if bad:
+            continue
+        if edge.source == edge.target:
+            problems.append((loc, f"edge from {edge.source!r} to itself"))
+            continue
+        if (edge.source, edge.target) in edge_loc:
+            problems.append((loc, f"duplicate edge {edge.source!r} -> {edge.target!r}"))
+            continue
+        edge_loc[(edge.source, edge.target)] = loc
+        graph.add_edge(edge.source, edge.target, p=edge.p)
+        kinds = (nodes[edge.source].kind, nodes[edge.target].kind)
+        if kinds[1] == "source":
+            problems.append((loc, f"edge into source {edge.target!r}: sources have no inputs"))
+        elif kinds[0] == "sink":
+            problems.append((loc, f"edge out of sink {edge.source!r}: sinks have no outputs"))
+        elif kinds[0] == "buffer" and kinds[1] != "machine":
+            problems.append((loc, f"buffer {edge.source!r} feeds {kinds[1]} {edge.target!r}: "
+                                  "buffers feed machines only"))
+        elif kinds[0] == "source" and kinds[1] == "sink":
+            problems.append((loc, f"source {edge.source!r} feeds sink {edge.target!r} directly"))
+    if problems:
+        return problems
+
+    kinds = {name: spec.kind for name, spec in nodes.items()}
+    sources = [n for n, k in kinds.items() if k == "source"]
+    sinks = [n for n, k in kinds.items() if k == "sink"]
+    if not sources:
+        problems.append((("plant", "nodes"), "the plant has no source"))
+    if not sinks:
+        problems.append((("plant", "nodes"), "the plant has no sink"))
+    if problems:
+        return problems
+
+    for name, kind in kinds.items():
+        loc = ("plant", "nodes", name)
+        outs = list(graph.out_edges(name, data="p"))
+        if kind != "sink" and not outs:
+            problems.append((loc, f"{kind} {name!r} is a dead end: it has no outgoing edge"))
+        if kind not in ("source",) and graph.in_degree(name) == 0:
+            problems.append((loc, f"{kind} {name!r} has no incoming edge: nothing reaches it"))
+        if kind == "buffer":
+            for _, target, p in outs:
+                if p is not None:
+                    problems.append((edge_loc[(name, target)] + ("p",),
+                                     f"buffer {name!r} has routing probabilities; the machines "
+                                     "it feeds pull from it instead"))
+        elif len(outs) > 1:
+            missing = [t for _, t, p in outs if p is None]
+            if missing:
+                problems.append((edge_loc[(name, missing[0])],
+                                 f"{name!r} has {len(outs)} outgoing edges: each needs a "
+                                 "probability p"))
+            else:
+                total = sum(p for _, _, p in outs)
+                if abs(total - 1.0) > P_TOLERANCE:
+                    problems.append((loc, f"the probabilities p of the edges out of {name!r} "
+                                          f"sum to {total:g}, not 1"))
+        elif len(outs) == 1 and outs[0][2] is not None and abs(outs[0][2] - 1.0) > P_TOLERANCE:
+            problems.append((edge_loc[(name, outs[0][1])] + ("p",),
+                             f"the only edge out of {name!r} has p={outs[0][2]:g}; it must be 1"))
+        if kind == "machine":
+            feeders = [n for n in graph.predecessors(name) if kinds[n] == "buffer"]
+            if feeders and graph.in_degree(name) > 1:
+                problems.append((loc, f"machine {name!r} is fed by buffer {feeders[0]!r} and by "
+                                      f"{graph.in_degree(name) - 1} other node(s); route them all "
+                                      "into one buffer"))
+    if problems:
+        return problems
+
+    reached = set(sources)
+    for s in sources:
+        reached |= nx.descendants(graph, s)
+    reaching = set(sinks)
+    for s in sinks:
+        reaching |= nx.ancestors(graph, s)
+    for name, kind in kinds.items():
+        if name not in reached:
+            problems.append((("plant", "nodes", name), f"{kind} {name!r} is not reachable from any "
+                                                       "source"))
+        elif name not in reaching:
+            problems.append((("plant", "nodes", name), f"parts at {kind} {name!r} can never reach "
+                                                       "a sink"))
+    return problems
+
+
+def _did_you_mean(name: str, names: object) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, list(names), n=1)  # type: ignore[call-overload]
+    return f"; did you mean {hint[0]!r}?" if hint else ""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """The station that limits the line's ideal rate, used for the line's OEE."""
+
+    machine: str
+    visits: float
+    """Mean visits to this machine per part released."""
+    ideal_load: float
+    """Ideal processing time this machine spends per part released."""
+
+
+def visit_ratios(graph: nx.DiGraph) -> dict[str, float]:
+    """Mean number of visits to each node per part released (traffic equations).
+
+    Releases are split over sources by their rate (infinite sources count as equal). A buffer
+    passes parts evenly to the machines it feeds.
+    """
+    names = list(graph)
+    index = {n: i for i, n in enumerate(names)}
+    n = len(names)
+    routing = np.zeros((n, n))
+    entry = np.zeros(n)
+    for name in names:
+        spec = graph.nodes[name]["spec"]
+        if spec.kind == "source":
+            rate = 1.0 if spec.interarrival is None else 1.0 / max(spec.interarrival.mean(), 1e-300)
+            entry[index[name]] = rate
+        targets = list(graph.successors(name))
+        for t in targets:
+            p = graph.edges[name, t]["p"]
+            routing[index[name], index[t]] = 1.0 / len(targets) if p is None else p
+    if entry.sum() > 0:
+        entry /= entry.sum()
+    visits = np.linalg.solve(np.eye(n) - routing.T, entry)
+    return {name: float(visits[index[name]]) for name in names}
+
+
+def line_constraint(graph: nx.DiGraph) -> Constraint | None:
+    """The machine with the greatest ideal processing time per released part."""
+    visits = visit_ratios(graph)
+    best: Constraint | None = None
+    for name, data in graph.nodes(data=True):
+        if data["kind"] != "machine":
+            continue
+        load = visits[name] * data["spec"].process_time.mean()
+        if best is None or load > best.ideal_load + 1e-15:
+            best = Constraint(name, visits[name], load)
+    if best is not None and not math.isfinite(best.ideal_load):
+        return None
+    return best

@@ -1,0 +1,417 @@
+"""The scenario: a validated, frozen description of a plant and an experiment.
+
+``load_scenario`` is the one way in: it reads YAML safely, applies ``--set`` overrides, validates
+with pydantic (unknown keys rejected, every parameter checked) and checks the plant graph, so
+that everything downstream works from a trusted object. Problems are reported as
+``InputError`` naming the file, the field path and the line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from twin.distributions import Distribution
+from twin.errors import InputError, Loc
+from twin.yamlio import line_of, load_yaml, parse_yaml
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- plant nodes
+
+
+class Failures(Frozen):
+    """Operation-dependent failures: ``ttf`` counts processing time since the last renewal."""
+
+    ttf: Distribution
+    ttr: Distribution
+
+
+class SourceNode(Frozen):
+    kind: Literal["source"]
+    interarrival: Distribution | None = None
+    """Time between releases; none means an infinite supply."""
+
+
+class MachineNode(Frozen):
+    kind: Literal["machine"]
+    process_time: Distribution
+    failures: Failures | None = None
+
+
+class BufferNode(Frozen):
+    kind: Literal["buffer"]
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    """Parts it can hold; null means unbounded."""
+
+
+class SinkNode(Frozen):
+    kind: Literal["sink"]
+
+
+Node = Annotated[SourceNode | MachineNode | BufferNode | SinkNode, Field(discriminator="kind")]
+
+
+def _edge_form(value: Any) -> Any:
+    """``[a, b]`` and ``[a, b, p]`` are short for ``{from: a, to: b, p: p}``."""
+    if isinstance(value, list | tuple):
+        if len(value) not in (2, 3):
+            raise ValueError("an edge is [from, to], [from, to, p] or {from, to, p}")
+        out = {"from": value[0], "to": value[1]}
+        if len(value) == 3:
+            out["p"] = value[2]
+        return out
+    return value
+
+
+class _EdgeModel(Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    p: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
+
+
+class PlantSpec(Frozen):
+    nodes: Annotated[dict[str, Node], Field(min_length=1)]
+    edges: list[Edge] = Field(default_factory=list)
+
+    @field_validator("nodes")
+    @classmethod
+    def _names(cls, nodes: dict[str, Any]) -> dict[str, Any]:
+        for name in nodes:
+            if not name or name != name.strip():
+                raise ValueError(f"node name {name!r} must be non-empty without surrounding spaces")
+        return nodes
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+class Reactive(Frozen):
+    kind: Literal["reactive"]
+
+
+class Preventive(Frozen):
+    """Maintain each machine with failures when its operating age reaches ``every``."""
+
+    kind: Literal["preventive"]
+    every: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    duration: Distribution
+
+
+MaintenancePolicy = Annotated[Reactive | Preventive, Field(discriminator="kind")]
+
+
+class Maintenance(Frozen):
+    crew: Annotated[int, Field(ge=1)] | None = 1
+    """Technicians shared by all machines; null means unlimited."""
+    policy: MaintenancePolicy = Reactive(kind="reactive")
+
+
+class Costs(Frozen):
+    preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    corrective: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(Frozen):
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    time_unit: str = "min"
+    horizon: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    warmup: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    replications: Annotated[int, Field(ge=1)] = 1
+    seed: Annotated[int, Field(ge=0)] = 0
+    plant: PlantSpec
+    maintenance: Maintenance = Maintenance()
+    costs: Costs = Costs()
+    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _warmup_before_horizon(self) -> Scenario:
+        if self.warmup >= self.horizon:
+            raise ValueError(f"warmup ({self.warmup}) must be less than horizon ({self.horizon})")
+        return self
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``'a.b=1.5'`` -> ``('a.b', 1.5)``; the value is parsed as YAML."""
+    path, sep, raw = text.partition("=")
+    path = path.strip()
+    if not sep or not path:
+        raise InputError("--set", [((), f"expected PATH=VALUE, got {text!r}", None)])
+    try:
+        value = parse_yaml(raw, f"--set {path}")[0] if raw.strip() else None
+    except InputError as exc:
+        raise InputError("--set", [((), f"{path}: {exc.problems[0][1]}", None)]) from None
+    return path, value
+
+
+def apply_override(data: dict[str, Any], path: str, value: Any, source: str = "--set") -> None:
+    """Set ``data[a][b]...`` for the dotted ``path`` (list items by index), in place."""
+    keys = path.split(".")
+    node: Any = data
+    for depth, key in enumerate(keys[:-1]):
+        here = tuple(keys[: depth + 1])
+        if isinstance(node, list):
+            node = _list_item(node, key, here, source)
+        elif isinstance(node, dict):
+            if key not in node or node[key] is None:
+                node[key] = {}
+            node = node[key]
+        else:
+            raise InputError(
+                source,
+                [(tuple(keys[:depth]), f"cannot set {path!r}: {node!r} has no fields", None)],
+            )
+    last = keys[-1]
+    if isinstance(node, list):
+        index = _index(node, last, tuple(keys), source)
+        node[index] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        hint = " (write the whole distribution, e.g. {dist: exponential, mean: 2})" \
+            if isinstance(node, int | float) else ""
+        raise InputError(
+            source, [(tuple(keys[:-1]), f"cannot set {path!r}: {node!r} has no fields{hint}", None)]
+        )
+
+
+def _index(node: list[Any], key: str, loc: tuple[str, ...], source: str) -> int:
+    try:
+        index = int(key)
+        node[index]  # noqa: B018 - bounds check
+    except (ValueError, IndexError):
+        raise InputError(source, [(loc, f"no list item {key!r}", None)]) from None
+    return index
+
+
+def _list_item(node: list[Any], key: str, loc: tuple[str, ...], source: str) -> Any:
+    return node[_index(node, key, loc, source)]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _clean_loc(data: Any, loc: Sequence[str | int]) -> Loc:
+    """Drop the union tags pydantic puts in error paths, keeping only real keys of ``data``."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if present:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict | list) and part not in ("function-before", "function-after"):
+            # a tag of a discriminated union ('exponential', 'machine'), or a missing field
+            if isinstance(node, dict) and isinstance(part, str) and _is_tag(node, part):
+                continue
+            out.append(part)
+            node = None
+        else:
+            continue
+    return tuple(out)
+
+
+def _is_tag(node: dict[str, Any], part: str) -> bool:
+    return part in (node.get("dist"), node.get("kind")) or part in ("_EdgeModel",)
+
+
+def _message(err: Mapping[str, Any], data: Any, loc: Loc) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        field = loc[-1] if loc else "?"
+        allowed = _allowed_fields(data, loc[:-1])
+        hint = difflib.get_close_matches(str(field), allowed, n=1)
+        suffix = f"; did you mean {hint[0]!r}?" if hint else (
+            f"; allowed: {', '.join(sorted(allowed))}" if allowed else "")
+        return f"unknown field{suffix}"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        tag = ctx.get("tag")
+        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        hint = difflib.get_close_matches(str(tag), expected, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"unknown {ctx.get('discriminator', 'tag').strip(chr(39))} {tag!r}{did} " \
+               f"(expected one of: {', '.join(expected)})"
+    if kind == "union_tag_not_found":
+        ctx = err.get("ctx", {})
+        return f"missing {ctx.get('discriminator', 'tag').strip(chr(39))!s}"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _allowed_fields(data: Any, loc: Loc) -> list[str]:
+    """Field names the model at ``loc`` accepts (best effort, for 'did you mean')."""
+    model = _model_at(loc, data)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+    from twin import scenario as mod
+
+    node: Any = data
+    model: Any = Scenario
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) else None)
+        if model is Scenario and part == "plant":
+            model = PlantSpec
+        elif model is PlantSpec and part == "nodes":
+            model = "nodes"
+        elif model == "nodes":
+            kinds = {"source": SourceNode, "machine": MachineNode, "buffer": BufferNode,
+                     "sink": SinkNode}
+            model = kinds.get(node.get("kind")) if isinstance(node, dict) else None
+        elif model is PlantSpec and part == "edges":
+            model = "edges"
+        elif model == "edges":
+            model = _EdgeModel
+        elif isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            sub = {"maintenance": Maintenance, "costs": Costs, "failures": Failures}.get(str(part))
+            if sub is not None and field is not None:
+                model = sub
+            elif part == "policy" and isinstance(node, dict):
+                model = {"reactive": Reactive, "preventive": Preventive}.get(node.get("kind"))
+            elif isinstance(node, dict) and "dist" in node:
+                model = getattr(mod, str(node["dist"]).capitalize(), None)
+            else:
+                return None
+        else:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def validation_problems(
+    exc: ValidationError, data: Any, lines: Mapping[Loc, int], prefix: Loc = ()
+) -> list[tuple[Loc, str, int | None]]:
+    problems = []
+    seen = set()
+    for err in exc.errors():
+        loc = _clean_loc(data, err["loc"])
+        msg = _message(err, data, loc)
+        if (loc, msg) in seen:
+            continue
+        seen.add((loc, msg))
+        problems.append(((*prefix, *loc), msg, line_of(dict(lines), (*prefix, *loc))))
+    return problems
+
+
+def scenario_from_data(
+    data: Any,
+    source: str = "<scenario>",
+    lines: Mapping[Loc, int] | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+    check_policies: bool = True,
+) -> Scenario:
+    """Validate plain data (as read from YAML) into a frozen, checked ``Scenario``."""
+    from twin.plant import check_plant
+
+    lines = dict(lines or {})
+    if data is None:
+        raise InputError(source, [((), "the file is empty", None)])
+    if not isinstance(data, dict):
+        raise InputError(source, [((), f"expected a mapping at the top level, got "
+                                        f"{type(data).__name__}", line_of(lines, ()))])
+    data = copy.deepcopy(data)
+    overridden: list[tuple[str, ...]] = []
+    for path, value in overrides:
+        apply_override(data, path, value)
+        overridden.append(tuple(path.split(".")))
+
+    def located(loc: Loc, msg: str) -> tuple[Loc, str, int | None]:
+        keys = tuple(str(k) for k in loc)
+        for path in overridden:
+            n = min(len(path), len(keys))
+            if path[:n] == keys[:n]:
+                return loc, f"{msg} (set on the command line: {'.'.join(path)})", None
+        return loc, msg, line_of(lines, loc)
+
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(source, [located(loc, msg) for loc, msg, _ in
+                                  validation_problems(exc, data, lines)]) from None
+    problems = check_plant(scenario)
+    if problems:
+        raise InputError(source, [located(loc, msg) for loc, msg in problems])
+    if check_policies:
+        for name in scenario.policies:
+            policy_scenario(scenario, name, source=source, lines=lines)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Scenario:
+    """Read, override, validate and check a scenario file."""
+    data, lines = load_yaml(path)
+    return scenario_from_data(data, str(path), lines, overrides)
+
+
+def to_data(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data, with the field names of the file."""
+    return scenario.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def policy_scenario(
+    scenario: Scenario, name: str, source: str = "<scenario>",
+    lines: Mapping[Loc, int] | None = None,
+) -> Scenario:
+    """The scenario with the overrides of policy ``name`` applied."""
+    if name not in scenario.policies:
+        hint = difflib.get_close_matches(name, list(scenario.policies), n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise InputError(source, [(("policies",), f"no policy {name!r}{did}", None)])
+    lines = dict(lines or {})
+    data = to_data(scenario)
+    data["policies"] = {}
+    prefix: Loc = ("policies", name)
+    for path, value in scenario.policies[name].items():
+        try:
+            apply_override(data, str(path), copy.deepcopy(value), source)
+        except InputError as exc:
+            loc = (*prefix, str(path))
+            raise InputError(source, [(loc, msg, line_of(lines, loc))
+                                      for _, msg, _ in exc.problems]) from None
+    try:
+        out = scenario_from_data(data, source, {}, check_policies=False)
+    except InputError as exc:
+        raise InputError(source, [((*prefix, *loc), msg, line_of(lines, prefix))
+                                  for loc, msg, _ in exc.problems]) from None
+    return out.model_copy(update={"policies": scenario.policies, "name": scenario.name})
+
+
+def dump_yaml(scenario: Scenario) -> str:
+    return yaml.safe_dump(to_data(scenario), sort_keys=False)

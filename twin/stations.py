@@ -1,0 +1,233 @@
+"""SimPy processes of the plant's stations: sources and machines.
+
+Machines follow the contract: one part at a time; a finished part stays in the machine (blocked)
+until the next node accepts it; failures are operation-dependent, so a machine tracks its
+remaining life in processing time and fails exactly when that runs out, mid-part, then waits for a
+technician, is repaired and resumes the part it holds (preempt-resume). Preventive maintenance
+happens when the operating age since the last renewal reaches the policy's interval. Both a
+repair and a preventive maintenance renew the machine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from twin.flow import Channel, InfiniteSupply, Level, Part, Sink
+
+WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE = range(6)
+STATES = ("working", "starved", "blocked", "down", "repair", "maintenance")
+"""Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting."""
+
+REPAIR_PRIORITY, PREVENTIVE_PRIORITY = 0, 1
+
+Destination = Channel | Sink
+Draw = Callable[[], float]
+Process = Generator[simpy.Event, Any, None]
+
+
+class StateClock:
+    """Time spent in each state from ``start`` on, and optionally the timeline of changes."""
+
+    __slots__ = ("env", "start", "state", "since", "totals", "timeline")
+
+    def __init__(self, env: simpy.Environment, start: float, state: int, timeline: bool) -> None:
+        self.env = env
+        self.start = start
+        self.state = state
+        self.since = env.now
+        self.totals = [0.0] * len(STATES)
+        self.timeline: list[tuple[float, int]] | None = [(env.now, state)] if timeline else None
+
+    def set(self, state: int) -> None:
+        if state == self.state:
+            return
+        now = self.env.now
+        if now > self.start:
+            since = self.since
+            self.totals[self.state] += now - (since if since > self.start else self.start)
+        self.state = state
+        self.since = now
+        if self.timeline is not None:
+            self.timeline.append((now, state))
+
+    def close(self) -> list[float]:
+        now = self.env.now
+        if now > self.start:
+            since = self.since
+            self.totals[self.state] += now - (since if since > self.start else self.start)
+        self.since = now
+        return self.totals
+
+
+def router(destinations: list[tuple[float, Destination]], uniform: Draw | None) -> Callable[
+        [], Destination]:
+    """Choose a destination by the edges' probabilities."""
+    if len(destinations) == 1:
+        only = destinations[0][1]
+        return lambda: only
+    assert uniform is not None
+    cumulative = []
+    total = 0.0
+    for p, dest in destinations:
+        total += p
+        cumulative.append((total, dest))
+    last = cumulative[-1][1]
+
+    def choose() -> Destination:
+        u = uniform()
+        for bound, dest in cumulative:
+            if u < bound:
+                return dest
+        return last
+
+    return choose
+
+
+class Releaser:
+    """Creates parts: numbers them, stamps the release time and counts them into the WIP."""
+
+    def __init__(self, env: simpy.Environment, wip: Level) -> None:
+        self.env = env
+        self.wip = wip
+        self.count = 0
+
+    def __call__(self) -> Part:
+        return self.admit(Part(0, 0.0))
+
+    def admit(self, part: Part) -> Part:
+        self.count += 1
+        self.wip.add(1)
+        part.id = self.count
+        part.release = self.env.now
+        return part
+
+
+def timed_source(env: simpy.Environment, interarrival: Draw, release: Releaser,
+                 route: Callable[[], Destination]) -> Process:
+    """Releases a part every ``interarrival``; parts wait, unbounded, in front of the next node."""
+    timeout = env.timeout
+    while True:
+        yield timeout(interarrival())
+        route().offer(release())  # type: ignore[union-attr]
+
+
+def infinite_source(env: simpy.Environment, release: Releaser,
+                    route: Callable[[], Destination]) -> Process:
+    """Keeps what it feeds supplied; a part is released when the next node accepts it."""
+    while True:
+        dest = route()
+        part = Part(0, env.now)
+        if not dest.try_put(part):
+            yield dest.put(part)
+        release.admit(part)
+
+
+class Machine:
+    """One machine: its process, its state clock and its counters (from warmup on)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        inbox: Channel | InfiniteSupply,
+        process_time: Draw,
+        start: float,
+        *,
+        ttf: Draw | None = None,
+        ttr: Draw | None = None,
+        pm_every: float | None = None,
+        pm_duration: Draw | None = None,
+        crew: simpy.PriorityResource | None = None,
+        timeline: bool = False,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.inbox = inbox
+        self.process_time = process_time
+        self.start = start
+        self.ttf = ttf
+        self.ttr = ttr
+        self.pm_every = pm_every
+        self.pm_duration = pm_duration
+        self.crew = crew
+        self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
+        self.clock = StateClock(env, start, STARVED, timeline)
+        self.processed = 0
+        self.failures = 0
+        self.preventive = 0
+        self.life_left = math.inf
+        self.pm_left = math.inf
+        self._renew()
+
+    def _renew(self) -> None:
+        self.life_left = self.ttf() if self.ttf is not None else math.inf
+        self.pm_left = self.pm_every if self.pm_every is not None else math.inf
+
+    def run(self) -> Process:
+        env = self.env
+        timeout = env.timeout
+        clock = self.clock
+        inbox = self.inbox
+        draw = self.process_time
+        start = self.start
+        while True:
+            part = inbox.try_get()
+            if part is None:
+                clock.set(STARVED)
+                part = yield inbox.get()
+            clock.set(WORKING)
+            work = draw()
+            while work >= self.life_left or work >= self.pm_left:
+                step = min(self.life_left, self.pm_left)
+                yield timeout(step)
+                work -= step
+                self.life_left -= step
+                self.pm_left -= step
+                if self.life_left <= self.pm_left:
+                    yield from self._repair()
+                else:
+                    yield from self._maintain()
+                clock.set(WORKING)
+            yield timeout(work)
+            self.life_left -= work
+            self.pm_left -= work
+            if env.now >= start:
+                self.processed += 1
+            dest = self.route()
+            if not dest.try_put(part):
+                clock.set(BLOCKED)
+                yield dest.put(part)
+
+    def _repair(self) -> Process:
+        env = self.env
+        if env.now >= self.start:
+            self.failures += 1
+        self.clock.set(DOWN)
+        assert self.ttr is not None
+        if self.crew is None:
+            self.clock.set(REPAIR)
+            yield env.timeout(self.ttr())
+        else:
+            with self.crew.request(priority=REPAIR_PRIORITY) as request:
+                yield request
+                self.clock.set(REPAIR)
+                yield env.timeout(self.ttr())
+        self._renew()
+
+    def _maintain(self) -> Process:
+        env = self.env
+        if env.now >= self.start:
+            self.preventive += 1
+        self.clock.set(MAINTENANCE)
+        assert self.pm_duration is not None
+        if self.crew is None:
+            yield env.timeout(self.pm_duration())
+        else:
+            with self.crew.request(priority=PREVENTIVE_PRIORITY) as request:
+                yield request
+                yield env.timeout(self.pm_duration())
+        self._renew()
