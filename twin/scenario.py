@@ -323,6 +323,8 @@ def validation_problems(
     for err in exc.errors():
         loc = _clean_loc(data, err["loc"])
         msg = _message(err, data, loc)
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, str(err.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         if (loc, msg) in seen:
             continue
         seen.add((loc, msg))

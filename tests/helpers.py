@@ -1,0 +1,58 @@
+"""Building small plants in tests and checking estimates against exact values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twin import run, scenario_from_data
+from twin.executors import LocalExecutor
+from twin.stats import t_interval
+
+
+def exp(mean: float) -> dict[str, Any]:
+    return {"dist": "exponential", "mean": mean}
+
+
+def line(
+    means: list[float],
+    capacities: list[int | None],
+    *,
+    failures: list[dict[str, Any] | None] | None = None,
+    interarrival: Any = None,
+) -> dict[str, Any]:
+    """A serial line raw -> M1 -> B1 -> M2 -> ... -> done (capacity 0: machines joined directly)."""
+    nodes: dict[str, Any] = {"raw": {"kind": "source", "interarrival": interarrival}}
+    edges: list[list[str]] = []
+    prev = "raw"
+    for i, mean in enumerate(means, start=1):
+        machine: dict[str, Any] = {"kind": "machine", "process_time": exp(mean)}
+        if failures and failures[i - 1]:
+            machine["failures"] = failures[i - 1]
+        nodes[f"M{i}"] = machine
+        edges.append([prev, f"M{i}"])
+        prev = f"M{i}"
+        if i <= len(capacities) and capacities[i - 1] != 0:
+            nodes[f"B{i}"] = {"kind": "buffer", "capacity": capacities[i - 1]}
+            edges.append([prev, f"B{i}"])
+            prev = f"B{i}"
+    nodes["done"] = {"kind": "sink"}
+    edges.append([prev, "done"])
+    return {"nodes": nodes, "edges": edges}
+
+
+def simulate_plant(plant: dict[str, Any], *, horizon: float, warmup: float, replications: int,
+                   seed: int = 1, **extra: Any) -> dict[str, Any]:
+    data = {"name": "test", "horizon": horizon, "warmup": warmup, "replications": replications,
+            "seed": seed, "plant": plant, **extra}
+    scenario = scenario_from_data(data)
+    return run(scenario, executor=LocalExecutor(2)).summary
+
+
+def assert_matches(stat: dict[str, Any], exact: float, *, rel_precision: float,
+                   level: float = 0.99) -> None:
+    """``exact`` lies in the ``level`` t-interval of the replications, and that interval is
+    narrow (half-width under ``rel_precision`` of the exact value), so the check has teeth."""
+    mean, low, high = t_interval(stat["values"], level)
+    half = (high - low) / 2
+    assert low <= exact <= high, f"exact {exact:.6g} outside [{low:.6g}, {high:.6g}] (mean {mean:.6g})"
+    assert half <= rel_precision * abs(exact), f"interval too wide: +-{half:.3g} around {mean:.6g}"
