@@ -142,7 +142,7 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
 def _did_you_mean(name: str, names: object) -> str:
     import difflib
 
-    hint = difflib.get_close_matches(name, list(names), n=1)  # type: ignore[call-overload]
+    hint = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)  # type: ignore[call-overload]
     return f"; did you mean {hint[0]!r}?" if hint else ""
 
 

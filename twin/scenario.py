@@ -21,8 +21,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from twin.distributions import Distribution
@@ -150,11 +150,13 @@ class Scenario(Frozen):
     costs: Costs = Costs()
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _warmup_before_horizon(self) -> Scenario:
-        if self.warmup >= self.horizon:
-            raise ValueError(f"warmup ({self.warmup}) must be less than horizon ({self.horizon})")
-        return self
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_before_horizon(cls, warmup: float, info: ValidationInfo) -> float:
+        horizon = info.data.get("horizon")
+        if horizon is not None and warmup >= horizon:
+            raise ValueError(f"warmup ({warmup:g}) must be less than horizon ({horizon:g})")
+        return warmup
 
 
 # --------------------------------------------------------------------------- overrides
