@@ -70,6 +70,10 @@ CASES = [
                                  "    M9:   {kind: machine, process_time: 1.0}\n").replace(
                                      "- [M2, done]", "- [M2, done]\n    - [M9, done]"),
      "plant.nodes.M9", 10, "no incoming edge"),
+    ("infinite supply into an unbounded buffer",
+     edit("- [raw, M1]", "- [raw, B1]").replace("- [M1, B1]", "- [B1, M1]\n    - [M1, M2]").replace(
+         "capacity: 2", "capacity: null").replace("- [B1, M2]\n", ""),
+     "plant.edges[0]", 12, "fill without end"),
     ("duplicate key", edit("    done: {kind: sink}\n", "    done: {kind: sink}\n    M1: {kind: sink}\n"),
      "", 11, "duplicate key 'M1' (first defined on line 7)"),
     ("broken YAML", edit("[raw, M1]", "[raw, M1"), "", 13, "invalid YAML"),

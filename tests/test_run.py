@@ -110,3 +110,35 @@ def test_default_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                          ids=lambda p: p.stem)
 def test_bundled_scenarios_validate(scenario: Path) -> None:
     assert main(["validate", str(scenario)]) == 0
+
+
+def test_deadlocked_loop_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("""\
+name: loop
+horizon: 1000
+plant:
+  nodes:
+    raw: {kind: source}
+    B: {kind: buffer, capacity: 1}
+    A: {kind: machine, process_time: 1}
+    R: {kind: machine, process_time: 1}
+    done: {kind: sink}
+  edges:
+    - [raw, B]
+    - [B, A]
+    - {from: A, to: R, p: 0.5}
+    - {from: A, to: done, p: 0.5}
+    - [R, B]
+""")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["warnings"]) == 1
+    assert "deadlock" in summary["warnings"][0] and "A, R" in summary["warnings"][0]
+    assert "deadlock" in capsys.readouterr().err
+    # rework waiting in an unbounded buffer never deadlocks the loop
+    path.write_text(path.read_text().replace(
+        "    done: {kind: sink}", "    done: {kind: sink}\n    RB: {kind: buffer}").replace(
+        "{from: A, to: R, p: 0.5}", "{from: A, to: RB, p: 0.5}\n    - [RB, R]"))
+    assert main(["run", str(path), "--out", str(tmp_path / "ok")]) == 0
+    assert json.loads((tmp_path / "ok" / "summary.json").read_text())["warnings"] == []

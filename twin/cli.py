@@ -150,37 +150,69 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         write_parquet(out / "timeline.parquet", timeline)
     write_json(out / "summary.json", result.summary)
     print_summary(console, result.summary)
+    print_warnings(result.summary)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
-def _fmt(stat: dict[str, Any], digits: int = 4) -> tuple[str, str]:
+def _number(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 10 ** -digits:
+        return f"{value:.1e}"
+    return f"{value:,.{digits}f}"
+
+
+def _digits(mean: float | None) -> int:
+    if mean is None or mean == 0:
+        return 3
+    magnitude = math.floor(math.log10(abs(mean)))
+    return max(0, 3 - magnitude)
+
+
+def _fmt(stat: dict[str, Any]) -> tuple[str, str]:
     mean = stat["mean"]
     low, high = stat["ci95"]
-    if mean is None:
-        return "-", ""
-    ci = f"[{low:.{digits}g}, {high:.{digits}g}]" if low is not None else ""
-    return f"{mean:.{digits}g}", ci
+    digits = _digits(mean)
+    ci = f"{_number(low, digits)} .. {_number(high, digits)}" if low is not None else ""
+    return _number(mean, digits), ci
+
+
+MACHINE_COLUMNS = {"utilization": "util", "availability": "avail", "blocked": "blocked",
+                   "starved": "starved", "failures": "failures", "preventive": "PMs"}
 
 
 def print_summary(console: Console, summary: dict[str, Any]) -> None:
     n = summary["replications"]
+    unit = summary["time_unit"]
     table = Table(title=f"{summary['scenario']}: {n} replication{'s' if n > 1 else ''}, "
-                        f"t = {summary['warmup']:g}..{summary['horizon']:g} {summary['time_unit']}")
+                        f"{summary['warmup']:g} to {summary['horizon']:g} {unit}")
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
+    units = {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
+             "cost_rate": f"per {unit}"}
     for name, stat in summary["kpis"].items():
-        table.add_row(name, *_fmt(stat))
+        label = f"{name} ({units[name]})" if units.get(name) else name
+        table.add_row(label, *_fmt(stat))
     console.print(table)
-    machines = Table(title="machines (fractions of time; counts per replication)")
-    columns = ("utilization", "availability", "blocked", "starved", "failures", "preventive")
+    machines = Table(title="machines: fractions of time, counts per replication (means)")
     machines.add_column("machine")
-    for c in columns:
-        machines.add_column(c, justify="right")
+    for header in MACHINE_COLUMNS.values():
+        machines.add_column(header, justify="right")
     for name, stats in summary["machines"].items():
-        machines.add_row(name, *(_fmt(stats[c], 3)[0] for c in columns))
+        cells = []
+        for column in MACHINE_COLUMNS:
+            mean = stats[column]["mean"]
+            cells.append(_number(mean, 1 if column in ("failures", "preventive") else 3))
+        machines.add_row(name, *cells)
     console.print(machines)
+
+
+def print_warnings(summary: dict[str, Any]) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for warning in summary.get("warnings", []):
+        err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

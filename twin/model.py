@@ -43,6 +43,8 @@ class ReplicationResult:
     buffers: dict[str, dict[str, float]] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)
     timelines: dict[str, list[tuple[float, str]]] | None = None
+    deadlock: tuple[float, list[str]] | None = None
+    """When and which machines ended blocked by each other for good, if they did."""
 
 
 @dataclass
@@ -143,6 +145,7 @@ def simulate(scenario: Scenario, replication: int, *, timeline: bool = False) ->
 
 def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
     span = scenario.horizon - scenario.warmup
+    deadlock = find_deadlock(model)
     good = sum(s.count for s in model.sinks.values())
     lead = sum(s.lead_sum for s in model.sinks.values())
     machines: dict[str, dict[str, float]] = {}
@@ -188,4 +191,24 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
     if any(m.clock.timeline is not None for m in model.machines.values()):
         timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
                      for name, m in model.machines.items()}
-    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines)
+    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock)
+
+
+def find_deadlock(model: Model) -> tuple[float, list[str]] | None:
+    """Machines blocked at the end whose parts can never move: each waits for room in a channel
+    that only other such machines could empty (a loop of full buffers, say)."""
+    stuck = {m for m in model.machines.values() if m.clock.state == BLOCKED}
+    consumers: dict[int, list[Machine]] = {}
+    for m in model.machines.values():
+        consumers.setdefault(id(m.inbox), []).append(m)
+    changed = True
+    while changed:
+        changed = False
+        for m in list(stuck):
+            if any(c not in stuck for c in consumers.get(id(m.waiting_on), [])):
+                stuck.discard(m)
+                changed = True
+    if not stuck:
+        return None
+    since = max(m.clock.since for m in stuck)
+    return since, sorted(m.name for m in stuck)

@@ -74,6 +74,13 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
                                   "buffers feed machines only"))
         elif kinds[0] == "source" and kinds[1] == "sink":
             problems.append((loc, f"source {edge.source!r} feeds sink {edge.target!r} directly"))
+        elif (kinds[0] == "source" and kinds[1] == "buffer"
+              and nodes[edge.source].interarrival is None  # type: ignore[union-attr]
+              and nodes[edge.target].capacity is None):  # type: ignore[union-attr]
+            problems.append((loc, f"source {edge.source!r} has no interarrival (infinite supply) "
+                                  f"and feeds unbounded buffer {edge.target!r}: the buffer would "
+                                  "fill without end; give the source an interarrival or the "
+                                  "buffer a capacity"))
     if problems:
         return problems
 

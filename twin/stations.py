@@ -155,6 +155,7 @@ class Machine:
         self.pm_duration = pm_duration
         self.crew = crew
         self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
+        self.waiting_on: Destination | None = None
         self.clock = StateClock(env, start, STARVED, timeline)
         self.processed = 0
         self.failures = 0
@@ -200,6 +201,7 @@ class Machine:
             dest = self.route()
             if not dest.try_put(part):
                 clock.set(BLOCKED)
+                self.waiting_on = dest
                 yield dest.put(part)
 
     def _repair(self) -> Process:

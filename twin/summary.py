@@ -37,7 +37,19 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
             for name in first.buffers
         },
         "costs": {k: statistic([r.costs[k] for r in results]) for k in first.costs},
+        "warnings": warnings(results),
     }
+
+
+def warnings(results: Sequence[ReplicationResult]) -> list[str]:
+    out = []
+    for r in results:
+        if r.deadlock is not None:
+            since, names = r.deadlock
+            out.append(f"replication {r.replication}: deadlock from t={since:g}: "
+                       f"{', '.join(names)} are blocked, each waiting for room that only the "
+                       "others could make; give the loop more buffer space")
+    return out
 
 
 def replication_table(results: Sequence[ReplicationResult]) -> pd.DataFrame:
