@@ -71,9 +71,10 @@ CASES = [
                                      "- [M2, done]", "- [M2, done]\n    - [M9, done]"),
      "plant.nodes.M9", 10, "no incoming edge"),
     ("infinite supply into an unbounded buffer",
-     edit("- [raw, M1]", "- [raw, B1]").replace("- [M1, B1]", "- [B1, M1]\n    - [M1, M2]").replace(
-         "capacity: 2", "capacity: null").replace("- [B1, M2]\n", ""),
-     "plant.edges[0]", 12, "fill without end"),
+     "name: x\nhorizon: 10\nplant:\n  nodes:\n    raw: {kind: source}\n    B: {kind: buffer}\n"
+     "    M: {kind: machine, process_time: 1}\n    done: {kind: sink}\n"
+     "  edges:\n    - [raw, B]\n    - [B, M]\n    - [M, done]\n",
+     "plant.edges[0]", 10, "fill without end"),
     ("duplicate key", edit("    done: {kind: sink}\n", "    done: {kind: sink}\n    M1: {kind: sink}\n"),
      "", 11, "duplicate key 'M1' (first defined on line 7)"),
     ("broken YAML", edit("[raw, M1]", "[raw, M1"), "", 13, "invalid YAML"),
