@@ -64,17 +64,17 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             continue
         edge_loc[(edge.source, edge.target)] = loc
         graph.add_edge(edge.source, edge.target, p=edge.p)
-        kinds = (nodes[edge.source].kind, nodes[edge.target].kind)
-        if kinds[1] == "source":
+        pair = (nodes[edge.source].kind, nodes[edge.target].kind)
+        if pair[1] == "source":
             problems.append((loc, f"edge into source {edge.target!r}: sources have no inputs"))
-        elif kinds[0] == "sink":
+        elif pair[0] == "sink":
             problems.append((loc, f"edge out of sink {edge.source!r}: sinks have no outputs"))
-        elif kinds[0] == "buffer" and kinds[1] != "machine":
-            problems.append((loc, f"buffer {edge.source!r} feeds {kinds[1]} {edge.target!r}: "
+        elif pair[0] == "buffer" and pair[1] != "machine":
+            problems.append((loc, f"buffer {edge.source!r} feeds {pair[1]} {edge.target!r}: "
                                   "buffers feed machines only"))
-        elif kinds[0] == "source" and kinds[1] == "sink":
+        elif pair[0] == "source" and pair[1] == "sink":
             problems.append((loc, f"source {edge.source!r} feeds sink {edge.target!r} directly"))
-        elif (kinds[0] == "source" and kinds[1] == "buffer"
+        elif (pair[0] == "source" and pair[1] == "buffer"
               and nodes[edge.source].interarrival is None  # type: ignore[union-attr]
               and nodes[edge.target].capacity is None):  # type: ignore[union-attr]
             problems.append((loc, f"source {edge.source!r} has no interarrival (infinite supply) "

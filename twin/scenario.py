@@ -296,7 +296,7 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
         elif model == "nodes":
             kinds = {"source": SourceNode, "machine": MachineNode, "buffer": BufferNode,
                      "sink": SinkNode}
-            model = kinds.get(node.get("kind")) if isinstance(node, dict) else None
+            model = kinds.get(str(node.get("kind"))) if isinstance(node, dict) else None
         elif model is PlantSpec and part == "edges":
             model = "edges"
         elif model == "edges":
@@ -307,7 +307,7 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
             if sub is not None and field is not None:
                 model = sub
             elif part == "policy" and isinstance(node, dict):
-                model = {"reactive": Reactive, "preventive": Preventive}.get(node.get("kind"))
+                model = {"reactive": Reactive, "preventive": Preventive}.get(str(node.get("kind")))
             elif isinstance(node, dict) and "dist" in node:
                 model = getattr(mod, str(node["dist"]).capitalize(), None)
             else:

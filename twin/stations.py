@@ -112,7 +112,7 @@ def timed_source(env: simpy.Environment, interarrival: Draw, release: Releaser,
     timeout = env.timeout
     while True:
         yield timeout(interarrival())
-        route().offer(release())  # type: ignore[union-attr]
+        route().offer(release())
 
 
 def infinite_source(env: simpy.Environment, release: Releaser,
