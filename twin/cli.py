@@ -21,11 +21,16 @@ from rich.table import Table
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.scenario import Scenario, dump_yaml, load_scenario, parse_assignment
+from twin.summary import KPIS
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
 
 class ArgumentError(Exception):
+    pass
+
+
+class Interrupted(Exception):
     pass
 
 
@@ -73,7 +78,11 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.add_argument("--workers", type=_positive_int,
-                   help="worker processes (default: one per CPU core)")
+                   help="local worker processes (default: one per CPU core)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where replications run: local processes, or a Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786), with --executor dask")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", action="store_true",
                    help="also write every machine's state changes (timeline.parquet)")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("compare", help="run every policy of the scenario on common random "
+                                       "numbers; write compare.json and report.html")
+    _experiment_options(p)
+    p.add_argument("--baseline", help="policy the others are compared with (default: the first)")
+    p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to rank by")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("sweep", help="one run per parameter value (grids: repeat --param/--values);"
+                                     " write sweep.json, sweep.csv, sweep.parquet, report.html")
+    _experiment_options(p)
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="PATH",
+                   help="scenario field to vary, by dotted path (repeatable)")
+    p.add_argument("--values", dest="values", action="append", default=[], metavar="V1,V2,...",
+                   help="its values, comma-separated YAML (one --values per --param)")
+    p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to pick the best by")
+    p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("validate", help="check a scenario file and its plant graph")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
@@ -133,15 +159,32 @@ def progress_bar(label: str, total: int) -> Any:
     return progress, lambda done, _total: progress.update(task, completed=done)
 
 
+def executor_from(args: argparse.Namespace) -> Any:
+    from twin.executors import make_executor
+
+    if args.executor == "dask" and not args.scheduler:
+        raise ArgumentError("--executor dask needs --scheduler ADDRESS")
+    if args.scheduler and args.executor != "dask":
+        raise ArgumentError("--scheduler goes with --executor dask")
+    return make_executor(args.workers, args.executor, args.scheduler)
+
+
+def resume_hint(out: Path) -> str:
+    return (f"finished replications are saved in {out}; run the same command with "
+            f"--out {out} to go on from there")
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from twin.output import default_out, write_json, write_parquet, write_text
+    from twin.report import run_report
     from twin.runner import run
 
     scenario = scenario_from(args)
+    executor = executor_from(args)
     out = args.out or default_out(scenario.name)
     progress, update = progress_bar(f"{scenario.name}: replications", scenario.replications)
     with progress:
-        result = run(scenario, workers=args.workers, progress=update, timeline=args.timeline)
+        result = run(scenario, executor=executor, progress=update, timeline=args.timeline)
     write_text(out / "scenario.yaml", dump_yaml(scenario))
     write_parquet(out / "replications.parquet", result.replication_table())
     write_parquet(out / "machines.parquet", result.machine_table())
@@ -149,10 +192,136 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if timeline is not None:
         write_parquet(out / "timeline.parquet", timeline)
     write_json(out / "summary.json", result.summary)
+    write_text(out / "report.html", run_report(result.summary))
     print_summary(console, result.summary)
     print_warnings(result.summary)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from twin.output import default_out, write_json, write_text
+    from twin.report import compare_report
+    from twin.study import compare
+
+    scenario = scenario_from(args)
+    executor = executor_from(args)
+    out = args.out or default_out(scenario.name)
+    total = scenario.replications * max(1, len(scenario.policies))
+    progress, update = progress_bar(f"{scenario.name}: policies x replications", total)
+    try:
+        with progress:
+            doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
+                          executor=executor, out=out, progress=update)
+    except KeyboardInterrupt:
+        raise Interrupted(resume_hint(out)) from None
+    write_json(out / "compare.json", doc)
+    write_text(out / "report.html", compare_report(doc))
+    print_compare(console, doc)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from twin.output import default_out, write_csv, write_json, write_parquet, write_text
+    from twin.report import sweep_report
+    from twin.study import grid, parse_values, sweep
+
+    if len(args.params) != len(args.values):
+        raise ArgumentError(f"give one --values for each --param ({len(args.params)} --param, "
+                            f"{len(args.values)} --values)")
+    if not args.params:
+        raise ArgumentError("give at least one --param PATH with its --values V1,V2,...")
+    factors = [(p, parse_values(v, p)) for p, v in zip(args.params, args.values, strict=True)]
+    scenario = scenario_from(args)
+    executor = executor_from(args)
+    out = args.out or default_out(scenario.name)
+    total = scenario.replications * len(grid(scenario, factors))
+    progress, update = progress_bar(f"{scenario.name}: points x replications", total)
+    try:
+        with progress:
+            doc, rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
+                              out=out, progress=update)
+    except KeyboardInterrupt:
+        raise Interrupted(resume_hint(out)) from None
+    write_json(out / "sweep.json", doc)
+    write_csv(out / "sweep.csv", rows)
+    write_parquet(out / "sweep.parquet", rows)
+    write_text(out / "report.html", sweep_report(doc))
+    print_sweep(console, doc)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def print_compare(console: Console, doc: dict[str, Any]) -> None:
+    unit = doc["time_unit"]
+    table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
+                        f"{doc['replications']} replications on common random numbers")
+    table.add_column("policy", no_wrap=True)
+    for kpi in KPIS:
+        table.add_column(kpi, justify="right")
+    for name, policy in doc["policies"].items():
+        table.add_row(name, *(_number(policy["kpis"][k]["mean"], _digits(
+            policy["kpis"][k]["mean"])) for k in KPIS))
+    console.print(table)
+    diffs = Table(title=f"paired differences against {doc['baseline']}: mean ± 95% half-width "
+                        "(* the interval excludes 0)")
+    diffs.add_column("policy", no_wrap=True)
+    for kpi in KPIS:
+        diffs.add_column(kpi, justify="right")
+    for name, policy in doc["policies"].items():
+        if name != doc["baseline"]:
+            diffs.add_row(name, *(_pm(policy["differences"][k]) for k in KPIS))
+    console.print(diffs)
+    ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
+                          f"time unit {unit})")
+    ranking.add_column("rank")
+    ranking.add_column("policy")
+    ranking.add_column("mean", justify="right")
+    ranking.add_column("not distinguishable from")
+    for entry in doc["ranking"]:
+        verdict = ", ".join(entry["not_distinguishable_from"])
+        ranking.add_row(str(entry["rank"]), entry["name"],
+                        _number(entry["mean"], _digits(entry["mean"])), verdict)
+    console.print(ranking)
+
+
+def print_sweep(console: Console, doc: dict[str, Any]) -> None:
+    factors = [f["param"] for f in doc["factors"]]
+    table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
+    for f in factors:
+        table.add_column(f)
+    for kpi in KPIS:
+        table.add_column(kpi, justify="right")
+    for point in doc["points"]:
+        mark = "*" if point["run"] == doc["best"]["run"] else ""
+        table.add_row(*(f"{point['params'][f]}{mark if i == 0 else ''}"
+                        for i, f in enumerate(factors)),
+                      *(_number(point["kpis"][k]["mean"], _digits(point["kpis"][k]["mean"]))
+                        for k in KPIS))
+    console.print(table)
+    best = doc["best"]
+    stat = best[doc["rank_by"]]
+    params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+    console.print(f"best by {doc['rank_by']} ({doc['better']} is better): {params}: "
+                  f"{_fmt(stat)[0]} (95% CI {_fmt(stat)[1]})", highlight=False, soft_wrap=True)
+    if best["not_distinguishable_from"]:
+        labels = {p["run"]: ", ".join(f"{k}={v}" for k, v in p["params"].items())
+                  for p in doc["points"]}
+        tied = "; ".join(labels[run] for run in best["not_distinguishable_from"])
+        console.print(f"not distinguishable from it: {tied}", highlight=False, soft_wrap=True)
+
+
+def _pm(stat: dict[str, Any]) -> str:
+    """``mean ± half-width``, the half-width marked when the interval excludes 0."""
+    mean = stat["mean"]
+    low, high = stat["ci95"]
+    if mean is None or low is None:
+        return _number(mean, 3)
+    half = (high - low) / 2
+    digits = max(0, 1 - math.floor(math.log10(half))) if half > 0 else 3
+    star = "*" if low > 0 or high < 0 else ""
+    return f"{mean:+.{digits}f} ± {half:.{digits}f}{star}"
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -231,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TwinError as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_FAILURE
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}", markup=False)
+        return 130
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130

@@ -50,7 +50,39 @@ class LocalExecutor:
                     future.cancel()
 
 
-def make_executor(workers: int | None = None) -> Executor:
+class DaskExecutor:
+    """Runs tasks on a Dask distributed cluster: ``address`` of its scheduler, or a Client."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+
+    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        from dask.distributed import Client, as_completed
+
+        tasks = list(tasks)
+        if not tasks:
+            return
+        own = not isinstance(self.scheduler, Client)
+        client = Client(self.scheduler) if own else self.scheduler
+        try:
+            futures = client.map(fn, tasks, pure=False)
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                client.cancel(futures)
+        finally:
+            if own:
+                client.close()
+
+
+def make_executor(workers: int | None = None, kind: str = "local",
+                  scheduler: str | None = None) -> Executor:
+    """The executor the command line asks for."""
+    if kind == "dask":
+        if not scheduler:
+            raise ValueError("the dask executor needs a scheduler address")
+        return DaskExecutor(scheduler)
     if workers == 1:
         return SerialExecutor()
     return LocalExecutor(workers)

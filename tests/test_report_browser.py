@@ -1,0 +1,78 @@
+"""The HTML reports render in a real browser (headless Chromium), offline, with no console errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from twin.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+if not (CHROMIUM and CHROMEDRIVER):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium and chromium-driver for the report tests")
+    pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def check_renders(browser: object, report: Path, shot: Path, min_plots: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(report.as_uri())  # type: ignore[attr-defined]
+    plots = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
+    assert len(plots) >= min_plots
+    bars = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .bars path, "  # type: ignore[attr-defined]
+                                                 ".js-plotly-plot .scatterlayer path")
+    assert bars, "plots have no drawn data"
+    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]  # type: ignore[attr-defined]
+    assert errors == []
+    assert driver.find_elements(By.TAG_NAME, "table")  # type: ignore[attr-defined]
+    assert driver.save_screenshot(str(shot))  # type: ignore[attr-defined]
+    assert shot.stat().st_size > 20_000
+    text = report.read_text()
+    assert "http://" not in text.split("<body>")[1].replace("http://www.w3.org", "")
+    assert "<script src=" not in text  # everything inline: opens offline
+
+
+def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "default.yaml")
+    args = ["--horizon", "5000", "--replications", "3", "--workers", "2"]
+    assert main(["run", scenario, "--out", str(tmp_path / "run"), *args]) == 0
+    assert main(["compare", scenario, "--out", str(tmp_path / "compare"), *args]) == 0
+    assert main(["sweep", scenario, "--out", str(tmp_path / "sweep"), "--param",
+                 "plant.nodes.B_mill.capacity", "--values", "1,4,8", *args]) == 0
+    check_renders(browser, tmp_path / "run" / "report.html", tmp_path / "run.png", 3)
+    check_renders(browser, tmp_path / "compare" / "report.html", tmp_path / "compare.png", 8)
+    check_renders(browser, tmp_path / "sweep" / "report.html", tmp_path / "sweep.png", 6)
+    shots = Path(os.environ.get("TWIN_SCREENSHOTS", tmp_path))
+    if shots != tmp_path:
+        shots.mkdir(parents=True, exist_ok=True)
+        for name in ("run", "compare", "sweep"):
+            shutil.copy(tmp_path / f"{name}.png", shots / f"{name}.png")

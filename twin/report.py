@@ -1,0 +1,275 @@
+"""Self-contained HTML reports for run, compare and sweep.
+
+One file, plotly.js inlined once, no network needed to open it: tables of KPIs with their 95%
+intervals, bar charts with error bars, each machine's time by state, the bottleneck view
+(blocked against starved), costs by cause, and sweep curves.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from twin import __version__
+
+STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
+                "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b"}
+STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
+                "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance"}
+KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
+              "oee": "OEE", "cost_rate": "Cost rate"}
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.meta { color: #666; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f4f4f4; }
+td.best { font-weight: bold; }
+.note { color: #555; font-size: 0.92em; }
+.warning { color: #a15c00; }
+"""
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:,.{decimals}f}"
+
+
+def _ci(stat: dict[str, Any]) -> str:
+    low, high = stat["ci95"]
+    if low is None:
+        return "–"
+    return f"{_num(low)} … {_num(high)}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+           classes: Sequence[Sequence[str]] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            cls = classes[i][j] if classes else ""
+            attr = f' class="{cls}"' if cls else ""
+            cells.append(f"<td{attr}>{html.escape(cell)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure(fig: go.Figure, height: int = 380) -> str:
+    fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": 50, "b": 60},
+                      template="plotly_white")
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _page(title: str, meta: str, sections: Sequence[str]) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style>"
+        f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class=\"meta\">{html.escape(meta)}</p>"
+        + "".join(sections)
+        + f"<p class=\"note\">twin {__version__}, {stamp}.</p></body></html>\n"
+    )
+
+
+def _meta(doc: dict[str, Any]) -> str:
+    return (f"{doc['replications']} replications, statistics from t = {doc['warmup']:g} to "
+            f"{doc['horizon']:g} {doc['time_unit']}, seed {doc['seed']}; intervals are 95% "
+            "Student-t over replications.")
+
+
+def _units(unit: str) -> dict[str, str]:
+    return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
+            "cost_rate": f"per {unit}"}
+
+
+def _kpi_section(kpis: dict[str, Any], unit: str) -> str:
+    units = _units(unit)
+    rows = [[f"{KPI_LABELS.get(k, k)} ({units[k]})" if units.get(k) else KPI_LABELS.get(k, k),
+             _num(s["mean"]), _ci(s)] for k, s in kpis.items()]
+    return "<h2>Key performance indicators</h2>" + _table(["KPI", "mean", "95% CI"], rows)
+
+
+def _error_bars(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    plus = [(s["ci95"][1] - s["mean"]) if s["ci95"][1] is not None else 0 for s in stats]
+    minus = [(s["mean"] - s["ci95"][0]) if s["ci95"][0] is not None else 0 for s in stats]
+    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
+
+
+def _state_section(machines: dict[str, Any], title: str = "Machine time by state") -> str:
+    names = list(machines)
+    fig = go.Figure()
+    for key, label in STATE_LABELS.items():
+        fig.add_bar(name=label, x=names, y=[machines[m][key]["mean"] for m in names],
+                    marker_color=STATE_COLORS[key])
+    fig.update_layout(barmode="stack", title=title, yaxis_title="fraction of time",
+                      yaxis_range=[0, 1])
+    return f"<h2>{html.escape(title)}</h2>" + _figure(fig)
+
+
+def _bottleneck_section(machines: dict[str, Any]) -> str:
+    names = list(machines)
+    fig = go.Figure()
+    fig.add_bar(name="blocked", x=names, y=[machines[m]["blocked"]["mean"] for m in names],
+                marker_color=STATE_COLORS["blocked"],
+                error_y=_error_bars([machines[m]["blocked"] for m in names]))
+    fig.add_bar(name="starved", x=names, y=[-machines[m]["starved"]["mean"] for m in names],
+                marker_color=STATE_COLORS["starved"])
+    fig.update_layout(barmode="relative", title="Blocked (up) against starved (down)",
+                      yaxis_title="fraction of time")
+    # the bottleneck is where the line turns from blocked (upstream) to starved (downstream)
+    busiest = max(names, key=lambda m: machines[m]["utilization"]["mean"] or 0)
+    note = (f"<p class=\"note\">Machines upstream of a bottleneck are blocked, those downstream "
+            f"are starved. The busiest machine is <b>{html.escape(busiest)}</b> "
+            f"(working {_num(machines[busiest]['utilization']['mean'], 3)} of the time).</p>")
+    rows = [[m, _num(s["utilization"]["mean"], 3), _num(s["availability"]["mean"], 3),
+             _num(s["blocked"]["mean"], 3), _num(s["starved"]["mean"], 3),
+             _num(s["failures"]["mean"], 3), _num(s["preventive"]["mean"], 3),
+             _num(s.get("oee", {}).get("mean"), 3)] for m, s in machines.items()]
+    table = _table(["machine", "utilization", "availability", "blocked", "starved", "failures",
+                    "preventive", "OEE"], rows)
+    return "<h2>Bottleneck view</h2>" + _figure(fig) + note + table
+
+
+def _warnings(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li class=\"warning\">{html.escape(w)}</li>" for w in warnings)
+    return f"<h2>Warnings</h2><ul>{items}</ul>"
+
+
+def run_report(summary: dict[str, Any]) -> str:
+    """The report of one run (summary.json)."""
+    machines = summary["machines"]
+    costs = summary.get("costs", {})
+    fig = go.Figure()
+    fig.add_bar(x=[k for k in costs], y=[costs[k]["mean"] for k in costs],
+                error_y=_error_bars(list(costs.values())), marker_color="#8c564b")
+    fig.update_layout(title="Cost rate by cause", yaxis_title=f"per {summary['time_unit']}")
+    sections = [
+        _warnings(summary.get("warnings", [])),
+        _kpi_section(summary["kpis"], summary["time_unit"]),
+        _state_section(machines),
+        _bottleneck_section(machines),
+        "<h2>Costs</h2>" + _figure(fig, 320),
+    ]
+    return _page(f"{summary['scenario']}: run", _meta(summary), sections)
+
+
+def compare_report(doc: dict[str, Any]) -> str:
+    """The report of ``twin compare`` (compare.json)."""
+    names = list(doc["policies"])
+    policies = doc["policies"]
+    baseline = doc["baseline"]
+    unit = doc["time_unit"]
+    units = _units(unit)
+    sections = []
+    ranking_rows = []
+    for entry in doc["ranking"]:
+        diff = entry.get("difference_to_previous")
+        ranking_rows.append([
+            str(entry["rank"]), entry["name"], _num(entry["mean"]),
+            _ci(diff) if diff else "",
+            ", ".join(entry["not_distinguishable_from"]),
+        ])
+    sections.append(
+        f"<h2>Ranking by {html.escape(doc['rank_by'])} ({doc['better']} is better)</h2>"
+        + _table(["rank", "policy", "mean", "difference to the one above (95% CI)",
+                  "not distinguishable from"], ranking_rows)
+        + "<p class=\"note\">Policies run on common random numbers; differences are paired by "
+          "replication. A policy's rank is 1 plus the number of policies significantly better "
+          "than it (paired 95% interval of the difference excluding 0).</p>")
+    headers = ["policy"] + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
+                            for k in policies[baseline]["kpis"]]
+    rows = [[n] + [f"{_num(s['mean'])} [{_ci(s)}]" for s in policies[n]["kpis"].values()]
+            for n in names]
+    sections.append("<h2>KPIs by policy</h2>" + _table(headers, rows))
+    diff_rows = [[n] + [_ci(s) for s in policies[n]["differences"].values()]
+                 for n in names if n != baseline]
+    sections.append(f"<h2>Paired differences against {html.escape(baseline)}</h2>"
+                    + _table(["policy"] + headers[1:], diff_rows))
+    for kpi in policies[baseline]["kpis"]:
+        stats = [policies[n]["kpis"][kpi] for n in names]
+        fig = go.Figure(go.Bar(x=names, y=[s["mean"] for s in stats],
+                               error_y=_error_bars(stats), marker_color="#1f77b4"))
+        fig.update_layout(title=f"{KPI_LABELS[kpi]} by policy", yaxis_title=units[kpi])
+        sections.append(_figure(fig, 320))
+    fig = go.Figure()
+    causes = list(policies[baseline]["costs"])
+    for cause in causes:
+        fig.add_bar(name=cause, x=names, y=[policies[n]["costs"][cause]["mean"] for n in names])
+    fig.update_layout(barmode="stack", title="Cost rate by cause", yaxis_title=f"per {unit}")
+    sections.append("<h2>Costs</h2>" + _figure(fig, 340))
+    for n in names:
+        sections.append(_state_section(policies[n]["machines"], f"Machine time by state: {n}"))
+    warnings = [f"{n}: {w}" for n in names for w in policies[n].get("warnings", [])]
+    sections.insert(0, _warnings(warnings))
+    return _page(f"{doc['scenario']}: policy comparison", _meta(doc), sections)
+
+
+def sweep_report(doc: dict[str, Any]) -> str:
+    """The report of ``twin sweep`` (sweep.json)."""
+    points = doc["points"]
+    factors = [f["param"] for f in doc["factors"]]
+    unit = doc["time_unit"]
+    units = _units(unit)
+    best = doc["best"]
+    rank_by = doc["rank_by"]
+    best_stat = best[rank_by]
+    tied = best["not_distinguishable_from"]
+    by_run = {p["run"]: p for p in points}
+    tied_text = (" Not distinguishable from it: " + "; ".join(
+        ", ".join(f"{k}={v}" for k, v in by_run[t]["params"].items()) for t in tied) + "."
+        if tied else "")
+    sections = [
+        f"<h2>Best setting by {html.escape(rank_by)} ({doc['better']} is better)</h2>"
+        f"<p><b>{html.escape(', '.join(f'{k}={v}' for k, v in best['params'].items()))}</b>: "
+        f"{_num(best_stat['mean'])} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
+    ]
+    headers = factors + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
+                         for k in points[0]["kpis"]]
+    rows = [[str(p["params"][f]) for f in factors]
+            + [f"{_num(s['mean'])} [{_ci(s)}]" for s in p["kpis"].values()] for p in points]
+    classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]
+    sections.append("<h2>All points</h2>" + _table(headers, rows, classes))
+    x_param = factors[0]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        key = ", ".join(f"{f}={p['params'][f]}" for f in factors[1:]) or "all"
+        groups.setdefault(key, []).append(p)
+    for kpi in points[0]["kpis"]:
+        fig = go.Figure()
+        for key, members in groups.items():
+            xs = [str(m["params"][x_param]) for m in members]
+            stats = [m["kpis"][kpi] for m in members]
+            fig.add_scatter(x=xs, y=[s["mean"] for s in stats], error_y=_error_bars(stats),
+                            mode="lines+markers", name=key)
+        fig.update_layout(title=f"{KPI_LABELS[kpi]} against {x_param}", xaxis_title=x_param,
+                          yaxis_title=units[kpi], showlegend=len(groups) > 1)
+        sections.append(_figure(fig, 340))
+    best_point = by_run[best["run"]]
+    sections.append(_state_section(best_point["machines"], "Machine time by state at the best "
+                                                           "setting"))
+    sections.append(_bottleneck_section(best_point["machines"]))
+    warnings = [f"{p['run']}: {w}" for p in points for w in p.get("warnings", [])]
+    sections.insert(0, _warnings(warnings))
+    return _page(f"{doc['scenario']}: sweep of {', '.join(factors)}", _meta(doc), sections)

@@ -1,0 +1,362 @@
+"""Studies: several variants of a scenario, each run over the same replications.
+
+``compare`` runs the scenario's named policies, ``sweep`` a grid of parameter values. Both run
+every (variant, replication) pair as one task on an executor. Replication ``r`` of every variant
+draws from the same random streams (common random numbers), so differences between variants are
+paired, replication by replication, and their intervals are much narrower than those of the
+variants themselves.
+
+With an output folder, each finished replication is saved at once (atomically) under
+``runs/<variant>/``; a study started again on the same folder loads those and runs only what is
+missing, so an interrupted study loses nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from twin.errors import InputError
+from twin.executors import Executor, make_executor
+from twin.model import ReplicationResult, simulate
+from twin.output import write_json
+from twin.scenario import Scenario, policy_scenario, scenario_from_data, to_data
+from twin.stats import statistic, t_interval
+from twin.summary import KPIS, summarize
+
+Progress = Callable[[int, int], None]
+
+LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip"}
+HIGHER_IS_BETTER = {"throughput", "oee"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    """Folder-safe identifier, unique in the study."""
+    label: str
+    params: dict[str, Any]
+    scenario: Scenario
+
+
+def fingerprint(scenario: Scenario) -> str:
+    text = json.dumps(to_data(scenario), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "variant"
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _task(item: tuple[str, Scenario, int]) -> tuple[str, ReplicationResult]:
+    variant_id, scenario, replication = item
+    return variant_id, simulate(scenario, replication)
+
+
+def _result_to_json(result: ReplicationResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _result_from_json(data: dict[str, Any]) -> ReplicationResult:
+    deadlock = data.get("deadlock")
+    data = {**data, "deadlock": (deadlock[0], list(deadlock[1])) if deadlock else None}
+    return ReplicationResult(**data)
+
+
+class RunStore:
+    """Finished replications of a study, one JSON file each under ``root/runs/<variant>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "runs"
+
+    def _folder(self, variant: Variant) -> Path:
+        return self.root / variant.id
+
+    def claim(self, variant: Variant) -> None:
+        """Tie the variant's folder to its scenario; refuse a folder of another scenario.
+        Temporary files left by a write that was killed are removed."""
+        folder = self._folder(variant)
+        if folder.exists():
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        stamp = folder / "variant.json"
+        mark = {"label": variant.label, "params": variant.params,
+                "fingerprint": fingerprint(variant.scenario)}
+        if stamp.exists():
+            old = json.loads(stamp.read_text())
+            if old.get("fingerprint") != mark["fingerprint"]:
+                raise InputError(str(stamp), [((), (
+                    f"this folder holds results of another version of {variant.label!r}; "
+                    "choose a new --out folder (or remove this one) to start afresh"), None)])
+            return
+        write_json(stamp, mark)
+
+    def path(self, variant: Variant, replication: int) -> Path:
+        return self._folder(variant) / f"replication-{replication:04d}.json"
+
+    def load(self, variant: Variant, replication: int) -> ReplicationResult | None:
+        path = self.path(variant, replication)
+        if not path.exists():
+            return None
+        return _result_from_json(json.loads(path.read_text()))
+
+    def save(self, variant: Variant, result: ReplicationResult) -> None:
+        from twin.output import write_text
+
+        write_text(self.path(variant, result.replication),
+                   json.dumps(_result_to_json(result)))
+
+
+def run_variants(
+    variants: Sequence[Variant],
+    *,
+    executor: Executor | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, list[ReplicationResult]]:
+    """All replications of every variant, reusing those already saved under ``out``."""
+    executor = executor or make_executor()
+    store = RunStore(out) if out is not None else None
+    by_id = {v.id: v for v in variants}
+    results: dict[str, list[ReplicationResult]] = {v.id: [] for v in variants}
+    todo: list[tuple[str, Scenario, int]] = []
+    for variant in variants:
+        if store is not None:
+            store.claim(variant)
+        for r in range(variant.scenario.replications):
+            saved = store.load(variant, r) if store is not None else None
+            if saved is None:
+                todo.append((variant.id, variant.scenario, r))
+            else:
+                results[variant.id].append(saved)
+    total = sum(v.scenario.replications for v in variants)
+    done = total - len(todo)
+    if progress is not None:
+        progress(done, total)
+    for variant_id, result in executor.map_unordered(_task, todo):
+        if store is not None:
+            store.save(by_id[variant_id], result)
+        results[variant_id].append(result)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return {k: sorted(v, key=lambda r: r.replication) for k, v in results.items()}
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dict[str, Any]:
+    """Replication-by-replication differences (common random numbers) and their interval."""
+    return statistic([a - b for a, b in zip(values, baseline, strict=True)])
+
+
+def better(kpi: str) -> str:
+    if kpi in LOWER_IS_BETTER:
+        return "lower"
+    if kpi in HIGHER_IS_BETTER:
+        return "higher"
+    raise InputError("--rank-by", [((), f"unknown KPI {kpi!r} (one of: {', '.join(KPIS)})", None)])
+
+
+def _distinguishable(diff: dict[str, Any]) -> bool:
+    low, high = diff["ci95"]
+    if low is None or high is None:
+        return False
+    return bool(low > 0 or high < 0)
+
+
+def rank(
+    names: Sequence[str], values: dict[str, list[float]], kpi: str
+) -> list[dict[str, Any]]:
+    """Order by the mean of ``kpi``, best first. An entry's ``rank`` is 1 plus the number of
+    entries significantly better than it (paired 95% interval of the difference excluding 0), so
+    entries that cannot be told apart share a rank; ``not_distinguishable_from`` names them."""
+    sign = 1.0 if better(kpi) == "lower" else -1.0
+
+    def key(name: str) -> float:
+        mean = t_interval(values[name])[0]
+        return sign * mean if math.isfinite(mean) else math.inf
+
+    order = sorted(names, key=key)
+    differs = {
+        (a, b): _distinguishable(paired_difference(values[a], values[b]))
+        for a in order for b in order if a != b
+    }
+    out: list[dict[str, Any]] = []
+    for i, name in enumerate(order):
+        entry: dict[str, Any] = {"name": name, "mean": statistic(values[name])["mean"]}
+        if i > 0:
+            entry["difference_to_previous"] = paired_difference(values[name],
+                                                                values[order[i - 1]])
+        ahead = [o for o in order[:i] if differs[(name, o)]]
+        entry["rank"] = 1 + len(ahead)
+        entry["not_distinguishable_from"] = [o for o in order if o != name
+                                             and not differs[(name, o)]]
+        entry["distinguishable_from_next"] = (
+            differs[(name, order[i + 1])] if i + 1 < len(order) else None)
+        out.append(entry)
+    return out
+
+
+def compare(
+    scenario: Scenario,
+    *,
+    baseline: str | None = None,
+    rank_by: str = "cost_rate",
+    executor: Executor | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run every policy of ``scenario`` on common random numbers; the compare.json document."""
+    if not scenario.policies:
+        raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
+                                       None)])
+    better(rank_by)
+    names = list(scenario.policies)
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise InputError("--baseline", [((), f"no policy {baseline!r} (one of: "
+                                              f"{', '.join(names)})", None)])
+    variants = []
+    used: set[str] = set()
+    for name in names:
+        vid = _slug(name)
+        while vid in used:
+            vid += "_"
+        used.add(vid)
+        variants.append(Variant(vid, name, {"policy": name}, policy_scenario(scenario, name)))
+    results = run_variants(variants, executor=executor, out=out, progress=progress)
+    by_name = {v.label: results[v.id] for v in variants}
+    base = by_name[baseline]
+    policies = {}
+    for variant in variants:
+        runs = by_name[variant.label]
+        summary = summarize(variant.scenario, runs)
+        summary["differences"] = {
+            kpi: paired_difference([r.kpis[kpi] for r in runs], [r.kpis[kpi] for r in base])
+            for kpi in KPIS
+        }
+        summary["overrides"] = scenario.policies[variant.label]
+        policies[variant.label] = summary
+    values = {name: [r.kpis[rank_by] for r in runs] for name, runs in by_name.items()}
+    return {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "replications": scenario.replications,
+        "horizon": scenario.horizon,
+        "warmup": scenario.warmup,
+        "time_unit": scenario.time_unit,
+        "baseline": baseline,
+        "rank_by": rank_by,
+        "better": better(rank_by),
+        "policies": policies,
+        "ranking": rank(names, values, rank_by),
+    }
+
+
+# --------------------------------------------------------------------------- sweeping
+
+
+def parse_values(text: str, param: str) -> list[Any]:
+    """``'20,40,60'`` -> ``[20, 40, 60]``; each value is parsed as YAML."""
+    from twin.yamlio import parse_yaml
+
+    values = []
+    for raw in text.split(","):
+        if not raw.strip():
+            raise InputError("--values", [((), f"empty value in {text!r} for {param}", None)])
+        try:
+            values.append(parse_yaml(raw, "--values")[0])
+        except InputError as exc:
+            raise InputError("--values", [((), f"{param}: {exc.problems[0][1]}", None)]) from None
+    return values
+
+
+def grid(scenario: Scenario, factors: Sequence[tuple[str, Sequence[Any]]]) -> list[Variant]:
+    """One variant per combination of the factors' values, each validated."""
+    if not factors:
+        raise InputError("--param", [((), "a sweep needs at least one --param with --values",
+                                      None)])
+    paths = [p for p, _ in factors]
+    if len(set(paths)) != len(paths):
+        raise InputError("--param", [((), "a parameter is given twice", None)])
+    base = to_data(scenario)
+    variants = []
+    for i, combo in enumerate(itertools.product(*(values for _, values in factors))):
+        params = dict(zip(paths, combo, strict=True))
+        label = ", ".join(f"{p}={v}" for p, v in params.items())
+        try:
+            point = scenario_from_data(base, f"sweep point {label}", {},
+                                       list(params.items()), check_policies=False)
+        except InputError as exc:
+            raise InputError(f"--param/--values ({label})",
+                             [(loc, msg, None) for loc, msg, _ in exc.problems]) from None
+        variants.append(Variant(f"point-{i:03d}", label, params, point))
+    return variants
+
+
+def sweep(
+    scenario: Scenario,
+    factors: Sequence[tuple[str, Sequence[Any]]],
+    *,
+    rank_by: str = "cost_rate",
+    executor: Executor | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Run every point of the grid; the sweep.json document and the flat table of rows
+    (one per point and replication)."""
+    better(rank_by)
+    variants = grid(scenario, factors)
+    results = run_variants(variants, executor=executor, out=out, progress=progress)
+    rows = []
+    points = []
+    for variant in variants:
+        runs = results[variant.id]
+        for r in runs:
+            rows.append({"run": variant.id, "replication": r.replication, **variant.params,
+                         **r.kpis, **{f"cost_{k}": v for k, v in r.costs.items()}})
+        summary = summarize(variant.scenario, runs)
+        points.append({"run": variant.id, "params": variant.params, "kpis": summary["kpis"],
+                       "machines": summary["machines"], "costs": summary["costs"],
+                       "warnings": summary["warnings"]})
+    values = {v.id: [r.kpis[rank_by] for r in results[v.id]] for v in variants}
+    ranking = rank([v.id for v in variants], values, rank_by)
+    best_id = ranking[0]["name"]
+    best = next(p for p in points if p["run"] == best_id)
+    tied = [
+        p["run"] for p in points if p["run"] != best_id
+        and not _distinguishable(paired_difference(values[p["run"]], values[best_id]))
+    ]
+    doc = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "replications": scenario.replications,
+        "horizon": scenario.horizon,
+        "warmup": scenario.warmup,
+        "time_unit": scenario.time_unit,
+        "factors": [{"param": p, "values": list(v)} for p, v in factors],
+        "rank_by": rank_by,
+        "better": better(rank_by),
+        "points": points,
+        "best": {"run": best_id, "params": best["params"], rank_by: best["kpis"][rank_by],
+                 "not_distinguishable_from": tied},
+    }
+    return doc, pd.DataFrame(rows)
+
+
+__all__ = ["Variant", "compare", "grid", "parse_values", "run_variants", "sweep"]
