@@ -16,7 +16,8 @@ import simpy
 from twin.flow import Channel, InfiniteSupply, Level, Sink
 from twin.plant import line_constraint, plant_graph
 from twin.rng import Streams
-from twin.scenario import Preventive, Scenario
+from twin.scenario import ConditionBased, Preventive, Scenario
+from twin.sensors import SensorSink, readings
 from twin.stations import (
     BLOCKED,
     DOWN,
@@ -25,8 +26,10 @@ from twin.stations import (
     STARVED,
     STATES,
     WORKING,
+    Inspection,
     Machine,
     Releaser,
+    Wear,
     infinite_source,
     router,
     timed_source,
@@ -61,6 +64,7 @@ class Model:
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Model:
+    """The SimPy model of one replication, ready to run."""
     env = simpy.Environment()
     graph = plant_graph(scenario)
     streams = Streams(scenario.seed, replication)
@@ -112,17 +116,30 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         if kind == "machine":
             failures = spec.failures
             preventive = isinstance(policy, Preventive) and failures is not None
+            wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
+                    if spec.degradation is not None else None)
+            inspection = None
+            if isinstance(policy, ConditionBased) and wear is not None:
+                sensor = None if policy.on == "health" else spec.sensors[policy.on]
+                inspection = Inspection(policy.inspect_every, policy.threshold, sensor,
+                                        streams.rng(f"{name}/inspection"))
+            maintained = preventive or inspection is not None
+            has_sensors = bool(spec.sensors)
             machine = Machine(
                 env, name, inboxes[name],
                 spec.process_time.stream(streams.rng(f"{name}/process")),
                 start,
-                ttf=failures.ttf.stream(streams.rng(f"{name}/ttf")) if failures else None,
+                ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
+                     if failures and failures.ttf else None),
                 ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
                 pm_every=policy.every if preventive else None,  # type: ignore[union-attr]
                 pm_duration=(policy.duration.stream(streams.rng(f"{name}/pm"))  # type: ignore[union-attr]
-                             if preventive else None),
+                             if maintained else None),
                 crew=crew,
-                timeline=timeline,
+                timeline=timeline or has_sensors,
+                wear=wear,
+                inspection=inspection,
+                record_lives=has_sensors,
             )
             machine.route = route(name)
             machines[name] = machine
@@ -136,11 +153,34 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
     return Model(env, graph, machines, channels, sinks, wip, releaser)
 
 
-def simulate(scenario: Scenario, replication: int, *, timeline: bool = False) -> ReplicationResult:
-    """Run replication ``replication`` of ``scenario`` and measure it."""
+def simulate(
+    scenario: Scenario,
+    replication: int,
+    *,
+    timeline: bool = False,
+    sensor_sink: SensorSink | None = None,
+) -> ReplicationResult:
+    """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
+    plant has sensors and a sink is given, go to ``sensor_sink``."""
     model = build(scenario, replication, timeline=timeline)
     model.env.run(until=scenario.horizon)
-    return measure(scenario, model, replication)
+    if sensor_sink is not None:
+        emit_readings(scenario, model, replication, sensor_sink)
+    result = measure(scenario, model, replication)
+    if not timeline:
+        result.timelines = None
+    return result
+
+
+def emit_readings(scenario: Scenario, model: Model, replication: int, sink: SensorSink) -> None:
+    """Send every machine's sensor readings of the replication to ``sink``."""
+    streams = Streams(scenario.seed, replication)
+    for name, machine in model.machines.items():
+        specs = model.graph.nodes[name]["spec"].sensors
+        if not specs:
+            continue
+        rngs = {s: streams.rng(f"{name}/sensor/{s}") for s in specs}
+        sink.write(name, readings(machine, specs, rngs, replication, scenario.horizon))
 
 
 def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
@@ -161,6 +201,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "blocked": frac[BLOCKED],
             "starved": frac[STARVED],
             "failures": float(m.failures),
+            "shocks": float(m.shocks),
             "preventive": float(m.preventive),
             "down": frac[DOWN],
             "repair": frac[REPAIR],

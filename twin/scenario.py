@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from twin.distributions import Distribution
@@ -38,10 +39,71 @@ class Frozen(BaseModel):
 
 
 class Failures(Frozen):
-    """Operation-dependent failures: ``ttf`` counts processing time since the last renewal."""
+    """Operation-dependent failures: ``ttf`` counts processing time since the last renewal.
 
-    ttf: Distribution
+    With a ``degradation`` model, ``ttf`` may be left out (failures come from wear) or given
+    (random failures that compete with wear)."""
+
+    ttf: Distribution | None = None
     ttr: Distribution
+
+
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Degradation(Frozen):
+    threshold: PositiveNumber = 1.0
+    """Wear at which the machine fails."""
+    shocks: PositiveNumber | None = None
+    """Rate of random shock failures per unit of operating time, competing with wear."""
+    repair_restores: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
+    """Share of the wear a repair removes (1: as good as new)."""
+    maintenance_restores: Fraction = 1.0
+    """Share of the wear a maintenance removes."""
+
+
+class WienerDegradation(_Degradation):
+    model: Literal["wiener"]
+    drift: Distribution
+    """Wear per unit of operating time, drawn once per life (unit-to-unit variation)."""
+    volatility: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    step: PositiveNumber = 1.0
+    """Operating time between points of the simulated path."""
+
+
+class GammaDegradation(_Degradation):
+    model: Literal["gamma"]
+    rate: PositiveNumber
+    """Gamma shape per unit of operating time."""
+    scale: PositiveNumber
+    step: PositiveNumber = 1.0
+
+
+class MarkovDegradation(_Degradation):
+    model: Literal["markov"]
+    rates: Annotated[list[PositiveNumber], Field(min_length=1)]
+    """Rate of leaving state k for k + 1 (per operating time); the last state is failure."""
+
+
+Degradation = Annotated[WienerDegradation | GammaDegradation | MarkovDegradation,
+                        Field(discriminator="model")]
+
+
+class Sensor(Frozen):
+    """A reading of wear: ``base + gain * wear**power`` plus Gaussian noise, every ``period``.
+
+    Wear is the fraction of the failure threshold reached. While the machine is on but not
+    working (starved or blocked) the signal part is scaled by ``idle``; while it is down, in
+    repair or in maintenance it is off and emits nothing."""
+
+    period: PositiveNumber
+    base: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    gain: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    power: PositiveNumber = 1.0
+    noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    idle: Fraction = 0.5
+    unit: str = ""
 
 
 class SourceNode(Frozen):
@@ -54,6 +116,18 @@ class MachineNode(Frozen):
     kind: Literal["machine"]
     process_time: Distribution
     failures: Failures | None = None
+    degradation: Degradation | None = None
+    sensors: dict[str, Sensor] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _failure_model(self) -> MachineNode:
+        if self.degradation is not None and self.failures is None:
+            raise ValueError("a machine with degradation needs failures: {ttr: ...} for its "
+                             "repairs")
+        if self.failures is not None and self.failures.ttf is None and self.degradation is None:
+            raise ValueError("failures.ttf is required unless the machine has a degradation "
+                             "model")
+        return self
 
 
 class BufferNode(Frozen):
@@ -120,7 +194,19 @@ class Preventive(Frozen):
     duration: Distribution
 
 
-MaintenancePolicy = Annotated[Reactive | Preventive, Field(discriminator="kind")]
+class ConditionBased(Frozen):
+    """Inspect every ``inspect_every`` of operating time; maintain when the indicator (``health``:
+    the wear fraction, or the name of a sensor, read by the inspection) reaches ``threshold``."""
+
+    kind: Literal["condition"]
+    on: str = "health"
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    inspect_every: PositiveNumber
+    duration: Distribution
+
+
+MaintenancePolicy = Annotated[Reactive | Preventive | ConditionBased,
+                              Field(discriminator="kind")]
 
 
 class Maintenance(Frozen):
@@ -149,6 +235,19 @@ class Scenario(Frozen):
     maintenance: Maintenance = Maintenance()
     costs: Costs = Costs()
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _condition_indicator(self) -> Scenario:
+        policy = self.maintenance.policy
+        if isinstance(policy, ConditionBased) and policy.on != "health":
+            watched = [n for n, s in self.plant.nodes.items()
+                       if isinstance(s, MachineNode) and s.degradation is not None]
+            missing = [n for n in watched
+                       if policy.on not in self.plant.nodes[n].sensors]  # type: ignore[union-attr]
+            if missing:
+                raise ValueError(f"maintenance.policy.on: sensor {policy.on!r} is missing on "
+                                 f"machine(s) {', '.join(missing)}")
+        return self
 
     @field_validator("warmup")
     @classmethod
@@ -307,7 +406,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
             if sub is not None and field is not None:
                 model = sub
             elif part == "policy" and isinstance(node, dict):
-                model = {"reactive": Reactive, "preventive": Preventive}.get(str(node.get("kind")))
+                model = {"reactive": Reactive, "preventive": Preventive,
+                         "condition": ConditionBased}.get(str(node.get("kind")))
             elif isinstance(node, dict) and "dist" in node:
                 model = getattr(mod, str(node["dist"]).capitalize(), None)
             else:

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
+
+from twin.health import WearPath, sample_path
+
+if TYPE_CHECKING:
+    from twin.scenario import Degradation, Sensor
 
 from twin.flow import Channel, InfiniteSupply, Level, Part, Sink
 
@@ -126,6 +133,47 @@ def infinite_source(env: simpy.Environment, release: Releaser,
         release.admit(part)
 
 
+@dataclass
+class Wear:
+    """A machine's degradation model and the random stream its paths are drawn from."""
+
+    spec: Degradation
+    rng: np.random.Generator
+
+
+@dataclass
+class Inspection:
+    """Condition-based maintenance: inspect every ``every`` of operating age; maintain when the
+    indicator (wear, or ``sensor`` read with its noise) reaches ``threshold``."""
+
+    every: float
+    threshold: float
+    sensor: Sensor | None
+    rng: np.random.Generator
+
+    def maintenance_age(self, path: WearPath) -> float:
+        ages = np.arange(1, int(path.fail_age // self.every) + 1) * self.every
+        ages = ages[ages < path.fail_age]
+        if ages.size == 0:
+            return math.inf
+        values = path.at(ages)
+        if self.sensor is not None:
+            s = self.sensor
+            values = s.base + s.gain * values**s.power + s.noise * self.rng.standard_normal(
+                ages.size)
+        hit = np.flatnonzero(values >= self.threshold)
+        return float(ages[hit[0]]) if hit.size else math.inf
+
+
+@dataclass
+class Life:
+    """One life of a machine, from a renewal: when, at which total operating time, its path."""
+
+    start: float
+    operating: float
+    path: WearPath | None
+
+
 class Machine:
     """One machine: its process, its state clock and its counters (from warmup on)."""
 
@@ -143,6 +191,9 @@ class Machine:
         pm_duration: Draw | None = None,
         crew: simpy.PriorityResource | None = None,
         timeline: bool = False,
+        wear: Wear | None = None,
+        inspection: Inspection | None = None,
+        record_lives: bool = False,
     ) -> None:
         self.env = env
         self.name = name
@@ -157,16 +208,42 @@ class Machine:
         self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
         self.waiting_on: Destination | None = None
         self.clock = StateClock(env, start, STARVED, timeline)
+        self.wear = wear
+        self.inspection = inspection
         self.processed = 0
         self.failures = 0
+        self.shocks = 0
         self.preventive = 0
         self.life_left = math.inf
         self.pm_left = math.inf
-        self._renew()
+        self.age = 0.0
+        """Operating time since the last renewal."""
+        self.operating = 0.0
+        """Operating time since the start."""
+        self.path: WearPath | None = None
+        self.lives: list[Life] | None = [] if record_lives else None
+        self._renew(1.0)
 
-    def _renew(self) -> None:
-        self.life_left = self.ttf() if self.ttf is not None else math.inf
-        self.pm_left = self.pm_every if self.pm_every is not None else math.inf
+    def _renew(self, restores: float) -> None:
+        life = math.inf
+        if self.wear is not None:
+            initial = 0.0
+            if self.path is not None:
+                initial = (1.0 - restores) * float(self.path.at(self.age))
+            self.path = sample_path(self.wear.spec, self.wear.rng, initial)
+            life = self.path.fail_age
+        if self.ttf is not None:
+            life = min(life, self.ttf())
+        self.age = 0.0
+        self.life_left = life
+        if self.pm_every is not None:
+            self.pm_left = self.pm_every
+        elif self.inspection is not None and self.path is not None:
+            self.pm_left = self.inspection.maintenance_age(self.path)
+        else:
+            self.pm_left = math.inf
+        if self.lives is not None:
+            self.lives.append(Life(self.env.now, self.operating, self.path))
 
     def run(self) -> Process:
         env = self.env
@@ -188,6 +265,8 @@ class Machine:
                 work -= step
                 self.life_left -= step
                 self.pm_left -= step
+                self.age += step
+                self.operating += step
                 if self.life_left <= self.pm_left:
                     yield from self._repair()
                 else:
@@ -196,6 +275,8 @@ class Machine:
             yield timeout(work)
             self.life_left -= work
             self.pm_left -= work
+            self.age += work
+            self.operating += work
             if env.now >= start:
                 self.processed += 1
             dest = self.route()
@@ -208,6 +289,9 @@ class Machine:
         env = self.env
         if env.now >= self.start:
             self.failures += 1
+            if self.path is not None and self.path.cause == "shock" \
+                    and self.age >= self.path.fail_age - 1e-9:
+                self.shocks += 1
         self.clock.set(DOWN)
         assert self.ttr is not None
         if self.crew is None:
@@ -218,7 +302,7 @@ class Machine:
                 yield request
                 self.clock.set(REPAIR)
                 yield env.timeout(self.ttr())
-        self._renew()
+        self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
 
     def _maintain(self) -> Process:
         env = self.env
@@ -232,4 +316,4 @@ class Machine:
             with self.crew.request(priority=PREVENTIVE_PRIORITY) as request:
                 yield request
                 yield env.timeout(self.pm_duration())
-        self._renew()
+        self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)

@@ -12,7 +12,8 @@ from twin.scenario import Scenario
 from twin.stats import statistic
 
 KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate")
-MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "preventive",
+MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
+                 "preventive",
                  "down", "repair", "maintenance", "processed", "oee")
 
 
