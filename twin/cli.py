@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(p)
     p.add_argument("--timeline", action="store_true",
                    help="also write every machine's state changes (timeline.parquet)")
+    p.add_argument("--no-sensors", action="store_true",
+                   help="do not write sensor readings (sensors/, Parquet by machine)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("compare", help="run every policy of the scenario on common random "
@@ -184,7 +186,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     out = args.out or default_out(scenario.name)
     progress, update = progress_bar(f"{scenario.name}: replications", scenario.replications)
     with progress:
-        result = run(scenario, executor=executor, progress=update, timeline=args.timeline)
+        result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
+                     sensor_dir=None if args.no_sensors else out / "sensors")
     write_text(out / "scenario.yaml", dump_yaml(scenario))
     write_parquet(out / "replications.parquet", result.replication_table())
     write_parquet(out / "machines.parquet", result.machine_table())

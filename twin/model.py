@@ -120,7 +120,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                     if spec.degradation is not None else None)
             inspection = None
             if isinstance(policy, ConditionBased) and wear is not None:
-                sensor = None if policy.on == "health" else spec.sensors[policy.on]
+                sensor = (None if policy.indicator == "health"
+                          else spec.sensors[policy.indicator])
                 inspection = Inspection(policy.inspect_every, policy.threshold, sensor,
                                         streams.rng(f"{name}/inspection"))
             maintained = preventive or inspection is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ import pandas as pd
 from twin.executors import Executor, make_executor
 from twin.model import ReplicationResult, simulate
 from twin.scenario import Scenario
+from twin.sensors import ParquetSink
 from twin.summary import machine_table, replication_table, summarize, timeline_table
 
 Progress = Callable[[int, int], None]
@@ -41,8 +43,14 @@ class RunResult:
         return timeline_table(self.replications)
 
 
-def _replicate(scenario: Scenario, timeline: bool, replication: int) -> ReplicationResult:
-    return simulate(scenario, replication, timeline=timeline)
+def _replicate(scenario: Scenario, timeline: bool, sensor_dir: Path | None,
+               replication: int) -> ReplicationResult:
+    sink = ParquetSink(sensor_dir, replication) if sensor_dir is not None else None
+    return simulate(scenario, replication, timeline=timeline, sensor_sink=sink)
+
+
+def has_sensors(scenario: Scenario) -> bool:
+    return any(getattr(node, "sensors", None) for node in scenario.plant.nodes.values())
 
 
 def run_replications(
@@ -52,11 +60,15 @@ def run_replications(
     workers: int | None = None,
     progress: Progress | None = None,
     timeline: bool = False,
+    sensor_dir: Path | None = None,
 ) -> list[ReplicationResult]:
-    """All replications of ``scenario``, in replication order."""
+    """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
+    readings are written there as Parquet (see ``twin.sensors``)."""
     executor = executor or make_executor(workers)
     total = scenario.replications
-    task = partial(_replicate, scenario, timeline)
+    if not has_sensors(scenario):
+        sensor_dir = None
+    task = partial(_replicate, scenario, timeline, sensor_dir)
     results = []
     for result in executor.map_unordered(task, range(total)):
         results.append(result)
@@ -72,8 +84,9 @@ def run(
     workers: int | None = None,
     progress: Progress | None = None,
     timeline: bool = False,
+    sensor_dir: Path | None = None,
 ) -> RunResult:
     """Simulate every replication of ``scenario`` and summarize them."""
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
-                               timeline=timeline)
+                               timeline=timeline, sensor_dir=sensor_dir)
     return RunResult(scenario, results, summarize(scenario, results))

@@ -195,11 +195,12 @@ class Preventive(Frozen):
 
 
 class ConditionBased(Frozen):
-    """Inspect every ``inspect_every`` of operating time; maintain when the indicator (``health``:
-    the wear fraction, or the name of a sensor, read by the inspection) reaches ``threshold``."""
+    """Inspect every ``inspect_every`` of operating time; maintain when the ``indicator``
+    (``health``: the wear fraction, or the name of a sensor, read by the inspection with that
+    sensor's noise) reaches ``threshold``."""
 
     kind: Literal["condition"]
-    on: str = "health"
+    indicator: str = "health"
     threshold: Annotated[float, Field(allow_inf_nan=False)]
     inspect_every: PositiveNumber
     duration: Distribution
@@ -239,13 +240,14 @@ class Scenario(Frozen):
     @model_validator(mode="after")
     def _condition_indicator(self) -> Scenario:
         policy = self.maintenance.policy
-        if isinstance(policy, ConditionBased) and policy.on != "health":
+        if isinstance(policy, ConditionBased) and policy.indicator != "health":
             watched = [n for n, s in self.plant.nodes.items()
                        if isinstance(s, MachineNode) and s.degradation is not None]
             missing = [n for n in watched
-                       if policy.on not in self.plant.nodes[n].sensors]  # type: ignore[union-attr]
+                       if policy.indicator not in self.plant.nodes[n].sensors]  # type: ignore[union-attr]
             if missing:
-                raise ValueError(f"maintenance.policy.on: sensor {policy.on!r} is missing on "
+                raise ValueError(f"maintenance.policy.indicator: sensor {policy.indicator!r} is "
+                                 f"missing on "
                                  f"machine(s) {', '.join(missing)}")
         return self
 
