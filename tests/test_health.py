@@ -108,7 +108,7 @@ def test_run_writes_parquet_sensor_files(tmp_path: Path) -> None:
     df = pd.read_parquet(out / "sensors")
     assert list(df.columns) == ["replication", "sensor", "time", "value", "state", "age",
                                 "wear", "life", "machine"]
-    for (rep, sensor), group in df.groupby(["replication", "sensor"], observed=True):
+    for (_rep, sensor), group in df.groupby(["replication", "sensor"], observed=True):
         period = {"vibration": 1.0, "temperature": 5.0}[sensor]
         assert group["time"].is_unique  # one row per reading
         assert len(group) <= 5000 / period
