@@ -19,9 +19,11 @@ Columns of a readings table (the Parquet files and the in-memory frames):
 | ``wear`` | true wear, as a fraction of the failure threshold (the label predictors learn) |
 | ``life`` | number of the machine's life (0 before its first renewal, +1 at each) |
 
-Sinks take each block: ``MemorySink`` keeps frames, ``ParquetSink`` writes one file per
-replication and machine under ``<folder>/machine=<name>/`` (a Hive-partitioned dataset that
-``pandas.read_parquet(folder)`` reads back whole), ``CallbackSink`` calls a function.
+Blocks are Arrow tables (``machine``, ``sensor`` and ``state`` dictionary-encoded), built from the
+numpy arrays without copying. Sinks take each block: ``MemorySink`` keeps them (``frame()`` gives
+one pandas DataFrame), ``ParquetSink`` writes one file per replication and machine under
+``<folder>/machine=<name>/`` (a Hive-partitioned dataset that ``pandas.read_parquet(folder)``
+reads back whole), ``CallbackSink`` calls a function with each block.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from twin.stations import STATES, WORKING
 
@@ -44,22 +48,25 @@ ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}
 
 
 class SensorSink(Protocol):
-    def write(self, machine: str, readings: pd.DataFrame) -> None: ...
+    def write(self, machine: str, readings: pa.Table) -> None: ...
 
 
 class MemorySink:
-    """Keeps every block in memory; ``frame()`` joins them."""
+    """Keeps every block in memory; ``frame()`` joins them into one DataFrame."""
 
     def __init__(self) -> None:
-        self.blocks: list[pd.DataFrame] = []
+        self.blocks: list[pa.Table] = []
 
-    def write(self, machine: str, readings: pd.DataFrame) -> None:
+    def write(self, machine: str, readings: pa.Table) -> None:
         self.blocks.append(readings)
 
-    def frame(self) -> pd.DataFrame:
+    def table(self) -> pa.Table:
         if not self.blocks:
-            return pd.DataFrame(columns=list(COLUMNS))
-        return pd.concat(self.blocks, ignore_index=True)
+            return _table({c: np.zeros(0) for c in COLUMNS[3:]}, 0, "", "", np.zeros(0, int))
+        return pa.concat_tables(self.blocks).unify_dictionaries()
+
+    def frame(self) -> pd.DataFrame:
+        return self.table().to_pandas()
 
 
 class ParquetSink:
@@ -69,21 +76,43 @@ class ParquetSink:
         self.root = root
         self.replication = replication
 
-    def write(self, machine: str, readings: pd.DataFrame) -> None:
-        from twin.output import write_parquet
+    def write(self, machine: str, readings: pa.Table) -> None:
+        from twin.output import atomic_write
 
         path = self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
-        write_parquet(path, readings.drop(columns=["machine"]))
+        data = readings.drop_columns(["machine"])
+        atomic_write(path, lambda tmp: pq.write_table(data, tmp))
 
 
 class CallbackSink:
-    """Calls ``fn(machine, readings)`` for every block."""
+    """Calls ``fn(machine, readings)`` for every block (an Arrow table: ``.to_pandas()``)."""
 
-    def __init__(self, fn: Callable[[str, pd.DataFrame], None]) -> None:
+    def __init__(self, fn: Callable[[str, pa.Table], None]) -> None:
         self.fn = fn
 
-    def write(self, machine: str, readings: pd.DataFrame) -> None:
+    def write(self, machine: str, readings: pa.Table) -> None:
         self.fn(machine, readings)
+
+
+def _dictionary(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(names))
+
+
+def _table(columns: dict[str, np.ndarray], replication: int, machine: str, sensor: str,
+           state: np.ndarray) -> pa.Table:
+    n = len(state)
+    zeros = np.zeros(n, dtype=np.int8)
+    return pa.table({
+        "replication": pa.array(np.full(n, replication, dtype=np.int32)),
+        "machine": _dictionary(zeros, [machine]),
+        "sensor": _dictionary(zeros, [sensor]),
+        "time": columns["time"],
+        "value": columns["value"],
+        "state": _dictionary(state.astype(np.int8), list(STATES)),
+        "age": columns["age"],
+        "wear": columns["wear"],
+        "life": pa.array(np.asarray(columns["life"], dtype=np.int32)),
+    })
 
 
 def readings(
@@ -93,7 +122,7 @@ def readings(
     replication: int,
     end: float,
     start: float = 0.0,
-) -> pd.DataFrame:
+) -> pa.Table:
     """Every reading of ``machine``'s sensors from ``start`` to ``end``, as one table."""
     timeline = machine.clock.timeline
     lives = machine.lives
@@ -118,20 +147,18 @@ def readings(
         life = np.clip(life, 0, len(lives) - 1)
         age = op - life_operating[life]
         wear = np.zeros(times.size)
-        for j in np.unique(life):
+        bounds = np.searchsorted(life, np.arange(len(lives) + 1))  # times are sorted
+        for j in range(len(lives)):
             path = lives[j].path
-            if path is not None:
-                sel = life == j
-                wear[sel] = path.at(age[sel])
+            lo, hi = bounds[j], bounds[j + 1]
+            if path is not None and hi > lo:
+                wear[lo:hi] = path.at(age[lo:hi])
         signal = spec.base + spec.gain * wear**spec.power
         signal = np.where(state == WORKING, signal, spec.idle * signal)
         value = signal + spec.noise * rngs[name].standard_normal(times.size)
-        frames.append(pd.DataFrame({
-            "replication": replication, "machine": machine.name, "sensor": name,
-            "time": times, "value": value,
-            "state": pd.Categorical.from_codes(state, categories=list(STATES)),
-            "age": age, "wear": wear, "life": life,
-        }))
+        frames.append(_table({"time": times, "value": value, "age": age, "wear": wear,
+                              "life": life}, replication, machine.name, name, state))
     if not frames:
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+        return _table({c: np.zeros(0) for c in COLUMNS[3:]}, replication, machine.name, "",
+                      np.zeros(0, dtype=np.int8))
+    return pa.concat_tables(frames).unify_dictionaries()
