@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from twin.scenario import Degradation
+from twin.scenario import Degradation, GammaDegradation, MarkovDegradation, WienerDegradation
 
 BLOCK = 256
 
@@ -51,7 +49,7 @@ class WearPath:
 
 def sample_path(spec: Degradation, rng: np.random.Generator, initial: float = 0.0) -> WearPath:
     """Draw the wear path of a new life starting at ``initial`` wear (0: as good as new)."""
-    if spec.model == "markov":
+    if isinstance(spec, MarkovDegradation):
         path = _markov(spec.rates, rng, initial)
     else:
         path = _continuous(spec, rng, initial)
@@ -65,10 +63,11 @@ def sample_path(spec: Degradation, rng: np.random.Generator, initial: float = 0.
     return path
 
 
-def _continuous(spec: Degradation, rng: np.random.Generator, initial: float) -> WearPath:
+def _continuous(spec: WienerDegradation | GammaDegradation, rng: np.random.Generator,
+                initial: float) -> WearPath:
     dt = spec.step
     threshold = spec.threshold
-    if spec.model == "wiener":
+    if isinstance(spec, WienerDegradation):
         drift = spec.drift.sample(rng, 1)[0] / threshold
         sigma = spec.volatility / threshold * math.sqrt(dt)
 
@@ -117,9 +116,9 @@ def _markov(rates: list[float], rng: np.random.Generator, initial: float) -> Wea
 
 def mean_time_to_failure(spec: Degradation) -> float:
     """Exact mean life from new, without shocks (first-passage time), for checks and reports."""
-    if spec.model == "markov":
+    if isinstance(spec, MarkovDegradation):
         return float(sum(1.0 / r for r in spec.rates))
-    if spec.model == "wiener":
+    if isinstance(spec, WienerDegradation):
         # inverse Gaussian first passage: threshold / drift, averaged over the drift's distribution
         drift = spec.drift.sample(np.random.default_rng(0), 400_000)
         return float(np.mean(spec.threshold / drift))
