@@ -21,7 +21,7 @@ from rich.table import Table
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.scenario import Scenario, dump_yaml, load_scenario, parse_assignment
-from twin.summary import KPIS
+from twin.summary import KPIS, headline_kpis
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -260,21 +260,22 @@ def print_compare(console: Console, doc: dict[str, Any]) -> None:
     unit = doc["time_unit"]
     table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
                         f"{doc['replications']} replications on common random numbers")
+    kpis = headline_kpis(doc["policies"][doc["baseline"]]["kpis"])
     table.add_column("policy", no_wrap=True)
-    for kpi in KPIS:
+    for kpi in kpis:
         table.add_column(kpi, justify="right")
     for name, policy in doc["policies"].items():
         table.add_row(name, *(_number(policy["kpis"][k]["mean"], _digits(
-            policy["kpis"][k]["mean"])) for k in KPIS))
+            policy["kpis"][k]["mean"])) for k in kpis))
     console.print(table)
     diffs = Table(title=f"paired differences against {doc['baseline']}: mean ± 95% half-width "
                         "(* the interval excludes 0)")
     diffs.add_column("policy", no_wrap=True)
-    for kpi in KPIS:
+    for kpi in kpis:
         diffs.add_column(kpi, justify="right")
     for name, policy in doc["policies"].items():
         if name != doc["baseline"]:
-            diffs.add_row(name, *(_pm(policy["differences"][k]) for k in KPIS))
+            diffs.add_row(name, *(_pm(policy["differences"][k]) for k in kpis))
     console.print(diffs)
     ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
                           f"time unit {unit})")
@@ -292,16 +293,17 @@ def print_compare(console: Console, doc: dict[str, Any]) -> None:
 def print_sweep(console: Console, doc: dict[str, Any]) -> None:
     factors = [f["param"] for f in doc["factors"]]
     table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
+    kpis = headline_kpis(doc["points"][0]["kpis"])
     for f in factors:
         table.add_column(f)
-    for kpi in KPIS:
+    for kpi in kpis:
         table.add_column(kpi, justify="right")
     for point in doc["points"]:
         mark = "*" if point["run"] == doc["best"]["run"] else ""
         table.add_row(*(f"{point['params'][f]}{mark if i == 0 else ''}"
                         for i, f in enumerate(factors)),
                       *(_number(point["kpis"][k]["mean"], _digits(point["kpis"][k]["mean"]))
-                        for k in KPIS))
+                        for k in kpis))
     console.print(table)
     best = doc["best"]
     stat = best[doc["rank_by"]]
@@ -363,8 +365,10 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
     units = {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
-             "cost_rate": f"per {unit}"}
-    for name, stat in summary["kpis"].items():
+             "cost_rate": f"per {unit}", "scrap_rate": f"parts/{unit}",
+             "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}"}
+    for name in headline_kpis(summary["kpis"]):
+        stat = summary["kpis"][name]
         label = f"{name} ({units[name]})" if units.get(name) else name
         table.add_row(label, *_fmt(stat))
     console.print(table)

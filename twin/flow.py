@@ -17,11 +17,12 @@ import simpy
 
 
 class Part:
-    __slots__ = ("id", "release")
+    __slots__ = ("id", "release", "defective")
 
     def __init__(self, part_id: int, release: float) -> None:
         self.id = part_id
         self.release = release
+        self.defective = False
 
 
 class Level:
@@ -147,22 +148,35 @@ class InfiniteSupply:
 
 
 class Sink:
-    """Absorbs parts and measures throughput and lead time from ``start``."""
+    """Absorbs parts and counts them from ``start``: good parts shipped (``count``), defective
+    parts shipped (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 
-    __slots__ = ("env", "name", "start", "count", "lead_sum", "wip")
+    __slots__ = ("env", "name", "start", "scrap", "count", "escaped", "scrapped", "lead_sum",
+                 "arrivals", "wip")
 
-    def __init__(self, env: simpy.Environment, name: str, start: float, wip: Level) -> None:
+    def __init__(self, env: simpy.Environment, name: str, start: float, wip: Level,
+                 scrap: bool = False) -> None:
         self.env = env
         self.name = name
         self.start = start
+        self.scrap = scrap
         self.count = 0
+        self.escaped = 0
+        self.scrapped = 0
         self.lead_sum = 0.0
+        self.arrivals = 0
         self.wip = wip
 
     def try_put(self, part: Part) -> bool:
         now = self.env.now
         if now >= self.start:
-            self.count += 1
+            if self.scrap:
+                self.scrapped += 1
+            elif part.defective:
+                self.escaped += 1
+            else:
+                self.count += 1
+            self.arrivals += 1
             self.lead_sum += now - part.release
         self.wip.add(-1)
         return True

@@ -31,6 +31,7 @@ from twin.stations import (
     Releaser,
     Wear,
     infinite_source,
+    quality_step,
     router,
     timed_source,
 )
@@ -85,7 +86,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
             capacity = math.inf if spec.capacity is None else spec.capacity
             channels[name] = Channel(env, name, capacity, start)
         elif kind == "sink":
-            sinks[name] = Sink(env, name, start, wip)
+            sinks[name] = Sink(env, name, start, wip, scrap=spec.scrap)
     fed_by_supply: set[str] = set()
     for name, kind in kinds.items():
         if kind != "machine":
@@ -105,7 +106,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         return sinks[node] if node in sinks else channels[node]
 
     def route(node: str) -> Any:
-        targets = [(graph.edges[node, t]["p"], destination(t)) for t in graph.successors(node)]
+        targets = [(graph.edges[node, t]["p"], destination(t)) for t in graph.successors(node)
+                   if graph.edges[node, t].get("when") is None]
         uniform = streams.rng(f"{node}/route").random if len(targets) > 1 else None
         draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
         return router(targets, draw)
@@ -143,6 +145,18 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                 record_lives=has_sensors,
             )
             machine.route = route(name)
+            if spec.defects is not None or spec.fixes is not None or spec.inspection is not None:
+                reject = next((destination(t) for t in graph.successors(name)
+                               if graph.edges[name, t].get("when") == "rejected"), None)
+                check = spec.inspection
+                machine.finish = quality_step(
+                    machine, machine.route, streams.rng(f"{name}/quality").random,
+                    defect_probability=spec.defects.probability if spec.defects else 0.0,
+                    per_wear=spec.defects.per_wear if spec.defects else 0.0,
+                    fixes=spec.fixes,
+                    inspection=((check.sampling, check.detection, check.false_alarm)
+                                if check is not None else None),
+                    reject=reject)
             machines[name] = machine
             env.process(machine.run())
         elif kind == "source" and name not in fed_by_supply:
@@ -187,8 +201,13 @@ def emit_readings(scenario: Scenario, model: Model, replication: int, sink: Sens
 def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
     span = scenario.horizon - scenario.warmup
     deadlock = find_deadlock(model)
-    good = sum(s.count for s in model.sinks.values())
-    lead = sum(s.lead_sum for s in model.sinks.values())
+    sinks = model.sinks.values()
+    good = sum(s.count for s in sinks)
+    escaped = sum(s.escaped for s in sinks)
+    scrapped = sum(s.scrapped for s in sinks)
+    arrivals = sum(s.arrivals for s in sinks)
+    lead = sum(s.lead_sum for s in sinks)
+    quality = good / arrivals if arrivals else math.nan
     machines: dict[str, dict[str, float]] = {}
     for name, m in model.machines.items():
         totals = m.clock.close()
@@ -208,22 +227,34 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "repair": frac[REPAIR],
             "maintenance": frac[MAINTENANCE],
             "processed": float(m.processed),
-            "oee": ideal * m.processed / span,
+            "defects": float(m.defects_made),
+            "rejected": float(m.rejected),
+            "oee": ideal * (m.processed - m.defects_made) / span,
         }
     constraint = line_constraint(model.graph)
-    oee = machines[constraint.machine]["oee"] if constraint else math.nan
+    # availability x performance of the constraint, times the line's share of good parts
+    oee = (model.graph.nodes[constraint.machine]["spec"].process_time.mean()
+           * model.machines[constraint.machine].processed / span
+           * (quality if arrivals else 1.0)) if constraint else math.nan
     failures = sum(m.failures for m in model.machines.values())
     preventive = sum(m.preventive for m in model.machines.values())
+    prices = scenario.costs
     costs = {
-        "corrective": failures * scenario.costs.corrective / span,
-        "preventive": preventive * scenario.costs.preventive / span,
+        "corrective": failures * prices.corrective / span,
+        "preventive": preventive * prices.preventive / span,
+        "scrap": scrapped * prices.scrap / span,
+        "escaped_defect": escaped * prices.escaped_defect / span,
     }
     kpis = {
         "throughput": good / span,
-        "lead_time": lead / good if good else math.nan,
+        "lead_time": lead / arrivals if arrivals else math.nan,
         "wip": model.wip.mean(scenario.horizon),
         "oee": oee,
         "cost_rate": sum(costs.values()),
+        "quality": quality,
+        "scrap_rate": scrapped / span,
+        "escaped_rate": escaped / span,
+        "profit_rate": good * prices.revenue / span - sum(costs.values()),
     }
     buffers = {
         name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}

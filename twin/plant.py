@@ -34,8 +34,10 @@ def plant_graph(scenario: Scenario) -> nx.DiGraph:
         graph.add_node(name, kind=spec.kind, spec=spec)
     for edge in scenario.plant.edges:
         graph.add_edge(edge.source, edge.target, p=edge.p)
+    for edge in scenario.plant.edges:
+        graph.edges[edge.source, edge.target]["when"] = edge.when
     for node in graph:
-        out = list(graph.out_edges(node, data=True))
+        out = [e for e in graph.out_edges(node, data=True) if e[2]["when"] is None]
         if len(out) == 1 and out[0][2]["p"] is None:
             out[0][2]["p"] = 1.0
     return graph
@@ -63,7 +65,13 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((loc, f"duplicate edge {edge.source!r} -> {edge.target!r}"))
             continue
         edge_loc[(edge.source, edge.target)] = loc
-        graph.add_edge(edge.source, edge.target, p=edge.p)
+        graph.add_edge(edge.source, edge.target, p=edge.p, when=edge.when)
+        source_spec = nodes[edge.source]
+        if edge.when == "rejected" and getattr(source_spec, "inspection", None) is None:
+            problems.append((loc + ("when",), f"{edge.source!r} does not inspect parts "
+                                              "(no inspection), so it rejects none"))
+        if edge.when == "rejected" and edge.p is not None:
+            problems.append((loc + ("p",), "a rejected-parts edge takes no probability"))
         pair = (nodes[edge.source].kind, nodes[edge.target].kind)
         if pair[1] == "source":
             problems.append((loc, f"edge into source {edge.target!r}: sources have no inputs"))
@@ -96,7 +104,12 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
 
     for name, kind in kinds.items():
         loc = ("plant", "nodes", name)
-        outs = list(graph.out_edges(name, data="p"))
+        rejects = [t for _, t, w in graph.out_edges(name, data="when") if w == "rejected"]
+        outs = [(s, t, p) for s, t, p in graph.out_edges(name, data="p") if t not in rejects]
+        if getattr(nodes[name], "inspection", None) is not None and len(rejects) != 1:
+            problems.append((loc + ("inspection",), f"machine {name!r} inspects parts: give it "
+                                                    "exactly one edge with when: rejected "
+                                                    f"(it has {len(rejects)})"))
         if kind != "sink" and not outs:
             problems.append((loc, f"{kind} {name!r} is a dead end: it has no outgoing edge"))
         if kind not in ("source",) and graph.in_degree(name) == 0:
@@ -180,7 +193,7 @@ def visit_ratios(graph: nx.DiGraph) -> dict[str, float]:
         if spec.kind == "source":
             rate = 1.0 if spec.interarrival is None else 1.0 / max(spec.interarrival.mean(), 1e-300)
             entry[index[name]] = rate
-        targets = list(graph.successors(name))
+        targets = [t for t in graph.successors(name) if graph.edges[name, t].get("when") is None]
         for t in targets:
             p = graph.edges[name, t]["p"]
             routing[index[name], index[t]] = 1.0 / len(targets) if p is None else p

@@ -18,13 +18,16 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from twin import __version__
+from twin.summary import headline_kpis
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b"}
 STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
                 "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance"}
 KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
-              "oee": "OEE", "cost_rate": "Cost rate"}
+              "oee": "OEE", "cost_rate": "Cost rate", "quality": "Quality (good share)",
+              "scrap_rate": "Scrap", "escaped_rate": "Defects shipped",
+              "profit_rate": "Profit rate"}
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -99,13 +102,14 @@ def _meta(doc: dict[str, Any]) -> str:
 
 def _units(unit: str) -> dict[str, str]:
     return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
-            "cost_rate": f"per {unit}"}
+            "cost_rate": f"per {unit}", "quality": "", "scrap_rate": f"parts/{unit}",
+            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}"}
 
 
 def _kpi_section(kpis: dict[str, Any], unit: str) -> str:
     units = _units(unit)
     rows = [[f"{KPI_LABELS.get(k, k)} ({units[k]})" if units.get(k) else KPI_LABELS.get(k, k),
-             _num(s["mean"]), _ci(s)] for k, s in kpis.items()]
+             _num(kpis[k]["mean"]), _ci(kpis[k])] for k in headline_kpis(kpis)]
     return "<h2>Key performance indicators</h2>" + _table(["KPI", "mean", "95% CI"], rows)
 
 
@@ -198,16 +202,17 @@ def compare_report(doc: dict[str, Any]) -> str:
         + "<p class=\"note\">Policies run on common random numbers; differences are paired by "
           "replication. A policy's rank is 1 plus the number of policies significantly better "
           "than it (paired 95% interval of the difference excluding 0).</p>")
+    kpis = headline_kpis(policies[baseline]["kpis"])
     headers = ["policy"] + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
-                            for k in policies[baseline]["kpis"]]
-    rows = [[n] + [f"{_num(s['mean'])} [{_ci(s)}]" for s in policies[n]["kpis"].values()]
-            for n in names]
+                            for k in kpis]
+    rows = [[n] + [f"{_num(policies[n]['kpis'][k]['mean'])} [{_ci(policies[n]['kpis'][k])}]"
+                   for k in kpis] for n in names]
     sections.append("<h2>KPIs by policy</h2>" + _table(headers, rows))
-    diff_rows = [[n] + [_ci(s) for s in policies[n]["differences"].values()]
+    diff_rows = [[n] + [_ci(policies[n]["differences"][k]) for k in kpis]
                  for n in names if n != baseline]
     sections.append(f"<h2>Paired differences against {html.escape(baseline)}</h2>"
                     + _table(["policy"] + headers[1:], diff_rows))
-    for kpi in policies[baseline]["kpis"]:
+    for kpi in kpis:
         stats = [policies[n]["kpis"][kpi] for n in names]
         fig = go.Figure(go.Bar(x=names, y=[s["mean"] for s in stats],
                                error_y=_error_bars(stats), marker_color="#1f77b4"))
@@ -245,10 +250,12 @@ def sweep_report(doc: dict[str, Any]) -> str:
         f"<p><b>{html.escape(', '.join(f'{k}={v}' for k, v in best['params'].items()))}</b>: "
         f"{_num(best_stat['mean'])} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
     ]
+    kpis = headline_kpis(points[0]["kpis"])
     headers = factors + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
-                         for k in points[0]["kpis"]]
+                         for k in kpis]
     rows = [[str(p["params"][f]) for f in factors]
-            + [f"{_num(s['mean'])} [{_ci(s)}]" for s in p["kpis"].values()] for p in points]
+            + [f"{_num(p['kpis'][k]['mean'])} [{_ci(p['kpis'][k])}]" for k in kpis]
+            for p in points]
     classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]
     sections.append("<h2>All points</h2>" + _table(headers, rows, classes))
     x_param = factors[0]
@@ -256,7 +263,7 @@ def sweep_report(doc: dict[str, Any]) -> str:
     for p in points:
         key = ", ".join(f"{f}={p['params'][f]}" for f in factors[1:]) or "all"
         groups.setdefault(key, []).append(p)
-    for kpi in points[0]["kpis"]:
+    for kpi in kpis:
         fig = go.Figure()
         for key, members in groups.items():
             xs = [str(m["params"][x_param]) for m in members]

@@ -112,12 +112,34 @@ class SourceNode(Frozen):
     """Time between releases; none means an infinite supply."""
 
 
+class Defects(Frozen):
+    """Chance that a part this machine finishes is defective: ``probability + per_wear * wear``
+    (wear as a fraction of the failure threshold; 0 without a degradation model)."""
+
+    probability: Fraction = 0.0
+    per_wear: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+
+
+class QualityCheck(Frozen):
+    """The machine inspects the parts it finishes: a share ``sampling`` of them; a defective part
+    inspected is rejected with probability ``detection``, a good one with ``false_alarm``.
+    Rejected parts take the machine's edge marked ``when: rejected``."""
+
+    sampling: Fraction = 1.0
+    detection: Fraction = 1.0
+    false_alarm: Fraction = 0.0
+
+
 class MachineNode(Frozen):
     kind: Literal["machine"]
     process_time: Distribution
     failures: Failures | None = None
     degradation: Degradation | None = None
     sensors: dict[str, Sensor] = Field(default_factory=dict)
+    defects: Defects | None = None
+    inspection: QualityCheck | None = None
+    fixes: Fraction | None = None
+    """A rework machine: chance that it turns a defective part into a good one."""
 
     @model_validator(mode="after")
     def _failure_model(self) -> MachineNode:
@@ -138,6 +160,8 @@ class BufferNode(Frozen):
 
 class SinkNode(Frozen):
     kind: Literal["sink"]
+    scrap: bool = False
+    """Parts reaching a scrap sink are scrapped, not shipped."""
 
 
 Node = Annotated[SourceNode | MachineNode | BufferNode | SinkNode, Field(discriminator="kind")]
@@ -161,6 +185,8 @@ class _EdgeModel(Frozen):
     source: str = Field(alias="from")
     target: str = Field(alias="to")
     p: Annotated[float, Field(gt=0, le=1)] | None = None
+    when: Literal["rejected"] | None = None
+    """``rejected``: the route of the parts an inspecting machine rejects."""
 
 
 Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
@@ -218,7 +244,15 @@ class Maintenance(Frozen):
 
 class Costs(Frozen):
     preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per preventive (or condition-based) maintenance."""
     corrective: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per failure."""
+    scrap: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per part scrapped."""
+    escaped_defect: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per defective part shipped (warranty, returns)."""
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per good part shipped; gives the ``profit_rate`` KPI."""
 
 
 # --------------------------------------------------------------------------- scenario
@@ -404,7 +438,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
             model = _EdgeModel
         elif isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(str(part))
-            sub = {"maintenance": Maintenance, "costs": Costs, "failures": Failures}.get(str(part))
+            sub = {"maintenance": Maintenance, "costs": Costs, "failures": Failures,
+                   "defects": Defects, "inspection": QualityCheck}.get(str(part))
             if sub is not None and field is not None:
                 model = sub
             elif part == "policy" and isinstance(node, dict):

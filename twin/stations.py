@@ -174,6 +174,46 @@ class Life:
     path: WearPath | None
 
 
+def quality_step(
+    machine: Machine,
+    route: Callable[[], Destination],
+    uniform: Draw,
+    *,
+    defect_probability: float = 0.0,
+    per_wear: float = 0.0,
+    fixes: float | None = None,
+    inspection: tuple[float, float, float] | None = None,
+    reject: Destination | None = None,
+) -> Callable[[Part], Destination]:
+    """The finishing step of a machine with quality features: it may make the part defective
+    (more likely as it wears), fix a defective part (rework), and inspect it, sending rejected
+    parts to ``reject``. Draws come from the machine's own quality stream."""
+
+    def finish(part: Part) -> Destination:
+        counting = machine.env.now >= machine.start
+        if fixes is not None and part.defective and uniform() < fixes:
+            part.defective = False
+        if defect_probability > 0 or per_wear > 0:
+            p = defect_probability
+            if per_wear > 0 and machine.path is not None:
+                p += per_wear * float(machine.path.at(machine.age))
+            if uniform() < p:
+                if not part.defective and counting:
+                    machine.defects_made += 1
+                part.defective = True
+        if inspection is not None:
+            sampling, detection, false_alarm = inspection
+            if uniform() < sampling and uniform() < (
+                    detection if part.defective else false_alarm):
+                if counting:
+                    machine.rejected += 1
+                assert reject is not None
+                return reject
+        return route()
+
+    return finish
+
+
 class Machine:
     """One machine: its process, its state clock and its counters (from warmup on)."""
 
@@ -207,6 +247,10 @@ class Machine:
         self.crew = crew
         self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
         self.waiting_on: Destination | None = None
+        self.finish: Callable[[Part], Destination] | None = None
+        """Quality steps (defects, rework, inspection) that also choose the destination."""
+        self.defects_made = 0
+        self.rejected = 0
         self.clock = StateClock(env, start, STARVED, timeline)
         self.wear = wear
         self.inspection = inspection
@@ -279,7 +323,7 @@ class Machine:
             self.operating += work
             if env.now >= start:
                 self.processed += 1
-            dest = self.route()
+            dest = self.route() if self.finish is None else self.finish(part)
             if not dest.try_put(part):
                 clock.set(BLOCKED)
                 self.waiting_on = dest

@@ -36,8 +36,8 @@ from twin.summary import KPIS, summarize
 
 Progress = Callable[[int, int], None]
 
-LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip"}
-HIGHER_IS_BETTER = {"throughput", "oee"}
+LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip", "scrap_rate", "escaped_rate"}
+HIGHER_IS_BETTER = {"throughput", "oee", "quality", "profit_rate"}
 
 
 @dataclass(frozen=True)

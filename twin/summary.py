@@ -11,10 +11,26 @@ from twin.model import ReplicationResult
 from twin.scenario import Scenario
 from twin.stats import statistic
 
-KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate")
+KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
+        "escaped_rate", "profit_rate")
 MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
-                 "preventive",
+                 "preventive", "defects", "rejected",
                  "down", "repair", "maintenance", "processed", "oee")
+
+
+def headline_kpis(kpis: dict[str, Any]) -> list[str]:
+    """The KPIs worth a terminal column: quality ones only where parts can be bad, profit only
+    where there is revenue."""
+    def mean(k: str) -> float:
+        value = kpis[k]["mean"]
+        return 0.0 if value is None else value
+
+    shown = ["throughput", "lead_time", "wip", "oee", "cost_rate"]
+    if mean("quality") < 1 or mean("scrap_rate") > 0:
+        shown += ["quality", "scrap_rate", "escaped_rate"]
+    if abs(mean("profit_rate") + mean("cost_rate")) > 1e-12:
+        shown.append("profit_rate")
+    return [k for k in shown if k in kpis]
 
 
 def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[str, Any]:
