@@ -13,10 +13,11 @@ from typing import Any
 import networkx as nx
 import simpy
 
+from twin.crew import Crew
 from twin.flow import Channel, InfiniteSupply, Level, Sink
 from twin.plant import line_constraint, plant_graph
 from twin.rng import Streams
-from twin.scenario import ConditionBased, Preventive, Scenario
+from twin.scenario import ConditionBased, Opportunistic, Preventive, Scenario
 from twin.sensors import SensorSink, readings
 from twin.stations import (
     BLOCKED,
@@ -72,8 +73,11 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
     start = scenario.warmup
     wip = Level(env, start)
     releaser = Releaser(env, wip)
-    crew_size = scenario.maintenance.crew
-    crew = simpy.PriorityResource(env, capacity=crew_size) if crew_size is not None else None
+    upkeep = scenario.maintenance
+    crew = Crew(env, upkeep.crew,
+                upkeep.response_time.stream(streams.rng("crew/response"))
+                if upkeep.response_time is not None else None,
+                (upkeep.shifts.period, upkeep.shifts.working) if upkeep.shifts else None)
     policy = scenario.maintenance.policy
 
     kinds = nx.get_node_attributes(graph, "kind")
@@ -117,7 +121,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         spec = graph.nodes[name]["spec"]
         if kind == "machine":
             failures = spec.failures
-            preventive = isinstance(policy, Preventive) and failures is not None
+            preventive = isinstance(policy, Preventive | Opportunistic) and failures is not None
             wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
                     if spec.degradation is not None else None)
             inspection = None
@@ -139,6 +143,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                 pm_duration=(policy.duration.stream(streams.rng(f"{name}/pm"))  # type: ignore[union-attr]
                              if maintained else None),
                 crew=crew,
+                priority=spec.priority,
                 timeline=timeline or has_sensors,
                 wear=wear,
                 inspection=inspection,
@@ -158,13 +163,20 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                                 if check is not None else None),
                     reject=reject)
             machines[name] = machine
-            env.process(machine.run())
+            machine.process = env.process(machine.run())
+            if isinstance(policy, Opportunistic) and preventive:
+                machine.window = policy.window
         elif kind == "source" and name not in fed_by_supply:
             if spec.interarrival is None:
                 env.process(infinite_source(env, releaser, route(name)))
             else:
                 draw = spec.interarrival.stream(streams.rng(f"{name}/arrivals"))
                 env.process(timed_source(env, draw, releaser, route(name)))
+    if isinstance(policy, Opportunistic):
+        undirected = graph.to_undirected(as_view=True)
+        for name, machine in machines.items():
+            near = nx.single_source_shortest_path_length(undirected, name, cutoff=2)
+            machine.neighbours = [machines[n] for n in near if n in machines and n != name]
     return Model(env, graph, machines, channels, sinks, wip, releaser)
 
 

@@ -140,6 +140,9 @@ class MachineNode(Frozen):
     inspection: QualityCheck | None = None
     fixes: Fraction | None = None
     """A rework machine: chance that it turns a defective part into a good one."""
+    priority: Annotated[int, Field(ge=0, le=999)] = 0
+    """Order of its jobs among those waiting for the crew (lower first; repairs before
+    preventive work whatever the priority)."""
 
     @model_validator(mode="after")
     def _failure_model(self) -> MachineNode:
@@ -232,14 +235,47 @@ class ConditionBased(Frozen):
     duration: Distribution
 
 
-MaintenancePolicy = Annotated[Reactive | Preventive | ConditionBased,
+class Opportunistic(Frozen):
+    """Preventive at operating age ``every``; besides, when a machine fails, the machines next to
+    it (within two edges) whose age is within ``window`` of ``every`` are maintained too, at
+    their next part, while the line stands."""
+
+    kind: Literal["opportunistic"]
+    every: PositiveNumber
+    window: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    duration: Distribution
+
+
+MaintenancePolicy = Annotated[Reactive | Preventive | ConditionBased | Opportunistic,
                               Field(discriminator="kind")]
+
+
+class Shifts(Frozen):
+    """Technicians work the first ``working`` of every ``period`` (e.g. 960 of 1440 minutes)."""
+
+    period: PositiveNumber
+    working: PositiveNumber
+
+    @model_validator(mode="after")
+    def _within(self) -> Shifts:
+        if self.working > self.period:
+            raise ValueError("working must not exceed period")
+        return self
 
 
 class Maintenance(Frozen):
     crew: Annotated[int, Field(ge=1)] | None = 1
     """Technicians shared by all machines; null means unlimited."""
     policy: MaintenancePolicy = Reactive(kind="reactive")
+    response_time: Distribution | None = None
+    """Time a technician needs to reach the machine before working on it."""
+    shifts: Shifts | None = None
+
+    @model_validator(mode="after")
+    def _shifts_need_a_crew(self) -> Maintenance:
+        if self.shifts is not None and self.crew is None:
+            raise ValueError("shifts need a crew of a given size (crew: null is unlimited)")
+        return self
 
 
 class Costs(Frozen):
@@ -444,7 +480,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
                 model = sub
             elif part == "policy" and isinstance(node, dict):
                 model = {"reactive": Reactive, "preventive": Preventive,
-                         "condition": ConditionBased}.get(str(node.get("kind")))
+                         "condition": ConditionBased,
+                         "opportunistic": Opportunistic}.get(str(node.get("kind")))
             elif isinstance(node, dict) and "dist" in node:
                 model = getattr(mod, str(node["dist"]).capitalize(), None)
             else:

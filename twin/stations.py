@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from twin.crew import PREVENTIVE as PREVENTIVE_JOB
+from twin.crew import REPAIR as REPAIR_JOB
+from twin.crew import Crew, job_priority
 from twin.health import WearPath, sample_path
 
 if TYPE_CHECKING:
@@ -29,7 +32,6 @@ WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE = range(6)
 STATES = ("working", "starved", "blocked", "down", "repair", "maintenance")
 """Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting."""
 
-REPAIR_PRIORITY, PREVENTIVE_PRIORITY = 0, 1
 
 Destination = Channel | Sink
 Draw = Callable[[], float]
@@ -229,7 +231,8 @@ class Machine:
         ttr: Draw | None = None,
         pm_every: float | None = None,
         pm_duration: Draw | None = None,
-        crew: simpy.PriorityResource | None = None,
+        crew: Crew | None = None,
+        priority: int = 0,
         timeline: bool = False,
         wear: Wear | None = None,
         inspection: Inspection | None = None,
@@ -244,7 +247,14 @@ class Machine:
         self.ttr = ttr
         self.pm_every = pm_every
         self.pm_duration = pm_duration
-        self.crew = crew
+        self.crew = crew if crew is not None else Crew(env, None)
+        self.priority = priority
+        self.neighbours: list[Machine] = []
+        """Machines this one calls for maintenance when it fails (opportunistic policy)."""
+        self.process: simpy.Process | None = None
+        self.window = -math.inf
+        """Opportunistic window: maintained early if a neighbour fails within it of its age."""
+        self.opportunity = False
         self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
         self.waiting_on: Destination | None = None
         self.finish: Callable[[Part], Destination] | None = None
@@ -300,7 +310,9 @@ class Machine:
             part = inbox.try_get()
             if part is None:
                 clock.set(STARVED)
-                part = yield inbox.get()
+                part = yield from self._wait(inbox.get(), STARVED)
+            if self.opportunity:
+                yield from self._maintain()
             clock.set(WORKING)
             work = draw()
             while work >= self.life_left or work >= self.pm_left:
@@ -327,7 +339,22 @@ class Machine:
             if not dest.try_put(part):
                 clock.set(BLOCKED)
                 self.waiting_on = dest
-                yield dest.put(part)
+                yield from self._wait(dest.put(part), BLOCKED)
+
+    def _wait(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
+        """Wait (starved or blocked) for ``event``; an opportunity interrupts the wait for a
+        maintenance, after which the wait goes on (the event may have come meanwhile)."""
+        if self.opportunity:  # flagged while it worked: maintain now that it must wait
+            yield from self._maintain()
+            if not event.processed:
+                self.clock.set(state)
+        while True:
+            try:
+                return (yield event)
+            except simpy.Interrupt:
+                yield from self._maintain()
+                if not event.processed:
+                    self.clock.set(state)
 
     def _repair(self) -> Process:
         env = self.env
@@ -337,27 +364,24 @@ class Machine:
                     and self.age >= self.path.fail_age - 1e-9:
                 self.shocks += 1
         self.clock.set(DOWN)
+        for other in self.neighbours:  # opportunistic: maintain them while the line stands
+            if other.pm_left <= other.window and not other.opportunity \
+                    and other.clock.state not in (DOWN, REPAIR, MAINTENANCE):
+                other.opportunity = True
+                if other.clock.state in (STARVED, BLOCKED) and other.process is not None:
+                    other.process.interrupt("opportunity")
         assert self.ttr is not None
-        if self.crew is None:
-            self.clock.set(REPAIR)
-            yield env.timeout(self.ttr())
-        else:
-            with self.crew.request(priority=REPAIR_PRIORITY) as request:
-                yield request
-                self.clock.set(REPAIR)
-                yield env.timeout(self.ttr())
+        yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),
+                                 lambda: self.clock.set(REPAIR))
         self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
 
     def _maintain(self) -> Process:
         env = self.env
+        self.opportunity = False
         if env.now >= self.start:
             self.preventive += 1
         self.clock.set(MAINTENANCE)
         assert self.pm_duration is not None
-        if self.crew is None:
-            yield env.timeout(self.pm_duration())
-        else:
-            with self.crew.request(priority=PREVENTIVE_PRIORITY) as request:
-                yield request
-                yield env.timeout(self.pm_duration())
+        yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
+                                 self.pm_duration())
         self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)
