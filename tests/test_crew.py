@@ -101,3 +101,17 @@ def test_opportunistic_maintenance_uses_the_neighbours_stops() -> None:
     # maintained earlier, M2 fails less and is maintained more often
     assert result.machines["M2"]["preventive"] > plain.machines["M2"]["preventive"]
     assert result.machines["M2"]["failures"] <= plain.machines["M2"]["failures"]
+
+
+def test_setups_before_every_batch() -> None:
+    plant = {"nodes": {"raw": {"kind": "source"},
+                       "M1": {"kind": "machine", "process_time": 1.0,
+                              "setup": {"batch": 10, "duration": 5.0}},
+                       "done": {"kind": "sink"}},
+             "edges": [["raw", "M1"], ["M1", "done"]]}
+    summary = simulate_plant(plant, horizon=15_000, warmup=0, replications=2)
+    assert summary["kpis"]["throughput"]["mean"] == pytest.approx(10 / 15, rel=1e-3)
+    m1 = summary["machines"]["M1"]
+    assert m1["setup"]["mean"] == pytest.approx(1 / 3, rel=1e-3)
+    assert m1["setups"]["mean"] == pytest.approx(1000, abs=1)
+    assert m1["availability"]["mean"] == 1.0  # a setup is planned: it lowers performance

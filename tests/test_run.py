@@ -42,7 +42,7 @@ def test_summary_has_the_contract_keys(tmp_path: Path) -> None:
     # the fractions of a machine's time add up to one
     m1 = summary["machines"]["M2"]
     total = sum(m1[k]["mean"] for k in ("utilization", "blocked", "starved", "down", "repair",
-                                        "maintenance"))
+                                        "maintenance", "setup"))
     assert total == pytest.approx(1.0)
 
 

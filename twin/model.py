@@ -24,6 +24,7 @@ from twin.stations import (
     DOWN,
     MAINTENANCE,
     REPAIR,
+    SETUP,
     STARVED,
     STATES,
     WORKING,
@@ -150,6 +151,9 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                 record_lives=has_sensors,
             )
             machine.route = route(name)
+            if spec.setup is not None:
+                machine.setup = (spec.setup.batch,
+                                 spec.setup.duration.stream(streams.rng(f"{name}/setup")))
             if spec.defects is not None or spec.fixes is not None or spec.inspection is not None:
                 reject = next((destination(t) for t in graph.successors(name)
                                if graph.edges[name, t].get("when") == "rejected"), None)
@@ -238,6 +242,8 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "down": frac[DOWN],
             "repair": frac[REPAIR],
             "maintenance": frac[MAINTENANCE],
+            "setup": frac[SETUP],
+            "setups": float(m.setups),
             "processed": float(m.processed),
             "defects": float(m.defects_made),
             "rejected": float(m.rejected),

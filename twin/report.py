@@ -21,9 +21,11 @@ from twin import __version__
 from twin.summary import headline_kpis
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
-                "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b"}
+                "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
+                "setup": "#bcbd22"}
 STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
-                "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance"}
+                "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance",
+                "setup": "setup"}
 KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
               "oee": "OEE", "cost_rate": "Cost rate", "quality": "Quality (good share)",
               "scrap_rate": "Scrap", "escaped_rate": "Defects shipped",

@@ -130,6 +130,13 @@ class QualityCheck(Frozen):
     false_alarm: Fraction = 0.0
 
 
+class Setup(Frozen):
+    """A changeover of ``duration`` before every batch of ``batch`` parts (the first included)."""
+
+    batch: Annotated[int, Field(ge=1)]
+    duration: Distribution
+
+
 class MachineNode(Frozen):
     kind: Literal["machine"]
     process_time: Distribution
@@ -140,6 +147,7 @@ class MachineNode(Frozen):
     inspection: QualityCheck | None = None
     fixes: Fraction | None = None
     """A rework machine: chance that it turns a defective part into a good one."""
+    setup: Setup | None = None
     priority: Annotated[int, Field(ge=0, le=999)] = 0
     """Order of its jobs among those waiting for the crew (lower first; repairs before
     preventive work whatever the priority)."""

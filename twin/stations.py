@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 from twin.flow import Channel, InfiniteSupply, Level, Part, Sink
 
-WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE = range(6)
-STATES = ("working", "starved", "blocked", "down", "repair", "maintenance")
-"""Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting."""
+WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE, SETUP = range(7)
+STATES = ("working", "starved", "blocked", "down", "repair", "maintenance", "setup")
+"""Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting;
+``setup``: changing over between batches."""
 
 
 Destination = Channel | Sink
@@ -255,6 +256,9 @@ class Machine:
         self.window = -math.inf
         """Opportunistic window: maintained early if a neighbour fails within it of its age."""
         self.opportunity = False
+        self.setup: tuple[int, Draw] | None = None
+        """Changeover (duration drawn) before every batch of the given number of parts."""
+        self.setups = 0
         self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
         self.waiting_on: Destination | None = None
         self.finish: Callable[[Part], Destination] | None = None
@@ -306,6 +310,7 @@ class Machine:
         inbox = self.inbox
         draw = self.process_time
         start = self.start
+        batch_left = 0
         while True:
             part = inbox.try_get()
             if part is None:
@@ -313,6 +318,14 @@ class Machine:
                 part = yield from self._wait(inbox.get(), STARVED)
             if self.opportunity:
                 yield from self._maintain()
+            if self.setup is not None:
+                if batch_left == 0:
+                    clock.set(SETUP)
+                    if env.now >= start:
+                        self.setups += 1
+                    yield timeout(self.setup[1]())
+                    batch_left = self.setup[0]
+                batch_left -= 1
             clock.set(WORKING)
             work = draw()
             while work >= self.life_left or work >= self.pm_left:
