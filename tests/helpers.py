@@ -14,7 +14,7 @@ def exp(mean: float) -> dict[str, Any]:
 
 
 def line(
-    means: list[float],
+    means: list[Any],
     capacities: list[int | None],
     *,
     failures: list[dict[str, Any] | None] | None = None,
@@ -25,7 +25,8 @@ def line(
     edges: list[list[str]] = []
     prev = "raw"
     for i, mean in enumerate(means, start=1):
-        machine: dict[str, Any] = {"kind": "machine", "process_time": exp(mean)}
+        machine: dict[str, Any] = {"kind": "machine",
+                                   "process_time": mean if isinstance(mean, dict) else exp(mean)}
         if failures and failures[i - 1]:
             machine["failures"] = failures[i - 1]
         nodes[f"M{i}"] = machine

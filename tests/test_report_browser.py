@@ -71,8 +71,12 @@ def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -
     check_renders(browser, tmp_path / "run" / "report.html", tmp_path / "run.png", 3)
     check_renders(browser, tmp_path / "compare" / "report.html", tmp_path / "compare.png", 8)
     check_renders(browser, tmp_path / "sweep" / "report.html", tmp_path / "sweep.png", 6)
+    wear = str(ROOT / "scenarios" / "wear.yaml")
+    assert main(["run", wear, "--out", str(tmp_path / "wear"), *args]) == 0
+    check_renders(browser, tmp_path / "wear" / "report.html", tmp_path / "wear.png", 5)
+    assert "Sensors and health" in (tmp_path / "wear" / "report.html").read_text()
     shots = Path(os.environ.get("TWIN_SCREENSHOTS", tmp_path))
     if shots != tmp_path:
         shots.mkdir(parents=True, exist_ok=True)
-        for name in ("run", "compare", "sweep"):
+        for name in ("run", "compare", "sweep", "wear"):
             shutil.copy(tmp_path / f"{name}.png", shots / f"{name}.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -142,3 +143,11 @@ plant:
         "{from: A, to: R, p: 0.5}", "{from: A, to: RB, p: 0.5}\n    - [RB, R]"))
     assert main(["run", str(path), "--out", str(tmp_path / "ok")]) == 0
     assert json.loads((tmp_path / "ok" / "summary.json").read_text())["warnings"] == []
+
+
+def test_output_files_are_readable_by_others(tmp_path: Path) -> None:
+    run_cli(tmp_path, "perm")
+    mode = (tmp_path / "perm" / "summary.json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

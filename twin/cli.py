@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -195,7 +196,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if timeline is not None:
         write_parquet(out / "timeline.parquet", timeline)
     write_json(out / "summary.json", result.summary)
-    write_text(out / "report.html", run_report(result.summary))
+    readings = None
+    if (out / "sensors").exists():
+        readings = pd.read_parquet(out / "sensors", filters=[("replication", "==", 0)])
+    write_text(out / "report.html", run_report(result.summary, readings))
     print_summary(console, result.summary)
     print_warnings(result.summary)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)

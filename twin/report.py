@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
 from twin import __version__
 from twin.summary import headline_kpis
@@ -163,8 +165,28 @@ def _warnings(warnings: Sequence[str]) -> str:
     return f"<h2>Warnings</h2><ul>{items}</ul>"
 
 
-def run_report(summary: dict[str, Any]) -> str:
-    """The report of one run (summary.json)."""
+def _sensor_section(readings: pd.DataFrame, points: int = 4000) -> str:
+    """Each sensor's readings and the machine's true wear over time (first replication)."""
+    out = ["<h2>Sensors and health (replication 0)</h2>"]
+    for (machine, sensor), group in readings.groupby(["machine", "sensor"], observed=True):
+        group = group.sort_values("time")
+        step = max(1, len(group) // points)
+        shown = group.iloc[::step]
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_scatter(x=shown["time"], y=shown["value"], mode="markers", name=str(sensor),
+                        marker={"size": 3, "color": "#1f77b4"})
+        fig.add_scatter(x=shown["time"], y=shown["wear"], mode="lines", name="wear",
+                        line={"color": "#d62728"}, secondary_y=True)
+        fig.update_layout(title=f"{machine}: {sensor} and wear")
+        fig.update_yaxes(title_text=str(sensor), secondary_y=False)
+        fig.update_yaxes(title_text="wear (fraction of threshold)", range=[0, 1.05],
+                         secondary_y=True)
+        out.append(_figure(fig, 340))
+    return "".join(out)
+
+
+def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None) -> str:
+    """The report of one run (summary.json), with sensor trajectories if ``readings`` given."""
     machines = summary["machines"]
     costs = summary.get("costs", {})
     fig = go.Figure()
@@ -178,6 +200,8 @@ def run_report(summary: dict[str, Any]) -> str:
         _bottleneck_section(machines),
         "<h2>Costs</h2>" + _figure(fig, 320),
     ]
+    if readings is not None and len(readings):
+        sections.append(_sensor_section(readings))
     return _page(f"{summary['scenario']}: run", _meta(summary), sections)
 
 
