@@ -115,3 +115,20 @@ def test_setups_before_every_batch() -> None:
     assert m1["setup"]["mean"] == pytest.approx(1 / 3, rel=1e-3)
     assert m1["setups"]["mean"] == pytest.approx(1000, abs=1)
     assert m1["availability"]["mean"] == 1.0  # a setup is planned: it lowers performance
+
+
+def test_calendar_preventive_maintenance_counts_calendar_time() -> None:
+    # the machine is starved half of the time, so its operating age grows at half the clock
+    plant = {"nodes": {"raw": {"kind": "source", "interarrival": 2.0},
+                       "M1": {"kind": "machine", "process_time": 1.0,
+                              "failures": {"ttf": exp(1e9), "ttr": 1.0}},
+                       "done": {"kind": "sink"}},
+             "edges": [["raw", "M1"], ["M1", "done"]]}
+    counts = {}
+    for basis in ("calendar", "age"):
+        policy = {"kind": "preventive", "every": 100, "duration": 1.0, "basis": basis}
+        summary = simulate_plant(plant, horizon=10_000, warmup=0, replications=1,
+                                 maintenance={"crew": 1, "policy": policy})
+        counts[basis] = summary["machines"]["M1"]["preventive"]["mean"]
+    assert counts["calendar"] == pytest.approx(100, abs=1)
+    assert counts["age"] == pytest.approx(50, abs=2)

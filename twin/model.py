@@ -123,6 +123,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         if kind == "machine":
             failures = spec.failures
             preventive = isinstance(policy, Preventive | Opportunistic) and failures is not None
+            calendar = preventive and isinstance(policy, Preventive) and policy.basis == "calendar"
             wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
                     if spec.degradation is not None else None)
             inspection = None
@@ -140,7 +141,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                 ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
                      if failures and failures.ttf else None),
                 ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
-                pm_every=policy.every if preventive else None,  # type: ignore[union-attr]
+                pm_every=(policy.every  # type: ignore[union-attr]
+                          if preventive and not calendar else None),
                 pm_duration=(policy.duration.stream(streams.rng(f"{name}/pm"))  # type: ignore[union-attr]
                              if maintained else None),
                 crew=crew,
@@ -168,6 +170,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                     reject=reject)
             machines[name] = machine
             machine.process = env.process(machine.run())
+            if calendar:
+                env.process(machine.calendar_maintenance(policy.every))  # type: ignore[union-attr]
             if isinstance(policy, Opportunistic) and preventive:
                 machine.window = policy.window
         elif kind == "source" and name not in fed_by_supply:

@@ -224,11 +224,14 @@ class Reactive(Frozen):
 
 
 class Preventive(Frozen):
-    """Maintain each machine with failures when its operating age reaches ``every``."""
+    """Maintain each machine with failures when its operating age reaches ``every`` (``basis:
+    age``, the default), or every ``every`` of calendar time (``basis: calendar``: at once if the
+    machine is idle, else after the part in hand)."""
 
     kind: Literal["preventive"]
     every: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     duration: Distribution
+    basis: Literal["age", "calendar"] = "age"
 
 
 class ConditionBased(Frozen):

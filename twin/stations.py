@@ -380,13 +380,27 @@ class Machine:
         for other in self.neighbours:  # opportunistic: maintain them while the line stands
             if other.pm_left <= other.window and not other.opportunity \
                     and other.clock.state not in (DOWN, REPAIR, MAINTENANCE):
-                other.opportunity = True
-                if other.clock.state in (STARVED, BLOCKED) and other.process is not None:
-                    other.process.interrupt("opportunity")
+                other.call_maintenance()
         assert self.ttr is not None
         yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),
                                  lambda: self.clock.set(REPAIR))
         self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
+
+    def call_maintenance(self) -> None:
+        """Ask for a maintenance now: at once if the machine waits (starved or blocked), else
+        after the part in hand."""
+        if self.opportunity:
+            return
+        self.opportunity = True
+        if self.clock.state in (STARVED, BLOCKED) and self.process is not None:
+            self.process.interrupt("maintenance")
+
+    def calendar_maintenance(self, every: float) -> Process:
+        """Call a maintenance every ``every`` of calendar time."""
+        while True:
+            yield self.env.timeout(every)
+            if self.clock.state not in (DOWN, REPAIR, MAINTENANCE):
+                self.call_maintenance()
 
     def _maintain(self) -> Process:
         env = self.env
