@@ -159,6 +159,13 @@ def run_variants(
 # --------------------------------------------------------------------------- comparing
 
 
+def header(scenario: Scenario) -> dict[str, Any]:
+    """What every study document starts with."""
+    return {"scenario": scenario.name, "seed": scenario.seed,
+            "replications": scenario.replications, "horizon": scenario.horizon,
+            "warmup": scenario.warmup, "time_unit": scenario.time_unit}
+
+
 def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dict[str, Any]:
     """Replication-by-replication differences (common random numbers) and their interval."""
     return statistic([a - b for a, b in zip(values, baseline, strict=True)])
@@ -254,12 +261,7 @@ def compare(
         policies[variant.label] = summary
     values = {name: [r.kpis[rank_by] for r in runs] for name, runs in by_name.items()}
     return {
-        "scenario": scenario.name,
-        "seed": scenario.seed,
-        "replications": scenario.replications,
-        "horizon": scenario.horizon,
-        "warmup": scenario.warmup,
-        "time_unit": scenario.time_unit,
+        **header(scenario),
         "baseline": baseline,
         "rank_by": rank_by,
         "better": better(rank_by),
@@ -343,12 +345,7 @@ def sweep(
         and not _distinguishable(paired_difference(values[p["run"]], values[best_id]))
     ]
     doc = {
-        "scenario": scenario.name,
-        "seed": scenario.seed,
-        "replications": scenario.replications,
-        "horizon": scenario.horizon,
-        "warmup": scenario.warmup,
-        "time_unit": scenario.time_unit,
+        **header(scenario),
         "factors": [{"param": p, "values": list(v)} for p, v in factors],
         "rank_by": rank_by,
         "better": better(rank_by),
