@@ -1,0 +1,104 @@
+"""Predictors: conformance of the built-ins, the registry and plugins, safe saving, and a
+learned model that beats a constant on held-out lives of the twin's own data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin import load_scenario
+from twin.errors import InputError
+from twin.predictor import check_predictor, load_predictor, save_predictor
+from twin.registry import BUILTINS, available, create, resolve
+from twin.training import histories, phm_score, rmse, split_by_life, windows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data():  # type: ignore[no-untyped-def]
+    scenario = load_scenario(ROOT / "scenarios" / "wear.yaml", [("horizon", 30_000)])
+    readings = histories(scenario, replications=3)
+    return windows(readings, steps=30, stride=10)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    predictor = create(name)
+    y = data.rul if predictor.task == "rul" else (data.rul < 100).astype(int)
+    check_predictor(predictor, data.X[:2000], y[:2000])
+    fitted = create(name).fit(data.X, y)
+    save_predictor(fitted, name, tmp_path / "model", {"steps": 30})
+    loaded, meta = load_predictor(tmp_path / "model")
+    assert meta["predictor"] == name and meta["metadata"] == {"steps": 30}
+    assert np.allclose(loaded.predict(data.X[:500]), fitted.predict(data.X[:500]))
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as arrays:
+        assert all(arrays[k].dtype != object for k in arrays.files)
+
+
+def test_linear_rul_beats_a_constant_on_held_out_lives(data) -> None:  # type: ignore[no-untyped-def]
+    train, test = split_by_life(data)
+    assert not set(data.life[train]) & set(data.life[test])
+    model = create("linear").fit(data.X[train], data.rul[train])
+    predicted = model.predict(data.X[test])
+    constant = np.full(test.sum(), data.rul[train].mean())
+    assert rmse(predicted, data.rul[test]) < 0.8 * rmse(constant, data.rul[test])
+    assert phm_score(predicted, data.rul[test]) < phm_score(constant, data.rul[test])
+
+
+def test_logistic_ranks_failures_within_the_horizon(data) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.metrics import roc_auc_score
+
+    train, test = split_by_life(data)
+    y = (data.rul < 150).astype(int)
+    model = create("logistic").fit(data.X[train], y[train])
+    assert roc_auc_score(y[test], model.predict(data.X[test])) > 0.85
+
+
+def test_unknown_names_get_a_suggestion() -> None:
+    with pytest.raises(InputError, match="did you mean 'linear'"):
+        resolve("lineer")
+
+
+def test_module_references_need_explicit_permission() -> None:
+    with pytest.raises(InputError, match="would import code"):
+        resolve("predictors.linear:LinearRUL")
+    assert resolve("predictors.linear:LinearRUL", allow_imports=True).__name__ == "LinearRUL"
+
+
+def test_third_party_predictor_through_the_entry_point(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real installed distribution (dist-info with entry_points.txt) on the path."""
+    (tmp_path / "acme_models.py").write_text(
+        "import numpy as np\n"
+        "from twin.predictor import Predictor, check_windows\n"
+        "class MeanRUL(Predictor):\n"
+        "    task = 'rul'\n"
+        "    def __init__(self, scale=1.0):\n"
+        "        self.scale = scale\n"
+        "    def fit(self, X, y):\n"
+        "        check_windows(X)\n"
+        "        self.mean_ = float(np.mean(y)) * self.scale\n"
+        "        return self\n"
+        "    def predict(self, X):\n"
+        "        return np.full(len(check_windows(X)), self.mean_)\n"
+        "    def get_state(self):\n"
+        "        return {'mean_': np.array(self.mean_)}\n"
+        "    def set_state(self, state):\n"
+        "        self.mean_ = float(state['mean_'])\n"
+        "        return self\n")
+    info = tmp_path / "acme_models-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[twin.predictors]\nacme-mean = acme_models:MeanRUL\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert available()["acme-mean"] == "acme_models:MeanRUL"
+    predictor = create("acme-mean", scale=2.0)
+    X = np.zeros((4, 3, 1))
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    check_predictor(predictor, X, y)
+    assert predictor.fit(X, y).predict(X)[0] == 5.0
+    sys.modules.pop("acme_models", None)
