@@ -43,7 +43,9 @@ def histories(scenario: Scenario, replications: int | None = None) -> pd.DataFra
 def windows(readings: pd.DataFrame, steps: int, stride: int = 1) -> Windows:
     """Windows of ``steps`` readings of every sensor, aligned on the first sensor's times."""
     sensors = sorted(readings["sensor"].astype(str).unique())
-    xs, ruls, lives = [], [], []
+    xs: list[np.ndarray] = []
+    ruls: list[np.ndarray] = []
+    lives: list[np.ndarray] = []
     for (rep, machine, life), group in readings.groupby(
             ["replication", "machine", "life"], observed=True, sort=True):
         last_life = readings[(readings["replication"] == rep)
