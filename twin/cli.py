@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -116,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to pick the best by")
     p.set_defaults(handler=cmd_sweep)
 
+    p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "
+                                     "the twin; save it for predictive policies")
+    _experiment_options(p)
+    p.add_argument("--predictor", required=True, help="predictor name (twin train --list)")
+    p.add_argument("--steps", type=_positive_int, default=30, help="readings per window")
+    p.add_argument("--stride", type=_positive_int, default=5, help="readings between windows")
+    p.add_argument("--label-horizon", type=_horizon, default=200.0,
+                   help="for failure models: label 1 when the failure comes within this time")
+    p.add_argument("--allow-import", action="store_true",
+                   help="allow --predictor module:Class (imports that module)")
+    p.set_defaults(handler=cmd_train)
+
     p = sub.add_parser("validate", help="check a scenario file and its plant graph")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
@@ -203,6 +216,59 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     print_summary(console, result.summary)
     print_warnings(result.summary)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from twin.output import default_out, write_json
+    from twin.predictor import save_predictor
+    from twin.registry import create
+    from twin.training import histories, phm_score, rmse, split_by_life, windows
+
+    predictor = create(args.predictor, allow_imports=args.allow_import)
+    scenario = scenario_from(args)
+    watched = [n for n, s in scenario.plant.nodes.items()
+               if getattr(s, "sensors", None) and getattr(s, "degradation", None)]
+    if not watched:
+        raise InputError(str(args.scenario), [(("plant", "nodes"), "no machine has both a "
+                                               "degradation model and sensors to learn from",
+                                               None)])
+    out = args.out or default_out(f"{scenario.name}-{args.predictor}")
+    console.print(f"simulating {scenario.replications} run-to-failure histories of "
+                  f"{', '.join(watched)}", highlight=False)
+    data = windows(histories(scenario), steps=args.steps, stride=args.stride)
+    train, test = split_by_life(data, seed=scenario.seed)
+    metrics: dict[str, Any] = {"windows": int(len(data.rul)), "train_lives":
+                               int(len(set(data.life[train]))),
+                               "test_lives": int(len(set(data.life[test])))}
+    if predictor.task == "rul":
+        predictor.fit(data.X[train], data.rul[train])
+        predicted = predictor.predict(data.X[test])
+        metrics.update(rul_rmse=rmse(predicted, data.rul[test]),
+                       phm_score=phm_score(predicted, data.rul[test]),
+                       constant_rmse=rmse(np.full(test.sum(), data.rul[train].mean()),
+                                          data.rul[test]))
+    else:
+        y = (data.rul <= args.label_horizon).astype(int)
+        predictor.fit(data.X[train], y[train])
+        alarm = predictor.predict(data.X[test]) >= 0.5
+        truth = y[test] == 1
+        tp = int((alarm & truth).sum())
+        metrics.update(precision=tp / max(int(alarm.sum()), 1),
+                       recall=tp / max(int(truth.sum()), 1),
+                       mean_alarm_lead=float(data.rul[test][alarm & truth].mean())
+                       if tp else None)
+    save_predictor(predictor, args.predictor, out / "model", {
+        "scenario": scenario.name, "sensors": data.sensors, "steps": args.steps,
+        "stride": args.stride, "label_horizon": args.label_horizon, "metrics": metrics})
+    write_json(out / "metrics.json", metrics)
+    table = Table(title=f"{args.predictor} ({predictor.task}) on held-out lives")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, "-" if value is None else f"{value:,.4g}")
+    console.print(table)
+    console.print(f"model: {out / 'model.json'}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 

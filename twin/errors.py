@@ -38,6 +38,9 @@ class InputError(TwinError):
         self.problems = list(problems)
         super().__init__(self.render())
 
+    def __reduce__(self) -> tuple[type, tuple[str, list[tuple[Loc, str, int | None]]]]:
+        return (type(self), (self.source, self.problems))
+
     def render(self) -> str:
         lines = []
         for loc, message, line in self.problems:

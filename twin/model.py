@@ -14,11 +14,12 @@ import networkx as nx
 import simpy
 
 from twin.crew import Crew
+from twin.decisions import DecisionMaker
 from twin.flow import Channel, InfiniteSupply, Level, Sink
 from twin.plant import line_constraint, plant_graph
 from twin.rng import Streams
-from twin.scenario import ConditionBased, Opportunistic, Preventive, Scenario
-from twin.sensors import SensorSink, readings
+from twin.scenario import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
+from twin.sensors import SensorSink, SensorStream
 from twin.stations import (
     BLOCKED,
     DOWN,
@@ -64,6 +65,8 @@ class Model:
     sinks: dict[str, Sink]
     wip: Level
     releaser: Releaser
+    sensors: dict[str, SensorStream] = field(default_factory=dict)
+    decisions: DecisionMaker | None = None
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Model:
@@ -123,6 +126,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         if kind == "machine":
             failures = spec.failures
             preventive = isinstance(policy, Preventive | Opportunistic) and failures is not None
+            predictive = isinstance(policy, Predictive) and spec.degradation is not None \
+                and bool(spec.sensors)
             calendar = preventive and isinstance(policy, Preventive) and policy.basis == "calendar"
             wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
                     if spec.degradation is not None else None)
@@ -132,7 +137,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                           else spec.sensors[policy.indicator])
                 inspection = Inspection(policy.inspect_every, policy.threshold, sensor,
                                         streams.rng(f"{name}/inspection"))
-            maintained = preventive or inspection is not None
+            maintained = preventive or inspection is not None or predictive
             has_sensors = bool(spec.sensors)
             machine = Machine(
                 env, name, inboxes[name],
@@ -180,12 +185,23 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
             else:
                 draw = spec.interarrival.stream(streams.rng(f"{name}/arrivals"))
                 env.process(timed_source(env, draw, releaser, route(name)))
+    sensors = {
+        name: SensorStream(m, graph.nodes[name]["spec"].sensors,
+                           {s: streams.rng(f"{name}/sensor/{s}")
+                            for s in graph.nodes[name]["spec"].sensors}, replication)
+        for name, m in machines.items() if graph.nodes[name]["spec"].sensors
+    }
+    decisions = None
+    if isinstance(policy, Predictive):
+        watched = {n: s for n, s in sensors.items() if machines[n].wear is not None}
+        decisions = DecisionMaker(env, policy, {n: machines[n] for n in watched}, watched)
+        env.process(decisions.run())
     if isinstance(policy, Opportunistic):
         undirected = graph.to_undirected(as_view=True)
         for name, machine in machines.items():
             near = nx.single_source_shortest_path_length(undirected, name, cutoff=2)
             machine.neighbours = [machines[n] for n in near if n in machines and n != name]
-    return Model(env, graph, machines, channels, sinks, wip, releaser)
+    return Model(env, graph, machines, channels, sinks, wip, releaser, sensors, decisions)
 
 
 def simulate(
@@ -209,13 +225,9 @@ def simulate(
 
 def emit_readings(scenario: Scenario, model: Model, replication: int, sink: SensorSink) -> None:
     """Send every machine's sensor readings of the replication to ``sink``."""
-    streams = Streams(scenario.seed, replication)
-    for name, machine in model.machines.items():
-        specs = model.graph.nodes[name]["spec"].sensors
-        if not specs:
-            continue
-        rngs = {s: streams.rng(f"{name}/sensor/{s}") for s in specs}
-        sink.write(name, readings(machine, specs, rngs, replication, scenario.horizon))
+    for name, stream in model.sensors.items():
+        stream.advance(scenario.horizon)
+        sink.write(name, stream.table())
 
 
 def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
@@ -248,6 +260,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "maintenance": frac[MAINTENANCE],
             "setup": frac[SETUP],
             "setups": float(m.setups),
+            "alarms": float(model.decisions.alarms.get(name, 0)) if model.decisions else 0.0,
             "processed": float(m.processed),
             "defects": float(m.defects_made),
             "rejected": float(m.rejected),

@@ -257,7 +257,20 @@ class Opportunistic(Frozen):
     duration: Distribution
 
 
-MaintenancePolicy = Annotated[Reactive | Preventive | ConditionBased | Opportunistic,
+class Predictive(Frozen):
+    """Every ``every`` of calendar time, score every watched machine's latest sensor window with
+    the saved ``model`` (made by ``twin train``) in one batch; maintain a machine whose predicted
+    remaining life is at most ``threshold`` (an RUL model), or whose predicted risk is at least
+    ``threshold`` (a failure model)."""
+
+    kind: Literal["predictive"]
+    model: Annotated[str, Field(min_length=1)]
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    every: PositiveNumber
+    duration: Distribution
+
+
+MaintenancePolicy = Annotated[Reactive | Preventive | ConditionBased | Opportunistic | Predictive,
                               Field(discriminator="kind")]
 
 
@@ -492,7 +505,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
             elif part == "policy" and isinstance(node, dict):
                 model = {"reactive": Reactive, "preventive": Preventive,
                          "condition": ConditionBased,
-                         "opportunistic": Opportunistic}.get(str(node.get("kind")))
+                         "opportunistic": Opportunistic,
+                         "predictive": Predictive}.get(str(node.get("kind")))
             elif isinstance(node, dict) and "dist" in node:
                 model = getattr(mod, str(node["dist"]).capitalize(), None)
             else:
@@ -555,6 +569,10 @@ def scenario_from_data(
         raise InputError(source, [located(loc, msg) for loc, msg, _ in
                                   validation_problems(exc, data, lines)]) from None
     problems = check_plant(scenario)
+    policy = scenario.maintenance.policy
+    if isinstance(policy, Predictive) and not Path(policy.model).with_suffix(".json").exists():
+        problems.append((("maintenance", "policy", "model"),
+                         f"no saved model at {policy.model!r} (make one with twin train)"))
     if problems:
         raise InputError(source, [located(loc, msg) for loc, msg in problems])
     if check_policies:

@@ -115,50 +115,102 @@ def _table(columns: dict[str, np.ndarray], replication: int, machine: str, senso
     })
 
 
-def readings(
-    machine: Machine,
-    sensors: Mapping[str, Sensor],
-    rngs: Mapping[str, np.random.Generator],
-    replication: int,
-    end: float,
-    start: float = 0.0,
-) -> pa.Table:
-    """Every reading of ``machine``'s sensors from ``start`` to ``end``, as one table."""
-    timeline = machine.clock.timeline
-    lives = machine.lives
-    if timeline is None or lives is None:
-        raise ValueError("readings need the machine's timeline and lives")
-    t_knots = np.array([t for t, _ in timeline] + [end])
-    states = np.array([s for _, s in timeline] + [timeline[-1][1]])
-    working = (states[:-1] == WORKING)
-    operating = np.concatenate([[0.0], np.cumsum(np.diff(t_knots) * working)])
-    life_start = np.array([life.start for life in lives])
-    life_operating = np.array([life.operating for life in lives])
-    frames = []
-    for name, spec in sensors.items():
-        times = np.arange(start + spec.period, end + 1e-9, spec.period)
-        k = np.searchsorted(t_knots, times, side="right") - 1
-        k = np.clip(k, 0, len(states) - 1)
-        state = states[k]
-        on = np.isin(state, list(ON_STATES))
-        times, k, state = times[on], k[on], state[on]
-        op = operating[k] + (times - t_knots[k]) * (state == WORKING)
-        life = np.searchsorted(life_start, times, side="right") - 1
-        life = np.clip(life, 0, len(lives) - 1)
-        age = op - life_operating[life]
-        wear = np.zeros(times.size)
-        bounds = np.searchsorted(life, np.arange(len(lives) + 1))  # times are sorted
-        for j in range(len(lives)):
-            path = lives[j].path
-            lo, hi = bounds[j], bounds[j + 1]
-            if path is not None and hi > lo:
-                wear[lo:hi] = path.at(age[lo:hi])
-        signal = spec.base + spec.gain * wear**spec.power
-        signal = np.where(state == WORKING, signal, spec.idle * signal)
-        value = signal + spec.noise * rngs[name].standard_normal(times.size)
-        frames.append(_table({"time": times, "value": value, "age": age, "wear": wear,
-                              "life": life}, replication, machine.name, name, state))
-    if not frames:
-        return _table({c: np.zeros(0) for c in COLUMNS[3:]}, replication, machine.name, "",
-                      np.zeros(0, dtype=np.int8))
-    return pa.concat_tables(frames).unify_dictionaries()
+class SensorStream:
+    """The readings of one machine's sensors, generated block by block as time advances.
+
+    ``advance(until)`` produces the readings due since the last call from the state changes
+    recorded so far (a state holds until the next change, so everything up to now is known).
+    The noise is drawn in order from each sensor's own stream, so the readings are the same
+    whatever the block boundaries: emitted at the end in one block, or at every decision epoch.
+    ``window(steps)`` gives the latest readings of the current life, for predictors."""
+
+    def __init__(self, machine: Machine, sensors: Mapping[str, Sensor],
+                 rngs: Mapping[str, np.random.Generator], replication: int) -> None:
+        if machine.clock.timeline is None or machine.lives is None:
+            raise ValueError("sensor readings need the machine's timeline and lives")
+        self.machine = machine
+        self.sensors = dict(sorted(sensors.items()))
+        self.rngs = rngs
+        self.replication = replication
+        self.done = 0.0
+        self.knot = 0
+        self.knot_operating = 0.0
+        self.blocks: list[pa.Table] = []
+        self.recent: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+            s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)) for s in self.sensors}
+        self.keep = 0
+
+    def advance(self, until: float) -> None:
+        if until <= self.done:
+            return
+        machine = self.machine
+        timeline = machine.clock.timeline
+        lives = machine.lives
+        assert timeline is not None and lives is not None
+        tail = timeline[self.knot:]
+        t_knots = np.array([t for t, _ in tail] + [until])
+        states = np.array([s for _, s in tail] + [tail[-1][1]])
+        working = states[:-1] == WORKING
+        operating = self.knot_operating + np.concatenate(
+            [[0.0], np.cumsum(np.diff(t_knots) * working)])
+        life_start = np.array([life.start for life in lives])
+        life_operating = np.array([life.operating for life in lives])
+        for name, spec in self.sensors.items():
+            first = np.floor(self.done / spec.period + 1e-9) + 1
+            last = np.floor(until / spec.period + 1e-9)
+            times = np.arange(first, last + 1) * spec.period
+            k = np.clip(np.searchsorted(t_knots, times, side="right") - 1, 0, len(states) - 1)
+            state = states[k]
+            on = np.isin(state, list(ON_STATES))
+            times, k, state = times[on], k[on], state[on]
+            op = operating[k] + (times - t_knots[k]) * (state == WORKING)
+            life = np.clip(np.searchsorted(life_start, times, side="right") - 1, 0,
+                           len(lives) - 1)
+            age = op - life_operating[life]
+            wear = np.zeros(times.size)
+            bounds = np.searchsorted(life, np.arange(len(lives) + 1))  # times are sorted
+            for j in np.unique(life):
+                path = lives[j].path
+                lo, hi = bounds[j], bounds[j + 1]
+                if path is not None:
+                    wear[lo:hi] = path.at(age[lo:hi])
+            signal = spec.base + spec.gain * wear**spec.power
+            signal = np.where(state == WORKING, signal, spec.idle * signal)
+            value = signal + spec.noise * self.rngs[name].standard_normal(times.size)
+            self.blocks.append(_table({"time": times, "value": value, "age": age,
+                                       "wear": wear, "life": life}, self.replication,
+                                      machine.name, name, state))
+            if self.keep:
+                old_t, old_v, old_l = self.recent[name]
+                self.recent[name] = (np.concatenate([old_t, times])[-self.keep:],
+                                     np.concatenate([old_v, value])[-self.keep:],
+                                     np.concatenate([old_l, life])[-self.keep:])
+        self.knot += len(tail) - 1
+        self.knot_operating = float(operating[len(tail) - 1])
+        self.done = until
+
+    def window(self, steps: int) -> np.ndarray | None:
+        """The last ``steps`` readings of every sensor in the current life, aligned on the
+        first sensor's times (as ``twin.training.windows`` builds them); None if too few."""
+        names = list(self.sensors)
+        times, values, lives = self.recent[names[0]]
+        current = len(self.machine.lives or []) - 1
+        mine = lives == current
+        if mine.sum() < steps:
+            return None
+        base_t = times[mine][-steps:]
+        columns = [values[mine][-steps:]]
+        for other in names[1:]:
+            t, v, lf = self.recent[other]
+            t, v = t[lf == current], v[lf == current]
+            if t.size == 0:
+                return None
+            idx = np.clip(np.searchsorted(t, base_t, side="right") - 1, 0, t.size - 1)
+            columns.append(v[idx])
+        return np.stack(columns, axis=1)
+
+    def table(self) -> pa.Table:
+        if not self.blocks:
+            return _table({c: np.zeros(0) for c in COLUMNS[3:]}, self.replication,
+                          self.machine.name, "", np.zeros(0, dtype=np.int8))
+        return pa.concat_tables(self.blocks).unify_dictionaries()

@@ -15,7 +15,7 @@ KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_
         "escaped_rate", "profit_rate")
 MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
                  "preventive", "defects", "rejected",
-                 "down", "repair", "maintenance", "setup", "setups", "processed", "oee")
+                 "down", "repair", "maintenance", "setup", "setups", "alarms", "processed", "oee")
 
 
 def headline_kpis(kpis: dict[str, Any]) -> list[str]:
