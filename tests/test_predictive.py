@@ -41,10 +41,10 @@ def test_readings_do_not_depend_on_the_block_boundaries() -> None:
     assert np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    assert main(["train", str(WEAR), "--predictor", "linear", "--out", str(out),
+@pytest.fixture(scope="module", params=["linear", "lstm"])
+def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"train-{request.param}")
+    assert main(["train", str(WEAR), "--predictor", request.param, "--out", str(out),
                  "--horizon", "40000", "--replications", "3"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["rul_rmse"] < metrics["constant_rmse"]

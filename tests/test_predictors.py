@@ -27,10 +27,11 @@ def data():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    predictor = create(name)
+    quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}}.get(name, {})
+    predictor = create(name, **quick)
     y = data.rul if predictor.task == "rul" else (data.rul < 100).astype(int)
     check_predictor(predictor, data.X[:2000], y[:2000])
-    fitted = create(name).fit(data.X, y)
+    fitted = create(name, **quick).fit(data.X, y)
     save_predictor(fitted, name, tmp_path / "model", {"steps": 30})
     loaded, meta = load_predictor(tmp_path / "model")
     assert meta["predictor"] == name and meta["metadata"] == {"steps": 30}
@@ -50,6 +51,18 @@ def test_linear_rul_beats_a_constant_on_held_out_lives(data) -> None:  # type: i
     late = actual < 400
     assert rmse(predicted[late], actual[late]) < 0.5 * rmse(constant[late], actual[late])
     assert phm_score(predicted[late], actual[late]) < phm_score(constant[late], actual[late])
+
+
+@pytest.mark.parametrize("name", ["cnn", "lstm"])
+def test_neural_rul_beats_a_constant_on_held_out_lives(name: str, data) -> None:  # type: ignore[no-untyped-def]
+    train, test = split_by_life(data)
+    model = create(name, epochs=15).fit(data.X[train], data.rul[train])
+    predicted = model.predict(data.X[test])
+    actual = data.rul[test]
+    constant = np.full(test.sum(), data.rul[train].mean())
+    late = actual < 400
+    assert rmse(predicted[late], actual[late]) < 0.6 * rmse(constant[late], actual[late])
+    assert rmse(predicted, actual) < rmse(constant, actual)
 
 
 def test_logistic_ranks_failures_within_the_horizon(data) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,8 @@ BUILTINS = {
     "threshold": "predictors.threshold:ThresholdRule",
     "linear": "predictors.linear:LinearRUL",
     "logistic": "predictors.logistic:LogisticRisk",
+    "cnn": "predictors.neural:CNNRUL",
+    "lstm": "predictors.neural:LSTMRUL",
 }
 GROUP = "twin.predictors"
 
