@@ -108,7 +108,7 @@ class CNNRUL(_TorchRUL):
     def _network(self, sensors: int, steps: int) -> Any:
         nn = _torch().nn
 
-        class Net(nn.Module):  # type: ignore[misc,name-defined]
+        class Net(nn.Module):  # type: ignore[name-defined]
             def __init__(self, hidden: int) -> None:
                 super().__init__()
                 self.conv = nn.Sequential(
@@ -128,7 +128,7 @@ class LSTMRUL(_TorchRUL):
     def _network(self, sensors: int, steps: int) -> Any:
         nn = _torch().nn
 
-        class Net(nn.Module):  # type: ignore[misc,name-defined]
+        class Net(nn.Module):  # type: ignore[name-defined]
             def __init__(self, hidden: int) -> None:
                 super().__init__()
                 self.lstm = nn.LSTM(sensors, hidden, batch_first=True)

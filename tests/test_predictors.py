@@ -3,6 +3,7 @@ learned model that beats a constant on held-out lives of the twin's own data."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from twin import load_scenario
+from twin.cli import main
 from twin.errors import InputError
 from twin.predictor import check_predictor, load_predictor, save_predictor
 from twin.registry import BUILTINS, available, create, resolve
@@ -117,4 +119,18 @@ def test_third_party_predictor_through_the_entry_point(tmp_path: Path,
     y = np.array([1.0, 2.0, 3.0, 4.0])
     check_predictor(predictor, X, y)
     assert predictor.fit(X, y).predict(X)[0] == 5.0
+
+    # trained by name, then used by a scenario's predictive policy
+    out = tmp_path / "model"
+    assert main(["train", str(ROOT / "scenarios" / "wear.yaml"), "--predictor", "acme-mean",
+                 "--out", str(out), "--horizon", "20000", "--replications", "2"]) == 0
+    assert json.loads((out / "model.json").read_text())["predictor"] == "acme-mean"
+    policy = (f"{{kind: predictive, model: {out / 'model.json'}, threshold: 1e9, every: 50, "
+              "duration: 5}")
+    run_out = tmp_path / "run"
+    assert main(["run", str(ROOT / "scenarios" / "wear.yaml"), "--out", str(run_out),
+                 "--horizon", "5000", "--replications", "1", "--workers", "1", "--no-sensors",
+                 "--set", f"maintenance.policy={policy}"]) == 0
+    summary = json.loads((run_out / "summary.json").read_text())
+    assert summary["machines"]["press"]["alarms"]["mean"] > 0  # a mean RUL is always below 1e9
     sys.modules.pop("acme_models", None)

@@ -329,14 +329,14 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 def print_compare(console: Console, doc: dict[str, Any]) -> None:
     unit = doc["time_unit"]
     table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
-                        f"{doc['replications']} replications on common random numbers")
+                        f"{doc['replications']} replications on common random numbers "
+                        "(mean ± 95% half-width)")
     kpis = headline_kpis(doc["policies"][doc["baseline"]]["kpis"])
     table.add_column("policy", no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
     for name, policy in doc["policies"].items():
-        table.add_row(name, *(_number(policy["kpis"][k]["mean"], _digits(
-            policy["kpis"][k]["mean"])) for k in kpis))
+        table.add_row(name, *(_pm(policy["kpis"][k], signed=False) for k in kpis))
     console.print(table)
     diffs = Table(title=f"paired differences against {doc['baseline']}: mean ± 95% half-width "
                         "(* the interval excludes 0)")
@@ -387,14 +387,17 @@ def print_sweep(console: Console, doc: dict[str, Any]) -> None:
         console.print(f"not distinguishable from it: {tied}", highlight=False, soft_wrap=True)
 
 
-def _pm(stat: dict[str, Any]) -> str:
-    """``mean ± half-width``, the half-width marked when the interval excludes 0."""
+def _pm(stat: dict[str, Any], signed: bool = True) -> str:
+    """``mean ± half-width`` of the 95% interval; with ``signed`` (a difference), the sign is
+    shown and the value marked when the interval excludes 0."""
     mean = stat["mean"]
     low, high = stat["ci95"]
     if mean is None or low is None:
         return _number(mean, 3)
     half = (high - low) / 2
     digits = max(0, 1 - math.floor(math.log10(half))) if half > 0 else 3
+    if not signed:
+        return f"{mean:.{digits}f} ± {half:.{digits}f}"
     star = "*" if low > 0 or high < 0 else ""
     return f"{mean:+.{digits}f} ± {half:.{digits}f}{star}"
 
@@ -436,7 +439,8 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("95% CI", justify="right")
     units = {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
              "cost_rate": f"per {unit}", "scrap_rate": f"parts/{unit}",
-             "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}"}
+             "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
+             "unplanned_downtime": "machines down"}
     for name in headline_kpis(summary["kpis"]):
         stat = summary["kpis"][name]
         label = f"{name} ({units[name]})" if units.get(name) else name
@@ -463,6 +467,8 @@ def print_warnings(summary: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
+    if not console.is_terminal:  # a log or a pipe: wide enough that tables do not wrap
+        console = Console(width=150)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = build_parser().parse_args(argv)

@@ -23,18 +23,19 @@ if TYPE_CHECKING:
     from twin.sensors import SensorStream
     from twin.stations import Machine
 
-_CACHE: dict[str, tuple[Any, dict[str, Any]]] = {}
+_CACHE: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
 
 
 def cached_predictor(path: str) -> tuple[Any, dict[str, Any]]:
-    """A saved predictor, loaded once per process (it is only read)."""
-    if path not in _CACHE:
-        file = Path(path)
-        if not file.with_suffix(".json").exists():
-            raise InputError(path, [(("maintenance", "policy", "model"),
-                                     "no saved model here (make one with twin train)", None)])
-        _CACHE[path] = load_predictor(file)
-    return _CACHE[path]
+    """A saved predictor, loaded once per process and version of its files (it is only read)."""
+    file = Path(path)
+    if not file.with_suffix(".json").exists():
+        raise InputError(path, [(("maintenance", "policy", "model"),
+                                 "no saved model here (make one with twin train)", None)])
+    key = (str(file.resolve()), file.with_suffix(".npz").stat().st_mtime_ns)
+    if key not in _CACHE:
+        _CACHE[key] = load_predictor(file)
+    return _CACHE[key]
 
 
 class DecisionMaker:

@@ -290,6 +290,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
         "scrap_rate": scrapped / span,
         "escaped_rate": escaped / span,
         "profit_rate": good * prices.revenue / span - sum(costs.values()),
+        "unplanned_downtime": sum(m["down"] + m["repair"] for m in machines.values()),
     }
     buffers = {
         name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}

@@ -31,7 +31,7 @@ STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "star
 KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
               "oee": "OEE", "cost_rate": "Cost rate", "quality": "Quality (good share)",
               "scrap_rate": "Scrap", "escaped_rate": "Defects shipped",
-              "profit_rate": "Profit rate"}
+              "profit_rate": "Profit rate", "unplanned_downtime": "Unplanned downtime"}
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -107,7 +107,8 @@ def _meta(doc: dict[str, Any]) -> str:
 def _units(unit: str) -> dict[str, str]:
     return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
             "cost_rate": f"per {unit}", "quality": "", "scrap_rate": f"parts/{unit}",
-            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}"}
+            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
+            "unplanned_downtime": "machines down"}
 
 
 def _kpi_section(kpis: dict[str, Any], unit: str) -> str:

@@ -36,7 +36,8 @@ from twin.summary import KPIS, summarize
 
 Progress = Callable[[int, int], None]
 
-LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip", "scrap_rate", "escaped_rate"}
+LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip", "scrap_rate", "escaped_rate",
+                   "unplanned_downtime"}
 HIGHER_IS_BETTER = {"throughput", "oee", "quality", "profit_rate"}
 
 

@@ -12,7 +12,7 @@ from twin.scenario import Scenario
 from twin.stats import statistic
 
 KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
-        "escaped_rate", "profit_rate")
+        "escaped_rate", "profit_rate", "unplanned_downtime")
 MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
                  "preventive", "defects", "rejected",
                  "down", "repair", "maintenance", "setup", "setups", "alarms", "processed", "oee")
@@ -26,6 +26,8 @@ def headline_kpis(kpis: dict[str, Any]) -> list[str]:
         return 0.0 if value is None else value
 
     shown = ["throughput", "lead_time", "wip", "oee", "cost_rate"]
+    if mean("unplanned_downtime") > 0:
+        shown.append("unplanned_downtime")
     if mean("quality") < 1 or mean("scrap_rate") > 0:
         shown += ["quality", "scrap_rate", "escaped_rate"]
     if abs(mean("profit_rate") + mean("cost_rate")) > 1e-12:
