@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=_positive_int, default=5, help="readings between windows")
     p.add_argument("--label-horizon", type=_horizon, default=200.0,
                    help="for failure models: label 1 when the failure comes within this time")
+    p.add_argument("--task", choices=("failure", "defect"), default="failure",
+                   help="what a risk model learns: failure within --label-horizon, or whether a "
+                        "part made then is defective")
     p.add_argument("--allow-import", action="store_true",
                    help="allow --predictor module:Class (imports that module)")
     p.set_defaults(handler=cmd_train)
@@ -223,7 +226,14 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from twin.output import default_out, write_json
     from twin.predictor import save_predictor
     from twin.registry import create
-    from twin.training import histories, phm_score, rmse, split_by_life, windows
+    from twin.training import (
+        defect_labels,
+        histories,
+        phm_score,
+        rmse,
+        split_by_life,
+        windows,
+    )
 
     predictor = create(args.predictor, allow_imports=args.allow_import)
     scenario = scenario_from(args)
@@ -249,7 +259,10 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
                        constant_rmse=rmse(np.full(test.sum(), data.rul[train].mean()),
                                           data.rul[test]))
     else:
-        y = (data.rul <= args.label_horizon).astype(int)
+        if args.task == "defect":
+            y = defect_labels(data, scenario, seed=scenario.seed)
+        else:
+            y = (data.rul <= args.label_horizon).astype(int)
         predictor.fit(data.X[train], y[train])
         alarm = predictor.predict(data.X[test]) >= 0.5
         truth = y[test] == 1
@@ -257,10 +270,11 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         metrics.update(precision=tp / max(int(alarm.sum()), 1),
                        recall=tp / max(int(truth.sum()), 1),
                        mean_alarm_lead=float(data.rul[test][alarm & truth].mean())
-                       if tp else None)
+                       if tp and args.task == "failure" else None)
     save_predictor(predictor, args.predictor, out / "model", {
         "scenario": scenario.name, "sensors": data.sensors, "steps": args.steps,
-        "stride": args.stride, "label_horizon": args.label_horizon, "metrics": metrics})
+        "stride": args.stride, "label_horizon": args.label_horizon,
+        "task": predictor.task if predictor.task == "rul" else args.task, "metrics": metrics})
     write_json(out / "metrics.json", metrics)
     table = Table(title=f"{args.predictor} ({predictor.task}) on held-out lives")
     table.add_column("metric")

@@ -19,7 +19,7 @@ from twin.errors import InputError
 from twin.predictor import load_predictor
 
 if TYPE_CHECKING:
-    from twin.scenario import Predictive
+    from twin.scenario import Predictive, PredictiveQuality
     from twin.sensors import SensorStream
     from twin.stations import Machine
 
@@ -86,3 +86,38 @@ class DecisionMaker:
                 if due:
                     self.alarms[name] += 1
                     self.machines[name].call_maintenance()
+
+
+class QualityWatch:
+    """Predictive quality: at each epoch, score the watched machines' windows with a defect
+    model in one batch and mark those at or above the threshold as suspect (their parts then
+    take the ``when: suspect`` edge, to inspection) until the next epoch."""
+
+    def __init__(self, env: simpy.Environment, policy: PredictiveQuality,
+                 machines: dict[str, Machine], streams: dict[str, SensorStream]) -> None:
+        self.env = env
+        self.policy = policy
+        self.machines = machines
+        self.streams = streams
+        self.predictor, meta = cached_predictor(policy.model)
+        self.steps = int(meta["metadata"].get("steps", 30))
+        for stream in streams.values():
+            stream.keep = max(stream.keep, self.steps * 50)
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        while True:
+            yield env.timeout(self.policy.every)
+            names, batch = [], []
+            for name, stream in self.streams.items():
+                stream.advance(env.now)
+                window = stream.window(self.steps)
+                if window is None:
+                    self.machines[name].suspect = False
+                else:
+                    names.append(name)
+                    batch.append(window)
+            if batch:
+                risk = self.predictor.predict(np.stack(batch))
+                for name, value in zip(names, risk, strict=True):
+                    self.machines[name].suspect = bool(value >= self.policy.threshold)

@@ -14,7 +14,7 @@ import networkx as nx
 import simpy
 
 from twin.crew import Crew
-from twin.decisions import DecisionMaker
+from twin.decisions import DecisionMaker, QualityWatch
 from twin.flow import Channel, InfiniteSupply, Level, Sink
 from twin.plant import line_constraint, plant_graph
 from twin.rng import Streams
@@ -161,7 +161,10 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
             if spec.setup is not None:
                 machine.setup = (spec.setup.batch,
                                  spec.setup.duration.stream(streams.rng(f"{name}/setup")))
-            if spec.defects is not None or spec.fixes is not None or spec.inspection is not None:
+            suspect = next((destination(t) for t in graph.successors(name)
+                            if graph.edges[name, t].get("when") == "suspect"), None)
+            if (spec.defects is not None or spec.fixes is not None or spec.inspection is not None
+                    or suspect is not None):
                 reject = next((destination(t) for t in graph.successors(name)
                                if graph.edges[name, t].get("when") == "rejected"), None)
                 check = spec.inspection
@@ -172,7 +175,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
                     fixes=spec.fixes,
                     inspection=((check.sampling, check.detection, check.false_alarm)
                                 if check is not None else None),
-                    reject=reject)
+                    reject=reject, suspect=suspect)
             machines[name] = machine
             machine.process = env.process(machine.run())
             if calendar:
@@ -196,6 +199,13 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         watched = {n: s for n, s in sensors.items() if machines[n].wear is not None}
         decisions = DecisionMaker(env, policy, {n: machines[n] for n in watched}, watched)
         env.process(decisions.run())
+    qc = scenario.quality.policy
+    if qc is not None:
+        watched_q = {n: s for n, s in sensors.items()
+                     if any(graph.edges[n, t].get("when") == "suspect"
+                            for t in graph.successors(n))}
+        watch = QualityWatch(env, qc, {n: machines[n] for n in watched_q}, watched_q)
+        env.process(watch.run())
     if isinstance(policy, Opportunistic):
         undirected = graph.to_undirected(as_view=True)
         for name, machine in machines.items():
@@ -261,6 +271,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "setup": frac[SETUP],
             "setups": float(m.setups),
             "alarms": float(model.decisions.alarms.get(name, 0)) if model.decisions else 0.0,
+            "diverted": float(m.diverted),
             "processed": float(m.processed),
             "defects": float(m.defects_made),
             "rejected": float(m.rejected),

@@ -70,8 +70,10 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
         if edge.when == "rejected" and getattr(source_spec, "inspection", None) is None:
             problems.append((loc + ("when",), f"{edge.source!r} does not inspect parts "
                                               "(no inspection), so it rejects none"))
-        if edge.when == "rejected" and edge.p is not None:
-            problems.append((loc + ("p",), "a rejected-parts edge takes no probability"))
+        if edge.when is not None and edge.p is not None:
+            problems.append((loc + ("p",), f"a {edge.when}-parts edge takes no probability"))
+        if edge.when == "suspect" and source_spec.kind != "machine":
+            problems.append((loc + ("when",), "only machines send suspect parts"))
         pair = (nodes[edge.source].kind, nodes[edge.target].kind)
         if pair[1] == "source":
             problems.append((loc, f"edge into source {edge.target!r}: sources have no inputs"))
@@ -105,7 +107,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
     for name, kind in kinds.items():
         loc = ("plant", "nodes", name)
         rejects = [t for _, t, w in graph.out_edges(name, data="when") if w == "rejected"]
-        outs = [(s, t, p) for s, t, p in graph.out_edges(name, data="p") if t not in rejects]
+        special = [t for _, t, w in graph.out_edges(name, data="when") if w is not None]
+        outs = [(s, t, p) for s, t, p in graph.out_edges(name, data="p") if t not in special]
         if getattr(nodes[name], "inspection", None) is not None and len(rejects) != 1:
             problems.append((loc + ("inspection",), f"machine {name!r} inspects parts: give it "
                                                     "exactly one edge with when: rejected "

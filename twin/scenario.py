@@ -196,8 +196,9 @@ class _EdgeModel(Frozen):
     source: str = Field(alias="from")
     target: str = Field(alias="to")
     p: Annotated[float, Field(gt=0, le=1)] | None = None
-    when: Literal["rejected"] | None = None
-    """``rejected``: the route of the parts an inspecting machine rejects."""
+    when: Literal["rejected", "suspect"] | None = None
+    """``rejected``: the route of the parts an inspecting machine rejects; ``suspect``: the route
+    of the parts made while a predictive quality policy judges the machine's defect risk high."""
 
 
 Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
@@ -302,6 +303,21 @@ class Maintenance(Frozen):
         return self
 
 
+class PredictiveQuality(Frozen):
+    """Every ``every`` of calendar time, score the sensor windows of the machines that have a
+    ``when: suspect`` edge with the saved defect ``model``; while a machine's predicted defect
+    risk is at least ``threshold``, the parts it finishes take that edge (to inspection)."""
+
+    kind: Literal["predictive"]
+    model: Annotated[str, Field(min_length=1)]
+    threshold: Fraction
+    every: PositiveNumber
+
+
+class QualityControl(Frozen):
+    policy: PredictiveQuality | None = None
+
+
 class Costs(Frozen):
     preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per preventive (or condition-based) maintenance."""
@@ -328,6 +344,7 @@ class Scenario(Frozen):
     seed: Annotated[int, Field(ge=0)] = 0
     plant: PlantSpec
     maintenance: Maintenance = Maintenance()
+    quality: QualityControl = QualityControl()
     costs: Costs = Costs()
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -499,6 +516,7 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
         elif isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(str(part))
             sub = {"maintenance": Maintenance, "costs": Costs, "failures": Failures,
+                   "quality": QualityControl,
                    "defects": Defects, "inspection": QualityCheck}.get(str(part))
             if sub is not None and field is not None:
                 model = sub
@@ -573,6 +591,10 @@ def scenario_from_data(
     if isinstance(policy, Predictive) and not Path(policy.model).with_suffix(".json").exists():
         problems.append((("maintenance", "policy", "model"),
                          f"no saved model at {policy.model!r} (make one with twin train)"))
+    qc = scenario.quality.policy
+    if qc is not None and not Path(qc.model).with_suffix(".json").exists():
+        problems.append((("quality", "policy", "model"),
+                         f"no saved model at {qc.model!r} (make one with twin train)"))
     if problems:
         raise InputError(source, [located(loc, msg) for loc, msg in problems])
     if check_policies:

@@ -187,6 +187,7 @@ def quality_step(
     fixes: float | None = None,
     inspection: tuple[float, float, float] | None = None,
     reject: Destination | None = None,
+    suspect: Destination | None = None,
 ) -> Callable[[Part], Destination]:
     """The finishing step of a machine with quality features: it may make the part defective
     (more likely as it wears), fix a defective part (rework), and inspect it, sending rejected
@@ -204,6 +205,10 @@ def quality_step(
                 if not part.defective and counting:
                     machine.defects_made += 1
                 part.defective = True
+        if suspect is not None and machine.suspect:
+            if counting:
+                machine.diverted += 1
+            return suspect
         if inspection is not None:
             sampling, detection, false_alarm = inspection
             if uniform() < sampling and uniform() < (
@@ -265,6 +270,9 @@ class Machine:
         """Quality steps (defects, rework, inspection) that also choose the destination."""
         self.defects_made = 0
         self.rejected = 0
+        self.suspect = False
+        """Set by a predictive quality policy while the predicted defect risk is high."""
+        self.diverted = 0
         self.clock = StateClock(env, start, STARVED, timeline)
         self.wear = wear
         self.inspection = inspection

@@ -14,8 +14,8 @@ from twin.stats import statistic
 KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
         "escaped_rate", "profit_rate", "unplanned_downtime")
 MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
-                 "preventive", "defects", "rejected",
-                 "down", "repair", "maintenance", "setup", "setups", "alarms", "processed", "oee")
+                 "preventive", "defects", "rejected", "down", "repair", "maintenance", "setup",
+                 "setups", "alarms", "diverted", "processed", "oee")
 
 
 def headline_kpis(kpis: dict[str, Any]) -> list[str]:

@@ -28,6 +28,9 @@ class Windows:
     life: np.ndarray
     """A unique id per machine life, for splitting."""
     sensors: list[str]
+    wear: np.ndarray
+    """True wear at the end of each window."""
+    machine: np.ndarray
 
 
 def histories(scenario: Scenario, replications: int | None = None) -> pd.DataFrame:
@@ -44,6 +47,8 @@ def windows(readings: pd.DataFrame, steps: int, stride: int = 1) -> Windows:
     """Windows of ``steps`` readings of every sensor, aligned on the first sensor's times."""
     sensors = sorted(readings["sensor"].astype(str).unique())
     xs: list[np.ndarray] = []
+    wears: list[np.ndarray] = []
+    machines: list[np.ndarray] = []
     ruls: list[np.ndarray] = []
     lives: list[np.ndarray] = []
     for (rep, machine, life), group in readings.groupby(
@@ -69,9 +74,27 @@ def windows(readings: pd.DataFrame, steps: int, stride: int = 1) -> Windows:
         xs.append(values[index])
         ruls.append(fail_age - age[ends])
         lives.append(np.full(len(ends), len(lives)))
+        wears.append(base["wear"].to_numpy()[ends])
+        machines.append(np.full(len(ends), str(machine), dtype=object))
     if not xs:
         raise ValueError("no complete life with enough readings: lengthen the horizon")
-    return Windows(np.concatenate(xs), np.concatenate(ruls), np.concatenate(lives), sensors)
+    return Windows(np.concatenate(xs), np.concatenate(ruls), np.concatenate(lives), sensors,
+                   np.concatenate(wears), np.concatenate(machines))
+
+
+def defect_labels(data: Windows, scenario: Scenario, seed: int = 0) -> np.ndarray:
+    """Whether a part finished at the end of each window is defective: drawn from the machine's
+    defect model at the window's true wear (``probability + per_wear * wear``)."""
+    rng = np.random.default_rng(seed)
+    p = np.zeros(len(data.wear))
+    for name in np.unique(data.machine):
+        spec = scenario.plant.nodes[str(name)]
+        defects = getattr(spec, "defects", None)
+        if defects is None:
+            raise ValueError(f"machine {name!r} has no defect model to label")
+        mine = data.machine == name
+        p[mine] = defects.probability + defects.per_wear * data.wear[mine]
+    return (rng.random(len(p)) < np.clip(p, 0, 1)).astype(int)
 
 
 def split_by_life(data: Windows, test_share: float = 0.25, seed: int = 0
