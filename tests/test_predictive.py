@@ -70,6 +70,10 @@ def test_predictive_policy_beats_reactive_and_preventive(model: Path) -> None:
                                    strict=True)]
     assert statistic(fewer)["ci95"][1] < 0
     assert predictive["machines"]["press"]["alarms"]["mean"] > 0
+    online = predictive["predictor"]
+    assert online["windows_scored"]["mean"] > online["maintenance_alarms"]["mean"] > 0
+    assert online["prevented_share"]["mean"] > 0.9
+    assert reactive["predictor"] == {}
     cost = {n: p["kpis"]["cost_rate"]["ci95"] for n, p in doc["policies"].items()}
     assert cost["predictive-linear"][1] < cost["preventive-350"][0]
 

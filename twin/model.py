@@ -52,6 +52,8 @@ class ReplicationResult:
     timelines: dict[str, list[tuple[float, str]]] | None = None
     deadlock: tuple[float, list[str]] | None = None
     """When and which machines ended blocked by each other for good, if they did."""
+    online: dict[str, float] = field(default_factory=dict)
+    """Online metrics of the predictors in the loop (decision epochs, windows scored, ...)."""
 
 
 @dataclass
@@ -311,7 +313,17 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
     if any(m.clock.timeline is not None for m in model.machines.values()):
         timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
                      for name, m in model.machines.items()}
-    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock)
+    online: dict[str, float] = {}
+    if model.decisions is not None:
+        d = model.decisions
+        watched = list(d.machines)
+        alarms = sum(d.alarms.values())
+        missed = sum(model.machines[n].failures for n in watched)
+        online = {"epochs": float(d.epochs), "windows_scored": float(d.scored),
+                  "maintenance_alarms": float(alarms), "failures_not_prevented": float(missed),
+                  "prevented_share": alarms / (alarms + missed) if alarms + missed else math.nan}
+    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
+                             online)
 
 
 def find_deadlock(model: Model) -> tuple[float, list[str]] | None:

@@ -57,6 +57,7 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         },
         "costs": {k: statistic([r.costs[k] for r in results]) for k in first.costs},
         "warnings": warnings(results),
+        "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
     }
 
 
