@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 COLUMNS = ("replication", "machine", "sensor", "time", "value", "state", "age", "wear", "life")
 ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}
+ON = np.array([s in ON_STATES for s in range(len(STATES))])
+"""Lookup by state: is the sensor on?"""
 
 
 class SensorSink(Protocol):
@@ -161,7 +163,7 @@ class SensorStream:
             times = np.arange(first, last + 1) * spec.period
             k = np.clip(np.searchsorted(t_knots, times, side="right") - 1, 0, len(states) - 1)
             state = states[k]
-            on = np.isin(state, list(ON_STATES))
+            on = ON[state]
             times, k, state = times[on], k[on], state[on]
             op = operating[k] + (times - t_knots[k]) * (state == WORKING)
             life = np.clip(np.searchsorted(life_start, times, side="right") - 1, 0,
@@ -169,10 +171,10 @@ class SensorStream:
             age = op - life_operating[life]
             wear = np.zeros(times.size)
             bounds = np.searchsorted(life, np.arange(len(lives) + 1))  # times are sorted
-            for j in np.unique(life):
+            for j in range(int(life[0]) if life.size else 0, len(lives)):
                 path = lives[j].path
                 lo, hi = bounds[j], bounds[j + 1]
-                if path is not None:
+                if path is not None and hi > lo:
                     wear[lo:hi] = path.at(age[lo:hi])
             signal = spec.base + spec.gain * wear**spec.power
             signal = np.where(state == WORKING, signal, spec.idle * signal)
