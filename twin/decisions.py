@@ -38,8 +38,11 @@ def cached_predictor(path: str) -> tuple[Any, dict[str, Any]]:
     return _CACHE[key]
 
 
-class DecisionMaker:
-    def __init__(self, env: simpy.Environment, policy: Predictive,
+class EpochScorer:
+    """Scores the watched machines' latest sensor windows with one saved model, in one batch
+    per decision epoch; subclasses act on the scores."""
+
+    def __init__(self, env: simpy.Environment, policy: Predictive | PredictiveQuality,
                  machines: dict[str, Machine], streams: dict[str, SensorStream]) -> None:
         self.env = env
         self.policy = policy
@@ -54,70 +57,66 @@ class DecisionMaker:
                                                      f"machine {name!r} has "
                                                      f"{list(stream.sensors)}", None)])
             stream.keep = max(stream.keep, self.steps * 50)
-        self.rul = self.predictor.task == "rul"
         self.epochs = 0
         self.scored = 0
-        self.alarms = {name: 0 for name in machines}
+
+    def skip(self, machine: Machine) -> bool:
+        return False
+
+    def act(self, name: str, score: float | None) -> None:
+        raise NotImplementedError
 
     def run(self) -> Generator[simpy.Event, Any, None]:
-        from twin.stations import DOWN, MAINTENANCE, REPAIR
-
         env = self.env
         while True:
             yield env.timeout(self.policy.every)
             names, batch = [], []
             for name, stream in self.streams.items():
-                machine = self.machines[name]
-                if machine.clock.state in (DOWN, REPAIR, MAINTENANCE) or machine.opportunity:
+                if self.skip(self.machines[name]):
                     continue
                 stream.advance(env.now)
                 window = stream.window(self.steps)
-                if window is not None:
-                    names.append(name)
-                    batch.append(window)
-            self.epochs += 1
-            if not batch:
-                continue
-            predictions = self.predictor.predict(np.stack(batch))
-            self.scored += len(batch)
-            for name, value in zip(names, predictions, strict=True):
-                due = value <= self.policy.threshold if self.rul else \
-                    value >= self.policy.threshold
-                if due:
-                    self.alarms[name] += 1
-                    self.machines[name].call_maintenance()
-
-
-class QualityWatch:
-    """Predictive quality: at each epoch, score the watched machines' windows with a defect
-    model in one batch and mark those at or above the threshold as suspect (their parts then
-    take the ``when: suspect`` edge, to inspection) until the next epoch."""
-
-    def __init__(self, env: simpy.Environment, policy: PredictiveQuality,
-                 machines: dict[str, Machine], streams: dict[str, SensorStream]) -> None:
-        self.env = env
-        self.policy = policy
-        self.machines = machines
-        self.streams = streams
-        self.predictor, meta = cached_predictor(policy.model)
-        self.steps = int(meta["metadata"].get("steps", 30))
-        for stream in streams.values():
-            stream.keep = max(stream.keep, self.steps * 50)
-
-    def run(self) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        while True:
-            yield env.timeout(self.policy.every)
-            names, batch = [], []
-            for name, stream in self.streams.items():
-                stream.advance(env.now)
-                window = stream.window(self.steps)
                 if window is None:
-                    self.machines[name].suspect = False
+                    self.act(name, None)
                 else:
                     names.append(name)
                     batch.append(window)
+            self.epochs += 1
             if batch:
-                risk = self.predictor.predict(np.stack(batch))
-                for name, value in zip(names, risk, strict=True):
-                    self.machines[name].suspect = bool(value >= self.policy.threshold)
+                scores = self.predictor.predict(np.stack(batch))
+                self.scored += len(batch)
+                for name, value in zip(names, scores, strict=True):
+                    self.act(name, float(value))
+
+
+class DecisionMaker(EpochScorer):
+    """Predictive maintenance: call a maintenance where the predicted RUL is at most the
+    threshold (or the predicted failure risk at least the threshold)."""
+
+    def __init__(self, env: simpy.Environment, policy: Predictive,
+                 machines: dict[str, Machine], streams: dict[str, SensorStream]) -> None:
+        super().__init__(env, policy, machines, streams)
+        self.rul = self.predictor.task == "rul"
+        self.alarms = {name: 0 for name in machines}
+
+    def skip(self, machine: Machine) -> bool:
+        from twin.stations import DOWN, MAINTENANCE, REPAIR
+
+        return machine.clock.state in (DOWN, REPAIR, MAINTENANCE) or machine.opportunity
+
+    def act(self, name: str, score: float | None) -> None:
+        if score is None:
+            return
+        threshold = self.policy.threshold
+        if (score <= threshold) if self.rul else (score >= threshold):
+            self.alarms[name] += 1
+            self.machines[name].call_maintenance()
+
+
+class QualityWatch(EpochScorer):
+    """Predictive quality: mark the machines whose predicted defect risk is at least the
+    threshold as suspect (their parts then take the ``when: suspect`` edge, to inspection)
+    until the next epoch."""
+
+    def act(self, name: str, score: float | None) -> None:
+        self.machines[name].suspect = score is not None and score >= self.policy.threshold
