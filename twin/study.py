@@ -190,9 +190,10 @@ def _distinguishable(diff: dict[str, Any]) -> bool:
 def rank(
     names: Sequence[str], values: dict[str, list[float]], kpi: str
 ) -> list[dict[str, Any]]:
-    """Order by the mean of ``kpi``, best first. An entry's ``rank`` is 1 plus the number of
-    entries significantly better than it (paired 95% interval of the difference excluding 0), so
-    entries that cannot be told apart share a rank; ``not_distinguishable_from`` names them."""
+    """Rank by ``kpi``, best first. An entry's ``rank`` is 1 plus the number of entries with a
+    better mean that are significantly better (paired 95% interval of the difference excluding
+    0), so entries that cannot be told apart share a rank; ``not_distinguishable_from`` names
+    them. Entries are listed by rank, then by mean."""
     sign = 1.0 if better(kpi) == "lower" else -1.0
 
     def key(name: str) -> float:
@@ -204,14 +205,16 @@ def rank(
         (a, b): _distinguishable(paired_difference(values[a], values[b]))
         for a in order for b in order if a != b
     }
+    ranks = {name: 1 + sum(differs[(name, o)] for o in order[:i])
+             for i, name in enumerate(order)}
+    order = sorted(order, key=lambda n: (ranks[n], key(n)))  # by rank, then by mean
     out: list[dict[str, Any]] = []
     for i, name in enumerate(order):
-        entry: dict[str, Any] = {"name": name, "mean": statistic(values[name])["mean"]}
+        entry: dict[str, Any] = {"name": name, "mean": statistic(values[name])["mean"],
+                                 "rank": ranks[name]}
         if i > 0:
             entry["difference_to_previous"] = paired_difference(values[name],
                                                                 values[order[i - 1]])
-        ahead = [o for o in order[:i] if differs[(name, o)]]
-        entry["rank"] = 1 + len(ahead)
         entry["not_distinguishable_from"] = [o for o in order if o != name
                                              and not differs[(name, o)]]
         entry["distinguishable_from_next"] = (
