@@ -46,6 +46,8 @@ CASES = [
      "plant.nodes.M1.process_time.mean", 7, "greater than 0"),
     ("missing parameter", edit("{dist: exponential, mean: 1.0}", "{dist: exponential}"),
      "plant.nodes.M1.process_time.mean", 7, "missing"),
+    ("typo in a distribution parameter", edit("mean: 1.0", "maen: 1.0"),
+     "plant.nodes.M1.process_time.maen", 7, "did you mean 'mean'"),
     ("unknown distribution", edit("dist: exponential", "dist: exponentail"),
      "plant.nodes.M1.process_time.dist", 7, "did you mean 'exponential'"),
     ("negative capacity", edit("capacity: 2", "capacity: -2"),

@@ -71,7 +71,7 @@ def _horizon(text: str) -> float:
     return value
 
 
-def _experiment_options(p: argparse.ArgumentParser) -> None:
+def _experiment_options(p: argparse.ArgumentParser, executors: bool = True) -> None:
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
     p.add_argument("--out", type=Path, help="output folder (default results/<name>/<UTC time>/)")
     p.add_argument("--replications", type=_positive_int, help="number of replications")
@@ -79,6 +79,8 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=_horizon, help="simulated time of one replication")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+    if not executors:
+        return
     p.add_argument("--workers", type=_positive_int,
                    help="local worker processes (default: one per CPU core)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "
                                      "the twin; save it for predictive policies")
-    _experiment_options(p)
+    _experiment_options(p, executors=False)
     p.add_argument("--predictor", required=True, help="predictor name (twin train --list)")
     p.add_argument("--steps", type=_positive_int, default=30, help="readings per window")
     p.add_argument("--stride", type=_positive_int, default=5, help="readings between windows")
@@ -499,10 +501,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except Interrupted as exc:
         err.print(f"interrupted: {exc}", markup=False)
-        return 130
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
-        return 130
+        return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - last resort: a message, and the trace on demand
         if os.environ.get("TWIN_DEBUG"):
             traceback.print_exc()

@@ -17,6 +17,7 @@ import simpy
 
 from twin.errors import InputError
 from twin.predictor import load_predictor
+from twin.stations import DOWN, MAINTENANCE, REPAIR
 
 if TYPE_CHECKING:
     from twin.scenario import Predictive, PredictiveQuality
@@ -27,11 +28,9 @@ _CACHE: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
 
 
 def cached_predictor(path: str) -> tuple[Any, dict[str, Any]]:
-    """A saved predictor, loaded once per process and version of its files (it is only read)."""
+    """A saved predictor, loaded once per process and version of its files (it is only read).
+    The scenario's validation has already checked that the files exist."""
     file = Path(path)
-    if not file.with_suffix(".json").exists():
-        raise InputError(path, [(("maintenance", "policy", "model"),
-                                 "no saved model here (make one with twin train)", None)])
     key = (str(file.resolve()), file.with_suffix(".npz").stat().st_mtime_ns)
     if key not in _CACHE:
         _CACHE[key] = load_predictor(file)
@@ -100,8 +99,6 @@ class DecisionMaker(EpochScorer):
         self.alarms = {name: 0 for name in machines}
 
     def skip(self, machine: Machine) -> bool:
-        from twin.stations import DOWN, MAINTENANCE, REPAIR
-
         return machine.clock.state in (DOWN, REPAIR, MAINTENANCE) or machine.opportunity
 
     def act(self, name: str, score: float | None) -> None:

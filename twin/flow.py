@@ -124,9 +124,6 @@ class Channel:
             self.putters.append((None, part))
             self.level.add(1)
 
-    def waiting(self) -> int:
-        """Parts held in front of or in the channel (not counting blocked machines' parts)."""
-        return len(self.items) + sum(1 for e, _ in self.putters if e is None)
 
 
 class InfiniteSupply:

@@ -115,11 +115,14 @@ def _markov(rates: list[float], rng: np.random.Generator, initial: float) -> Wea
 
 
 def mean_time_to_failure(spec: Degradation) -> float:
-    """Exact mean life from new, without shocks (first-passage time), for checks and reports."""
+    """Mean life from new, without shocks (first-passage time): exact for markov, gamma and a
+    constant wiener drift; a Monte Carlo average over the drift's distribution otherwise."""
     if isinstance(spec, MarkovDegradation):
         return float(sum(1.0 / r for r in spec.rates))
     if isinstance(spec, WienerDegradation):
         # inverse Gaussian first passage: threshold / drift, averaged over the drift's distribution
+        if spec.drift.dist == "constant":
+            return spec.threshold / spec.drift.mean()
         drift = spec.drift.sample(np.random.default_rng(0), 400_000)
         return float(np.mean(spec.threshold / drift))
     from scipy import integrate, stats

@@ -494,7 +494,7 @@ def _allowed_fields(data: Any, loc: Loc) -> list[str]:
 
 
 def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
-    from twin import scenario as mod
+    from twin import distributions
 
     node: Any = data
     model: Any = Scenario
@@ -526,7 +526,7 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
                          "opportunistic": Opportunistic,
                          "predictive": Predictive}.get(str(node.get("kind")))
             elif isinstance(node, dict) and "dist" in node:
-                model = getattr(mod, str(node["dist"]).capitalize(), None)
+                model = getattr(distributions, str(node["dist"]).capitalize(), None)
             else:
                 return None
         else:

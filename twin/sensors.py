@@ -141,6 +141,8 @@ class SensorStream:
         self.recent: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
             s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)) for s in self.sensors}
         self.keep = 0
+        self._life_start = np.zeros(0)
+        self._life_operating = np.zeros(0)
 
     def advance(self, until: float) -> None:
         if until <= self.done:
@@ -155,8 +157,10 @@ class SensorStream:
         working = states[:-1] == WORKING
         operating = self.knot_operating + np.concatenate(
             [[0.0], np.cumsum(np.diff(t_knots) * working)])
-        life_start = np.array([life.start for life in lives])
-        life_operating = np.array([life.operating for life in lives])
+        if len(lives) != len(self._life_start):  # lives are only ever appended
+            self._life_start = np.array([life.start for life in lives])
+            self._life_operating = np.array([life.operating for life in lives])
+        life_start, life_operating = self._life_start, self._life_operating
         for name, spec in self.sensors.items():
             first = np.floor(self.done / spec.period + 1e-9) + 1
             last = np.floor(until / spec.period + 1e-9)
