@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -33,7 +33,7 @@ def plant_graph(scenario: Scenario) -> nx.DiGraph:
     for name, spec in scenario.plant.nodes.items():
         graph.add_node(name, kind=spec.kind, spec=spec)
     for edge in scenario.plant.edges:
-        graph.add_edge(edge.source, edge.target, p=edge.p)
+        graph.add_edge(edge.source, edge.target, p=edge.p, spec=edge)
     for edge in scenario.plant.edges:
         graph.edges[edge.source, edge.target]["when"] = edge.when
     for node in graph:
@@ -65,7 +65,7 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((loc, f"duplicate edge {edge.source!r} -> {edge.target!r}"))
             continue
         edge_loc[(edge.source, edge.target)] = loc
-        graph.add_edge(edge.source, edge.target, p=edge.p, when=edge.when)
+        graph.add_edge(edge.source, edge.target, p=edge.p, when=edge.when, share=edge.share)
         source_spec = nodes[edge.source]
         if edge.when == "rejected" and getattr(source_spec, "inspection", None) is None:
             problems.append((loc + ("when",), f"{edge.source!r} does not inspect parts "
@@ -75,7 +75,10 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
         if edge.when == "suspect" and source_spec.kind != "machine":
             problems.append((loc + ("when",), "only machines send suspect parts"))
         pair = (nodes[edge.source].kind, nodes[edge.target].kind)
-        if pair[1] == "source":
+        problems += _transport_problems(edge, pair, loc)
+        if pair[0] in SUPPLY or pair[1] in SUPPLY:
+            problems += _supply_edge_problems(edge.source, edge.target, pair, loc)
+        elif pair[1] == "source":
             problems.append((loc, f"edge into source {edge.target!r}: sources have no inputs"))
         elif pair[0] == "sink":
             problems.append((loc, f"edge out of sink {edge.source!r}: sinks have no outputs"))
@@ -95,12 +98,15 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
         return problems
 
     kinds = {name: spec.kind for name, spec in nodes.items()}
-    sources = [n for n, k in kinds.items() if k == "source"]
-    sinks = [n for n, k in kinds.items() if k == "sink"]
+    problems += _supply_node_problems(scenario, graph, edge_loc)
+    if problems:
+        return problems
+    sources = [n for n, k in kinds.items() if k in ("source", "supplier")]
+    sinks = [n for n, k in kinds.items() if k in ("sink", "customer", "warehouse")]
     if not sources:
-        problems.append((("plant", "nodes"), "the plant has no source"))
+        problems.append((("plant", "nodes"), "the plant has no source (or supplier)"))
     if not sinks:
-        problems.append((("plant", "nodes"), "the plant has no sink"))
+        problems.append((("plant", "nodes"), "the plant has no sink (or customer)"))
     if problems:
         return problems
 
@@ -113,6 +119,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((loc + ("inspection",), f"machine {name!r} inspects parts: give it "
                                                     "exactly one edge with when: rejected "
                                                     f"(it has {len(rejects)})"))
+        if kind in SUPPLY:
+            continue
         if kind != "sink" and not outs:
             problems.append((loc, f"{kind} {name!r} is a dead end: it has no outgoing edge"))
         if kind not in ("source",) and graph.in_degree(name) == 0:
@@ -138,9 +146,10 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((edge_loc[(name, outs[0][1])] + ("p",),
                              f"the only edge out of {name!r} has p={outs[0][2]:g}; it must be 1"))
         if kind == "machine":
-            feeders = [n for n in graph.predecessors(name) if kinds[n] == "buffer"]
+            feeders = [n for n in graph.predecessors(name) if kinds[n] in ("buffer", "warehouse")]
             if feeders and graph.in_degree(name) > 1:
-                problems.append((loc, f"machine {name!r} is fed by buffer {feeders[0]!r} and by "
+                problems.append((loc, f"machine {name!r} is fed by {kinds[feeders[0]]} "
+                                      f"{feeders[0]!r} and by "
                                       f"{graph.in_degree(name) - 1} other node(s); route them all "
                                       "into one buffer"))
     if problems:
@@ -160,6 +169,129 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((("plant", "nodes", name), f"parts at {kind} {name!r} can never reach "
                                                        "a sink"))
     return problems
+
+
+SUPPLY = ("supplier", "warehouse", "customer")
+LINE_END = ("sink", "warehouse")
+
+
+def _transport_problems(edge: Any, pair: tuple[str, str], loc: Loc) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    if pair[1] not in ("warehouse", "customer"):
+        for field in ("transit", "capacity", "batch", "share"):
+            if getattr(edge, field) is not None:
+                problems.append((loc + (field,), "only edges into a warehouse or to a customer "
+                                                 f"carry {field}"))
+        if edge.cost:
+            problems.append((loc + ("cost",), "only edges into a warehouse or to a customer "
+                                              "carry a shipping cost"))
+        return problems
+    if edge.batch is not None and pair[0] != "machine":
+        problems.append((loc + ("batch",), "batch is for edges from a machine to a warehouse "
+                                           "(orders are shipped whole)"))
+    if edge.share is not None and pair[0] != "supplier":
+        problems.append((loc + ("share",), "share is for edges from a supplier"))
+    return problems
+
+
+def _supply_edge_problems(source: str, target: str, pair: tuple[str, str],
+                          loc: Loc) -> list[tuple[Loc, str]]:
+    allowed = {"supplier": ("warehouse",), "warehouse": ("machine", "customer")}
+    if pair[0] in allowed and pair[1] not in allowed[pair[0]]:
+        return [(loc, f"{pair[0]} {source!r} feeds {pair[1]} {target!r}: a {pair[0]} feeds "
+                      f"{' or '.join(k + 's' for k in allowed[pair[0]])} only")]
+    if pair[0] == "customer":
+        return [(loc, f"edge out of customer {source!r}: customers have no outputs")]
+    if pair[1] == "supplier":
+        return [(loc, f"edge into supplier {target!r}: suppliers have no inputs")]
+    if pair[1] == "warehouse" and pair[0] not in ("supplier", "machine"):
+        return [(loc, f"{pair[0]} {source!r} feeds warehouse {target!r}: warehouses are "
+                      "replenished by suppliers or by machines")]
+    if pair[1] == "customer" and pair[0] != "warehouse":
+        return [(loc, f"{pair[0]} {source!r} feeds customer {target!r}: customers are served "
+                      "by warehouses")]
+    return []
+
+
+def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
+                          edge_loc: dict[tuple[str, str], Loc]) -> list[tuple[Loc, str]]:
+    nodes = scenario.plant.nodes
+    problems: list[tuple[Loc, str]] = []
+    gated: dict[str, str] = {}
+    for name, spec in nodes.items():
+        loc: Loc = ("plant", "nodes", name)
+        preds = list(graph.predecessors(name))
+        if spec.kind == "supplier" and graph.out_degree(name) == 0:
+            problems.append((loc, f"supplier {name!r} supplies no warehouse: give it an edge to "
+                                  "one"))
+        elif spec.kind == "customer" and len(preds) != 1:
+            problems.append((loc, f"customer {name!r} needs exactly one warehouse to order from "
+                                  f"(it has {len(preds)})"))
+        elif spec.kind == "warehouse":
+            suppliers = [n for n in preds if nodes[n].kind == "supplier"]
+            makers = [n for n in preds if nodes[n].kind == "machine"]
+            policy = spec.policy
+            if not preds:
+                problems.append((loc, f"warehouse {name!r} has no supplier: give it an edge from "
+                                      "a supplier or from the machine(s) of a line that makes "
+                                      "its parts"))
+            elif suppliers and makers:
+                problems.append((loc, f"warehouse {name!r} is fed by supplier {suppliers[0]!r} "
+                                      f"and by machine {makers[0]!r}; it is replenished either by "
+                                      "suppliers or by a line"))
+            elif suppliers and policy is None:
+                problems.append((loc + ("policy",), f"warehouse {name!r} is fed by suppliers "
+                                                    "but has no policy to order from them "
+                                                    "(base-stock, sS or rQ)"))
+            elif len(suppliers) > 1:
+                shares = {n: graph.edges[n, name]["share"] for n in suppliers}
+                missing = [n for n, v in shares.items() if v is None]
+                if missing:
+                    problems.append((edge_loc[(missing[0], name)], f"warehouse {name!r} has "
+                                     f"{len(suppliers)} suppliers: each edge from a supplier "
+                                     "needs a share of its orders"))
+                elif abs(sum(shares.values()) - 1.0) > P_TOLERANCE:
+                    problems.append((loc, f"the shares of the suppliers of warehouse {name!r} "
+                                          f"sum to {sum(shares.values()):g}, not 1"))
+            elif len(suppliers) == 1:
+                share = graph.edges[suppliers[0], name]["share"]
+                if share is not None and abs(share - 1.0) > P_TOLERANCE:
+                    problems.append((edge_loc[(suppliers[0], name)] + ("share",),
+                                     f"{suppliers[0]!r} is the only supplier of {name!r}: its "
+                                     "share must be 1"))
+            if makers and policy is not None:
+                entries = line_entries(graph, name, nodes)
+                if not entries:
+                    problems.append((loc + ("policy",), f"warehouse {name!r} has a policy but "
+                                                        "the line feeding it has no entry "
+                                                        "machine to release orders to"))
+                for entry in entries:
+                    if entry in gated:
+                        problems.append((loc + ("policy",), f"machine {entry!r} starts the lines "
+                                                            f"of warehouses {gated[entry]!r} and "
+                                                            f"{name!r}; a line with production "
+                                                            "orders makes for one warehouse"))
+                    gated[entry] = name
+    return problems
+
+
+def line_entries(graph: nx.DiGraph, warehouse: str, nodes: Any) -> list[str]:
+    """The machines where the line that feeds ``warehouse`` takes in material: those upstream of
+    it (up to the warehouses that feed the line) fed by a source or a warehouse, directly or
+    through a buffer."""
+    def intake(node: str) -> bool:
+        return nodes[node].kind in ("source", "warehouse") or (
+            nodes[node].kind == "buffer" and any(intake(n) for n in graph.predecessors(node)))
+
+    line: set[str] = set()
+    stack = [warehouse]
+    while stack:  # upstream as far as the warehouses that feed the line
+        for pred in graph.predecessors(stack.pop()):
+            if pred not in line and nodes[pred].kind not in ("warehouse", "supplier"):
+                line.add(pred)
+                stack.append(pred)
+    return sorted(m for m in line if nodes[m].kind == "machine"
+                  and any(intake(n) for n in graph.predecessors(m)))
 
 
 def _did_you_mean(name: str, names: object) -> str:
@@ -196,6 +328,11 @@ def visit_ratios(graph: nx.DiGraph) -> dict[str, float]:
         if spec.kind == "source":
             rate = 1.0 if spec.interarrival is None else 1.0 / max(spec.interarrival.mean(), 1e-300)
             entry[index[name]] = rate
+        if spec.kind in SUPPLY:  # where the line starts or ends, not part of its routing
+            if spec.kind == "warehouse":
+                entry[index[name]] = float(any(graph.nodes[t]["kind"] == "machine"
+                                               for t in graph.successors(name)))
+            continue
         targets = [t for t in graph.successors(name) if graph.edges[name, t].get("when") is None]
         for t in targets:
             p = graph.edges[name, t]["p"]

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from twin.distributions import Distribution
+from twin.distributions import Constant, Distribution
 from twin.errors import InputError, Loc
 from twin.yamlio import line_of, load_yaml, parse_yaml
 
@@ -175,7 +175,124 @@ class SinkNode(Frozen):
     """Parts reaching a scrap sink are scrapped, not shipped."""
 
 
-Node = Annotated[SourceNode | MachineNode | BufferNode | SinkNode, Field(discriminator="kind")]
+# --------------------------------------------------------------------------- supply chain
+
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Units = Annotated[int, Field(ge=0)]
+
+
+class SupplierNode(Frozen):
+    """Fills the replenishment orders of the warehouses it feeds: each order is prepared for
+    ``lead_time`` (at most ``capacity`` orders at once; null: no limit), then shipped whole. With
+    probability ``reliability`` it ships on time, otherwise ``delay`` later."""
+
+    kind: Literal["supplier"]
+    lead_time: Distribution
+    reliability: Fraction = 1.0
+    delay: Distribution | None = None
+    capacity: Annotated[int, Field(ge=1)] | None = None
+    price: NonNegative = 0.0
+    """Per unit bought."""
+
+    @model_validator(mode="after")
+    def _late_needs_delay(self) -> SupplierNode:
+        if self.reliability < 1 and self.delay is None:
+            raise ValueError("a supplier with reliability below 1 needs delay: the time a late "
+                             "shipment comes after its lead time")
+        return self
+
+
+class BaseStock(Frozen):
+    """Order up to ``level`` whenever the inventory position falls below it."""
+
+    kind: Literal["base-stock"]
+    level: Units
+
+
+class MinMax(Frozen):
+    """(s, S): when the inventory position is at or below ``s``, order up to ``S``."""
+
+    kind: Literal["sS"]
+    s: Units
+    S: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _order(self) -> MinMax:
+        if self.s >= self.S:
+            raise ValueError(f"S ({self.S}) must be greater than s ({self.s})")
+        return self
+
+
+class ReorderPoint(Frozen):
+    """(r, Q): when the inventory position is at or below ``r``, order ``Q`` (as many times as
+    it takes to rise above ``r``)."""
+
+    kind: Literal["rQ"]
+    r: Units
+    Q: Annotated[int, Field(ge=1)]
+
+
+StockPolicy = Annotated[BaseStock | MinMax | ReorderPoint, Field(discriminator="kind")]
+
+
+class WarehouseNode(Frozen):
+    """Stock of parts. It is replenished by its suppliers (orders placed by ``policy``) or by the
+    line that feeds it (the policy then releases production orders into that line; without a
+    policy the line pushes parts into it). It fills customer orders first come, first served and
+    feeds the machines it is joined to. The inventory position is on hand + on order -
+    backordered; ``review`` null means continuous review, a number a periodic one."""
+
+    kind: Literal["warehouse"]
+    policy: StockPolicy | None = None
+    initial: Units | None = None
+    """Units on hand at the start; by default the policy's order-up-to level (r + Q for rQ)."""
+    review: PositiveNumber | None = None
+    holding_cost: NonNegative = 0.0
+    """Per unit on hand per time unit."""
+    order_cost: NonNegative = 0.0
+    """Per replenishment order placed."""
+
+    def start_stock(self) -> int:
+        if self.initial is not None:
+            return self.initial
+        policy = self.policy
+        if isinstance(policy, BaseStock):
+            return policy.level
+        if isinstance(policy, MinMax):
+            return policy.S
+        if isinstance(policy, ReorderPoint):
+            return policy.r + policy.Q
+        return 0
+
+
+class Demand(Frozen):
+    """Orders arrive ``interarrival`` apart, each for ``quantity`` units (rounded up to whole
+    units, at least 1), due ``due`` after they are placed."""
+
+    interarrival: Distribution
+    quantity: Distribution = Constant(value=1)
+    due: Distribution | None = None
+
+
+class CustomerNode(Frozen):
+    """Places orders with the warehouse that feeds it. What the warehouse cannot fill at once is
+    backordered (filled later, oldest first) or, with ``unmet: lost``, lost."""
+
+    kind: Literal["customer"]
+    demand: Demand
+    unmet: Literal["backorder", "lost"] = "backorder"
+    price: NonNegative = 0.0
+    """Revenue per unit delivered."""
+    backorder_cost: NonNegative = 0.0
+    """Per unit backordered per time unit."""
+    lost_sale_cost: NonNegative = 0.0
+    """Per unit of demand lost."""
+
+
+SUPPLY_KINDS = ("supplier", "warehouse", "customer")
+
+Node = Annotated[SourceNode | MachineNode | BufferNode | SinkNode | SupplierNode | WarehouseNode
+                 | CustomerNode, Field(discriminator="kind")]
 
 
 def _edge_form(value: Any) -> Any:
@@ -199,6 +316,16 @@ class _EdgeModel(Frozen):
     when: Literal["rejected", "suspect"] | None = None
     """``rejected``: the route of the parts an inspecting machine rejects; ``suspect``: the route
     of the parts made while a predictive quality policy judges the machine's defect risk high."""
+    transit: Distribution | None = None
+    """Transport time along the edge (into a warehouse or to a customer)."""
+    capacity: Annotated[int, Field(ge=1)] | None = None
+    """Shipments on the way at once (vehicles); null: no limit."""
+    batch: Annotated[int, Field(ge=1)] | None = None
+    """From a machine to a warehouse: parts are shipped in batches of this size."""
+    share: Annotated[float, Field(gt=0, le=1)] | None = None
+    """From a supplier: the share of the warehouse's orders placed with this supplier."""
+    cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per shipment."""
 
 
 Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
@@ -328,7 +455,8 @@ class Costs(Frozen):
     escaped_defect: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per defective part shipped (warranty, returns)."""
     revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    """Per good part shipped; gives the ``profit_rate`` KPI."""
+    """Per good part reaching a sink; gives the ``profit_rate`` KPI (customers pay their own
+    ``price`` per unit delivered)."""
 
 
 # --------------------------------------------------------------------------- scenario
@@ -347,6 +475,9 @@ class Scenario(Frozen):
     quality: QualityControl = QualityControl()
     costs: Costs = Costs()
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def has_supply_chain(self) -> bool:
+        return any(node.kind in SUPPLY_KINDS for node in self.plant.nodes.values())
 
     @model_validator(mode="after")
     def _condition_indicator(self) -> Scenario:
@@ -472,8 +603,9 @@ def _message(err: Mapping[str, Any], data: Any, loc: Loc) -> str:
         ctx = err.get("ctx", {})
         tag = ctx.get("tag")
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        hint = difflib.get_close_matches(str(tag), expected, n=1)
-        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        lower = {e.lower(): e for e in expected}
+        hint = difflib.get_close_matches(str(tag).lower(), list(lower), n=1)
+        did = f"; did you mean {lower[hint[0]]!r}?" if hint else ""
         return f"unknown {ctx.get('discriminator', 'tag').strip(chr(39))} {tag!r}{did} " \
                f"(expected one of: {', '.join(expected)})"
     if kind == "union_tag_not_found":
@@ -507,7 +639,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
             model = "nodes"
         elif model == "nodes":
             kinds = {"source": SourceNode, "machine": MachineNode, "buffer": BufferNode,
-                     "sink": SinkNode}
+                     "sink": SinkNode, "supplier": SupplierNode, "warehouse": WarehouseNode,
+                     "customer": CustomerNode}
             model = kinds.get(str(node.get("kind"))) if isinstance(node, dict) else None
         elif model is PlantSpec and part == "edges":
             model = "edges"
@@ -520,6 +653,11 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
                    "defects": Defects, "inspection": QualityCheck}.get(str(part))
             if sub is not None and field is not None:
                 model = sub
+            elif part == "policy" and model is WarehouseNode and isinstance(node, dict):
+                model = {"base-stock": BaseStock, "sS": MinMax,
+                         "rQ": ReorderPoint}.get(str(node.get("kind")))
+            elif part == "demand" and model is CustomerNode:
+                model = Demand
             elif part == "policy" and isinstance(node, dict):
                 model = {"reactive": Reactive, "preventive": Preventive,
                          "condition": ConditionBased,
