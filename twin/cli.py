@@ -23,7 +23,7 @@ from rich.table import Table
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.scenario import Scenario, dump_yaml, load_scenario, parse_assignment
-from twin.summary import KPIS, headline_kpis
+from twin.summary import KPIS, headline_kpis, kpi_units
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -213,11 +213,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     timeline = result.timeline_table()
     if timeline is not None:
         write_parquet(out / "timeline.parquet", timeline)
+    inventory = result.inventory_table()
+    if inventory is not None:
+        write_parquet(out / "inventory.parquet", inventory)
     write_json(out / "summary.json", result.summary)
     readings = None
     if (out / "sensors").exists():
         readings = pd.read_parquet(out / "sensors", filters=[("replication", "==", 0)])
-    write_text(out / "report.html", run_report(result.summary, readings))
+    write_text(out / "report.html", run_report(result.summary, readings, inventory))
     print_summary(console, result.summary)
     print_warnings(result.summary)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
@@ -453,15 +456,15 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
-    units = {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
-             "cost_rate": f"per {unit}", "scrap_rate": f"parts/{unit}",
-             "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
-             "unplanned_downtime": "machines down"}
+    units = kpi_units(unit)
     for name in headline_kpis(summary["kpis"]):
         stat = summary["kpis"][name]
         label = f"{name} ({units[name]})" if units.get(name) else name
         table.add_row(label, *_fmt(stat))
     console.print(table)
+    print_supply(console, summary)
+    if not summary["machines"]:
+        return
     machines = Table(title="machines: fractions of time, counts per replication (means)")
     machines.add_column("machine")
     for header in MACHINE_COLUMNS.values():
@@ -473,6 +476,28 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
             cells.append(_number(mean, 1 if column in ("failures", "preventive") else 3))
         machines.add_row(name, *cells)
     console.print(machines)
+
+
+def print_supply(console: Console, summary: dict[str, Any]) -> None:
+    unit = summary["time_unit"]
+    columns = {"warehouses": {"inventory": "inventory", "backorders": "backorders",
+                              "fill_rate": "fill rate", "stockouts": "stock-outs",
+                              "stockout_time": "out of stock", "orders": "orders"},
+               "customers": {"demand": f"demand/{unit}", "fill_rate": "fill rate",
+                             "backorders": "backorders", "lost": f"lost/{unit}",
+                             "order_lead_time": f"lead time ({unit})", "on_time": "on time"}}
+    for section, fields in columns.items():
+        nodes = summary.get(section)
+        if not nodes:
+            continue
+        table = Table(title=f"{section} (means over replications)")
+        table.add_column(section[:-1])
+        for header in fields.values():
+            table.add_column(header, justify="right")
+        for name, stats in nodes.items():
+            table.add_row(name, *(_number(stats[f]["mean"], _digits(stats[f]["mean"]))
+                                  for f in fields))
+        console.print(table)
 
 
 def print_warnings(summary: dict[str, Any]) -> None:

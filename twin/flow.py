@@ -17,12 +17,14 @@ import simpy
 
 
 class Part:
-    __slots__ = ("id", "release", "defective")
+    __slots__ = ("id", "release", "defective", "lot")
 
     def __init__(self, part_id: int, release: float) -> None:
         self.id = part_id
         self.release = release
         self.defective = False
+        self.lot: Any = None
+        """The warehouse whose production order the part fills, if any."""
 
 
 class Level:
@@ -176,6 +178,9 @@ class Sink:
             self.arrivals += 1
             self.lead_sum += now - part.release
         self.wip.add(-1)
+        if part.lot is not None:  # a production order that will not reach its warehouse
+            part.lot.order_lost()
+            part.lot = None
         return True
 
     def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds

@@ -38,6 +38,7 @@ from twin.stations import (
     router,
     timed_source,
 )
+from twin.supply import SupplyChain, Warehouse, build_supply, measure_supply
 
 
 @dataclass
@@ -54,6 +55,11 @@ class ReplicationResult:
     """When and which machines ended blocked by each other for good, if they did."""
     online: dict[str, float] = field(default_factory=dict)
     """Online metrics of the predictors in the loop (decision epochs, windows scored, ...)."""
+    warehouses: dict[str, dict[str, float]] = field(default_factory=dict)
+    customers: dict[str, dict[str, float]] = field(default_factory=dict)
+    suppliers: dict[str, dict[str, float]] = field(default_factory=dict)
+    inventory: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    """Per warehouse: (time, on hand, backordered) at every change."""
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Model:
     releaser: Releaser
     sensors: dict[str, SensorStream] = field(default_factory=dict)
     decisions: DecisionMaker | None = None
+    supply: SupplyChain | None = None
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Model:
@@ -89,7 +96,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
     kinds = nx.get_node_attributes(graph, "kind")
     channels: dict[str, Channel] = {}
     sinks: dict[str, Sink] = {}
-    inboxes: dict[str, Channel | InfiniteSupply] = {}
+    inboxes: dict[str, Any] = {}
     for name, kind in kinds.items():
         spec = graph.nodes[name]["spec"]
         if kind == "buffer":
@@ -97,12 +104,16 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
             channels[name] = Channel(env, name, capacity, start)
         elif kind == "sink":
             sinks[name] = Sink(env, name, start, wip, scrap=spec.scrap)
+    warehouses = {name: Warehouse(env, name, graph.nodes[name]["spec"], start, wip, releaser)
+                  for name, kind in kinds.items() if kind == "warehouse"}
     fed_by_supply: set[str] = set()
     for name, kind in kinds.items():
         if kind != "machine":
             continue
         preds = list(graph.predecessors(name))
-        if len(preds) == 1 and kinds[preds[0]] == "buffer":
+        if len(preds) == 1 and kinds[preds[0]] == "warehouse":
+            inboxes[name] = warehouses[preds[0]]
+        elif len(preds) == 1 and kinds[preds[0]] == "buffer":
             inboxes[name] = channels[preds[0]]
         elif (len(preds) == 1 and kinds[preds[0]] == "source"
               and graph.nodes[preds[0]]["spec"].interarrival is None
@@ -112,12 +123,18 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         else:
             inboxes[name] = channels[name] = Channel(env, name, 0, start)
 
-    def destination(node: str) -> Channel | Sink:
-        return sinks[node] if node in sinks else channels[node]
+    supply = build_supply(env, graph, streams, start, warehouses, inboxes)
+
+    def destination(node: str, target: str) -> Any:
+        if target in sinks:
+            return sinks[target]
+        if target in warehouses:
+            return supply.into_warehouse(node, target)
+        return channels[target]
 
     def route(node: str) -> Any:
-        targets = [(graph.edges[node, t]["p"], destination(t)) for t in graph.successors(node)
-                   if graph.edges[node, t].get("when") is None]
+        targets = [(graph.edges[node, t]["p"], destination(node, t))
+                   for t in graph.successors(node) if graph.edges[node, t].get("when") is None]
         uniform = streams.rng(f"{node}/route").random if len(targets) > 1 else None
         draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
         return router(targets, draw)
@@ -163,11 +180,11 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
             if spec.setup is not None:
                 machine.setup = (spec.setup.batch,
                                  spec.setup.duration.stream(streams.rng(f"{name}/setup")))
-            suspect = next((destination(t) for t in graph.successors(name)
+            suspect = next((destination(name, t) for t in graph.successors(name)
                             if graph.edges[name, t].get("when") == "suspect"), None)
             if (spec.defects is not None or spec.fixes is not None or spec.inspection is not None
                     or suspect is not None):
-                reject = next((destination(t) for t in graph.successors(name)
+                reject = next((destination(name, t) for t in graph.successors(name)
                                if graph.edges[name, t].get("when") == "rejected"), None)
                 check = spec.inspection
                 machine.finish = quality_step(
@@ -213,7 +230,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Mo
         for name, machine in machines.items():
             near = nx.single_source_shortest_path_length(undirected, name, cutoff=2)
             machine.neighbours = [machines[n] for n in near if n in machines and n != name]
-    return Model(env, graph, machines, channels, sinks, wip, releaser, sensors, decisions)
+    supply.start()
+    return Model(env, graph, machines, channels, sinks, wip, releaser, sensors, decisions, supply)
 
 
 def simulate(
@@ -246,11 +264,12 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
     span = scenario.horizon - scenario.warmup
     deadlock = find_deadlock(model)
     sinks = model.sinks.values()
-    good = sum(s.count for s in sinks)
-    escaped = sum(s.escaped for s in sinks)
+    stores = model.supply.warehouses.values() if model.supply is not None else ()
+    good = sum(s.count for s in sinks) + sum(w.made for w in stores)
+    escaped = sum(s.escaped for s in sinks) + sum(w.escaped for w in stores)
     scrapped = sum(s.scrapped for s in sinks)
-    arrivals = sum(s.arrivals for s in sinks)
-    lead = sum(s.lead_sum for s in sinks)
+    arrivals = sum(s.arrivals for s in sinks) + sum(w.arrivals for w in stores)
+    lead = sum(s.lead_sum for s in sinks) + sum(w.lead_sum for w in stores)
     quality = good / arrivals if arrivals else math.nan
     machines: dict[str, dict[str, float]] = {}
     for name, m in model.machines.items():
@@ -293,6 +312,11 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
         "scrap": scrapped * prices.scrap / span,
         "escaped_defect": escaped * prices.escaped_defect / span,
     }
+    chain = measure_supply(model.supply, span, scenario.horizon) if model.supply else None
+    revenue = sum(s.count for s in sinks) * prices.revenue / span  # customers pay their own
+    if chain is not None:
+        costs.update(chain["costs"])
+        revenue += chain["revenue"]
     kpis = {
         "throughput": good / span,
         "lead_time": lead / arrivals if arrivals else math.nan,
@@ -302,9 +326,11 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
         "quality": quality,
         "scrap_rate": scrapped / span,
         "escaped_rate": escaped / span,
-        "profit_rate": good * prices.revenue / span - sum(costs.values()),
+        "profit_rate": revenue - sum(costs.values()),
         "unplanned_downtime": sum(m["down"] + m["repair"] for m in machines.values()),
     }
+    if chain is not None:
+        kpis.update(chain["kpis"])
     buffers = {
         name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}
         for name, ch in model.channels.items() if model.graph.nodes[name]["kind"] == "buffer"
@@ -322,8 +348,14 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
         online = {"epochs": float(d.epochs), "windows_scored": float(d.scored),
                   "maintenance_alarms": float(alarms), "failures_not_prevented": float(missed),
                   "prevented_share": alarms / (alarms + missed) if alarms + missed else math.nan}
-    return ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
-                             online)
+    result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
+                               online)
+    if chain is not None:
+        result.warehouses = chain["warehouses"]
+        result.customers = chain["customers"]
+        result.suppliers = chain["suppliers"]
+        result.inventory = chain["inventory"]
+    return result
 
 
 def find_deadlock(model: Model) -> tuple[float, list[str]] | None:

@@ -2,7 +2,8 @@
 
 One file, plotly.js inlined once, no network needed to open it: tables of KPIs with their 95%
 intervals, bar charts with error bars, each machine's time by state, the bottleneck view
-(blocked against starved), costs by cause, and sweep curves.
+(blocked against starved), warehouses, customers and inventory over time, costs by cause, and
+sweep curves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from twin import __version__
-from twin.summary import headline_kpis
+from twin.summary import headline_kpis, kpi_units
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
@@ -31,7 +32,11 @@ STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "star
 KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
               "oee": "OEE", "cost_rate": "Cost rate", "quality": "Quality (good share)",
               "scrap_rate": "Scrap", "escaped_rate": "Defects shipped",
-              "profit_rate": "Profit rate", "unplanned_downtime": "Unplanned downtime"}
+              "profit_rate": "Profit rate", "unplanned_downtime": "Unplanned downtime",
+              "fill_rate": "Fill rate", "backorders": "Backorders", "inventory": "Inventory",
+              "stockouts": "Stock-outs", "order_lead_time": "Order lead time",
+              "on_time": "On time", "lost_sales": "Lost sales",
+              "supply_chain_cost_rate": "Supply-chain cost rate"}
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -104,15 +109,8 @@ def _meta(doc: dict[str, Any]) -> str:
             "Student-t over replications.")
 
 
-def _units(unit: str) -> dict[str, str]:
-    return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
-            "cost_rate": f"per {unit}", "quality": "", "scrap_rate": f"parts/{unit}",
-            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
-            "unplanned_downtime": "machines down"}
-
-
 def _kpi_section(kpis: dict[str, Any], unit: str) -> str:
-    units = _units(unit)
+    units = kpi_units(unit)
     rows = [[f"{KPI_LABELS.get(k, k)} ({units[k]})" if units.get(k) else KPI_LABELS.get(k, k),
              _num(kpis[k]["mean"]), _ci(kpis[k])] for k in headline_kpis(kpis)]
     return "<h2>Key performance indicators</h2>" + _table(["KPI", "mean", "95% CI"], rows)
@@ -186,8 +184,52 @@ def _sensor_section(readings: pd.DataFrame, points: int = 4000) -> str:
     return "".join(out)
 
 
-def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None) -> str:
-    """The report of one run (summary.json), with sensor trajectories if ``readings`` given."""
+def _supply_section(summary: dict[str, Any], inventory: pd.DataFrame | None,
+                    points: int = 3000) -> str:
+    """Warehouses and customers: their statistics, and inventory over time (replication 0)."""
+    out = ["<h2>Supply chain</h2>"]
+    unit = summary["time_unit"]
+    warehouses = summary.get("warehouses", {})
+    if warehouses:
+        rows = [[n, _num(w["inventory"]["mean"]), _ci(w["inventory"]),
+                 _num(w["backorders"]["mean"]), _num(w["fill_rate"]["mean"], 3),
+                 _num(w["stockouts"]["mean"]), _num(w["stockout_time"]["mean"], 3),
+                 _num(w["orders"]["mean"]), _num(w["replenishment_lead_time"]["mean"])]
+                for n, w in warehouses.items()]
+        out.append(_table(["warehouse", "inventory (units)", "95% CI", "backorders (units)",
+                           "fill rate", "stock-outs (orders)", "time out of stock",
+                           "replenishment orders", f"replenishment lead time ({unit})"], rows))
+    customers = summary.get("customers", {})
+    if customers:
+        rows = [[n, _num(c["demand"]["mean"]), _num(c["fill_rate"]["mean"], 3),
+                 _num(c["backorders"]["mean"]), _num(c["lost"]["mean"]),
+                 _num(c["order_lead_time"]["mean"]), _num(c["on_time"]["mean"], 3)]
+                for n, c in customers.items()]
+        out.append(_table(["customer", f"demand (units/{unit})", "fill rate",
+                           "backorders (units)", f"lost (units/{unit})",
+                           f"order lead time ({unit})", "on time"], rows))
+    if inventory is not None and len(inventory):
+        first = inventory[inventory["replication"] == inventory["replication"].min()]
+        fig = go.Figure()
+        for name, group in first.groupby("warehouse", sort=False):
+            step = max(1, len(group) // points)
+            shown = group.iloc[::step]
+            fig.add_scatter(x=shown["time"], y=shown["on_hand"], mode="lines", name=f"{name}",
+                            line={"shape": "hv"})
+            if group["backordered"].any():
+                fig.add_scatter(x=shown["time"], y=-shown["backordered"], mode="lines",
+                                name=f"{name} backordered (below 0)",
+                                line={"shape": "hv", "dash": "dot"})
+        fig.update_layout(title="Inventory on hand over time (replication 0)",
+                          xaxis_title=unit, yaxis_title="units")
+        out.append(_figure(fig, 360))
+    return "".join(out)
+
+
+def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
+               inventory: pd.DataFrame | None = None) -> str:
+    """The report of one run (summary.json), with sensor trajectories if ``readings`` given and
+    inventory over time if ``inventory`` given."""
     machines = summary["machines"]
     costs = summary.get("costs", {})
     fig = go.Figure()
@@ -197,10 +239,12 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None) ->
     sections = [
         _warnings(summary.get("warnings", [])),
         _kpi_section(summary["kpis"], summary["time_unit"]),
-        _state_section(machines),
-        _bottleneck_section(machines),
-        "<h2>Costs</h2>" + _figure(fig, 320),
     ]
+    if "warehouses" in summary or "customers" in summary:
+        sections.append(_supply_section(summary, inventory))
+    if machines:
+        sections += [_state_section(machines), _bottleneck_section(machines)]
+    sections.append("<h2>Costs</h2>" + _figure(fig, 320))
     if readings is not None and len(readings):
         sections.append(_sensor_section(readings))
     return _page(f"{summary['scenario']}: run", _meta(summary), sections)
@@ -212,7 +256,7 @@ def compare_report(doc: dict[str, Any]) -> str:
     policies = doc["policies"]
     baseline = doc["baseline"]
     unit = doc["time_unit"]
-    units = _units(unit)
+    units = kpi_units(unit)
     sections = []
     ranking_rows = []
     for entry in doc["ranking"]:
@@ -252,7 +296,9 @@ def compare_report(doc: dict[str, Any]) -> str:
     fig.update_layout(barmode="stack", title="Cost rate by cause", yaxis_title=f"per {unit}")
     sections.append("<h2>Costs</h2>" + _figure(fig, 340))
     for n in names:
-        sections.append(_state_section(policies[n]["machines"], f"Machine time by state: {n}"))
+        if policies[n]["machines"]:
+            sections.append(_state_section(policies[n]["machines"],
+                                           f"Machine time by state: {n}"))
     warnings = [f"{n}: {w}" for n in names for w in policies[n].get("warnings", [])]
     sections.insert(0, _warnings(warnings))
     return _page(f"{doc['scenario']}: policy comparison", _meta(doc), sections)
@@ -263,7 +309,7 @@ def sweep_report(doc: dict[str, Any]) -> str:
     points = doc["points"]
     factors = [f["param"] for f in doc["factors"]]
     unit = doc["time_unit"]
-    units = _units(unit)
+    units = kpi_units(unit)
     best = doc["best"]
     rank_by = doc["rank_by"]
     best_stat = best[rank_by]
@@ -301,9 +347,10 @@ def sweep_report(doc: dict[str, Any]) -> str:
                           yaxis_title=units[kpi], showlegend=len(groups) > 1)
         sections.append(_figure(fig, 340))
     best_point = by_run[best["run"]]
-    sections.append(_state_section(best_point["machines"], "Machine time by state at the best "
-                                                           "setting"))
-    sections.append(_bottleneck_section(best_point["machines"]))
+    if best_point["machines"]:
+        sections.append(_state_section(best_point["machines"], "Machine time by state at the "
+                                                               "best setting"))
+        sections.append(_bottleneck_section(best_point["machines"]))
     warnings = [f"{p['run']}: {w}" for p in points for w in p.get("warnings", [])]
     sections.insert(0, _warnings(warnings))
     return _page(f"{doc['scenario']}: sweep of {', '.join(factors)}", _meta(doc), sections)

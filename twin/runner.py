@@ -21,7 +21,13 @@ from twin.executors import Executor, make_executor
 from twin.model import ReplicationResult, simulate
 from twin.scenario import Scenario
 from twin.sensors import ParquetSink
-from twin.summary import machine_table, replication_table, summarize, timeline_table
+from twin.summary import (
+    inventory_table,
+    machine_table,
+    replication_table,
+    summarize,
+    timeline_table,
+)
 
 Progress = Callable[[int, int], None]
 """Called with (replications done, replications in all)."""
@@ -41,6 +47,9 @@ class RunResult:
 
     def timeline_table(self) -> pd.DataFrame | None:
         return timeline_table(self.replications)
+
+    def inventory_table(self) -> pd.DataFrame | None:
+        return inventory_table(self.replications)
 
 
 def _replicate(scenario: Scenario, timeline: bool, sensor_dir: Path | None,

@@ -32,13 +32,14 @@ from twin.model import ReplicationResult, simulate
 from twin.output import write_json
 from twin.scenario import Scenario, policy_scenario, scenario_from_data, to_data
 from twin.stats import statistic, t_interval
-from twin.summary import KPIS, summarize
+from twin.summary import KPIS, SUPPLY_KPIS, kpi_names, summarize
 
 Progress = Callable[[int, int], None]
 
 LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip", "scrap_rate", "escaped_rate",
-                   "unplanned_downtime"}
-HIGHER_IS_BETTER = {"throughput", "oee", "quality", "profit_rate"}
+                   "unplanned_downtime", "backorders", "inventory", "stockouts",
+                   "order_lead_time", "lost_sales", "supply_chain_cost_rate"}
+HIGHER_IS_BETTER = {"throughput", "oee", "quality", "profit_rate", "fill_rate", "on_time"}
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,13 @@ def better(kpi: str) -> str:
     raise InputError("--rank-by", [((), f"unknown KPI {kpi!r} (one of: {', '.join(KPIS)})", None)])
 
 
+def _check_rank_by(scenario: Scenario, kpi: str) -> None:
+    better(kpi)
+    if kpi in SUPPLY_KPIS and not scenario.has_supply_chain():
+        raise InputError("--rank-by", [((), f"{kpi} is a supply-chain KPI and the plant has no "
+                                            "supplier, warehouse or customer", None)])
+
+
 def _distinguishable(diff: dict[str, Any]) -> bool:
     low, high = diff["ci95"]
     if low is None or high is None:
@@ -236,7 +244,7 @@ def compare(
     if not scenario.policies:
         raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
                                        None)])
-    better(rank_by)
+    _check_rank_by(scenario, rank_by)
     names = list(scenario.policies)
     baseline = baseline or names[0]
     if baseline not in names:
@@ -259,7 +267,7 @@ def compare(
         summary = summarize(variant.scenario, runs)
         summary["differences"] = {
             kpi: paired_difference([r.kpis[kpi] for r in runs], [r.kpis[kpi] for r in base])
-            for kpi in KPIS
+            for kpi in kpi_names(runs)
         }
         summary["overrides"] = scenario.policies[variant.label]
         policies[variant.label] = summary
@@ -326,7 +334,7 @@ def sweep(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run every point of the grid; the sweep.json document and the flat table of rows
     (one per point and replication)."""
-    better(rank_by)
+    _check_rank_by(scenario, rank_by)
     variants = grid(scenario, factors)
     results = run_variants(variants, executor=executor, out=out, progress=progress)
     rows = []
@@ -337,9 +345,11 @@ def sweep(
             rows.append({"run": variant.id, "replication": r.replication, **variant.params,
                          **r.kpis, **{f"cost_{k}": v for k, v in r.costs.items()}})
         summary = summarize(variant.scenario, runs)
-        points.append({"run": variant.id, "params": variant.params, "kpis": summary["kpis"],
-                       "machines": summary["machines"], "costs": summary["costs"],
-                       "warnings": summary["warnings"]})
+        point: dict[str, Any] = {"run": variant.id, "params": variant.params,
+                                 "kpis": summary["kpis"], "machines": summary["machines"],
+                                 "costs": summary["costs"], "warnings": summary["warnings"]}
+        point.update({k: summary[k] for k in ("warehouses", "customers") if k in summary})
+        points.append(point)
     values = {v.id: [r.kpis[rank_by] for r in results[v.id]] for v in variants}
     ranking = rank([v.id for v in variants], values, rank_by)
     best_id = ranking[0]["name"]

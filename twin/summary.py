@@ -11,11 +11,25 @@ from twin.model import ReplicationResult
 from twin.scenario import Scenario
 from twin.stats import statistic
 
-KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
-        "escaped_rate", "profit_rate", "unplanned_downtime")
+LINE_KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
+             "escaped_rate", "profit_rate", "unplanned_downtime")
+SUPPLY_KPIS = ("fill_rate", "backorders", "inventory", "stockouts", "order_lead_time", "on_time",
+               "lost_sales", "supply_chain_cost_rate")
+"""Measured where the plant has suppliers, warehouses or customers."""
+KPIS = LINE_KPIS + SUPPLY_KPIS
 MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
                  "preventive", "defects", "rejected", "down", "repair", "maintenance", "setup",
                  "setups", "alarms", "diverted", "processed", "oee")
+
+
+def kpi_units(unit: str) -> dict[str, str]:
+    """The unit of each KPI, for tables and axes (empty: a plain number or fraction)."""
+    return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
+            "cost_rate": f"per {unit}", "quality": "", "scrap_rate": f"parts/{unit}",
+            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
+            "unplanned_downtime": "machines down", "fill_rate": "", "backorders": "units",
+            "inventory": "units", "stockouts": "orders", "order_lead_time": unit, "on_time": "",
+            "lost_sales": f"units/{unit}", "supply_chain_cost_rate": f"per {unit}"}
 
 
 def headline_kpis(kpis: dict[str, Any]) -> list[str]:
@@ -25,10 +39,18 @@ def headline_kpis(kpis: dict[str, Any]) -> list[str]:
         value = kpis[k]["mean"]
         return 0.0 if value is None else value
 
-    shown = ["throughput", "lead_time", "wip", "oee", "cost_rate"]
+    line = not ("fill_rate" in kpis and mean("throughput") == 0 and mean("wip") == 0)
+    shown = ["throughput", "lead_time", "wip", "oee", "cost_rate"] if line else ["cost_rate"]
+    if "fill_rate" in kpis:
+        shown += ["fill_rate", "backorders", "inventory", "stockouts", "order_lead_time"]
+        if kpis["on_time"]["mean"] is not None:
+            shown.append("on_time")
+        if mean("lost_sales") > 0:
+            shown.append("lost_sales")
+        shown.append("supply_chain_cost_rate")
     if mean("unplanned_downtime") > 0:
         shown.append("unplanned_downtime")
-    if mean("quality") < 1 or mean("scrap_rate") > 0:
+    if (kpis["quality"]["mean"] is not None and mean("quality") < 1) or mean("scrap_rate") > 0:
         shown += ["quality", "scrap_rate", "escaped_rate"]
     if abs(mean("profit_rate") + mean("cost_rate")) > 1e-12:
         shown.append("profit_rate")
@@ -46,7 +68,7 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "horizon": scenario.horizon,
         "warmup": scenario.warmup,
         "time_unit": scenario.time_unit,
-        "kpis": {k: statistic([r.kpis[k] for r in results]) for k in KPIS},
+        "kpis": {k: statistic([r.kpis[k] for r in results]) for k in kpi_names(results)},
         "machines": {
             name: {s: statistic([r.machines[name][s] for r in results]) for s in MACHINE_STATS}
             for name in first.machines
@@ -58,7 +80,27 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "costs": {k: statistic([r.costs[k] for r in results]) for k in first.costs},
         "warnings": warnings(results),
         "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
+        **_supply_sections(results),
     }
+
+
+def kpi_names(results: Sequence[ReplicationResult]) -> list[str]:
+    """The KPIs the replications measured, in the order of ``KPIS``."""
+    return [k for k in KPIS if k in results[0].kpis]
+
+
+def _supply_sections(results: Sequence[ReplicationResult]) -> dict[str, Any]:
+    first = results[0]
+    out: dict[str, Any] = {}
+    for section in ("warehouses", "customers", "suppliers"):
+        nodes = getattr(first, section)
+        if nodes:
+            out[section] = {
+                name: {s: statistic([getattr(r, section)[name][s] for r in results])
+                       for s in stats}
+                for name, stats in nodes.items()
+            }
+    return out
 
 
 def warnings(results: Sequence[ReplicationResult]) -> list[str]:
@@ -99,5 +141,17 @@ def timeline_table(results: Sequence[ReplicationResult]) -> pd.DataFrame | None:
         for r in results if r.timelines
         for name, changes in r.timelines.items()
         for t, state in changes
+    ]
+    return pd.DataFrame(rows) if rows else None
+
+
+def inventory_table(results: Sequence[ReplicationResult]) -> pd.DataFrame | None:
+    """Inventory of each warehouse over time: the level holds from ``time`` to the next row."""
+    rows = [
+        {"replication": r.replication, "warehouse": name, "time": t, "on_hand": on_hand,
+         "backordered": back}
+        for r in sorted(results, key=lambda r: r.replication)
+        for name, changes in r.inventory.items()
+        for t, on_hand, back in changes
     ]
     return pd.DataFrame(rows) if rows else None

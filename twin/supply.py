@@ -1,0 +1,620 @@
+"""Supply-chain flows: suppliers, warehouses, transport and customer demand.
+
+Material is made of the line model's own ``Part`` objects: a supplier ships parts, a warehouse
+holds them, a machine fed by a warehouse takes them into its line (where they are released and
+counted in the WIP) and a line that feeds a warehouse delivers its finished parts there. Customer
+orders are filled from a warehouse's parts.
+
+A warehouse's inventory position is on hand + on order - backordered. Its policy turns the
+position into replenishment orders: with suppliers, purchase orders (one supplier per order,
+chosen by the edges' shares); fed by a line, production orders, which release that many parts
+into the line at its entry machines (a ``Gate`` per entry machine). Parts of a production order
+that the line scraps are re-ordered.
+
+Every counter starts at the warmup, like the line's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from twin.flow import Level, Part
+from twin.scenario import BaseStock, CustomerNode, MinMax, ReorderPoint, SupplierNode, WarehouseNode
+
+Draw = Callable[[], float]
+Process = Generator[simpy.Event, Any, None]
+Deliver = Callable[[list[Part]], None]
+
+
+def order_quantity(policy: BaseStock | MinMax | ReorderPoint, position: int) -> int:
+    """Units to order at inventory ``position`` (0: none)."""
+    if isinstance(policy, BaseStock):
+        return max(policy.level - position, 0)
+    if isinstance(policy, MinMax):
+        return policy.S - position if position <= policy.s else 0
+    if position > policy.r:
+        return 0
+    return policy.Q * ((policy.r - position) // policy.Q + 1)
+
+
+class Transport:
+    """Shipments along one edge: ``transit`` time each, at most ``capacity`` on the way at once
+    (null: no limit), ``cost`` per shipment."""
+
+    def __init__(self, env: simpy.Environment, start: float, transit: Draw | None,
+                 capacity: int | None, cost: float) -> None:
+        self.env = env
+        self.start = start
+        self.transit = transit
+        self.vehicles = simpy.Resource(env, capacity) if capacity is not None else None
+        self.cost = cost
+        self.shipments = 0
+
+    def ship(self, parts: Any, deliver: Callable[[Any], None]) -> None:
+        if self.env.now >= self.start:
+            self.shipments += 1
+        if self.transit is None and self.vehicles is None:
+            deliver(parts)
+        else:
+            self.env.process(self._carry(parts, deliver))
+
+    def _carry(self, parts: Any, deliver: Callable[[Any], None]) -> Process:
+        if self.vehicles is None:
+            if self.transit is not None:
+                yield self.env.timeout(self.transit())
+        else:
+            with self.vehicles.request() as vehicle:
+                yield vehicle
+                if self.transit is not None:
+                    yield self.env.timeout(self.transit())
+        deliver(parts)
+
+
+class Supplier:
+    """Prepares each order for a lead time, ``capacity`` orders at once, then ships it; late by
+    ``delay`` with probability 1 - reliability."""
+
+    def __init__(self, env: simpy.Environment, name: str, spec: SupplierNode, start: float,
+                 lead_time: Draw, delay: Draw | None, uniform: Draw) -> None:
+        self.env = env
+        self.name = name
+        self.start = start
+        self.orders = 0
+        self.units = 0
+        self.late = 0
+        self.spec = spec
+        self.lead_time = lead_time
+        self.delay = delay
+        self.uniform = uniform
+        self.slots = simpy.Resource(env, spec.capacity) if spec.capacity is not None else None
+
+    def order(self, quantity: int, ship: Deliver) -> None:
+        if self.env.now >= self.start:
+            self.orders += 1
+            self.units += quantity
+        self.env.process(self._fill(quantity, ship))
+
+    def _fill(self, quantity: int, ship: Deliver) -> Process:
+        env = self.env
+        if self.slots is None:
+            yield env.timeout(self.lead_time())
+        else:
+            with self.slots.request() as slot:
+                yield slot
+                yield env.timeout(self.lead_time())
+        if self.spec.reliability < 1 and self.uniform() >= self.spec.reliability:
+            assert self.delay is not None
+            if env.now >= self.start:
+                self.late += 1
+            yield env.timeout(self.delay())
+        now = env.now
+        ship([Part(0, now) for _ in range(quantity)])
+
+
+class Order:
+    """A customer order: ``quantity`` units, of which ``remaining`` are still to be allocated."""
+
+    __slots__ = ("customer", "quantity", "remaining", "shipped", "placed", "due")
+
+    def __init__(self, customer: Customer, quantity: int, placed: float, due: float) -> None:
+        self.customer = customer
+        self.quantity = quantity
+        self.remaining = quantity
+        self.shipped = 0
+        self.placed = placed
+        self.due = due
+
+
+class Customer:
+    """Places orders with its warehouse; orders are shipped to it along its edge."""
+
+    def __init__(self, env: simpy.Environment, name: str, spec: CustomerNode, start: float,
+                 interarrival: Draw, quantity: Draw, due: Draw | None) -> None:
+        self.env = env
+        self.name = name
+        self.spec = spec
+        self.start = start
+        self.interarrival = interarrival
+        self.quantity = quantity
+        self.due = due
+        self.warehouse: Warehouse | None = None
+        self.transport: Transport | None = None
+        self.backordered = Level(env, start)
+        # counters (orders placed from the warmup on)
+        self.orders = 0
+        self.demanded = 0
+        self.from_stock = 0
+        self.lost = 0
+        self.delivered_orders = 0
+        self.delivered_units = 0
+        self.on_time = 0
+        self.lead_sum = 0.0
+
+    def run(self) -> Process:
+        env = self.env
+        assert self.warehouse is not None
+        while True:
+            yield env.timeout(self.interarrival())
+            quantity = max(1, math.ceil(self.quantity() - 1e-9))
+            due = env.now + self.due() if self.due is not None else math.inf
+            self.warehouse.demand(Order(self, quantity, env.now, due))
+
+    def dispatch(self, order: Order) -> None:
+        assert self.transport is not None
+        self.transport.ship(order, self.receive)
+
+    def receive(self, order: Order) -> None:
+        if order.placed < self.start:
+            return
+        now = self.env.now
+        self.delivered_orders += 1
+        self.delivered_units += order.shipped
+        self.lead_sum += now - order.placed
+        if now <= order.due + 1e-9:
+            self.on_time += 1
+
+
+class Gate:
+    """The entry of a line that makes to order for a warehouse: the entry machine takes a part in
+    only against a production order of that warehouse; the part carries the order (``lot``)."""
+
+    def __init__(self, env: simpy.Environment, inbox: Any, orders: Orders) -> None:
+        self.env = env
+        self.name = getattr(inbox, "name", "gate")
+        self.inbox = inbox
+        self.orders = orders
+
+    def try_get(self) -> Part | None:
+        if self.orders.open <= 0:
+            return None
+        part: Part | None = self.inbox.try_get()
+        if part is not None:
+            self.orders.open -= 1
+            part.lot = self.orders.warehouse
+        return part
+
+    def get(self) -> simpy.Event:
+        done = self.env.event()
+        self.env.process(self._get(done))
+        return done
+
+    def _get(self, done: simpy.Event) -> Process:
+        orders = self.orders
+        while orders.open <= 0:
+            wake = self.env.event()
+            orders.waiting.append(wake)
+            yield wake
+        orders.open -= 1
+        part = self.inbox.try_get()
+        if part is None:
+            part = yield self.inbox.get()
+        part.lot = orders.warehouse
+        done.succeed(part)
+
+
+class Orders:
+    """Production orders of a warehouse not yet taken into its line."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.open = 0
+        self.waiting: deque[simpy.Event] = deque()
+
+    def release(self, quantity: int) -> None:
+        self.open += quantity
+        waiting, self.waiting = self.waiting, deque()
+        for wake in waiting:  # each takes an order if one is still open, else waits again
+            wake.succeed()
+
+
+class Warehouse:
+    """Stock of parts with a replenishment policy; see the module docstring."""
+
+    def __init__(self, env: simpy.Environment, name: str, spec: WarehouseNode, start: float,
+                 wip: Level, releaser: Any) -> None:
+        self.env = env
+        self.name = name
+        self.spec = spec
+        self.start = start
+        self.wip = wip
+        self.releaser = releaser
+        self.items: deque[Part] = deque(Part(0, 0.0) for _ in range(spec.start_stock()))
+        self.on_hand = Level(env, start)
+        self.on_hand.add(len(self.items))
+        self.empty = Level(env, start)
+        if not self.items:
+            self.empty.add(1)
+        self.backlog: deque[Order] = deque()
+        self.backordered = Level(env, start)
+        self.getters: deque[simpy.Event] = deque()
+        self.on_order = 0
+        self.replenish: Callable[[int], None] | None = None
+        self.timeline: list[tuple[float, int, int]] = [(env.now, len(self.items), 0)]
+        # counters from the warmup on
+        self.orders_placed = 0
+        self.units_ordered = 0
+        self.received = 0
+        self.replenishment_sum = 0.0
+        self.replenishments = 0
+        self.demanded = 0
+        self.from_stock = 0
+        self.stockouts = 0
+        self.made = 0
+        self.escaped = 0
+        self.lead_sum = 0.0
+        self.arrivals = 0
+
+    # -- levels
+    def _changed(self, stock_delta: int, backorder_delta: int = 0) -> None:
+        before = len(self.items) - stock_delta
+        if stock_delta:
+            self.on_hand.add(stock_delta)
+            if before == 0 and self.items:
+                self.empty.add(-1)
+            elif before > 0 and not self.items:
+                self.empty.add(1)
+        if backorder_delta:
+            self.backordered.add(backorder_delta)
+        now = self.env.now
+        point = (now, len(self.items), self.backordered.value)
+        if self.timeline[-1][0] == now:
+            self.timeline[-1] = point
+        else:
+            self.timeline.append(point)
+
+    def position(self) -> int:
+        return len(self.items) + self.on_order - self.backordered.value
+
+    def review(self) -> None:
+        """Order what the policy asks for at the current inventory position."""
+        policy = self.spec.policy
+        if policy is None or self.replenish is None:
+            return
+        quantity = order_quantity(policy, self.position())
+        if quantity > 0:
+            self.on_order += quantity
+            if self.env.now >= self.start:
+                self.orders_placed += 1
+                self.units_ordered += quantity
+            self.replenish(quantity)
+
+    def periodic_review(self, every: float) -> Process:
+        while True:
+            yield self.env.timeout(every)
+            self.review()
+
+    def _continuous(self) -> None:
+        if self.spec.review is None:
+            self.review()
+
+    # -- customer orders
+    def demand(self, order: Order) -> None:
+        counting = order.placed >= self.start
+        customer = order.customer
+        take = min(order.quantity, len(self.items))
+        for _ in range(take):
+            self.items.popleft()
+        order.remaining -= take
+        order.shipped += take
+        if take:
+            self._changed(-take)
+        if counting:
+            customer.orders += 1
+            customer.demanded += order.quantity
+            customer.from_stock += take
+            self.demanded += order.quantity
+            self.from_stock += take
+            if take < order.quantity:
+                self.stockouts += 1
+        if order.remaining:
+            if customer.spec.unmet == "lost":
+                if counting:
+                    customer.lost += order.remaining
+                order.remaining = 0
+            else:
+                self.backlog.append(order)
+                customer.backordered.add(order.remaining)
+                self._changed(0, order.remaining)
+        if not order.remaining and order.shipped:
+            customer.dispatch(order)
+        self._continuous()
+
+    # -- the line taking material in (a machine's inbox)
+    def try_get(self) -> Part | None:
+        if not self.items:
+            return None
+        part = self.items.popleft()
+        self._changed(-1)
+        self._continuous()
+        result: Part = self.releaser.admit(part)
+        return result
+
+    def get(self) -> simpy.Event:
+        event = self.env.event()
+        self.getters.append(event)
+        return event
+
+    # -- material coming in
+    def receive(self, parts: list[Part], placed: float) -> None:
+        """A replenishment order placed at ``placed`` arrives."""
+        now = self.env.now
+        self.on_order -= len(parts)
+        if now >= self.start:
+            self.received += len(parts)
+            self.replenishments += 1
+            self.replenishment_sum += now - placed
+        for part in parts:
+            self._stock(part)
+
+    def try_put(self, part: Part) -> bool:
+        """A finished part from the line."""
+        now = self.env.now
+        self.wip.add(-1)
+        if now >= self.start:
+            if part.defective:
+                self.escaped += 1
+            else:
+                self.made += 1
+            self.arrivals += 1
+            self.lead_sum += now - part.release
+        lot = part.lot
+        if lot is not None:
+            part.lot = None
+            if lot is self:
+                self.on_order -= 1
+            else:
+                lot.order_lost()
+        self._stock(part)
+        return True
+
+    def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        raise RuntimeError("a warehouse never blocks")
+
+    def order_lost(self) -> None:
+        """A part of a production order was scrapped or left the line elsewhere."""
+        self.on_order -= 1
+        self._continuous()
+
+    def _stock(self, part: Part) -> None:
+        if self.backlog:
+            order = self.backlog[0]
+            order.remaining -= 1
+            order.shipped += 1
+            order.customer.backordered.add(-1)
+            self._changed(0, -1)
+            if not order.remaining:
+                self.backlog.popleft()
+                order.customer.dispatch(order)
+        elif self.getters:
+            self.getters.popleft().succeed(self.releaser.admit(part))
+            self._continuous()
+        else:
+            self.items.append(part)
+            self._changed(1)
+
+
+class Shipper:
+    """The end of an edge from a machine to a warehouse with transport: collects ``batch`` parts
+    (1 without a batch) and ships them together."""
+
+    def __init__(self, transport: Transport, warehouse: Warehouse, batch: int) -> None:
+        self.transport = transport
+        self.warehouse = warehouse
+        self.batch = batch
+        self.name = warehouse.name
+        self.loading: list[Part] = []
+
+    def try_put(self, part: Part) -> bool:
+        self.loading.append(part)
+        if len(self.loading) >= self.batch:
+            load, self.loading = self.loading, []
+            self.transport.ship(load, self._unload)
+        return True
+
+    def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        raise RuntimeError("a shipment never blocks")
+
+    def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed warehouses
+        self.try_put(part)
+
+    def _unload(self, parts: list[Part]) -> None:
+        for part in parts:
+            self.warehouse.try_put(part)
+
+
+class SupplyChain:
+    """The supply-chain objects of one replication, wired to the line."""
+
+    def __init__(self, env: simpy.Environment, start: float) -> None:
+        self.env = env
+        self.start_time = start
+        self.suppliers: dict[str, Supplier] = {}
+        self.warehouses: dict[str, Warehouse] = {}
+        self.customers: dict[str, Customer] = {}
+        self.transports: dict[tuple[str, str], Transport] = {}
+        self.shippers: dict[tuple[str, str], Shipper] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.suppliers or self.warehouses or self.customers)
+
+    def into_warehouse(self, node: str, warehouse: str) -> Warehouse | Shipper:
+        """Where a machine puts a part bound for ``warehouse``."""
+        return self.shippers.get((node, warehouse), self.warehouses[warehouse])
+
+    def start(self) -> None:
+        for warehouse in self.warehouses.values():
+            if warehouse.spec.review is not None:
+                self.env.process(warehouse.periodic_review(warehouse.spec.review))
+            warehouse.review()
+        for customer in self.customers.values():
+            self.env.process(customer.run())
+
+
+def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
+                 warehouses: dict[str, Warehouse], inboxes: dict[str, Any]) -> SupplyChain:
+    """Suppliers, customers and transport of the plant graph; production orders of the
+    warehouses fed by a line gate that line's entry machines (in ``inboxes``)."""
+    from twin.plant import line_entries
+
+    chain = SupplyChain(env, start)
+    chain.warehouses = warehouses
+    nodes = {name: data["spec"] for name, data in graph.nodes(data=True)}
+
+    def stream(dist: Any, name: str) -> Draw | None:
+        return dist.stream(streams.rng(name)) if dist is not None else None
+
+    for (a, b), edge in ((e[:2], e[2]["spec"]) for e in graph.edges(data=True)):
+        if nodes[b].kind in ("warehouse", "customer"):
+            transit = stream(edge.transit, f"{a}->{b}/transit")
+            chain.transports[(a, b)] = Transport(env, start, transit, edge.capacity, edge.cost)
+            if nodes[a].kind == "machine" and (edge.transit is not None or edge.batch
+                                               or edge.capacity is not None or edge.cost):
+                chain.shippers[(a, b)] = Shipper(chain.transports[(a, b)], warehouses[b],
+                                                 edge.batch or 1)
+    for name, spec in nodes.items():
+        if spec.kind == "supplier":
+            chain.suppliers[name] = Supplier(
+                env, name, spec, start, stream(spec.lead_time, f"{name}/lead_time"),  # type: ignore[arg-type]
+                stream(spec.delay, f"{name}/delay"), _uniform(streams.rng(f"{name}/reliability")))
+        elif spec.kind == "customer":
+            customer = Customer(env, name, spec, start,
+                                stream(spec.demand.interarrival, f"{name}/demand"),  # type: ignore[arg-type]
+                                stream(spec.demand.quantity, f"{name}/quantity"),  # type: ignore[arg-type]
+                                stream(spec.demand.due, f"{name}/due"))
+            (source,) = graph.predecessors(name)
+            customer.warehouse = warehouses[source]
+            customer.transport = chain.transports[(source, name)]
+            chain.customers[name] = customer
+    for name, warehouse in warehouses.items():
+        suppliers = [(s, graph.edges[s, name]["spec"].share or 1.0)
+                     for s in graph.predecessors(name) if nodes[s].kind == "supplier"]
+        if suppliers:
+            warehouse.replenish = _purchasing(env, chain, warehouse, suppliers,
+                                              _uniform(streams.rng(f"{name}/sourcing")))
+        elif warehouse.spec.policy is not None and any(
+                nodes[s].kind == "machine" for s in graph.predecessors(name)):
+            orders = Orders(warehouse)
+            warehouse.replenish = orders.release
+            for entry in line_entries(graph, name, nodes):
+                inboxes[entry] = Gate(env, inboxes[entry], orders)
+    return chain
+
+
+def _uniform(rng: Any) -> Draw:
+    return lambda: float(rng.random())
+
+
+def _purchasing(env: simpy.Environment, chain: SupplyChain, warehouse: Warehouse,
+                suppliers: list[tuple[str, float]], uniform: Draw) -> Callable[[int], None]:
+    """Place an order with one of ``suppliers`` (name, share), chosen by share."""
+    bounds = []
+    total = 0.0
+    for name, share in suppliers:
+        total += share
+        bounds.append((total, name))
+
+    def place(quantity: int) -> None:
+        name = suppliers[0][0]
+        if len(suppliers) > 1:
+            u = uniform()
+            name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
+        transport = chain.transports[(name, warehouse.name)]
+        placed = env.now
+        chain.suppliers[name].order(quantity, lambda parts: transport.ship(
+            parts, lambda arrived: warehouse.receive(arrived, placed)))
+
+    return place
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any]:
+    """KPIs, per-node statistics and costs of the supply chain over the window of ``span``
+    ending at ``end``: ``{"kpis", "warehouses", "customers", "suppliers", "costs",
+    "inventory"}``."""
+    warehouses: dict[str, dict[str, float]] = {}
+    holding = ordering = 0.0
+    for name, w in chain.warehouses.items():
+        on_hand = w.on_hand.mean(end)
+        warehouses[name] = {
+            "inventory": on_hand,
+            "backorders": w.backordered.mean(end),
+            "stockout_time": w.empty.mean(end),
+            "fill_rate": _ratio(w.from_stock, w.demanded),
+            "stockouts": float(w.stockouts),
+            "orders": float(w.orders_placed),
+            "units_ordered": float(w.units_ordered),
+            "replenishment_lead_time": _ratio(w.replenishment_sum, w.replenishments),
+            "max_inventory": float(w.on_hand.max),
+        }
+        holding += w.spec.holding_cost * on_hand
+        ordering += w.spec.order_cost * w.orders_placed / span
+    customers: dict[str, dict[str, float]] = {}
+    backorder_cost = lost_cost = revenue = 0.0
+    for name, c in chain.customers.items():
+        backordered = c.backordered.mean(end)
+        customers[name] = {
+            "demand": c.demanded / span,
+            "fill_rate": _ratio(c.from_stock, c.demanded),
+            "backorders": backordered,
+            "lost": c.lost / span,
+            "delivered": c.delivered_units / span,
+            "order_lead_time": _ratio(c.lead_sum, c.delivered_orders),
+            "on_time": _ratio(c.on_time, c.delivered_orders) if c.due is not None else math.nan,
+        }
+        backorder_cost += c.spec.backorder_cost * backordered
+        lost_cost += c.spec.lost_sale_cost * c.lost / span
+        revenue += c.spec.price * c.delivered_units / span
+    suppliers = {name: {"orders": float(s.orders), "units": float(s.units),
+                        "late": float(s.late)} for name, s in chain.suppliers.items()}
+    costs = {
+        "holding": holding,
+        "ordering": ordering,
+        "purchase": sum(s.spec.price * s.units for s in chain.suppliers.values()) / span,
+        "transport": sum(t.cost * t.shipments for t in chain.transports.values()) / span,
+        "backorder": backorder_cost,
+        "lost_sales": lost_cost,
+    }
+    demanded = sum(c.demanded for c in chain.customers.values())
+    delivered = sum(c.delivered_orders for c in chain.customers.values())
+    due = [c for c in chain.customers.values() if c.due is not None]
+    kpis = {
+        "fill_rate": _ratio(sum(c.from_stock for c in chain.customers.values()), demanded),
+        "backorders": sum(w["backorders"] for w in warehouses.values()),
+        "inventory": sum(w["inventory"] for w in warehouses.values()),
+        "stockouts": float(sum(w.stockouts for w in chain.warehouses.values())),
+        "order_lead_time": _ratio(sum(c.lead_sum for c in chain.customers.values()), delivered),
+        "on_time": _ratio(sum(c.on_time for c in due), sum(c.delivered_orders for c in due)),
+        "lost_sales": sum(c.lost for c in chain.customers.values()) / span,
+        "supply_chain_cost_rate": sum(costs.values()),
+    }
+    inventory = {name: list(w.timeline) for name, w in chain.warehouses.items()}
+    return {"kpis": kpis, "warehouses": warehouses, "customers": customers,
+            "suppliers": suppliers, "costs": costs, "revenue": revenue, "inventory": inventory}
