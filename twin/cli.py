@@ -89,6 +89,40 @@ def _experiment_options(p: argparse.ArgumentParser, executors: bool = True) -> N
                    help="Dask scheduler address (tcp://host:8786), with --executor dask")
 
 
+def _kpis_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kpis", type=_kpi_list, metavar="K1,K2,...",
+                   help="KPI columns to print (all are in the JSON and the report)")
+
+
+def _kpi_list(text: str) -> list[str]:
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in names if k not in KPIS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown KPI {unknown[0]!r} (one of: "
+                                         f"{', '.join(KPIS)})" if unknown else "no KPI given")
+    return names
+
+
+COMPACT_SUPPLY = ("throughput", "fill_rate", "backorders", "inventory", "stockouts",
+                  "order_lead_time", "lost_sales", "supply_chain_cost_rate", "profit_rate")
+
+
+def table_kpis(kpis: dict[str, Any], rank_by: str, chosen: list[str] | None) -> list[str]:
+    """The KPI columns of a compare or sweep table: those asked for, else the headline ones
+    (fewer for a supply chain, whose KPIs are many), with the ranking KPI always."""
+    if chosen:
+        shown = [k for k in chosen if k in kpis]
+    else:
+        shown = headline_kpis(kpis)
+        if "fill_rate" in kpis:
+            shown = [k for k in COMPACT_SUPPLY if k in shown]
+    return shown if rank_by in shown else [rank_by, *shown]
+
+
+def _factor_label(path: str) -> str:
+    return path.removeprefix("plant.nodes.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="twin", description="Digital-twin discrete-event simulator.")
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
@@ -107,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(p)
     p.add_argument("--baseline", help="policy the others are compared with (default: the first)")
     p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to rank by")
+    _kpis_option(p)
     p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("sweep", help="one run per parameter value (grids: repeat --param/--values);"
@@ -117,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--values", dest="values", action="append", default=[], metavar="V1,V2,...",
                    help="its values, comma-separated YAML (one --values per --param)")
     p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to pick the best by")
+    _kpis_option(p)
     p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "
@@ -309,7 +345,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         raise Interrupted(resume_hint(out)) from None
     write_json(out / "compare.json", doc)
     write_text(out / "report.html", compare_report(doc))
-    print_compare(console, doc)
+    print_compare(console, doc, args.kpis)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
@@ -340,17 +376,17 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     write_csv(out / "sweep.csv", rows)
     write_parquet(out / "sweep.parquet", rows)
     write_text(out / "report.html", sweep_report(doc))
-    print_sweep(console, doc)
+    print_sweep(console, doc, args.kpis)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
-def print_compare(console: Console, doc: dict[str, Any]) -> None:
+def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
     unit = doc["time_unit"]
     table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
                         f"{doc['replications']} replications on common random numbers "
                         "(mean ± 95% half-width)")
-    kpis = headline_kpis(doc["policies"][doc["baseline"]]["kpis"])
+    kpis = table_kpis(doc["policies"][doc["baseline"]]["kpis"], doc["rank_by"], chosen)
     table.add_column("policy", no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
@@ -379,12 +415,12 @@ def print_compare(console: Console, doc: dict[str, Any]) -> None:
     console.print(ranking)
 
 
-def print_sweep(console: Console, doc: dict[str, Any]) -> None:
+def print_sweep(console: Console, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
     factors = [f["param"] for f in doc["factors"]]
     table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
-    kpis = headline_kpis(doc["points"][0]["kpis"])
+    kpis = table_kpis(doc["points"][0]["kpis"], doc["rank_by"], chosen)
     for f in factors:
-        table.add_column(f)
+        table.add_column(_factor_label(f), no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
     for point in doc["points"]:
