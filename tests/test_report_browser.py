@@ -75,8 +75,16 @@ def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -
     assert main(["run", wear, "--out", str(tmp_path / "wear"), *args]) == 0
     check_renders(browser, tmp_path / "wear" / "report.html", tmp_path / "wear.png", 5)
     assert "Sensors and health" in (tmp_path / "wear" / "report.html").read_text()
+    network = str(ROOT / "scenarios" / "supply-chain.yaml")
+    assert main(["run", network, "--out", str(tmp_path / "network"), *args]) == 0
+    check_renders(browser, tmp_path / "network" / "report.html", tmp_path / "network.png", 4)
+    assert "Inventory on hand over time" in (tmp_path / "network" / "report.html").read_text()
+    assert main(["sweep", network, "--out", str(tmp_path / "network-sweep"), "--param",
+                 "plant.nodes.raw-store.policy.r", "--values", "40,120", *args]) == 0
+    check_renders(browser, tmp_path / "network-sweep" / "report.html",
+                  tmp_path / "network-sweep.png", 6)
     shots = Path(os.environ.get("TWIN_SCREENSHOTS", tmp_path))
     if shots != tmp_path:
         shots.mkdir(parents=True, exist_ok=True)
-        for name in ("run", "compare", "sweep", "wear"):
+        for name in ("run", "compare", "sweep", "wear", "network", "network-sweep"):
             shutil.copy(tmp_path / f"{name}.png", shots / f"{name}.png")
