@@ -112,6 +112,20 @@ def test_reorder_point_policies_match_uniform_inventory_position(policy: dict[st
     assert store["replenishment_lead_time"]["mean"] == pytest.approx(LEAD)
 
 
+def test_periodic_review_base_stock_matches_demand_over_lead_time_plus_review() -> None:
+    # reviews every R: the level at a random time is S - D(L + U), U uniform on (0, R)
+    s, review = 9, 2.0
+    kpis = simulate_plant(chain({"kind": "base-stock", "level": s}, review=review),
+                          horizon=40_000, warmup=500, replications=6)["kpis"]
+    d = np.arange(0, 200)
+    spans = LEAD + (np.arange(2000) + 0.5) / 2000 * review
+    fill = float(np.mean([poisson.cdf(s - 1, LAM * t) for t in spans]))
+    on_hand = float(np.mean([(np.maximum(s - d, 0) * poisson.pmf(d, LAM * t)).sum()
+                             for t in spans]))
+    assert_matches(kpis["fill_rate"], fill, rel_precision=0.03)
+    assert_matches(kpis["inventory"], on_hand, rel_precision=0.05)
+
+
 def test_line_making_to_stock_matches_the_make_to_stock_queue() -> None:
     mu, s = 1 / 0.65, 5
     rho = LAM / mu
@@ -200,6 +214,28 @@ def test_bundled_multi_site_scenario_runs_and_reports(tmp_path: Path) -> None:
     assert inventory.exists()
     report = (out / "report.html").read_text()
     assert "Supply chain" in report and "Inventory on hand over time" in report
+
+
+def test_sweep_prints_the_chosen_kpis_and_refuses_unknown_ones(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = str(ROOT / "scenarios" / "supply-chain.yaml")
+    args = ["--horizon", "2000", "--replications", "2", "--param",
+            "plant.nodes.raw-store.policy.r", "--values", "40,120"]
+    assert main(["sweep", scenario, *args, "--out", str(tmp_path / "a"), "--rank-by",
+                 "fill_rate", "--kpis", "inventory,backorders"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "raw-store.policy.r" in line)
+    assert [c.strip() for c in header.split("┃") if c.strip()] == [
+        "raw-store.policy.r", "fill_rate", "inventory", "backorders"]
+    sweep = json.loads((tmp_path / "a" / "sweep.json").read_text())
+    assert sweep["better"] == "higher"
+    assert "warehouses" in sweep["points"][0]
+    assert main(["sweep", scenario, *args, "--kpis", "fill_rat"]) == 2
+    assert "unknown KPI 'fill_rat'" in capsys.readouterr().err
+    line = str(ROOT / "scenarios" / "two-station.yaml")
+    assert main(["sweep", line, "--param", "plant.nodes.B1.capacity", "--values", "1,2",
+                 "--rank-by", "fill_rate", "--out", str(tmp_path / "b")]) == 2
+    assert "supply-chain KPI" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- bad input
