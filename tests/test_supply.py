@@ -110,6 +110,11 @@ def test_reorder_point_policies_match_uniform_inventory_position(policy: dict[st
     assert costs["holding"]["values"] == pytest.approx(
         [0.5 * v for v in store["inventory"]["values"]])
     assert store["replenishment_lead_time"]["mean"] == pytest.approx(LEAD)
+    # inventory over time: period means that average to the mean inventory
+    profile = store["over_time"]
+    assert len(profile["on_hand"]) == len(profile["period_end"]) == 50
+    assert profile["period_end"][-1] == pytest.approx(40_000)
+    assert np.mean(profile["on_hand"]) == pytest.approx(store["inventory"]["mean"])
 
 
 def test_periodic_review_base_stock_matches_demand_over_lead_time_plus_review() -> None:

@@ -60,6 +60,8 @@ class ReplicationResult:
     suppliers: dict[str, dict[str, float]] = field(default_factory=dict)
     inventory: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
     """Per warehouse: (time, on hand, backordered) at every change."""
+    profiles: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Per warehouse: mean on hand and backordered in each of equal periods of the window."""
 
 
 @dataclass
@@ -355,6 +357,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
         result.customers = chain["customers"]
         result.suppliers = chain["suppliers"]
         result.inventory = chain["inventory"]
+        result.profiles = chain["profiles"]
     return result
 
 

@@ -220,7 +220,13 @@ def _supply_section(summary: dict[str, Any], inventory: pd.DataFrame | None,
                 fig.add_scatter(x=shown["time"], y=-shown["backordered"], mode="lines",
                                 name=f"{name} backordered (below 0)",
                                 line={"shape": "hv", "dash": "dot"})
-        fig.update_layout(title="Inventory on hand over time (replication 0)",
+        for name, w in warehouses.items():
+            if "over_time" in w:
+                fig.add_scatter(x=w["over_time"]["period_end"], y=w["over_time"]["on_hand"],
+                                mode="lines", line={"shape": "vh", "width": 3},
+                                name=f"{name}: mean of all replications, by period")
+        fig.update_layout(title="Inventory on hand over time (replication 0, and period means "
+                                "of all replications)",
                           xaxis_title=unit, yaxis_title="units")
         out.append(_figure(fig, 360))
     return "".join(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twin.model import ReplicationResult
@@ -80,7 +81,7 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "costs": {k: statistic([r.costs[k] for r in results]) for k in first.costs},
         "warnings": warnings(results),
         "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
-        **_supply_sections(results),
+        **_supply_sections(scenario, results),
     }
 
 
@@ -89,7 +90,9 @@ def kpi_names(results: Sequence[ReplicationResult]) -> list[str]:
     return [k for k in KPIS if k in results[0].kpis]
 
 
-def _supply_sections(results: Sequence[ReplicationResult]) -> dict[str, Any]:
+def _supply_sections(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[str, Any]:
+    """Warehouses (with their mean inventory in each of equal periods, over replications),
+    customers and suppliers, where the plant has them."""
     first = results[0]
     out: dict[str, Any] = {}
     for section in ("warehouses", "customers", "suppliers"):
@@ -100,6 +103,15 @@ def _supply_sections(results: Sequence[ReplicationResult]) -> dict[str, Any]:
                        for s in stats}
                 for name, stats in nodes.items()
             }
+    if first.profiles:
+        periods = len(next(iter(first.profiles.values()))[0])
+        width = (scenario.horizon - scenario.warmup) / periods
+        for name in first.profiles:
+            on_hand = np.mean([r.profiles[name][0] for r in results], axis=0)
+            back = np.mean([r.profiles[name][1] for r in results], axis=0)
+            out["warehouses"][name]["over_time"] = {
+                "period_end": [scenario.warmup + width * (k + 1) for k in range(periods)],
+                "on_hand": on_hand.tolist(), "backordered": back.tolist()}
     return out
 
 

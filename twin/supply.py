@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from twin.flow import Level, Part
@@ -551,6 +552,27 @@ def _purchasing(env: simpy.Environment, chain: SupplyChain, warehouse: Warehouse
     return place
 
 
+PROFILE_POINTS = 50
+"""Periods of the inventory profile in summary.json."""
+
+
+def period_means(changes: list[tuple[float, int, int]], start: float, end: float,
+                 periods: int = PROFILE_POINTS) -> tuple[list[float], list[float]]:
+    """Time-average on hand and backordered in each of ``periods`` equal periods from ``start``
+    to ``end``, from the step function of ``changes`` (time, on hand, backordered)."""
+    data = np.asarray(changes, dtype=float)
+    times = data[:, 0]
+    bounds = np.linspace(start, end, periods + 1)
+    out = []
+    for column in (1, 2):
+        values = data[:, column]
+        area = np.concatenate(([0.0], np.cumsum(values[:-1] * np.diff(times))))
+        at = np.clip(np.searchsorted(times, bounds, side="right") - 1, 0, None)
+        cumulative = area[at] + values[at] * (bounds - times[at])
+        out.append((np.diff(cumulative) / np.diff(bounds)).tolist())
+    return out[0], out[1]
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
@@ -616,5 +638,8 @@ def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any
         "supply_chain_cost_rate": sum(costs.values()),
     }
     inventory = {name: list(w.timeline) for name, w in chain.warehouses.items()}
+    start = end - span
+    profiles = {name: period_means(changes, start, end) for name, changes in inventory.items()}
     return {"kpis": kpis, "warehouses": warehouses, "customers": customers,
-            "suppliers": suppliers, "costs": costs, "revenue": revenue, "inventory": inventory}
+            "suppliers": suppliers, "costs": costs, "revenue": revenue, "inventory": inventory,
+            "profiles": profiles}
