@@ -45,3 +45,74 @@ def test_random_lines_keep_their_invariants(case: tuple) -> None:
                             abs_tol=0.5)
     # the same seed gives the same numbers
     assert simulate(scenario, 0).kpis == kpis
+
+
+policies = st.one_of(
+    st.builds(lambda s: {"kind": "base-stock", "level": s}, st.integers(0, 12)),
+    st.builds(lambda s, d: {"kind": "sS", "s": s, "S": s + d}, st.integers(0, 8),
+              st.integers(1, 10)),
+    st.builds(lambda r, q: {"kind": "rQ", "r": r, "Q": q}, st.integers(0, 8), st.integers(1, 10)),
+)
+chains = st.fixed_dictionaries({
+    "policy": policies,
+    "lead": st.one_of(st.floats(0.0, 6.0), st.builds(
+        lambda m: {"dist": "exponential", "mean": m}, st.floats(0.5, 6.0))),
+    "capacity": st.one_of(st.none(), st.integers(1, 3)),
+    "review": st.one_of(st.none(), st.floats(0.5, 4.0)),
+    "unmet": st.sampled_from(["backorder", "lost"]),
+    "quantity": st.sampled_from([1, {"dist": "empirical", "values": [1, 2, 5]}]),
+    "line": st.booleans(),
+    "seed": st.integers(0, 2**32 - 1),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chains)
+def test_random_supply_chains_balance_their_units(case: dict) -> None:
+    from twin.model import build
+
+    nodes: dict = {
+        "store": {"kind": "warehouse", "policy": case["policy"], "review": case["review"]},
+        "market": {"kind": "customer", "unmet": case["unmet"],
+                   "demand": {"interarrival": {"dist": "exponential", "mean": 1.0},
+                              "quantity": case["quantity"]}},
+    }
+    if case["line"]:  # a machine making to stock for the warehouse
+        nodes["raw"] = {"kind": "source"}
+        nodes["M"] = {"kind": "machine", "process_time": {"dist": "exponential", "mean": 0.5}}
+        edges = [["raw", "M"], ["M", "store"], ["store", "market"]]
+    else:
+        nodes["vendor"] = {"kind": "supplier", "lead_time": case["lead"],
+                           "capacity": case["capacity"]}
+        edges = [["vendor", "store"], ["store", "market"]]
+    scenario = scenario_from_data({"name": "prop", "horizon": 500, "seed": case["seed"],
+                                   "plant": {"nodes": nodes, "edges": edges}})
+    model = build(scenario, 0)
+    model.env.run(until=scenario.horizon)
+    assert model.supply is not None
+    store = model.supply.warehouses["store"]
+    market = model.supply.customers["market"]
+    initial = scenario.plant.nodes["store"].start_stock()  # type: ignore[union-attr]
+    on_hand = len(store.items)
+    # units: what came in is on hand or went out
+    assert initial + store.received + store.arrivals == on_hand + store.shipped + store.released
+    # demand: shipped, lost or still waiting
+    waiting = sum(o.remaining for o in store.backlog)
+    assert market.demanded == store.shipped + market.lost + waiting
+    assert store.backordered.value == waiting
+    if case["unmet"] == "lost":
+        assert waiting == 0
+    assert market.from_stock <= market.demanded
+    # the pipeline never goes negative; a continuous-review policy keeps its position in range
+    assert store.on_order >= 0
+    policy = case["policy"]
+    position = store.position()
+    if case["review"] is None:
+        if policy["kind"] == "base-stock":
+            assert position == max(policy["level"], initial)
+        elif policy["kind"] == "sS":
+            assert policy["s"] < position <= max(policy["S"], initial)
+        else:
+            assert policy["r"] < position <= max(policy["r"] + policy["Q"], initial)
+    kpis = simulate(scenario, 0).kpis
+    assert 0 <= kpis["fill_rate"] <= 1 or math.isnan(kpis["fill_rate"])

@@ -267,6 +267,9 @@ class Warehouse:
         self.stockouts = 0
         self.made = 0
         self.escaped = 0
+        # whole-run flows of units (for balances)
+        self.shipped = 0
+        self.released = 0
         self.lead_sum = 0.0
         self.arrivals = 0
 
@@ -320,6 +323,7 @@ class Warehouse:
         take = min(order.quantity, len(self.items))
         for _ in range(take):
             self.items.popleft()
+        self.shipped += take
         order.remaining -= take
         order.shipped += take
         if take:
@@ -350,6 +354,7 @@ class Warehouse:
         if not self.items:
             return None
         part = self.items.popleft()
+        self.released += 1
         self._changed(-1)
         self._continuous()
         result: Part = self.releaser.admit(part)
@@ -406,12 +411,14 @@ class Warehouse:
             order = self.backlog[0]
             order.remaining -= 1
             order.shipped += 1
+            self.shipped += 1
             order.customer.backordered.add(-1)
             self._changed(0, -1)
             if not order.remaining:
                 self.backlog.popleft()
                 order.customer.dispatch(order)
         elif self.getters:
+            self.released += 1
             self.getters.popleft().succeed(self.releaser.admit(part))
             self._continuous()
         else:
