@@ -61,7 +61,7 @@ chains = st.fixed_dictionaries({
     "review": st.one_of(st.none(), st.floats(0.5, 4.0)),
     "unmet": st.sampled_from(["backorder", "lost"]),
     "quantity": st.sampled_from([1, {"dist": "empirical", "values": [1, 2, 5]}]),
-    "line": st.booleans(),
+    "upstream": st.sampled_from(["supplier", "line", "central warehouse"]),
     "seed": st.integers(0, 2**32 - 1),
 })
 
@@ -77,10 +77,15 @@ def test_random_supply_chains_balance_their_units(case: dict) -> None:
                    "demand": {"interarrival": {"dist": "exponential", "mean": 1.0},
                               "quantity": case["quantity"]}},
     }
-    if case["line"]:  # a machine making to stock for the warehouse
+    if case["upstream"] == "line":  # a machine making to stock for the warehouse
         nodes["raw"] = {"kind": "source"}
         nodes["M"] = {"kind": "machine", "process_time": {"dist": "exponential", "mean": 0.5}}
         edges = [["raw", "M"], ["M", "store"], ["store", "market"]]
+    elif case["upstream"] == "central warehouse":
+        nodes["vendor"] = {"kind": "supplier", "lead_time": case["lead"]}
+        nodes["central"] = {"kind": "warehouse", "policy": {"kind": "rQ", "r": 2, "Q": 6}}
+        edges = [["vendor", "central"], {"from": "central", "to": "store", "transit": 1.0},
+                 ["store", "market"]]
     else:
         nodes["vendor"] = {"kind": "supplier", "lead_time": case["lead"],
                            "capacity": case["capacity"]}
@@ -96,6 +101,11 @@ def test_random_supply_chains_balance_their_units(case: dict) -> None:
     on_hand = len(store.items)
     # units: what came in is on hand or went out
     assert initial + store.received + store.arrivals == on_hand + store.shipped + store.released
+    if "central" in model.supply.warehouses:  # and what left the central one is in transit
+        central = model.supply.warehouses["central"]
+        in_transit = central.shipped - store.received
+        assert in_transit >= 0
+        assert store.on_order == in_transit + sum(o.remaining for o in central.backlog)
     # demand: shipped, lost or still waiting
     waiting = sum(o.remaining for o in store.backlog)
     assert market.demanded == store.shipped + market.lost + waiting

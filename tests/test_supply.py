@@ -131,6 +131,33 @@ def test_periodic_review_base_stock_matches_demand_over_lead_time_plus_review() 
     assert_matches(kpis["inventory"], on_hand, rel_precision=0.05)
 
 
+@pytest.mark.parametrize(("central", "lead"), [(60, 2.0), (0, 3.0 + 2.0)],
+                         ids=["central always in stock", "central holds nothing"])
+def test_two_echelons_match_a_single_stage_at_the_extremes(central: int, lead: float) -> None:
+    # a regional warehouse replenished from a central one (transit 2) that buys from a supplier
+    # (lead time 3): with ample central stock the region sees the transit alone; with none, each
+    # of its orders waits for the supplier too, so its lead time is 3 + 2
+    s = 6
+    plant = {
+        "nodes": {
+            "vendor": {"kind": "supplier", "lead_time": 3.0},
+            "central": {"kind": "warehouse", "policy": {"kind": "base-stock", "level": central}},
+            "region": {"kind": "warehouse", "policy": {"kind": "base-stock", "level": s}},
+            "market": {"kind": "customer", "demand": {"interarrival": exp(1 / LAM)}},
+        },
+        "edges": [["vendor", "central"], {"from": "central", "to": "region", "transit": 2.0},
+                  ["region", "market"]],
+    }
+    summary = simulate_plant(plant, horizon=40_000, warmup=500, replications=6)
+    d = np.arange(0, 200)
+    p = poisson.pmf(d, LAM * lead)
+    region = summary["warehouses"]["region"]
+    assert_matches(region["fill_rate"], float(poisson.cdf(s - 1, LAM * lead)), rel_precision=0.03)
+    assert_matches(region["inventory"], float((np.maximum(s - d, 0) * p).sum()),
+                   rel_precision=0.05)
+    assert_matches(region["replenishment_lead_time"], lead, rel_precision=0.02)
+
+
 def test_line_making_to_stock_matches_the_make_to_stock_queue() -> None:
     mu, s = 1 / 0.65, 5
     rho = LAM / mu
@@ -292,7 +319,7 @@ CASES = [
      "plant.edges[3]", 13, "a supplier feeds warehouses only"),
     ("warehouse fed by suppliers without a policy",
      edit(", policy: {kind: rQ, r: 5, Q: 10}", ""), "plant.nodes.store.policy", 7,
-     "no policy to order from them"),
+     "has no policy to order with"),
     ("negative holding cost", edit("Q: 10}}", "Q: 10}, holding_cost: -1}"),
      "plant.nodes.store.holding_cost", 7, "greater than or equal to 0"),
     ("unknown customer field", edit("demand: {", "unmet: lost, demnd: {"),

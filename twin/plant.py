@@ -189,14 +189,15 @@ def _transport_problems(edge: Any, pair: tuple[str, str], loc: Loc) -> list[tupl
     if edge.batch is not None and pair[0] != "machine":
         problems.append((loc + ("batch",), "batch is for edges from a machine to a warehouse "
                                            "(orders are shipped whole)"))
-    if edge.share is not None and pair[0] != "supplier":
-        problems.append((loc + ("share",), "share is for edges from a supplier"))
+    if edge.share is not None and pair[0] not in ("supplier", "warehouse"):
+        problems.append((loc + ("share",), "share is for edges from a supplier or a warehouse "
+                                           "to a warehouse"))
     return problems
 
 
 def _supply_edge_problems(source: str, target: str, pair: tuple[str, str],
                           loc: Loc) -> list[tuple[Loc, str]]:
-    allowed = {"supplier": ("warehouse",), "warehouse": ("machine", "customer")}
+    allowed = {"supplier": ("warehouse",), "warehouse": ("machine", "customer", "warehouse")}
     if pair[0] in allowed and pair[1] not in allowed[pair[0]]:
         return [(loc, f"{pair[0]} {source!r} feeds {pair[1]} {target!r}: a {pair[0]} feeds "
                       f"{' or '.join(k + 's' for k in allowed[pair[0]])} only")]
@@ -204,9 +205,9 @@ def _supply_edge_problems(source: str, target: str, pair: tuple[str, str],
         return [(loc, f"edge out of customer {source!r}: customers have no outputs")]
     if pair[1] == "supplier":
         return [(loc, f"edge into supplier {target!r}: suppliers have no inputs")]
-    if pair[1] == "warehouse" and pair[0] not in ("supplier", "machine"):
+    if pair[1] == "warehouse" and pair[0] not in ("supplier", "warehouse", "machine"):
         return [(loc, f"{pair[0]} {source!r} feeds warehouse {target!r}: warehouses are "
-                      "replenished by suppliers or by machines")]
+                      "replenished by suppliers, other warehouses or machines")]
     if pair[1] == "customer" and pair[0] != "warehouse":
         return [(loc, f"{pair[0]} {source!r} feeds customer {target!r}: customers are served "
                       "by warehouses")]
@@ -228,36 +229,39 @@ def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
             problems.append((loc, f"customer {name!r} needs exactly one warehouse to order from "
                                   f"(it has {len(preds)})"))
         elif spec.kind == "warehouse":
-            suppliers = [n for n in preds if nodes[n].kind == "supplier"]
+            sources = [n for n in preds if nodes[n].kind in ("supplier", "warehouse")]
             makers = [n for n in preds if nodes[n].kind == "machine"]
             policy = spec.policy
             if not preds:
                 problems.append((loc, f"warehouse {name!r} has no supplier: give it an edge from "
                                       "a supplier or from the machine(s) of a line that makes "
                                       "its parts"))
-            elif suppliers and makers:
-                problems.append((loc, f"warehouse {name!r} is fed by supplier {suppliers[0]!r} "
-                                      f"and by machine {makers[0]!r}; it is replenished either by "
-                                      "suppliers or by a line"))
-            elif suppliers and policy is None:
-                problems.append((loc + ("policy",), f"warehouse {name!r} is fed by suppliers "
-                                                    "but has no policy to order from them "
+            elif sources and makers:
+                problems.append((loc, f"warehouse {name!r} is fed by {nodes[sources[0]].kind} "
+                                      f"{sources[0]!r} and by machine {makers[0]!r}; it is "
+                                      "replenished either by sources and warehouses or by a "
+                                      "line"))
+            elif sources and policy is None:
+                problems.append((loc + ("policy",), f"warehouse {name!r} is fed by "
+                                                    f"{nodes[sources[0]].kind} "
+                                                    f"{sources[0]!r} but has no policy to "
+                                                    "order with "
                                                     "(base-stock, sS or rQ)"))
-            elif len(suppliers) > 1:
-                shares = {n: graph.edges[n, name]["share"] for n in suppliers}
+            elif len(sources) > 1:
+                shares = {n: graph.edges[n, name]["share"] for n in sources}
                 missing = [n for n, v in shares.items() if v is None]
                 if missing:
                     problems.append((edge_loc[(missing[0], name)], f"warehouse {name!r} has "
-                                     f"{len(suppliers)} suppliers: each edge from a supplier "
-                                     "needs a share of its orders"))
+                                     f"{len(sources)} sources: each edge from a supplier "
+                                     "or warehouse needs a share of its orders"))
                 elif abs(sum(shares.values()) - 1.0) > P_TOLERANCE:
-                    problems.append((loc, f"the shares of the suppliers of warehouse {name!r} "
+                    problems.append((loc, f"the shares of the sources of warehouse {name!r} "
                                           f"sum to {sum(shares.values()):g}, not 1"))
-            elif len(suppliers) == 1:
-                share = graph.edges[suppliers[0], name]["share"]
+            elif len(sources) == 1:
+                share = graph.edges[sources[0], name]["share"]
                 if share is not None and abs(share - 1.0) > P_TOLERANCE:
-                    problems.append((edge_loc[(suppliers[0], name)] + ("share",),
-                                     f"{suppliers[0]!r} is the only supplier of {name!r}: its "
+                    problems.append((edge_loc[(sources[0], name)] + ("share",),
+                                     f"{sources[0]!r} is the only source of {name!r}: its "
                                      "share must be 1"))
             if makers and policy is not None:
                 entries = line_entries(graph, name, nodes)

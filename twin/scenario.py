@@ -236,11 +236,11 @@ StockPolicy = Annotated[BaseStock | MinMax | ReorderPoint, Field(discriminator="
 
 
 class WarehouseNode(Frozen):
-    """Stock of parts. It is replenished by its suppliers (orders placed by ``policy``) or by the
-    line that feeds it (the policy then releases production orders into that line; without a
-    policy the line pushes parts into it). It fills customer orders first come, first served and
-    feeds the machines it is joined to. The inventory position is on hand + on order -
-    backordered; ``review`` null means continuous review, a number a periodic one."""
+    """Stock of parts. It is replenished by its suppliers or upstream warehouses (orders placed
+    by ``policy``) or by the line that feeds it (the policy then releases production orders into
+    that line; without a policy the line pushes parts into it). It fills customer orders first
+    come, first served and feeds the machines it is joined to. The inventory position is on hand
+    + on order - backordered; ``review`` null means continuous review, a number a periodic one."""
 
     kind: Literal["warehouse"]
     policy: StockPolicy | None = None
@@ -323,7 +323,8 @@ class _EdgeModel(Frozen):
     batch: Annotated[int, Field(ge=1)] | None = None
     """From a machine to a warehouse: parts are shipped in batches of this size."""
     share: Annotated[float, Field(gt=0, le=1)] | None = None
-    """From a supplier: the share of the warehouse's orders placed with this supplier."""
+    """From a supplier or warehouse to a warehouse: the share of the warehouse's orders placed
+    with this source."""
     cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per shipment."""
 

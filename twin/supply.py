@@ -6,8 +6,9 @@ counted in the WIP) and a line that feeds a warehouse delivers its finished part
 orders are filled from a warehouse's parts.
 
 A warehouse's inventory position is on hand + on order - backordered. Its policy turns the
-position into replenishment orders: with suppliers, purchase orders (one supplier per order,
-chosen by the edges' shares); fed by a line, production orders, which release that many parts
+position into replenishment orders: with suppliers or upstream warehouses, purchase orders or
+transfers (one source per order, chosen by the edges' shares; an upstream warehouse fills a
+transfer like a customer order); fed by a line, production orders, which release that many parts
 into the line at its entry machines (a ``Gate`` per entry machine). Parts of a production order
 that the line scraps are re-ordered.
 
@@ -118,17 +119,21 @@ class Supplier:
 
 
 class Order:
-    """A customer order: ``quantity`` units, of which ``remaining`` are still to be allocated."""
+    """An order on a warehouse: ``quantity`` units, of which ``remaining`` are still to be
+    allocated; ``parts`` are those allocated. Placed by a customer or by another warehouse (a
+    ``Transfer``)."""
 
-    __slots__ = ("customer", "quantity", "remaining", "shipped", "placed", "due")
+    __slots__ = ("customer", "quantity", "remaining", "shipped", "placed", "due", "parts")
 
-    def __init__(self, customer: Customer, quantity: int, placed: float, due: float) -> None:
+    def __init__(self, customer: Customer | Transfer, quantity: int, placed: float,
+                 due: float) -> None:
         self.customer = customer
         self.quantity = quantity
         self.remaining = quantity
         self.shipped = 0
         self.placed = placed
         self.due = due
+        self.parts: list[Part] = []
 
 
 class Customer:
@@ -139,6 +144,7 @@ class Customer:
         self.env = env
         self.name = name
         self.spec = spec
+        self.unmet = spec.unmet
         self.start = start
         self.interarrival = interarrival
         self.quantity = quantity
@@ -178,6 +184,27 @@ class Customer:
         self.lead_sum += now - order.placed
         if now <= order.due + 1e-9:
             self.on_time += 1
+
+
+class Transfer:
+    """A warehouse replenished from another warehouse: its orders are filled (or backordered)
+    like a customer's and the parts travel along the edge between them."""
+
+    unmet = "backorder"
+
+    def __init__(self, env: simpy.Environment, start: float, target: Warehouse,
+                 transport: Transport) -> None:
+        self.target = target
+        self.transport = transport
+        self.backordered = Level(env, start)
+        self.orders = 0
+        self.demanded = 0
+        self.from_stock = 0
+        self.lost = 0
+
+    def dispatch(self, order: Order) -> None:
+        placed = order.placed
+        self.transport.ship(order.parts, lambda parts: self.target.receive(parts, placed))
 
 
 class Gate:
@@ -322,7 +349,7 @@ class Warehouse:
         customer = order.customer
         take = min(order.quantity, len(self.items))
         for _ in range(take):
-            self.items.popleft()
+            order.parts.append(self.items.popleft())
         self.shipped += take
         order.remaining -= take
         order.shipped += take
@@ -337,7 +364,7 @@ class Warehouse:
             if take < order.quantity:
                 self.stockouts += 1
         if order.remaining:
-            if customer.spec.unmet == "lost":
+            if customer.unmet == "lost":
                 if counting:
                     customer.lost += order.remaining
                 order.remaining = 0
@@ -411,6 +438,7 @@ class Warehouse:
             order = self.backlog[0]
             order.remaining -= 1
             order.shipped += 1
+            order.parts.append(part)
             self.shipped += 1
             order.customer.backordered.add(-1)
             self._changed(0, -1)
@@ -519,10 +547,10 @@ def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
             customer.transport = chain.transports[(source, name)]
             chain.customers[name] = customer
     for name, warehouse in warehouses.items():
-        suppliers = [(s, graph.edges[s, name]["spec"].share or 1.0)
-                     for s in graph.predecessors(name) if nodes[s].kind == "supplier"]
-        if suppliers:
-            warehouse.replenish = _purchasing(env, chain, warehouse, suppliers,
+        sources = [(s, graph.edges[s, name]["spec"].share or 1.0)
+                   for s in graph.predecessors(name) if nodes[s].kind in ("supplier", "warehouse")]
+        if sources:
+            warehouse.replenish = _purchasing(env, chain, warehouse, sources,
                                               _uniform(streams.rng(f"{name}/sourcing")))
         elif warehouse.spec.policy is not None and any(
                 nodes[s].kind == "machine" for s in graph.predecessors(name)):
@@ -538,21 +566,28 @@ def _uniform(rng: Any) -> Draw:
 
 
 def _purchasing(env: simpy.Environment, chain: SupplyChain, warehouse: Warehouse,
-                suppliers: list[tuple[str, float]], uniform: Draw) -> Callable[[int], None]:
-    """Place an order with one of ``suppliers`` (name, share), chosen by share."""
+                sources: list[tuple[str, float]], uniform: Draw) -> Callable[[int], None]:
+    """Place each order with one of ``sources`` (name, share: suppliers or warehouses), chosen by
+    share."""
     bounds = []
     total = 0.0
-    for name, share in suppliers:
+    for name, share in sources:
         total += share
         bounds.append((total, name))
+    transfers = {name: Transfer(env, chain.start_time, warehouse,
+                                chain.transports[(name, warehouse.name)])
+                 for name, _ in sources if name in chain.warehouses}
 
     def place(quantity: int) -> None:
-        name = suppliers[0][0]
-        if len(suppliers) > 1:
+        name = sources[0][0]
+        if len(sources) > 1:
             u = uniform()
             name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
-        transport = chain.transports[(name, warehouse.name)]
         placed = env.now
+        if name in transfers:
+            chain.warehouses[name].demand(Order(transfers[name], quantity, placed, math.inf))
+            return
+        transport = chain.transports[(name, warehouse.name)]
         chain.suppliers[name].order(quantity, lambda parts: transport.ship(
             parts, lambda arrived: warehouse.receive(arrived, placed)))
 
