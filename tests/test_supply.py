@@ -62,11 +62,15 @@ def erlang_b(servers: int, load: float) -> float:
 
 def test_base_stock_with_backorders_matches_poisson_lead_time_demand() -> None:
     s = 7
-    kpis = simulate_plant(chain({"kind": "base-stock", "level": s}), horizon=40_000, warmup=500,
-                          replications=6)["kpis"]
+    summary = simulate_plant(chain({"kind": "base-stock", "level": s}), horizon=40_000,
+                             warmup=500, replications=6)
+    kpis = summary["kpis"]
     d, p = poisson_lead_demand()
     backorders = float((np.maximum(d - s, 0) * p).sum())
-    assert_matches(kpis["fill_rate"], float(poisson.cdf(s - 1, LAM * LEAD)), rel_precision=0.03)
+    fill = float(poisson.cdf(s - 1, LAM * LEAD))
+    assert_matches(kpis["fill_rate"], fill, rel_precision=0.03)
+    # out of stock: the time-average of what arriving demand sees (PASTA)
+    assert_matches(summary["warehouses"]["store"]["stockout_time"], 1 - fill, rel_precision=0.1)
     assert_matches(kpis["inventory"], float((np.maximum(s - d, 0) * p).sum()),
                    rel_precision=0.05)
     assert_matches(kpis["backorders"], backorders, rel_precision=0.15)

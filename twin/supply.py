@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from twin.distributions import Constant
 from twin.flow import Level, Part
 from twin.scenario import BaseStock, CustomerNode, MinMax, ReorderPoint, SupplierNode, WarehouseNode
 
@@ -60,20 +61,20 @@ class Transport:
     def ship(self, parts: Any, deliver: Callable[[Any], None]) -> None:
         if self.env.now >= self.start:
             self.shipments += 1
-        if self.transit is None and self.vehicles is None:
-            deliver(parts)
+        if self.vehicles is None:
+            if self.transit is None:
+                deliver(parts)
+            else:
+                self.env.timeout(self.transit()).callbacks.append(lambda _: deliver(parts))
         else:
             self.env.process(self._carry(parts, deliver))
 
     def _carry(self, parts: Any, deliver: Callable[[Any], None]) -> Process:
-        if self.vehicles is None:
+        assert self.vehicles is not None
+        with self.vehicles.request() as vehicle:
+            yield vehicle
             if self.transit is not None:
                 yield self.env.timeout(self.transit())
-        else:
-            with self.vehicles.request() as vehicle:
-                yield vehicle
-                if self.transit is not None:
-                    yield self.env.timeout(self.transit())
         deliver(parts)
 
 
@@ -99,22 +100,32 @@ class Supplier:
         if self.env.now >= self.start:
             self.orders += 1
             self.units += quantity
-        self.env.process(self._fill(quantity, ship))
-
-    def _fill(self, quantity: int, ship: Deliver) -> Process:
-        env = self.env
         if self.slots is None:
-            yield env.timeout(self.lead_time())
+            wait = self.lead_time() + self._lateness()
+            self.env.timeout(wait).callbacks.append(lambda _: self._ship(quantity, ship))
         else:
-            with self.slots.request() as slot:
-                yield slot
-                yield env.timeout(self.lead_time())
+            self.env.process(self._fill(quantity, ship))
+
+    def _lateness(self) -> float:
         if self.spec.reliability < 1 and self.uniform() >= self.spec.reliability:
             assert self.delay is not None
-            if env.now >= self.start:
+            if self.env.now >= self.start:
                 self.late += 1
-            yield env.timeout(self.delay())
-        now = env.now
+            return self.delay()
+        return 0.0
+
+    def _fill(self, quantity: int, ship: Deliver) -> Process:
+        assert self.slots is not None
+        with self.slots.request() as slot:
+            yield slot
+            yield self.env.timeout(self.lead_time())
+        late = self._lateness()
+        if late:
+            yield self.env.timeout(late)
+        self._ship(quantity, ship)
+
+    def _ship(self, quantity: int, ship: Deliver) -> None:
+        now = self.env.now
         ship([Part(0, now) for _ in range(quantity)])
 
 
@@ -164,12 +175,17 @@ class Customer:
 
     def run(self) -> Process:
         env = self.env
-        assert self.warehouse is not None
+        timeout = env.timeout
+        interarrival = self.interarrival
+        draw_due = self.due
+        size = self.spec.demand.quantity
+        fixed = max(1, math.ceil(size.value - 1e-9)) if isinstance(size, Constant) else None
+        demand = self.warehouse.demand  # type: ignore[union-attr]
         while True:
-            yield env.timeout(self.interarrival())
-            quantity = max(1, math.ceil(self.quantity() - 1e-9))
-            due = env.now + self.due() if self.due is not None else math.inf
-            self.warehouse.demand(Order(self, quantity, env.now, due))
+            yield timeout(interarrival())
+            quantity = fixed or max(1, math.ceil(self.quantity() - 1e-9))
+            now = env.now
+            demand(Order(self, quantity, now, now + draw_due() if draw_due else math.inf))
 
     def dispatch(self, order: Order) -> None:
         assert self.transport is not None
@@ -272,13 +288,9 @@ class Warehouse:
         self.wip = wip
         self.releaser = releaser
         self.items: deque[Part] = deque(Part(0, 0.0) for _ in range(spec.start_stock()))
-        self.on_hand = Level(env, start)
-        self.on_hand.add(len(self.items))
-        self.empty = Level(env, start)
-        if not self.items:
-            self.empty.add(1)
         self.backlog: deque[Order] = deque()
-        self.backordered = Level(env, start)
+        self.backordered = 0
+        """Units of the orders in the backlog not yet allocated."""
         self.getters: deque[simpy.Event] = deque()
         self.on_order = 0
         self.replenish: Callable[[int], None] | None = None
@@ -301,32 +313,25 @@ class Warehouse:
         self.arrivals = 0
 
     # -- levels
-    def _changed(self, stock_delta: int, backorder_delta: int = 0) -> None:
-        before = len(self.items) - stock_delta
-        if stock_delta:
-            self.on_hand.add(stock_delta)
-            if before == 0 and self.items:
-                self.empty.add(-1)
-            elif before > 0 and not self.items:
-                self.empty.add(1)
-        if backorder_delta:
-            self.backordered.add(backorder_delta)
+    def _changed(self) -> None:
+        """Record the levels now (the statistics of on hand and backordered come from these)."""
         now = self.env.now
-        point = (now, len(self.items), self.backordered.value)
-        if self.timeline[-1][0] == now:
-            self.timeline[-1] = point
+        timeline = self.timeline
+        point = (now, len(self.items), self.backordered)
+        if timeline[-1][0] == now:
+            timeline[-1] = point
         else:
-            self.timeline.append(point)
+            timeline.append(point)
 
     def position(self) -> int:
-        return len(self.items) + self.on_order - self.backordered.value
+        return len(self.items) + self.on_order - self.backordered
 
     def review(self) -> None:
         """Order what the policy asks for at the current inventory position."""
         policy = self.spec.policy
         if policy is None or self.replenish is None:
             return
-        quantity = order_quantity(policy, self.position())
+        quantity = order_quantity(policy, len(self.items) + self.on_order - self.backordered)
         if quantity > 0:
             self.on_order += quantity
             if self.env.now >= self.start:
@@ -345,36 +350,40 @@ class Warehouse:
 
     # -- customer orders
     def demand(self, order: Order) -> None:
-        counting = order.placed >= self.start
         customer = order.customer
-        take = min(order.quantity, len(self.items))
-        for _ in range(take):
-            order.parts.append(self.items.popleft())
-        self.shipped += take
-        order.remaining -= take
-        order.shipped += take
+        items = self.items
+        quantity = order.quantity
+        take = quantity if quantity <= len(items) else len(items)
         if take:
-            self._changed(-take)
-        if counting:
+            parts = order.parts
+            for _ in range(take):
+                parts.append(items.popleft())
+            self.shipped += take
+            order.shipped = take
+        short = quantity - take
+        if order.placed >= self.start:
             customer.orders += 1
-            customer.demanded += order.quantity
+            customer.demanded += quantity
             customer.from_stock += take
-            self.demanded += order.quantity
+            self.demanded += quantity
             self.from_stock += take
-            if take < order.quantity:
+            if short:
                 self.stockouts += 1
-        if order.remaining:
-            if customer.unmet == "lost":
-                if counting:
-                    customer.lost += order.remaining
-                order.remaining = 0
-            else:
-                self.backlog.append(order)
-                customer.backordered.add(order.remaining)
-                self._changed(0, order.remaining)
-        if not order.remaining and order.shipped:
-            customer.dispatch(order)
-        self._continuous()
+                if customer.unmet == "lost":
+                    customer.lost += short
+        if short and customer.unmet != "lost":
+            order.remaining = short
+            self.backlog.append(order)
+            self.backordered += short
+            customer.backordered.add(short)
+        else:
+            order.remaining = 0
+            if take:
+                customer.dispatch(order)
+        if take or short and customer.unmet != "lost":
+            self._changed()
+        if self.spec.review is None:
+            self.review()
 
     # -- the line taking material in (a machine's inbox)
     def try_get(self) -> Part | None:
@@ -382,7 +391,7 @@ class Warehouse:
             return None
         part = self.items.popleft()
         self.released += 1
-        self._changed(-1)
+        self._changed()
         self._continuous()
         result: Part = self.releaser.admit(part)
         return result
@@ -401,8 +410,12 @@ class Warehouse:
             self.received += len(parts)
             self.replenishments += 1
             self.replenishment_sum += now - placed
-        for part in parts:
-            self._stock(part)
+        if self.backlog or self.getters:
+            for part in parts:
+                self._stock(part)
+        else:
+            self.items.extend(parts)
+            self._changed()
 
     def try_put(self, part: Part) -> bool:
         """A finished part from the line."""
@@ -434,24 +447,26 @@ class Warehouse:
         self._continuous()
 
     def _stock(self, part: Part) -> None:
+        """Put one arriving part to use: the oldest backorder, a waiting machine, or the shelf."""
         if self.backlog:
             order = self.backlog[0]
             order.remaining -= 1
             order.shipped += 1
             order.parts.append(part)
             self.shipped += 1
+            self.backordered -= 1
             order.customer.backordered.add(-1)
-            self._changed(0, -1)
             if not order.remaining:
                 self.backlog.popleft()
                 order.customer.dispatch(order)
+            self._changed()
         elif self.getters:
             self.released += 1
             self.getters.popleft().succeed(self.releaser.admit(part))
             self._continuous()
         else:
             self.items.append(part)
-            self._changed(1)
+            self._changed()
 
 
 class Shipper:
@@ -615,6 +630,25 @@ def period_means(changes: list[tuple[float, int, int]], start: float, end: float
     return out[0], out[1]
 
 
+def level_stats(changes: list[tuple[float, int, int]], start: float,
+                end: float) -> dict[str, float]:
+    """Time-average on hand and backordered, the share of time with nothing on hand and the most
+    on hand, from ``start`` to ``end``, of the step function of ``changes``."""
+    data = np.asarray(changes, dtype=float)
+    times = np.clip(data[:, 0], start, end)
+    spans = np.diff(np.append(times, end))
+    span = end - start
+    on_hand, back = data[:, 1], data[:, 2]
+    seen = spans > 0
+    seen[np.searchsorted(data[:, 0], start, side="right") - 1] = True  # the level at start
+    return {
+        "inventory": float(on_hand @ spans / span),
+        "backorders": float(back @ spans / span),
+        "stockout_time": float(spans[on_hand == 0].sum() / span),
+        "max_inventory": float(on_hand[seen].max()),
+    }
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
@@ -626,17 +660,18 @@ def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any
     warehouses: dict[str, dict[str, float]] = {}
     holding = ordering = 0.0
     for name, w in chain.warehouses.items():
-        on_hand = w.on_hand.mean(end)
+        levels = level_stats(w.timeline, end - span, end)
+        on_hand = levels["inventory"]
         warehouses[name] = {
             "inventory": on_hand,
-            "backorders": w.backordered.mean(end),
-            "stockout_time": w.empty.mean(end),
+            "backorders": levels["backorders"],
+            "stockout_time": levels["stockout_time"],
             "fill_rate": _ratio(w.from_stock, w.demanded),
             "stockouts": float(w.stockouts),
             "orders": float(w.orders_placed),
             "units_ordered": float(w.units_ordered),
             "replenishment_lead_time": _ratio(w.replenishment_sum, w.replenishments),
-            "max_inventory": float(w.on_hand.max),
+            "max_inventory": levels["max_inventory"],
         }
         holding += w.spec.holding_cost * on_hand
         ordering += w.spec.order_cost * w.orders_placed / span
