@@ -242,9 +242,12 @@ def simulate(
     *,
     timeline: bool = False,
     sensor_sink: SensorSink | None = None,
+    inventory: bool = True,
 ) -> ReplicationResult:
     """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
-    plant has sensors and a sink is given, go to ``sensor_sink``."""
+    plant has sensors and a sink is given, go to ``sensor_sink``. Without ``inventory`` the
+    result leaves out the warehouses' levels at every change (their statistics and period means
+    stay)."""
     model = build(scenario, replication, timeline=timeline)
     model.env.run(until=scenario.horizon)
     if sensor_sink is not None:
@@ -252,6 +255,8 @@ def simulate(
     result = measure(scenario, model, replication)
     if not timeline:
         result.timelines = None
+    if not inventory:
+        result.inventory = {}
     return result
 
 

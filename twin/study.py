@@ -65,7 +65,7 @@ def _slug(text: str) -> str:
 
 def _task(item: tuple[str, Scenario, int]) -> tuple[str, ReplicationResult]:
     variant_id, scenario, replication = item
-    return variant_id, simulate(scenario, replication)
+    return variant_id, simulate(scenario, replication, inventory=False)
 
 
 def _result_to_json(result: ReplicationResult) -> dict[str, Any]:

@@ -224,7 +224,7 @@ class Transfer:
 
 
 class Gate:
-    """The entry of a line that makes to order for a warehouse: the entry machine takes a part in
+    """The entry of a line that makes to stock for a warehouse: the entry machine takes a part in
     only against a production order of that warehouse; the part carries the order (``lot``)."""
 
     def __init__(self, env: simpy.Environment, inbox: Any, orders: Orders) -> None:
@@ -306,11 +306,11 @@ class Warehouse:
         self.stockouts = 0
         self.made = 0
         self.escaped = 0
+        self.lead_sum = 0.0
+        self.arrivals = 0
         # whole-run flows of units (for balances)
         self.shipped = 0
         self.released = 0
-        self.lead_sum = 0.0
-        self.arrivals = 0
 
     # -- levels
     def _changed(self) -> None:
