@@ -381,6 +381,8 @@ def test_two_plants_in_series_each_make_to_stock_for_their_own_warehouse() -> No
     kpis = summary["kpis"]
     # each unit demanded is made twice, once by each plant; the hub only feeds plant B
     assert_matches(kpis["throughput"], 2.0, rel_precision=0.03)
+    for store in ("hub", "dc"):  # each plant's output is in its warehouse's numbers
+        assert_matches(summary["warehouses"][store]["production"], 1.0, rel_precision=0.03)
     assert summary["warehouses"]["hub"]["orders"]["mean"] > 0
     assert summary["warehouses"]["hub"]["fill_rate"]["mean"] is None
     assert 0.8 < kpis["fill_rate"]["mean"] < 1

@@ -672,6 +672,8 @@ def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any
             "units_ordered": float(w.units_ordered),
             "replenishment_lead_time": _ratio(w.replenishment_sum, w.replenishments),
             "max_inventory": levels["max_inventory"],
+            "receipts": w.received / span,
+            "production": w.made / span,
         }
         holding += w.spec.holding_cost * on_hand
         ordering += w.spec.order_cost * w.orders_placed / span
