@@ -386,3 +386,22 @@ def test_two_plants_in_series_each_make_to_stock_for_their_own_warehouse() -> No
     assert summary["warehouses"]["hub"]["orders"]["mean"] > 0
     assert summary["warehouses"]["hub"]["fill_rate"]["mean"] is None
     assert 0.8 < kpis["fill_rate"]["mean"] < 1
+
+
+def test_a_supply_chain_without_a_line_reports_no_machines(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    path = tmp_path / "store.yaml"
+    path.write_text(yaml.safe_dump({"name": "store", "horizon": 2000, "replications": 2,
+                                    "plant": chain({"kind": "rQ", "r": 3, "Q": 4},
+                                                   holding_cost=1.0)}))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "fill_rate" in out and "machines" not in out and "throughput" not in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["machines"] == {}
+    assert summary["kpis"]["cost_rate"]["mean"] == pytest.approx(
+        summary["warehouses"]["store"]["inventory"]["mean"])
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Supply chain" in report and "Bottleneck view" not in report
