@@ -184,6 +184,26 @@ def test_line_making_to_stock_matches_the_make_to_stock_queue() -> None:
     assert_matches(kpis["wip"], rho, rel_precision=0.03)
 
 
+def test_base_stock_zero_makes_to_order_with_the_m_m_1_sojourn_time() -> None:
+    # nothing in stock: each order releases one part into the line and waits for it, so the
+    # order lead time is the M/M/1 time in system 1 / (mu - lam)
+    mu = 1 / 0.65
+    plant = {
+        "nodes": {
+            "raw": {"kind": "source"},
+            "M": {"kind": "machine", "process_time": exp(1 / mu)},
+            "fg": {"kind": "warehouse", "policy": {"kind": "base-stock", "level": 0}},
+            "market": {"kind": "customer", "demand": {"interarrival": exp(1 / LAM)}},
+        },
+        "edges": [["raw", "M"], ["M", "fg"], ["fg", "market"]],
+    }
+    summary = simulate_plant(plant, horizon=80_000, warmup=500, replications=6)
+    kpis = summary["kpis"]
+    assert kpis["fill_rate"]["mean"] == 0
+    assert kpis["inventory"]["mean"] == 0
+    assert_matches(kpis["order_lead_time"], 1 / (mu - LAM), rel_precision=0.05)
+
+
 def test_scrapped_parts_of_a_production_order_are_made_again() -> None:
     plant = {
         "nodes": {
