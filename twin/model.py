@@ -38,7 +38,8 @@ from twin.stations import (
     router,
     timed_source,
 )
-from twin.supply import SupplyChain, Warehouse, build_supply, measure_supply
+from twin.supply import SupplyChain, build_supply, measure_supply
+from twin.warehouse import Warehouse
 
 
 @dataclass

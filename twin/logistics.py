@@ -1,0 +1,194 @@
+"""Moving material: suppliers that fill orders, transport along edges, customers that order.
+
+Material is made of the line model's own ``Part`` objects: a supplier ships new parts, transport
+carries parts (or a customer's order) along an edge, and a line's finished parts reach a warehouse
+through a ``Shipper`` when the edge batches or takes time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from twin.distributions import Constant
+from twin.flow import Level, Part
+from twin.scenario import CustomerNode, SupplierNode
+from twin.warehouse import Order
+
+if TYPE_CHECKING:
+    from twin.warehouse import Warehouse
+
+Draw = Callable[[], float]
+Process = Generator[simpy.Event, Any, None]
+Deliver = Callable[[list[Part]], None]
+
+
+class Transport:
+    """Shipments along one edge: ``transit`` time each, at most ``capacity`` on the way at once
+    (null: no limit), ``cost`` per shipment."""
+
+    def __init__(self, env: simpy.Environment, start: float, transit: Draw | None,
+                 capacity: int | None, cost: float) -> None:
+        self.env = env
+        self.start = start
+        self.transit = transit
+        self.vehicles = simpy.Resource(env, capacity) if capacity is not None else None
+        self.cost = cost
+        self.shipments = 0
+
+    def ship(self, parts: Any, deliver: Callable[[Any], None]) -> None:
+        if self.env.now >= self.start:
+            self.shipments += 1
+        if self.vehicles is None:
+            if self.transit is None:
+                deliver(parts)
+            else:
+                self.env.timeout(self.transit()).callbacks.append(lambda _: deliver(parts))
+        else:
+            self.env.process(self._carry(parts, deliver))
+
+    def _carry(self, parts: Any, deliver: Callable[[Any], None]) -> Process:
+        assert self.vehicles is not None
+        with self.vehicles.request() as vehicle:
+            yield vehicle
+            if self.transit is not None:
+                yield self.env.timeout(self.transit())
+        deliver(parts)
+
+
+class Supplier:
+    """Prepares each order for a lead time, ``capacity`` orders at once, then ships it; late by
+    ``delay`` with probability 1 - reliability."""
+
+    def __init__(self, env: simpy.Environment, name: str, spec: SupplierNode, start: float,
+                 lead_time: Draw, delay: Draw | None, uniform: Draw) -> None:
+        self.env = env
+        self.name = name
+        self.start = start
+        self.orders = 0
+        self.units = 0
+        self.late = 0
+        self.spec = spec
+        self.lead_time = lead_time
+        self.delay = delay
+        self.uniform = uniform
+        self.slots = simpy.Resource(env, spec.capacity) if spec.capacity is not None else None
+
+    def order(self, quantity: int, ship: Deliver) -> None:
+        if self.env.now >= self.start:
+            self.orders += 1
+            self.units += quantity
+        if self.slots is None:
+            wait = self.lead_time() + self._lateness()
+            self.env.timeout(wait).callbacks.append(lambda _: self._ship(quantity, ship))
+        else:
+            self.env.process(self._fill(quantity, ship))
+
+    def _lateness(self) -> float:
+        if self.spec.reliability < 1 and self.uniform() >= self.spec.reliability:
+            assert self.delay is not None
+            if self.env.now >= self.start:
+                self.late += 1
+            return self.delay()
+        return 0.0
+
+    def _fill(self, quantity: int, ship: Deliver) -> Process:
+        assert self.slots is not None
+        with self.slots.request() as slot:
+            yield slot
+            yield self.env.timeout(self.lead_time())
+        late = self._lateness()
+        if late:
+            yield self.env.timeout(late)
+        self._ship(quantity, ship)
+
+    def _ship(self, quantity: int, ship: Deliver) -> None:
+        now = self.env.now
+        ship([Part(0, now) for _ in range(quantity)])
+
+
+class Customer:
+    """Places orders with its warehouse; orders are shipped to it along its edge."""
+
+    def __init__(self, env: simpy.Environment, name: str, spec: CustomerNode, start: float,
+                 interarrival: Draw, quantity: Draw, due: Draw | None) -> None:
+        self.env = env
+        self.name = name
+        self.spec = spec
+        self.unmet = spec.unmet
+        self.start = start
+        self.interarrival = interarrival
+        self.quantity = quantity
+        self.due = due
+        self.warehouse: Warehouse | None = None
+        self.transport: Transport | None = None
+        self.backordered = Level(env, start)
+        # counters (orders placed from the warmup on)
+        self.orders = 0
+        self.demanded = 0
+        self.from_stock = 0
+        self.lost = 0
+        self.delivered_orders = 0
+        self.delivered_units = 0
+        self.on_time = 0
+        self.lead_sum = 0.0
+
+    def run(self) -> Process:
+        env = self.env
+        timeout = env.timeout
+        interarrival = self.interarrival
+        draw_due = self.due
+        size = self.spec.demand.quantity
+        fixed = max(1, math.ceil(size.value - 1e-9)) if isinstance(size, Constant) else None
+        demand = self.warehouse.demand  # type: ignore[union-attr]
+        while True:
+            yield timeout(interarrival())
+            quantity = fixed or max(1, math.ceil(self.quantity() - 1e-9))
+            now = env.now
+            demand(Order(self, quantity, now, now + draw_due() if draw_due else math.inf))
+
+    def dispatch(self, order: Order) -> None:
+        assert self.transport is not None
+        self.transport.ship(order, self.receive)
+
+    def receive(self, order: Order) -> None:
+        if order.placed < self.start:
+            return
+        now = self.env.now
+        self.delivered_orders += 1
+        self.delivered_units += order.shipped
+        self.lead_sum += now - order.placed
+        if now <= order.due + 1e-9:
+            self.on_time += 1
+
+
+class Shipper:
+    """The end of an edge from a machine to a warehouse with transport: collects ``batch`` parts
+    (1 without a batch) and ships them together."""
+
+    def __init__(self, transport: Transport, warehouse: Warehouse, batch: int) -> None:
+        self.transport = transport
+        self.warehouse = warehouse
+        self.batch = batch
+        self.name = warehouse.name
+        self.loading: list[Part] = []
+
+    def try_put(self, part: Part) -> bool:
+        self.loading.append(part)
+        if len(self.loading) >= self.batch:
+            load, self.loading = self.loading, []
+            self.transport.ship(load, self._unload)
+        return True
+
+    def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        raise RuntimeError("a shipment never blocks")
+
+    def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed warehouses
+        self.try_put(part)
+
+    def _unload(self, parts: list[Part]) -> None:
+        for part in parts:
+            self.warehouse.try_put(part)
