@@ -348,6 +348,8 @@ CASES = [
      "plant.nodes.store.holding_cost", 7, "greater than or equal to 0"),
     ("unknown customer field", edit("demand: {", "unmet: lost, demnd: {"),
      "plant.nodes.market.demnd", 8, "did you mean 'demand'"),
+    ("season without demand", edit("mean: 1}}", "mean: 1}, season: {period: 10, factors: [0, 0]}}"),
+     "plant.nodes.market.demand.season", 8, "at least one factor must be above 0"),
 ]
 
 
@@ -425,3 +427,26 @@ def test_a_supply_chain_without_a_line_reports_no_machines(tmp_path: Path,
         summary["warehouses"]["store"]["inventory"]["mean"])
     report = (tmp_path / "out" / "report.html").read_text()
     assert "Supply chain" in report and "Bottleneck view" not in report
+
+
+def test_seasonal_demand_follows_its_rate_profile() -> None:
+    from twin import scenario_from_data
+    from twin.model import build
+
+    factors = [0.5, 2.0, 0.0, 1.5]
+    plant = chain({"kind": "base-stock", "level": 0}, lead=1e9)  # nothing ever arrives
+    plant["nodes"]["market"]["demand"]["season"] = {"period": 100.0, "factors": factors}
+    scenario = scenario_from_data({"name": "season", "horizon": 40_000, "plant": plant})
+    model = build(scenario, 0)
+    model.env.run(until=scenario.horizon)
+    assert model.supply is not None
+    # every order is backordered, so each rise of the backorders is an order, at its time
+    timeline = np.asarray(model.supply.warehouses["store"].timeline)
+    times = timeline[1:, 0][np.diff(timeline[:, 2]) > 0]
+    part = np.floor((times % 100.0) / 25.0).astype(int)
+    cycles = 40_000 / 100.0
+    for k, factor in enumerate(factors):
+        count = int((part == k).sum())
+        expected = factor * LAM * 25.0 * cycles
+        assert abs(count - expected) <= 4 * np.sqrt(max(expected, 1.0)), (k, count, expected)
+    assert (part == 2).sum() == 0

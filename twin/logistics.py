@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 
 from twin.distributions import Constant
@@ -110,6 +111,23 @@ class Supplier:
         ship([Part(0, now) for _ in range(quantity)])
 
 
+def seasonal_clock(period: float, factors: list[float]) -> Callable[[float], float]:
+    """The calendar time at which a clock that runs ``factor`` times as fast as the calendar in
+    each equal part of ``period`` shows ``clock`` (the inverse of the cumulative rate)."""
+    part = period / len(factors)
+    ticks = np.concatenate(([0.0], np.cumsum(factors) * part))  # clock at each part's start
+    per_period = float(ticks[-1])
+
+    def calendar(clock: float) -> float:
+        cycles, rest = divmod(clock, per_period)
+        k = int(np.searchsorted(ticks, rest, side="right")) - 1
+        while factors[k] == 0:  # the clock stands still: skip to the next part that moves
+            k += 1
+        return cycles * period + k * part + (rest - ticks[k]) / factors[k]
+
+    return calendar
+
+
 class Customer:
     """Places orders with its warehouse; orders are shipped to it along its edge."""
 
@@ -144,8 +162,15 @@ class Customer:
         size = self.spec.demand.quantity
         fixed = max(1, math.ceil(size.value - 1e-9)) if isinstance(size, Constant) else None
         demand = self.warehouse.demand  # type: ignore[union-attr]
+        season = self.spec.demand.season
+        calendar = seasonal_clock(season.period, season.factors) if season else None
+        clock = 0.0  # operational time of the season's clock
         while True:
-            yield timeout(interarrival())
+            if calendar is None:
+                yield timeout(interarrival())
+            else:
+                clock += interarrival()
+                yield timeout(max(calendar(clock) - env.now, 0.0))
             quantity = fixed or max(1, math.ceil(self.quantity() - 1e-9))
             now = env.now
             demand(Order(self, quantity, now, now + draw_due() if draw_due else math.inf))

@@ -265,13 +265,30 @@ class WarehouseNode(Frozen):
         return 0
 
 
+class Season(Frozen):
+    """A demand pattern repeating every ``period``: the period is cut into as many equal parts as
+    there are ``factors``, and in each part orders come ``factor`` times as often."""
+
+    period: PositiveNumber
+    factors: Annotated[list[NonNegative], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _some_demand(self) -> Season:
+        if not any(self.factors):
+            raise ValueError("at least one factor must be above 0")
+        return self
+
+
 class Demand(Frozen):
     """Orders arrive ``interarrival`` apart, each for ``quantity`` units (rounded up to whole
-    units, at least 1), due ``due`` after they are placed."""
+    units, at least 1), due ``due`` after they are placed. With a ``season``, the interarrival
+    times run on a clock that goes ``factor`` times as fast as calendar time (Poisson orders
+    become a non-homogeneous Poisson process with that rate profile)."""
 
     interarrival: Distribution
     quantity: Distribution = Constant(value=1)
     due: Distribution | None = None
+    season: Season | None = None
 
 
 class CustomerNode(Frozen):
@@ -659,6 +676,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
                          "rQ": ReorderPoint}.get(str(node.get("kind")))
             elif part == "demand" and model is CustomerNode:
                 model = Demand
+            elif part == "season" and model is Demand:
+                model = Season
             elif part == "policy" and isinstance(node, dict):
                 model = {"reactive": Reactive, "preventive": Preventive,
                          "condition": ConditionBased,
