@@ -83,8 +83,14 @@ def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -
                  "plant.nodes.raw-store.policy.r", "--values", "40,120", *args]) == 0
     check_renders(browser, tmp_path / "network-sweep" / "report.html",
                   tmp_path / "network-sweep.png", 6)
+    assert main(["compare", network, "--out", str(tmp_path / "network-compare"),
+                 "--rank-by", "fill_rate", *args]) == 0
+    check_renders(browser, tmp_path / "network-compare" / "report.html",
+                  tmp_path / "network-compare.png", 8)
+    assert "Fill rate by policy" in (tmp_path / "network-compare" / "report.html").read_text()
     shots = Path(os.environ.get("TWIN_SCREENSHOTS", tmp_path))
     if shots != tmp_path:
         shots.mkdir(parents=True, exist_ok=True)
-        for name in ("run", "compare", "sweep", "wear", "network", "network-sweep"):
+        for name in ("run", "compare", "sweep", "wear", "network", "network-sweep",
+                     "network-compare"):
             shutil.copy(tmp_path / f"{name}.png", shots / f"{name}.png")

@@ -21,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from twin import __version__
-from twin.summary import headline_kpis, kpi_units
+from twin.summary import SUPPLY_KPIS, headline_kpis, kpi_units
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
@@ -280,15 +280,16 @@ def compare_report(doc: dict[str, Any]) -> str:
           "replication. A policy's rank is 1 plus the number of policies significantly better "
           "than it (paired 95% interval of the difference excluding 0).</p>")
     kpis = headline_kpis(policies[baseline]["kpis"])
-    headers = ["policy"] + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
-                            for k in kpis]
-    rows = [[n] + [f"{_num(policies[n]['kpis'][k]['mean'])} [{_ci(policies[n]['kpis'][k])}]"
-                   for k in kpis] for n in names]
-    sections.append("<h2>KPIs by policy</h2>" + _table(headers, rows))
-    diff_rows = [[n] + [_ci(policies[n]["differences"][k]) for k in kpis]
-                 for n in names if n != baseline]
+    labels = [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k] for k in kpis]
+    # one row per KPI, one column per policy: stays readable however many KPIs there are
+    rows = [[label] + [f"{_num(policies[n]['kpis'][k]['mean'])} [{_ci(policies[n]['kpis'][k])}]"
+                       for n in names] for k, label in zip(kpis, labels, strict=True)]
+    sections.append("<h2>KPIs by policy</h2>" + _table(["KPI", *names], rows))
+    others = [n for n in names if n != baseline]
+    diff_rows = [[label] + [_ci(policies[n]["differences"][k]) for n in others]
+                 for k, label in zip(kpis, labels, strict=True)]
     sections.append(f"<h2>Paired differences against {html.escape(baseline)}</h2>"
-                    + _table(["policy"] + headers[1:], diff_rows))
+                    + _table(["KPI", *others], diff_rows))
     for kpi in kpis:
         stats = [policies[n]["kpis"][kpi] for n in names]
         fig = go.Figure(go.Bar(x=names, y=[s["mean"] for s in stats],
@@ -330,19 +331,27 @@ def sweep_report(doc: dict[str, Any]) -> str:
         f"{_num(best_stat['mean'])} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
     ]
     kpis = headline_kpis(points[0]["kpis"])
-    headers = factors + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
-                         for k in kpis]
-    rows = [[str(p["params"][f]) for f in factors]
-            + [f"{_num(p['kpis'][k]['mean'])} [{_ci(p['kpis'][k])}]" for k in kpis]
-            for p in points]
-    classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]
-    sections.append("<h2>All points</h2>" + _table(headers, rows, classes))
+    groups_of_kpis = {"All points": kpis}
+    if "fill_rate" in kpis:  # two narrower tables than one wide one
+        groups_of_kpis = {"All points: supply chain": [k for k in kpis if k in SUPPLY_KPIS],
+                          "All points: line and costs": [k for k in kpis
+                                                         if k not in SUPPLY_KPIS]}
+    for title, shown in groups_of_kpis.items():
+        headers = factors + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
+                             for k in shown]
+        rows = [[str(p["params"][f]) for f in factors]
+                + [f"{_num(p['kpis'][k]['mean'])} [{_ci(p['kpis'][k])}]" for k in shown]
+                for p in points]
+        classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]
+        sections.append(f"<h2>{html.escape(title)}</h2>" + _table(headers, rows, classes))
     x_param = factors[0]
     groups: dict[str, list[dict[str, Any]]] = {}
     for p in points:
         key = ", ".join(f"{f}={p['params'][f]}" for f in factors[1:]) or "all"
         groups.setdefault(key, []).append(p)
-    for kpi in kpis:
+    # the ranking KPI first, then the groups in the order of the tables
+    charted = [rank_by] + [k for group in groups_of_kpis.values() for k in group if k != rank_by]
+    for kpi in charted:
         fig = go.Figure()
         for key, members in groups.items():
             xs = [str(m["params"][x_param]) for m in members]
