@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import simpy
@@ -73,9 +73,12 @@ class StateClock:
         return self.totals
 
 
-def router(destinations: list[tuple[float, Destination]], uniform: Draw | None) -> Callable[
-        [], Destination]:
-    """Choose a destination by the edges' probabilities."""
+Choice = TypeVar("Choice")
+
+
+def router(destinations: list[tuple[float, Choice]], uniform: Draw | None) -> Callable[
+        [], Choice]:
+    """Choose a destination by the edges' probabilities (or shares)."""
     if len(destinations) == 1:
         only = destinations[0][1]
         return lambda: only
@@ -87,7 +90,7 @@ def router(destinations: list[tuple[float, Destination]], uniform: Draw | None) 
         cumulative.append((total, dest))
     last = cumulative[-1][1]
 
-    def choose() -> Destination:
+    def choose() -> Choice:
         u = uniform()
         for bound, dest in cumulative:
             if u < bound:

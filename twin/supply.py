@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from twin.logistics import Customer, Draw, Shipper, Supplier, Transport
+from twin.stations import router
 from twin.warehouse import Gate, Order, Orders, Transfer, Warehouse
 
 
@@ -104,20 +105,13 @@ def _purchasing(env: simpy.Environment, chain: SupplyChain, warehouse: Warehouse
                 sources: list[tuple[str, float]], uniform: Draw) -> Callable[[int], None]:
     """Place each order with one of ``sources`` (name, share: suppliers or warehouses), chosen by
     share."""
-    bounds = []
-    total = 0.0
-    for name, share in sources:
-        total += share
-        bounds.append((total, name))
+    choose = router([(share, name) for name, share in sources], uniform)
     transfers = {name: Transfer(env, chain.start_time, warehouse,
                                 chain.transports[(name, warehouse.name)])
                  for name, _ in sources if name in chain.warehouses}
 
     def place(quantity: int) -> None:
-        name = sources[0][0]
-        if len(sources) > 1:
-            u = uniform()
-            name = next((n for bound, n in bounds if u < bound), bounds[-1][1])
+        name = choose()
         placed = env.now
         if name in transfers:
             chain.warehouses[name].demand(Order(transfers[name], quantity, placed, math.inf))
