@@ -331,6 +331,8 @@ CASES = [
      "plant.nodes.store.policy", 7, "S (9) must be greater than s (9)"),
     ("policy kind misspelt", edit("kind: rQ", "kind: rq"), "plant.nodes.store.policy.kind", 7,
      "did you mean 'rQ'"),
+    ("policy field in the wrong case", edit("Q: 10", "q: 10"), "plant.nodes.store.policy.q", 7,
+     "did you mean 'Q'"),
     ("shares not summing to 1", edit("share: 0.4", "share: 0.3"), "plant.nodes.store", 7,
      "sum to 0.9"),
     ("share missing", edit(", share: 0.4}", "}"), "plant.edges[1]", 11, "needs a share"),

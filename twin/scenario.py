@@ -613,7 +613,8 @@ def _message(err: Mapping[str, Any], data: Any, loc: Loc) -> str:
     if kind == "extra_forbidden":
         field = loc[-1] if loc else "?"
         allowed = _allowed_fields(data, loc[:-1])
-        hint = difflib.get_close_matches(str(field), allowed, n=1)
+        lower = {a.lower(): a for a in allowed}
+        hint = [lower[h] for h in difflib.get_close_matches(str(field).lower(), list(lower), n=1)]
         suffix = f"; did you mean {hint[0]!r}?" if hint else (
             f"; allowed: {', '.join(sorted(allowed))}" if allowed else "")
         return f"unknown field{suffix}"
