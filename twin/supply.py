@@ -127,39 +127,30 @@ PROFILE_POINTS = 50
 """Periods of the inventory profile in summary.json."""
 
 
-def period_means(changes: list[tuple[float, int, int]], start: float, end: float,
-                 periods: int = PROFILE_POINTS) -> tuple[list[float], list[float]]:
-    """Time-average on hand and backordered in each of ``periods`` equal periods from ``start``
-    to ``end``, from the step function of ``changes`` (time, on hand, backordered)."""
+def level_stats(changes: list[tuple[float, int, int]], start: float, end: float,
+                periods: int = PROFILE_POINTS) -> dict[str, Any]:
+    """Statistics from ``start`` to ``end`` of the step function of ``changes`` (time, on hand,
+    backordered): the mean on hand and backordered in each of ``periods`` equal periods
+    (``profile``), their time averages, the share of time with nothing on hand and the most on
+    hand."""
     data = np.asarray(changes, dtype=float)
-    times = data[:, 0]
+    times, on_hand = data[:, 0], data[:, 1]
     bounds = np.linspace(start, end, periods + 1)
-    out = []
-    for column in (1, 2):
-        values = data[:, column]
+    at = np.clip(np.searchsorted(times, bounds, side="right") - 1, 0, None)
+    profile = []
+    for values in (on_hand, data[:, 2]):
         area = np.concatenate(([0.0], np.cumsum(values[:-1] * np.diff(times))))
-        at = np.clip(np.searchsorted(times, bounds, side="right") - 1, 0, None)
         cumulative = area[at] + values[at] * (bounds - times[at])
-        out.append((np.diff(cumulative) / np.diff(bounds)).tolist())
-    return out[0], out[1]
-
-
-def level_stats(changes: list[tuple[float, int, int]], start: float,
-                end: float) -> dict[str, float]:
-    """Time-average on hand and backordered, the share of time with nothing on hand and the most
-    on hand, from ``start`` to ``end``, of the step function of ``changes``."""
-    data = np.asarray(changes, dtype=float)
-    times = np.clip(data[:, 0], start, end)
-    spans = np.diff(np.append(times, end))
-    span = end - start
-    on_hand, back = data[:, 1], data[:, 2]
-    seen = spans > 0
-    seen[np.searchsorted(data[:, 0], start, side="right") - 1] = True  # the level at start
+        profile.append(np.diff(cumulative) / np.diff(bounds))
+    spans = np.diff(np.append(np.clip(times, start, end), end))
+    held = spans > 0
+    held[at[0]] = True  # the level at the start holds even if it changes at once
     return {
-        "inventory": float(on_hand @ spans / span),
-        "backorders": float(back @ spans / span),
-        "stockout_time": float(spans[on_hand == 0].sum() / span),
-        "max_inventory": float(on_hand[seen].max()),
+        "inventory": float(profile[0].mean()),  # equal periods: the mean of their means
+        "backorders": float(profile[1].mean()),
+        "stockout_time": float(spans[on_hand == 0].sum() / (end - start)),
+        "max_inventory": float(on_hand[held].max()),
+        "profile": (profile[0].tolist(), profile[1].tolist()),
     }
 
 
@@ -169,12 +160,14 @@ def _ratio(a: float, b: float) -> float:
 
 def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any]:
     """KPIs, per-node statistics and costs of the supply chain over the window of ``span``
-    ending at ``end``: ``{"kpis", "warehouses", "customers", "suppliers", "costs",
-    "inventory"}``."""
+    ending at ``end``: ``{"kpis", "warehouses", "customers", "suppliers", "costs", "revenue",
+    "inventory", "profiles"}``."""
     warehouses: dict[str, dict[str, float]] = {}
+    profiles: dict[str, tuple[list[float], list[float]]] = {}
     holding = ordering = 0.0
     for name, w in chain.warehouses.items():
         levels = level_stats(w.timeline, end - span, end)
+        profiles[name] = levels["profile"]
         on_hand = levels["inventory"]
         warehouses[name] = {
             "inventory": on_hand,
@@ -231,8 +224,6 @@ def measure_supply(chain: SupplyChain, span: float, end: float) -> dict[str, Any
         "supply_chain_cost_rate": sum(costs.values()),
     }
     inventory = {name: list(w.timeline) for name, w in chain.warehouses.items()}
-    start = end - span
-    profiles = {name: period_means(changes, start, end) for name, changes in inventory.items()}
     return {"kpis": kpis, "warehouses": warehouses, "customers": customers,
             "suppliers": suppliers, "costs": costs, "revenue": revenue, "inventory": inventory,
             "profiles": profiles}
