@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import assert_matches, exp, simulate_plant
 from twin import scenario_from_data, simulate
-from twin.stats import statistic
+from twin.study import paired_difference
 
 
 def single(ttf: dict, ttr: float, **maintenance: object) -> dict:
@@ -45,7 +45,7 @@ def test_priorities_order_the_waiting_repairs() -> None:
     summary = simulate_plant(three_lines(5), horizon=50_000, warmup=1_000, replications=6,
                              maintenance={"crew": 1})
     a, b = summary["machines"]["A"]["down"], summary["machines"]["B"]["down"]
-    waiting = statistic([y - x for x, y in zip(a["values"], b["values"], strict=True)])
+    waiting = paired_difference(b["values"], a["values"])
     assert waiting["ci95"][0] > 0  # B waits longer for the technician than A (or C)
     even = simulate_plant(three_lines(0), horizon=50_000, warmup=1_000, replications=6,
                           maintenance={"crew": 1})
