@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from twin import load_scenario, run
-from twin.executors import LocalExecutor, SerialExecutor
+from twin.study.executors import LocalExecutor, SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 

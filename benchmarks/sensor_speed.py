@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from twin import scenario_from_data
-from twin.model import build, emit_readings, measure
-from twin.sensors import MemorySink
-from twin.stations import STATES, WORKING
+from twin.engine.replication import build, emit_readings, measure
+from twin.engine.sensors import MemorySink
+from twin.engine.stations import STATES, WORKING
 
 
 def plant(machines: int, horizon: float) -> Any:

@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from twin.predictor import Predictor, window_features
+from twin.ml.predictor import Predictor, window_features
 
 
 class LogisticRisk(Predictor):

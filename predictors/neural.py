@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from twin.predictor import Predictor, check_windows
+from twin.ml.predictor import Predictor, check_windows
 
 
 def _torch() -> Any:

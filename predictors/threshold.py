@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from twin.predictor import Predictor, check_windows
+from twin.ml.predictor import Predictor, check_windows
 
 
 class ThresholdRule(Predictor):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from twin import run, scenario_from_data
-from twin.executors import LocalExecutor
-from twin.stats import t_interval
+from twin.study.executors import LocalExecutor
+from twin.study.stats import t_interval
 
 
 def exp(mean: float) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import assert_matches, exp, simulate_plant
 from twin import scenario_from_data, simulate
-from twin.study import paired_difference
+from twin.study.variants import paired_difference
 
 
 def single(ttf: dict, ttr: float, **maintenance: object) -> dict:

@@ -110,7 +110,7 @@ def test_jackson_network_with_rework_loop() -> None:
     {"dist": "weibull", "shape": 2.0, "scale": 100.0},
 ])
 def test_single_machine_availability(ttf: dict) -> None:
-    from twin.distributions import Exponential, Weibull
+    from twin.language.distributions import Exponential, Weibull
 
     mtbf = (Weibull(**ttf) if ttf["dist"] == "weibull" else Exponential(**ttf)).mean()
     mttr = 10.0

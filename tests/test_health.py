@@ -14,13 +14,13 @@ from pydantic import TypeAdapter
 from tests.helpers import assert_matches, simulate_plant
 from twin import load_scenario
 from twin.cli import main
-from twin.executors import SerialExecutor
-from twin.health import mean_time_to_failure, sample_path
-from twin.model import simulate
-from twin.scenario import Degradation
-from twin.sensors import MemorySink
-from twin.stats import statistic
-from twin.study import compare, paired_difference
+from twin.study.executors import SerialExecutor
+from twin.engine.health import mean_time_to_failure, sample_path
+from twin.engine.replication import simulate
+from twin.language.schema import Degradation
+from twin.engine.sensors import MemorySink
+from twin.study.stats import statistic
+from twin.study.variants import compare, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 WEAR = ROOT / "scenarios" / "wear.yaml"

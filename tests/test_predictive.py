@@ -11,10 +11,10 @@ import pytest
 
 from twin import load_scenario
 from twin.cli import main
-from twin.executors import SerialExecutor
-from twin.model import build, emit_readings
-from twin.sensors import MemorySink
-from twin.study import compare, paired_difference
+from twin.study.executors import SerialExecutor
+from twin.engine.replication import build, emit_readings
+from twin.engine.sensors import MemorySink
+from twin.study.variants import compare, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 WEAR = ROOT / "scenarios" / "wear.yaml"

@@ -11,9 +11,9 @@ import yaml
 
 from twin import load_scenario
 from twin.cli import main
-from twin.executors import SerialExecutor
-from twin.stats import statistic
-from twin.study import compare
+from twin.study.executors import SerialExecutor
+from twin.study.stats import statistic
+from twin.study.variants import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import pytest
 from twin import load_scenario
 from twin.cli import main
 from twin.errors import InputError
-from twin.predictor import check_predictor, load_predictor, save_predictor
-from twin.registry import BUILTINS, available, create, resolve
-from twin.training import histories, phm_score, rmse, split_by_life, windows
+from twin.ml.predictor import check_predictor, load_predictor, save_predictor
+from twin.ml.registry import BUILTINS, available, create, resolve
+from twin.ml.training import histories, phm_score, rmse, split_by_life, windows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def test_third_party_predictor_through_the_entry_point(tmp_path: Path,
     """A real installed distribution (dist-info with entry_points.txt) on the path."""
     (tmp_path / "acme_models.py").write_text(
         "import numpy as np\n"
-        "from twin.predictor import Predictor, check_windows\n"
+        "from twin.ml.predictor import Predictor, check_windows\n"
         "class MeanRUL(Predictor):\n"
         "    task = 'rul'\n"
         "    def __init__(self, scale=1.0):\n"

@@ -69,7 +69,7 @@ chains = st.fixed_dictionaries({
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chains)
 def test_random_supply_chains_balance_their_units(case: dict) -> None:
-    from twin.model import build
+    from twin.engine.replication import build
 
     nodes: dict = {
         "store": {"kind": "warehouse", "policy": case["policy"], "review": case["review"]},

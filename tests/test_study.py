@@ -15,8 +15,8 @@ import pytest
 
 from twin import load_scenario
 from twin.cli import main
-from twin.executors import DaskExecutor, SerialExecutor
-from twin.study import compare, rank, sweep
+from twin.study.executors import DaskExecutor, SerialExecutor
+from twin.study.variants import compare, rank, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO = ROOT / "scenarios" / "two-station.yaml"

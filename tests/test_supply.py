@@ -433,7 +433,7 @@ def test_a_supply_chain_without_a_line_reports_no_machines(tmp_path: Path,
 
 def test_seasonal_demand_follows_its_rate_profile() -> None:
     from twin import scenario_from_data
-    from twin.model import build
+    from twin.engine.replication import build
 
     factors = [0.5, 2.0, 0.0, 1.5]
     plant = chain({"kind": "base-stock", "level": 0}, lead=1e9)  # nothing ever arrives

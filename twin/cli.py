@@ -22,8 +22,8 @@ from rich.table import Table
 
 from twin import __version__
 from twin.errors import InputError, TwinError
-from twin.scenario import Scenario, dump_yaml, load_scenario, parse_assignment
-from twin.summary import KPIS, headline_kpis, kpi_units
+from twin.language.schema import Scenario, dump_yaml, load_scenario, parse_assignment
+from twin.study.summary import KPIS, headline_kpis, kpi_units
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -191,7 +191,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from twin.plant import plant_graph
+    from twin.language.plant import plant_graph
 
     scenario = scenario_from(args)
     graph = plant_graph(scenario)
@@ -217,7 +217,7 @@ def progress_bar(label: str, total: int) -> Any:
 
 
 def executor_from(args: argparse.Namespace) -> Any:
-    from twin.executors import make_executor
+    from twin.study.executors import make_executor
 
     if args.executor == "dask" and not args.scheduler:
         raise ArgumentError("--executor dask needs --scheduler ADDRESS")
@@ -232,9 +232,9 @@ def resume_hint(out: Path) -> str:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from twin.output import default_out, write_json, write_parquet, write_text
+    from twin.study.output import default_out, write_json, write_parquet, write_text
     from twin.report import run_report
-    from twin.runner import run
+    from twin.study.runner import run
 
     scenario = scenario_from(args)
     executor = executor_from(args)
@@ -264,10 +264,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from twin.output import default_out, write_json
-    from twin.predictor import save_predictor
-    from twin.registry import create
-    from twin.training import (
+    from twin.study.output import default_out, write_json
+    from twin.ml.predictor import save_predictor
+    from twin.ml.registry import create
+    from twin.ml.training import (
         defect_labels,
         histories,
         phm_score,
@@ -328,9 +328,9 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from twin.output import default_out, write_json, write_text
+    from twin.study.output import default_out, write_json, write_text
     from twin.report import compare_report
-    from twin.study import compare
+    from twin.study.variants import compare
 
     scenario = scenario_from(args)
     executor = executor_from(args)
@@ -351,9 +351,9 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from twin.output import default_out, write_csv, write_json, write_parquet, write_text
+    from twin.study.output import default_out, write_csv, write_json, write_parquet, write_text
     from twin.report import sweep_report
-    from twin.study import grid, parse_values, sweep
+    from twin.study.variants import grid, parse_values, sweep
 
     if len(args.params) != len(args.values):
         raise ArgumentError(f"give one --values for each --param ({len(args.params)} --param, "

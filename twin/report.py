@@ -21,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from twin import __version__
-from twin.summary import SUPPLY_KPIS, headline_kpis, kpi_units
+from twin.study.summary import SUPPLY_KPIS, headline_kpis, kpi_units
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",

@@ -1,7 +1,7 @@
 """The supply chain of one replication: suppliers, warehouses, transport and customers wired to
 the line, and what they measure.
 
-``build_supply`` makes the objects of ``twin.logistics`` and ``twin.warehouse`` for the plant
+``build_supply`` makes the objects of ``twin.supply.logistics`` and ``twin.supply.warehouse`` for the plant
 graph; ``measure_supply`` turns them into KPIs, per-node statistics and costs.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from twin.logistics import Customer, Draw, Shipper, Supplier, Transport
-from twin.stations import router
-from twin.warehouse import Gate, Order, Orders, Transfer, Warehouse
+from twin.supply.logistics import Customer, Draw, Shipper, Supplier, Transport
+from twin.engine.stations import router
+from twin.supply.warehouse import Gate, Order, Orders, Transfer, Warehouse
 
 
 class SupplyChain:
@@ -51,7 +51,7 @@ def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
                  warehouses: dict[str, Warehouse], inboxes: dict[str, Any]) -> SupplyChain:
     """Suppliers, customers and transport of the plant graph; production orders of the
     warehouses fed by a line gate that line's entry machines (in ``inboxes``)."""
-    from twin.plant import line_entries
+    from twin.language.plant import line_entries
 
     chain = SupplyChain(env, start)
     chain.warehouses = warehouses

@@ -66,7 +66,7 @@ def window_features(X: np.ndarray) -> np.ndarray:
 def save_predictor(predictor: Predictor, name: str, path: Path,
                    metadata: dict[str, Any] | None = None) -> None:
     """Write ``path.json`` (name, hyper-parameters, metadata) and ``path.npz`` (state)."""
-    from twin.output import atomic_write, write_json
+    from twin.study.output import atomic_write, write_json
 
     state = predictor.get_state()
     atomic_write(path.with_suffix(".npz"), lambda tmp: _savez(tmp, state))
@@ -82,7 +82,7 @@ def _savez(tmp: Path, state: dict[str, np.ndarray]) -> None:
 
 def load_predictor(path: Path, allow_imports: bool = False) -> tuple[Predictor, dict[str, Any]]:
     """Rebuild a saved predictor from its name, hyper-parameters and arrays (no pickle)."""
-    from twin.registry import create
+    from twin.ml.registry import create
 
     meta = json.loads(path.with_suffix(".json").read_text())
     predictor = create(meta["predictor"], allow_imports=allow_imports, **meta["params"])

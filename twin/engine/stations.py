@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import simpy
 
-from twin.crew import PREVENTIVE as PREVENTIVE_JOB
-from twin.crew import REPAIR as REPAIR_JOB
-from twin.crew import Crew, job_priority
-from twin.health import WearPath, sample_path
+from twin.engine.crew import PREVENTIVE as PREVENTIVE_JOB
+from twin.engine.crew import REPAIR as REPAIR_JOB
+from twin.engine.crew import Crew, job_priority
+from twin.engine.health import WearPath, sample_path
 
 if TYPE_CHECKING:
-    from twin.scenario import Degradation, Sensor
+    from twin.language.schema import Degradation, Sensor
 
-from twin.flow import Channel, InfiniteSupply, Level, Part, Sink
+from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
 
 WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE, SETUP = range(7)
 STATES = ("working", "starved", "blocked", "down", "repair", "maintenance", "setup")

@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from twin.executors import Executor, make_executor
-from twin.model import ReplicationResult, simulate
-from twin.scenario import Scenario
-from twin.sensors import ParquetSink
-from twin.summary import (
+from twin.study.executors import Executor, make_executor
+from twin.engine.replication import ReplicationResult, simulate
+from twin.language.schema import Scenario
+from twin.engine.sensors import ParquetSink
+from twin.study.summary import (
     inventory_table,
     machine_table,
     replication_table,
@@ -72,7 +72,7 @@ def run_replications(
     sensor_dir: Path | None = None,
 ) -> list[ReplicationResult]:
     """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
-    readings are written there as Parquet (see ``twin.sensors``)."""
+    readings are written there as Parquet (see ``twin.engine.sensors``)."""
     executor = executor or make_executor(workers)
     total = scenario.replications
     if not has_sensors(scenario):

@@ -16,13 +16,13 @@ import numpy as np
 import simpy
 
 from twin.errors import InputError
-from twin.predictor import load_predictor
-from twin.stations import DOWN, MAINTENANCE, REPAIR
+from twin.ml.predictor import load_predictor
+from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
 
 if TYPE_CHECKING:
-    from twin.scenario import Predictive, PredictiveQuality
-    from twin.sensors import SensorStream
-    from twin.stations import Machine
+    from twin.language.schema import Predictive, PredictiveQuality
+    from twin.engine.sensors import SensorStream
+    from twin.engine.stations import Machine
 
 _CACHE: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.model import simulate
-from twin.scenario import Reactive, Scenario
-from twin.sensors import MemorySink
+from twin.engine.replication import simulate
+from twin.language.schema import Reactive, Scenario
+from twin.engine.sensors import MemorySink
 
 
 @dataclass

@@ -37,11 +37,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.stations import STATES, WORKING
+from twin.engine.stations import STATES, WORKING
 
 if TYPE_CHECKING:
-    from twin.scenario import Sensor
-    from twin.stations import Machine
+    from twin.language.schema import Sensor
+    from twin.engine.stations import Machine
 
 COLUMNS = ("replication", "machine", "sensor", "time", "value", "state", "age", "wear", "life")
 ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}
@@ -79,7 +79,7 @@ class ParquetSink:
         self.replication = replication
 
     def write(self, machine: str, readings: pa.Table) -> None:
-        from twin.output import atomic_write
+        from twin.study.output import atomic_write
 
         path = self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
         data = readings.drop_columns(["machine"])
@@ -197,7 +197,7 @@ class SensorStream:
 
     def window(self, steps: int) -> np.ndarray | None:
         """The last ``steps`` readings of every sensor in the current life, aligned on the
-        first sensor's times (as ``twin.training.windows`` builds them); None if too few."""
+        first sensor's times (as ``twin.ml.training.windows`` builds them); None if too few."""
         names = list(self.sensors)
         times, values, lives = self.recent[names[0]]
         current = len(self.machine.lives or []) - 1

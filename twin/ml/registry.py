@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from twin.errors import InputError
-from twin.predictor import Predictor
+from twin.ml.predictor import Predictor
 
 BUILTINS = {
     "threshold": "predictors.threshold:ThresholdRule",

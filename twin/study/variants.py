@@ -27,12 +27,12 @@ from typing import Any
 import pandas as pd
 
 from twin.errors import InputError
-from twin.executors import Executor, make_executor
-from twin.model import ReplicationResult, simulate
-from twin.output import write_json
-from twin.scenario import Scenario, policy_scenario, scenario_from_data, to_data
-from twin.stats import statistic, t_interval
-from twin.summary import KPIS, SUPPLY_KPIS, kpi_names, summarize
+from twin.study.executors import Executor, make_executor
+from twin.engine.replication import ReplicationResult, simulate
+from twin.study.output import write_json
+from twin.language.schema import Scenario, policy_scenario, scenario_from_data, to_data
+from twin.study.stats import statistic, t_interval
+from twin.study.summary import KPIS, SUPPLY_KPIS, kpi_names, summarize
 
 Progress = Callable[[int, int], None]
 
@@ -116,7 +116,7 @@ class RunStore:
         return _result_from_json(json.loads(path.read_text()))
 
     def save(self, variant: Variant, result: ReplicationResult) -> None:
-        from twin.output import write_text
+        from twin.study.output import write_text
 
         write_text(self.path(variant, result.replication),
                    json.dumps(_result_to_json(result)))
@@ -287,7 +287,7 @@ def compare(
 
 def parse_values(text: str, param: str) -> list[Any]:
     """``'20,40,60'`` -> ``[20, 40, 60]``; each value is parsed as YAML."""
-    from twin.yamlio import parse_yaml
+    from twin.language.yamlio import parse_yaml
 
     values = []
     for raw in text.split(","):

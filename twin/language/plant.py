@@ -22,7 +22,7 @@ import numpy as np
 from twin.errors import Loc
 
 if TYPE_CHECKING:
-    from twin.scenario import Scenario
+    from twin.language.schema import Scenario
 
 P_TOLERANCE = 1e-9
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from twin.flow import Level, Part
-from twin.scenario import BaseStock, MinMax, ReorderPoint, WarehouseNode
+from twin.engine.flow import Level, Part
+from twin.language.schema import BaseStock, MinMax, ReorderPoint, WarehouseNode
 
 if TYPE_CHECKING:
-    from twin.logistics import Customer, Transport
+    from twin.supply.logistics import Customer, Transport
 
 Process = Generator[simpy.Event, Any, None]
 

@@ -13,14 +13,14 @@ from typing import Any
 import networkx as nx
 import simpy
 
-from twin.crew import Crew
-from twin.decisions import DecisionMaker, QualityWatch
-from twin.flow import Channel, InfiniteSupply, Level, Sink
-from twin.plant import line_constraint, plant_graph
-from twin.rng import Streams
-from twin.scenario import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
-from twin.sensors import SensorSink, SensorStream
-from twin.stations import (
+from twin.engine.crew import Crew
+from twin.ml.decisions import DecisionMaker, QualityWatch
+from twin.engine.flow import Channel, InfiniteSupply, Level, Sink
+from twin.language.plant import line_constraint, plant_graph
+from twin.engine.rng import Streams
+from twin.language.schema import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
+from twin.engine.sensors import SensorSink, SensorStream
+from twin.engine.stations import (
     BLOCKED,
     DOWN,
     MAINTENANCE,
@@ -38,8 +38,8 @@ from twin.stations import (
     router,
     timed_source,
 )
-from twin.supply import SupplyChain, build_supply, measure_supply
-from twin.warehouse import Warehouse
+from twin.supply.wiring import SupplyChain, build_supply, measure_supply
+from twin.supply.warehouse import Warehouse
 
 
 @dataclass

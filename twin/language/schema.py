@@ -26,9 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from twin.distributions import Constant, Distribution
+from twin.language.distributions import Constant, Distribution
 from twin.errors import InputError, Loc
-from twin.yamlio import line_of, load_yaml, parse_yaml
+from twin.language.yamlio import line_of, load_yaml, parse_yaml
 
 
 class Frozen(BaseModel):
@@ -645,7 +645,7 @@ def _allowed_fields(data: Any, loc: Loc) -> list[str]:
 
 
 def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
-    from twin import distributions
+    from twin.language import distributions
 
     node: Any = data
     model: Any = Scenario
@@ -718,7 +718,7 @@ def scenario_from_data(
     check_policies: bool = True,
 ) -> Scenario:
     """Validate plain data (as read from YAML) into a frozen, checked ``Scenario``."""
-    from twin.plant import check_plant
+    from twin.language.plant import check_plant
 
     lines = dict(lines or {})
     if data is None:

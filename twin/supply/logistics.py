@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from twin.distributions import Constant
-from twin.flow import Level, Part
-from twin.scenario import CustomerNode, SupplierNode
-from twin.warehouse import Order
+from twin.language.distributions import Constant
+from twin.engine.flow import Level, Part
+from twin.language.schema import CustomerNode, SupplierNode
+from twin.supply.warehouse import Order
 
 if TYPE_CHECKING:
-    from twin.warehouse import Warehouse
+    from twin.supply.warehouse import Warehouse
 
 Draw = Callable[[], float]
 Process = Generator[simpy.Event, Any, None]

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.model import ReplicationResult
-from twin.scenario import Scenario
-from twin.stats import statistic
+from twin.engine.replication import ReplicationResult
+from twin.language.schema import Scenario
+from twin.study.stats import statistic
 
 LINE_KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
              "escaped_rate", "profit_rate", "unplanned_downtime")

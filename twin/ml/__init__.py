@@ -1,0 +1,1 @@
+"""Predictors: the seam, the registry, training, and decisions in the loop."""

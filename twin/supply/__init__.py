@@ -1,0 +1,1 @@
+"""Supply chains: suppliers, warehouses, transport and customers around the line."""
