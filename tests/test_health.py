@@ -14,11 +14,11 @@ from pydantic import TypeAdapter
 from tests.helpers import assert_matches, simulate_plant
 from twin import load_scenario
 from twin.cli import main
-from twin.study.executors import SerialExecutor
 from twin.engine.health import mean_time_to_failure, sample_path
 from twin.engine.replication import simulate
-from twin.language.schema import Degradation
 from twin.engine.sensors import MemorySink
+from twin.language.schema import Degradation
+from twin.study.executors import SerialExecutor
 from twin.study.stats import statistic
 from twin.study.variants import compare, paired_difference
 

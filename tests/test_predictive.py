@@ -11,9 +11,9 @@ import pytest
 
 from twin import load_scenario
 from twin.cli import main
-from twin.study.executors import SerialExecutor
 from twin.engine.replication import build, emit_readings
 from twin.engine.sensors import MemorySink
+from twin.study.executors import SerialExecutor
 from twin.study.variants import compare, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]

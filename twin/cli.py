@@ -232,8 +232,8 @@ def resume_hint(out: Path) -> str:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from twin.study.output import default_out, write_json, write_parquet, write_text
     from twin.report import run_report
+    from twin.study.output import default_out, write_json, write_parquet, write_text
     from twin.study.runner import run
 
     scenario = scenario_from(args)
@@ -264,7 +264,6 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from twin.study.output import default_out, write_json
     from twin.ml.predictor import save_predictor
     from twin.ml.registry import create
     from twin.ml.training import (
@@ -275,6 +274,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         split_by_life,
         windows,
     )
+    from twin.study.output import default_out, write_json
 
     predictor = create(args.predictor, allow_imports=args.allow_import)
     scenario = scenario_from(args)
@@ -328,8 +328,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from twin.study.output import default_out, write_json, write_text
     from twin.report import compare_report
+    from twin.study.output import default_out, write_json, write_text
     from twin.study.variants import compare
 
     scenario = scenario_from(args)
@@ -351,8 +351,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from twin.study.output import default_out, write_csv, write_json, write_parquet, write_text
     from twin.report import sweep_report
+    from twin.study.output import default_out, write_csv, write_json, write_parquet, write_text
     from twin.study.variants import grid, parse_values, sweep
 
     if len(args.params) != len(args.values):

@@ -14,11 +14,8 @@ import networkx as nx
 import simpy
 
 from twin.engine.crew import Crew
-from twin.ml.decisions import DecisionMaker, QualityWatch
 from twin.engine.flow import Channel, InfiniteSupply, Level, Sink
-from twin.language.plant import line_constraint, plant_graph
 from twin.engine.rng import Streams
-from twin.language.schema import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
 from twin.engine.sensors import SensorSink, SensorStream
 from twin.engine.stations import (
     BLOCKED,
@@ -38,8 +35,11 @@ from twin.engine.stations import (
     router,
     timed_source,
 )
-from twin.supply.wiring import SupplyChain, build_supply, measure_supply
+from twin.language.plant import line_constraint, plant_graph
+from twin.language.schema import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
+from twin.ml.decisions import DecisionMaker, QualityWatch
 from twin.supply.warehouse import Warehouse
+from twin.supply.wiring import SupplyChain, build_supply, measure_supply
 
 
 @dataclass

@@ -40,8 +40,8 @@ import pyarrow.parquet as pq
 from twin.engine.stations import STATES, WORKING
 
 if TYPE_CHECKING:
-    from twin.language.schema import Sensor
     from twin.engine.stations import Machine
+    from twin.language.schema import Sensor
 
 COLUMNS = ("replication", "machine", "sensor", "time", "value", "state", "age", "wear", "life")
 ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}

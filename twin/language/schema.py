@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from twin.language.distributions import Constant, Distribution
 from twin.errors import InputError, Loc
+from twin.language.distributions import Constant, Distribution
 from twin.language.yamlio import line_of, load_yaml, parse_yaml
 
 

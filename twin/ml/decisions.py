@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
 from twin.errors import InputError
 from twin.ml.predictor import load_predictor
-from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
 
 if TYPE_CHECKING:
-    from twin.language.schema import Predictive, PredictiveQuality
     from twin.engine.sensors import SensorStream
     from twin.engine.stations import Machine
+    from twin.language.schema import Predictive, PredictiveQuality
 
 _CACHE: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from twin.engine.replication import simulate
-from twin.language.schema import Reactive, Scenario
 from twin.engine.sensors import MemorySink
+from twin.language.schema import Reactive, Scenario
 
 
 @dataclass

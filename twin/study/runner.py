@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from twin.study.executors import Executor, make_executor
 from twin.engine.replication import ReplicationResult, simulate
-from twin.language.schema import Scenario
 from twin.engine.sensors import ParquetSink
+from twin.language.schema import Scenario
+from twin.study.executors import Executor, make_executor
 from twin.study.summary import (
     inventory_table,
     machine_table,

@@ -26,11 +26,11 @@ from typing import Any
 
 import pandas as pd
 
-from twin.errors import InputError
-from twin.study.executors import Executor, make_executor
 from twin.engine.replication import ReplicationResult, simulate
-from twin.study.output import write_json
+from twin.errors import InputError
 from twin.language.schema import Scenario, policy_scenario, scenario_from_data, to_data
+from twin.study.executors import Executor, make_executor
+from twin.study.output import write_json
 from twin.study.stats import statistic, t_interval
 from twin.study.summary import KPIS, SUPPLY_KPIS, kpi_names, summarize
 

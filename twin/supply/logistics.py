@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from twin.language.distributions import Constant
 from twin.engine.flow import Level, Part
+from twin.language.distributions import Constant
 from twin.language.schema import CustomerNode, SupplierNode
 from twin.supply.warehouse import Order
 

@@ -1,8 +1,8 @@
 """The supply chain of one replication: suppliers, warehouses, transport and customers wired to
 the line, and what they measure.
 
-``build_supply`` makes the objects of ``twin.supply.logistics`` and ``twin.supply.warehouse`` for the plant
-graph; ``measure_supply`` turns them into KPIs, per-node statistics and costs.
+``build_supply`` makes the objects of ``twin.supply.logistics`` and ``twin.supply.warehouse``
+for the plant graph; ``measure_supply`` turns them into KPIs, per-node statistics and costs.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from twin.supply.logistics import Customer, Draw, Shipper, Supplier, Transport
 from twin.engine.stations import router
+from twin.supply.logistics import Customer, Draw, Shipper, Supplier, Transport
 from twin.supply.warehouse import Gate, Order, Orders, Transfer, Warehouse
 
 
