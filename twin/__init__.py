@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 
 from twin.engine.replication import ReplicationResult, simulate  # noqa: E402
 from twin.errors import InputError, TwinError  # noqa: E402
-from twin.language.schema import Scenario, load_scenario, policy_scenario, scenario_from_data  # noqa: E402
+from twin.language.loading import load_scenario, policy_scenario, scenario_from_data  # noqa: E402
+from twin.language.schema import Scenario  # noqa: E402
 from twin.study.runner import RunResult, run  # noqa: E402
 
 __all__ = [

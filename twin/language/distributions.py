@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from scipy import stats
+
+from twin.registry import DISTRIBUTIONS, plugins
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -26,7 +28,11 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 BLOCK = 512
 
 
-class _Dist(BaseModel):
+class BaseDistribution(BaseModel):
+    """A law of the scenario language. Subclasses declare ``dist: Literal["name"]`` and their
+    parameters as fields, and implement ``sample`` and ``mean``; plug-ins register theirs in the
+    ``twin.distributions`` entry-point group."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -48,7 +54,7 @@ class _Dist(BaseModel):
         return draw
 
 
-class Constant(_Dist):
+class Constant(BaseDistribution):
     dist: Literal["constant"] = "constant"
     value: NonNegFloat
 
@@ -63,7 +69,7 @@ class Constant(_Dist):
         return lambda: value
 
 
-class Exponential(_Dist):
+class Exponential(BaseDistribution):
     dist: Literal["exponential"]
     mean_: PositiveFloat = Field(alias="mean")
 
@@ -76,7 +82,7 @@ class Exponential(_Dist):
         return self.mean_
 
 
-class Uniform(_Dist):
+class Uniform(BaseDistribution):
     dist: Literal["uniform"]
     low: NonNegFloat
     high: NonNegFloat
@@ -94,7 +100,7 @@ class Uniform(_Dist):
         return (self.low + self.high) / 2
 
 
-class Triangular(_Dist):
+class Triangular(BaseDistribution):
     dist: Literal["triangular"]
     low: NonNegFloat
     mode: NonNegFloat
@@ -113,7 +119,7 @@ class Triangular(_Dist):
         return (self.low + self.mode + self.high) / 3
 
 
-class Normal(_Dist):
+class Normal(BaseDistribution):
     """Normal distribution truncated at 0 (negative draws are redrawn)."""
 
     dist: Literal["normal"]
@@ -141,7 +147,7 @@ class Normal(_Dist):
         return self.mean_ + self.std * stats.norm.pdf(a) / stats.norm.sf(a)
 
 
-class Lognormal(_Dist):
+class Lognormal(BaseDistribution):
     """Lognormal given by the mean and std of the variable itself."""
 
     dist: Literal["lognormal"]
@@ -162,7 +168,7 @@ class Lognormal(_Dist):
         return self.mean_
 
 
-class Weibull(_Dist):
+class Weibull(BaseDistribution):
     dist: Literal["weibull"]
     shape: PositiveFloat
     scale: PositiveFloat
@@ -174,7 +180,7 @@ class Weibull(_Dist):
         return self.scale * math.gamma(1 + 1 / self.shape)
 
 
-class Gamma(_Dist):
+class Gamma(BaseDistribution):
     dist: Literal["gamma"]
     shape: PositiveFloat
     scale: PositiveFloat
@@ -186,7 +192,7 @@ class Gamma(_Dist):
         return self.shape * self.scale
 
 
-class Empirical(_Dist):
+class Empirical(BaseDistribution):
     """Draws uniformly from the listed observations."""
 
     dist: Literal["empirical"]
@@ -199,6 +205,22 @@ class Empirical(_Dist):
         return float(np.mean(self.values))
 
 
+BUILTINS: tuple[type[BaseDistribution], ...] = (
+    Constant, Exponential, Uniform, Triangular, Normal, Lognormal, Weibull, Gamma, Empirical)
+
+
+def registered() -> dict[str, type[BaseDistribution]]:
+    """Every distribution by its ``dist`` name: the built-ins, then the plug-ins."""
+    out = {_tag(cls): cls for cls in BUILTINS}
+    for name, cls in plugins(DISTRIBUTIONS).items():
+        out.setdefault(name, cls)
+    return out
+
+
+def _tag(cls: type[BaseModel]) -> str:
+    return str(cls.model_fields["dist"].annotation.__args__[0])  # type: ignore[union-attr]
+
+
 def _bare_number(value: Any) -> Any:
     if isinstance(value, bool):
         return value  # rejected by validation: a boolean is no duration
@@ -207,10 +229,16 @@ def _bare_number(value: Any) -> Any:
     return value
 
 
+_LAWS = tuple(registered().values())
+
 Distribution = Annotated[
-    Constant | Exponential | Uniform | Triangular | Normal | Lognormal | Weibull | Gamma
-    | Empirical,
+    Union[_LAWS],  # type: ignore[valid-type]  # noqa: UP007 - built from the registry
     Field(discriminator="dist"),
     BeforeValidator(_bare_number),
 ]
 """A distribution field of the scenario: a mapping with ``dist`` or a bare number."""
+
+
+def law(name: str) -> type[BaseDistribution] | None:
+    """The distribution model called ``name``, if registered."""
+    return registered().get(name)

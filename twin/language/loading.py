@@ -1,0 +1,120 @@
+"""Loading scenarios: the one way in.
+
+``load_scenario`` reads YAML safely, applies ``--set`` overrides, validates with pydantic
+(unknown keys rejected, every parameter checked), checks the plant graph and each policy's own
+conditions, so that everything downstream works from a trusted object. Problems are reported as
+``InputError`` naming the file, the field path and the line.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from twin.errors import InputError, Loc
+from twin.language.messages import validation_problems
+from twin.language.overrides import apply_override
+from twin.language.schema import Scenario
+from twin.language.yamlio import line_of, load_yaml
+from twin.registry import did_you_mean
+
+
+def scenario_from_data(
+    data: Any,
+    source: str = "<scenario>",
+    lines: Mapping[Loc, int] | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+    check_policies: bool = True,
+    folder: str | Path | None = None,
+) -> Scenario:
+    """Validate plain data (as read from YAML) into a frozen, checked ``Scenario``. Relative
+    file paths in it name files in ``folder`` (the scenario file's) where they exist there."""
+    from twin.language.plant import check_plant
+
+    lines = dict(lines or {})
+    if data is None:
+        raise InputError(source, [((), "the file is empty", None)])
+    if not isinstance(data, dict):
+        raise InputError(source, [((), f"expected a mapping at the top level, got "
+                                        f"{type(data).__name__}", line_of(lines, ()))])
+    data = copy.deepcopy(data)
+    overridden: list[tuple[str, ...]] = []
+    for path, value in overrides:
+        apply_override(data, path, value)
+        overridden.append(tuple(path.split(".")))
+
+    def located(loc: Loc, msg: str) -> tuple[Loc, str, int | None]:
+        keys = tuple(str(k) for k in loc)
+        for path in overridden:
+            n = min(len(path), len(keys))
+            if path[:n] == keys[:n]:
+                return loc, f"{msg} (set on the command line: {'.'.join(path)})", None
+        return loc, msg, line_of(lines, loc)
+
+    folder = str(folder) if folder is not None else None
+    try:
+        scenario = Scenario.model_validate(data, context={"base": folder})
+    except ValidationError as exc:
+        raise InputError(source, [located(loc, msg) for loc, msg, _ in
+                                  validation_problems(exc, data, lines)]) from None
+    scenario._folder = folder
+    problems = check_plant(scenario)
+    problems += scenario.maintenance.policy.problems(scenario, ("maintenance", "policy"))
+    if scenario.quality.policy is not None:
+        problems += scenario.quality.policy.problems(scenario, ("quality", "policy"))
+    if problems:
+        raise InputError(source, [located(loc, msg) for loc, msg in problems])
+    if check_policies:
+        for name in scenario.policies:
+            policy_scenario(scenario, name, source=source, lines=lines)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Scenario:
+    """Read, override, validate and check a scenario file."""
+    data, lines = load_yaml(path)
+    return scenario_from_data(data, str(path), lines, overrides, folder=Path(path).parent)
+
+
+def to_data(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data, with the field names of the file."""
+    return scenario.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def policy_scenario(
+    scenario: Scenario, name: str, source: str = "<scenario>",
+    lines: Mapping[Loc, int] | None = None,
+) -> Scenario:
+    """The scenario with the overrides of policy ``name`` applied."""
+    if name not in scenario.policies:
+        did = did_you_mean(name, list(scenario.policies))
+        raise InputError(source, [(("policies",), f"no policy {name!r}{did}", None)])
+    lines = dict(lines or {})
+    data = to_data(scenario)
+    data["policies"] = {}
+    prefix: Loc = ("policies", name)
+    for path, value in scenario.policies[name].items():
+        try:
+            apply_override(data, str(path), copy.deepcopy(value), source)
+        except InputError as exc:
+            loc = (*prefix, str(path))
+            raise InputError(source, [(loc, msg, line_of(lines, loc))
+                                      for _, msg, _ in exc.problems]) from None
+    try:
+        out = scenario_from_data(data, source, {}, check_policies=False,
+                                 folder=scenario._folder)
+    except InputError as exc:
+        raise InputError(source, [((*prefix, *loc), msg, line_of(lines, prefix))
+                                  for loc, msg, _ in exc.problems]) from None
+    variant = out.model_copy(update={"policies": scenario.policies, "name": scenario.name})
+    variant._folder = scenario._folder
+    return variant
+
+
+def dump_yaml(scenario: Scenario) -> str:
+    return yaml.safe_dump(to_data(scenario), sort_keys=False)

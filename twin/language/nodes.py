@@ -1,0 +1,277 @@
+"""Schemas of the built-in node kinds: the line (source, machine, buffer, sink) and the supply
+chain (supplier, warehouse, customer). Each has ``kind: Literal[name]``; a plug-in node kind
+declares its own the same way (see ``twin.engine.kinds``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from twin.language.base import Fraction, Frozen, NonNegative, PositiveNumber, Units
+from twin.language.distributions import Constant, Distribution
+
+# --------------------------------------------------------------------------- line
+
+class Failures(Frozen):
+    """Operation-dependent failures: ``ttf`` counts processing time since the last renewal.
+
+    With a ``degradation`` model, ``ttf`` may be left out (failures come from wear) or given
+    (random failures that compete with wear)."""
+
+    ttf: Distribution | None = None
+    ttr: Distribution
+
+
+class _Degradation(Frozen):
+    threshold: PositiveNumber = 1.0
+    """Wear at which the machine fails."""
+    shocks: PositiveNumber | None = None
+    """Rate of random shock failures per unit of operating time, competing with wear."""
+    repair_restores: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
+    """Share of the wear a repair removes (1: as good as new)."""
+    maintenance_restores: Fraction = 1.0
+    """Share of the wear a maintenance removes."""
+
+
+class WienerDegradation(_Degradation):
+    model: Literal["wiener"]
+    drift: Distribution
+    """Wear per unit of operating time, drawn once per life (unit-to-unit variation)."""
+    volatility: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    step: PositiveNumber = 1.0
+    """Operating time between points of the simulated path."""
+
+
+class GammaDegradation(_Degradation):
+    model: Literal["gamma"]
+    rate: PositiveNumber
+    """Gamma shape per unit of operating time."""
+    scale: PositiveNumber
+    step: PositiveNumber = 1.0
+
+
+class MarkovDegradation(_Degradation):
+    model: Literal["markov"]
+    rates: Annotated[list[PositiveNumber], Field(min_length=1)]
+    """Rate of leaving state k for k + 1 (per operating time); the last state is failure."""
+
+
+Degradation = Annotated[WienerDegradation | GammaDegradation | MarkovDegradation,
+                        Field(discriminator="model")]
+
+
+class Sensor(Frozen):
+    """A reading of wear: ``base + gain * wear**power`` plus Gaussian noise, every ``period``.
+
+    Wear is the fraction of the failure threshold reached. While the machine is on but not
+    working (starved or blocked) the signal part is scaled by ``idle``; while it is down, in
+    repair or in maintenance it is off and emits nothing."""
+
+    period: PositiveNumber
+    base: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    gain: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    power: PositiveNumber = 1.0
+    noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    idle: Fraction = 0.5
+    unit: str = ""
+
+
+class SourceNode(Frozen):
+    kind: Literal["source"]
+    interarrival: Distribution | None = None
+    """Time between releases; none means an infinite supply."""
+
+
+class Defects(Frozen):
+    """Chance that a part this machine finishes is defective: ``probability + per_wear * wear``
+    (wear as a fraction of the failure threshold; 0 without a degradation model)."""
+
+    probability: Fraction = 0.0
+    per_wear: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+
+
+class QualityCheck(Frozen):
+    """The machine inspects the parts it finishes: a share ``sampling`` of them; a defective part
+    inspected is rejected with probability ``detection``, a good one with ``false_alarm``.
+    Rejected parts take the machine's edge marked ``when: rejected``."""
+
+    sampling: Fraction = 1.0
+    detection: Fraction = 1.0
+    false_alarm: Fraction = 0.0
+
+
+class Setup(Frozen):
+    """A changeover of ``duration`` before every batch of ``batch`` parts (the first included)."""
+
+    batch: Annotated[int, Field(ge=1)]
+    duration: Distribution
+
+
+class MachineNode(Frozen):
+    kind: Literal["machine"]
+    process_time: Distribution
+    failures: Failures | None = None
+    degradation: Degradation | None = None
+    sensors: dict[str, Sensor] = Field(default_factory=dict)
+    defects: Defects | None = None
+    inspection: QualityCheck | None = None
+    fixes: Fraction | None = None
+    """A rework machine: chance that it turns a defective part into a good one."""
+    setup: Setup | None = None
+    priority: Annotated[int, Field(ge=0, le=999)] = 0
+    """Order of its jobs among those waiting for the crew (lower first; repairs before
+    preventive work whatever the priority)."""
+
+    @model_validator(mode="after")
+    def _failure_model(self) -> MachineNode:
+        if self.degradation is not None and self.failures is None:
+            raise ValueError("a machine with degradation needs failures: {ttr: ...} for its "
+                             "repairs")
+        if self.failures is not None and self.failures.ttf is None and self.degradation is None:
+            raise ValueError("failures.ttf is required unless the machine has a degradation "
+                             "model")
+        return self
+
+
+class BufferNode(Frozen):
+    kind: Literal["buffer"]
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    """Parts it can hold; null means unbounded."""
+
+
+class SinkNode(Frozen):
+    kind: Literal["sink"]
+    scrap: bool = False
+    """Parts reaching a scrap sink are scrapped, not shipped."""
+
+
+# --------------------------------------------------------------------------- supply chain
+
+class SupplierNode(Frozen):
+    """Fills the replenishment orders of the warehouses it feeds: each order is prepared for
+    ``lead_time`` (at most ``capacity`` orders at once; null: no limit), then shipped whole. With
+    probability ``reliability`` it ships on time, otherwise ``delay`` later."""
+
+    kind: Literal["supplier"]
+    lead_time: Distribution
+    reliability: Fraction = 1.0
+    delay: Distribution | None = None
+    capacity: Annotated[int, Field(ge=1)] | None = None
+    price: NonNegative = 0.0
+    """Per unit bought."""
+
+    @model_validator(mode="after")
+    def _late_needs_delay(self) -> SupplierNode:
+        if self.reliability < 1 and self.delay is None:
+            raise ValueError("a supplier with reliability below 1 needs delay: the time a late "
+                             "shipment comes after its lead time")
+        return self
+
+
+class BaseStock(Frozen):
+    """Order up to ``level`` whenever the inventory position falls below it."""
+
+    kind: Literal["base-stock"]
+    level: Units
+
+
+class MinMax(Frozen):
+    """(s, S): when the inventory position is at or below ``s``, order up to ``S``."""
+
+    kind: Literal["sS"]
+    s: Units
+    S: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _order(self) -> MinMax:
+        if self.s >= self.S:
+            raise ValueError(f"S ({self.S}) must be greater than s ({self.s})")
+        return self
+
+
+class ReorderPoint(Frozen):
+    """(r, Q): when the inventory position is at or below ``r``, order ``Q`` (as many times as
+    it takes to rise above ``r``)."""
+
+    kind: Literal["rQ"]
+    r: Units
+    Q: Annotated[int, Field(ge=1)]
+
+
+StockPolicy = Annotated[BaseStock | MinMax | ReorderPoint, Field(discriminator="kind")]
+
+
+class WarehouseNode(Frozen):
+    """Stock of parts. It is replenished by its suppliers or upstream warehouses (orders placed
+    by ``policy``) or by the line that feeds it (the policy then releases production orders into
+    that line; without a policy the line pushes parts into it). It fills customer orders first
+    come, first served and feeds the machines it is joined to. The inventory position is on hand
+    + on order - backordered; ``review`` null means continuous review, a number a periodic one."""
+
+    kind: Literal["warehouse"]
+    policy: StockPolicy | None = None
+    initial: Units | None = None
+    """Units on hand at the start; by default the policy's order-up-to level (r + Q for rQ)."""
+    review: PositiveNumber | None = None
+    holding_cost: NonNegative = 0.0
+    """Per unit on hand per time unit."""
+    order_cost: NonNegative = 0.0
+    """Per replenishment order placed."""
+
+    def start_stock(self) -> int:
+        if self.initial is not None:
+            return self.initial
+        policy = self.policy
+        if isinstance(policy, BaseStock):
+            return policy.level
+        if isinstance(policy, MinMax):
+            return policy.S
+        if isinstance(policy, ReorderPoint):
+            return policy.r + policy.Q
+        return 0
+
+
+class Season(Frozen):
+    """A demand pattern repeating every ``period``: the period is cut into as many equal parts as
+    there are ``factors``, and in each part orders come ``factor`` times as often."""
+
+    period: PositiveNumber
+    factors: Annotated[list[NonNegative], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _some_demand(self) -> Season:
+        if not any(self.factors):
+            raise ValueError("at least one factor must be above 0")
+        return self
+
+
+class Demand(Frozen):
+    """Orders arrive ``interarrival`` apart, each for ``quantity`` units (rounded up to whole
+    units, at least 1), due ``due`` after they are placed. With a ``season``, the interarrival
+    times run on a clock that goes ``factor`` times as fast as calendar time (Poisson orders
+    become a non-homogeneous Poisson process with that rate profile)."""
+
+    interarrival: Distribution
+    quantity: Distribution = Constant(value=1)
+    due: Distribution | None = None
+    season: Season | None = None
+
+
+class CustomerNode(Frozen):
+    """Places orders with the warehouse that feeds it. What the warehouse cannot fill at once is
+    backordered (filled later, oldest first) or, with ``unmet: lost``, lost."""
+
+    kind: Literal["customer"]
+    demand: Demand
+    unmet: Literal["backorder", "lost"] = "backorder"
+    price: NonNegative = 0.0
+    """Revenue per unit delivered."""
+    backorder_cost: NonNegative = 0.0
+    """Per unit backordered per time unit."""
+    lost_sale_cost: NonNegative = 0.0
+    """Per unit of demand lost."""
+
+
+LINE_NODES = (SourceNode, MachineNode, BufferNode, SinkNode)
+SUPPLY_NODES = (SupplierNode, WarehouseNode, CustomerNode)

@@ -1,0 +1,119 @@
+"""Schemas of the built-in maintenance and quality policies.
+
+A policy's schema has ``kind: Literal[name]`` and may check the whole scenario it governs
+(``problems``); what it does in the simulation is in ``twin.engine.policies``. Plug-ins register
+theirs in the ``twin.policies`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
+
+from twin.errors import Loc
+from twin.language.base import FilePath, Fraction, Frozen, PositiveNumber
+from twin.language.distributions import Distribution
+
+if TYPE_CHECKING:
+    from twin.language.schema import Scenario
+
+
+class PolicySpec(Frozen):
+    """Base of policy schemas: ``problems`` lists what is wrong with the scenario it governs."""
+
+    def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        return []
+
+
+def _saved_model(model: str, at: Loc) -> list[tuple[Loc, str]]:
+    if not Path(model).with_suffix(".json").exists():
+        return [((*at, "model"), f"no saved model at {model!r} (make one with twin train)")]
+    return []
+
+
+# --------------------------------------------------------------------------- maintenance
+
+class Reactive(PolicySpec):
+    kind: Literal["reactive"]
+
+
+class Preventive(PolicySpec):
+    """Maintain each machine with failures when its operating age reaches ``every`` (``basis:
+    age``, the default), or every ``every`` of calendar time (``basis: calendar``: at once if the
+    machine is idle, else after the part in hand)."""
+
+    kind: Literal["preventive"]
+    every: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    duration: Distribution
+    basis: Literal["age", "calendar"] = "age"
+
+
+class ConditionBased(PolicySpec):
+    """Inspect every ``inspect_every`` of operating time; maintain when the ``indicator``
+    (``health``: the wear fraction, or the name of a sensor, read by the inspection with that
+    sensor's noise) reaches ``threshold``."""
+
+    kind: Literal["condition"]
+    indicator: str = "health"
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    inspect_every: PositiveNumber
+    duration: Distribution
+
+    def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        if self.indicator == "health":
+            return []
+        missing = [n for n, s in scenario.plant.nodes.items()
+                   if getattr(s, "degradation", None) is not None
+                   and self.indicator not in s.sensors]  # type: ignore[union-attr]
+        if missing:
+            return [((*at, "indicator"), f"sensor {self.indicator!r} is missing on machine(s) "
+                                         f"{', '.join(missing)}")]
+        return []
+
+
+class Opportunistic(PolicySpec):
+    """Preventive at operating age ``every``; besides, when a machine fails, the machines next to
+    it (within two edges) whose age is within ``window`` of ``every`` are maintained too, at
+    their next part, while the line stands."""
+
+    kind: Literal["opportunistic"]
+    every: PositiveNumber
+    window: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    duration: Distribution
+
+
+class Predictive(PolicySpec):
+    """Every ``every`` of calendar time, score every watched machine's latest sensor window with
+    the saved ``model`` (made by ``twin train``) in one batch; maintain a machine whose predicted
+    remaining life is at most ``threshold`` (an RUL model), or whose predicted risk is at least
+    ``threshold`` (a failure model)."""
+
+    kind: Literal["predictive"]
+    model: FilePath
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    every: PositiveNumber
+    duration: Distribution
+
+    def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        return _saved_model(self.model, at)
+
+
+class PredictiveQuality(PolicySpec):
+    """Every ``every`` of calendar time, score the sensor windows of the machines that have a
+    ``when: suspect`` edge with the saved defect ``model``; while a machine's predicted defect
+    risk is at least ``threshold``, the parts it finishes take that edge (to inspection)."""
+
+    kind: Literal["predictive"]
+    model: FilePath
+    threshold: Fraction
+    every: PositiveNumber
+
+    def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        return _saved_model(self.model, at)
+
+
+MAINTENANCE_POLICIES: tuple[type[PolicySpec], ...] = (
+    Reactive, Preventive, ConditionBased, Opportunistic, Predictive)
+QUALITY_POLICIES: tuple[type[PolicySpec], ...] = (PredictiveQuality,)

@@ -1,0 +1,54 @@
+"""Registries: the names a scenario may use for node kinds, policies, distributions and
+predictors, and where each comes from.
+
+Built-ins are listed by the package that defines them. Third-party packages add theirs through
+entry points, one group per registry::
+
+    [project.entry-points."twin.node_kinds"]
+    delay = "my_plant.delay:DELAY"          # a NodeKind: schema + builder (twin.engine.kinds)
+
+    [project.entry-points."twin.policies"]
+    k-failures = "my_plant.upkeep:KFailures"  # a Policy: schema + factory (twin.engine.policies)
+
+    [project.entry-points."twin.distributions"]
+    pareto = "my_plant.laws:Pareto"           # a Distribution model (twin.language.distributions)
+
+An entry point is loaded the first time its group is asked for, once per process. A name that
+is not registered gets a "did you mean" built from the names that are.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+NODE_KINDS = "twin.node_kinds"
+POLICIES = "twin.policies"
+DISTRIBUTIONS = "twin.distributions"
+PREDICTORS = "twin.predictors"
+
+
+@cache
+def plugins(group: str) -> dict[str, Any]:
+    """The loaded objects registered in entry-point ``group``, by name (first one wins)."""
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=group):
+        if ep.name not in found:
+            found[ep.name] = ep.load()
+    return found
+
+
+def plugin_names(group: str) -> list[str]:
+    """Names registered in ``group``, without loading them."""
+    return [ep.name for ep in entry_points(group=group)]
+
+
+def did_you_mean(name: str, names: Iterator[str] | list[str] | tuple[str, ...]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``names``, ignoring case, or ``""``."""
+    options = list(names)
+    lower = {o.lower(): o for o in options}
+    hint = difflib.get_close_matches(str(name).lower(), list(lower), n=1)
+    return f"; did you mean {lower[hint[0]]!r}?" if hint else ""
