@@ -22,8 +22,10 @@ from rich.table import Table
 
 from twin import __version__
 from twin.errors import InputError, TwinError
-from twin.language.schema import Scenario, dump_yaml, load_scenario, parse_assignment
-from twin.study.summary import KPIS, headline_kpis, kpi_units
+from twin.kpis import COMPACT, KPIS, headline_kpis, kpi_units
+from twin.language.loading import dump_yaml, load_scenario
+from twin.language.overrides import parse_assignment
+from twin.language.schema import Scenario
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -103,10 +105,6 @@ def _kpi_list(text: str) -> list[str]:
     return names
 
 
-COMPACT_SUPPLY = ("throughput", "fill_rate", "backorders", "inventory", "stockouts",
-                  "order_lead_time", "lost_sales", "supply_chain_cost_rate", "profit_rate")
-
-
 def table_kpis(kpis: dict[str, Any], rank_by: str, chosen: list[str] | None) -> list[str]:
     """The KPI columns of a compare or sweep table: those asked for, else the headline ones
     (fewer for a supply chain, whose KPIs are many), with the ranking KPI always."""
@@ -115,7 +113,7 @@ def table_kpis(kpis: dict[str, Any], rank_by: str, chosen: list[str] | None) -> 
     else:
         shown = headline_kpis(kpis)
         if "fill_rate" in kpis:
-            shown = [k for k in COMPACT_SUPPLY if k in shown]
+            shown = [k for k in COMPACT if k in shown]
     return shown if rank_by in shown else [rank_by, *shown]
 
 

@@ -21,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from twin import __version__
-from twin.study.summary import SUPPLY_KPIS, headline_kpis, kpi_units
+from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
@@ -29,14 +29,7 @@ STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ec
 STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
                 "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance",
                 "setup": "setup"}
-KPI_LABELS = {"throughput": "Throughput", "lead_time": "Lead time", "wip": "WIP",
-              "oee": "OEE", "cost_rate": "Cost rate", "quality": "Quality (good share)",
-              "scrap_rate": "Scrap", "escaped_rate": "Defects shipped",
-              "profit_rate": "Profit rate", "unplanned_downtime": "Unplanned downtime",
-              "fill_rate": "Fill rate", "backorders": "Backorders", "inventory": "Inventory",
-              "stockouts": "Stock-outs", "order_lead_time": "Order lead time",
-              "on_time": "On time", "lost_sales": "Lost sales",
-              "supply_chain_cost_rate": "Supply-chain cost rate"}
+KPI_LABELS = {k.name: k.label for k in KPI_TABLE}
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;

@@ -9,53 +9,13 @@ import numpy as np
 import pandas as pd
 
 from twin.engine.replication import ReplicationResult
+from twin.kpis import KPIS, MACHINE_STATS, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.language.schema import Scenario
 from twin.study.stats import statistic
 
-LINE_KPIS = ("throughput", "lead_time", "wip", "oee", "cost_rate", "quality", "scrap_rate",
-             "escaped_rate", "profit_rate", "unplanned_downtime")
-SUPPLY_KPIS = ("fill_rate", "backorders", "inventory", "stockouts", "order_lead_time", "on_time",
-               "lost_sales", "supply_chain_cost_rate")
-"""Measured where the plant has suppliers, warehouses or customers."""
-KPIS = LINE_KPIS + SUPPLY_KPIS
-MACHINE_STATS = ("utilization", "availability", "blocked", "starved", "failures", "shocks",
-                 "preventive", "defects", "rejected", "down", "repair", "maintenance", "setup",
-                 "setups", "alarms", "diverted", "processed", "oee")
-
-
-def kpi_units(unit: str) -> dict[str, str]:
-    """The unit of each KPI, for tables and axes (empty: a plain number or fraction)."""
-    return {"throughput": f"parts/{unit}", "lead_time": unit, "wip": "parts", "oee": "",
-            "cost_rate": f"per {unit}", "quality": "", "scrap_rate": f"parts/{unit}",
-            "escaped_rate": f"parts/{unit}", "profit_rate": f"per {unit}",
-            "unplanned_downtime": "machines down", "fill_rate": "", "backorders": "units",
-            "inventory": "units", "stockouts": "orders", "order_lead_time": unit, "on_time": "",
-            "lost_sales": f"units/{unit}", "supply_chain_cost_rate": f"per {unit}"}
-
-
-def headline_kpis(kpis: dict[str, Any]) -> list[str]:
-    """The KPIs worth a terminal column: quality ones only where parts can be bad, profit only
-    where there is revenue."""
-    def mean(k: str) -> float:
-        value = kpis[k]["mean"]
-        return 0.0 if value is None else value
-
-    line = not ("fill_rate" in kpis and mean("throughput") == 0 and mean("wip") == 0)
-    shown = ["throughput", "lead_time", "wip", "oee", "cost_rate"] if line else ["cost_rate"]
-    if "fill_rate" in kpis:
-        shown += ["fill_rate", "backorders", "inventory", "stockouts", "order_lead_time"]
-        if kpis["on_time"]["mean"] is not None:
-            shown.append("on_time")
-        if mean("lost_sales") > 0:
-            shown.append("lost_sales")
-        shown.append("supply_chain_cost_rate")
-    if mean("unplanned_downtime") > 0:
-        shown.append("unplanned_downtime")
-    if (kpis["quality"]["mean"] is not None and mean("quality") < 1) or mean("scrap_rate") > 0:
-        shown += ["quality", "scrap_rate", "escaped_rate"]
-    if abs(mean("profit_rate") + mean("cost_rate")) > 1e-12:
-        shown.append("profit_rate")
-    return [k for k in shown if k in kpis]
+__all__ = ["KPIS", "MACHINE_STATS", "SUPPLY_KPIS", "headline_kpis", "inventory_table",
+           "kpi_names", "kpi_units", "machine_table", "replication_table", "summarize",
+           "timeline_table", "warnings"]
 
 
 def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[str, Any]:

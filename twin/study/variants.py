@@ -28,18 +28,15 @@ import pandas as pd
 
 from twin.engine.replication import ReplicationResult, simulate
 from twin.errors import InputError
-from twin.language.schema import Scenario, policy_scenario, scenario_from_data, to_data
+from twin.kpis import BY_NAME, KPIS
+from twin.language.loading import policy_scenario, scenario_from_data, to_data
+from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
 from twin.study.output import write_json
 from twin.study.stats import statistic, t_interval
-from twin.study.summary import KPIS, SUPPLY_KPIS, kpi_names, summarize
+from twin.study.summary import kpi_names, summarize
 
 Progress = Callable[[int, int], None]
-
-LOWER_IS_BETTER = {"cost_rate", "lead_time", "wip", "scrap_rate", "escaped_rate",
-                   "unplanned_downtime", "backorders", "inventory", "stockouts",
-                   "order_lead_time", "lost_sales", "supply_chain_cost_rate"}
-HIGHER_IS_BETTER = {"throughput", "oee", "quality", "profit_rate", "fill_rate", "on_time"}
 
 
 @dataclass(frozen=True)
@@ -174,16 +171,14 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
 
 
 def better(kpi: str) -> str:
-    if kpi in LOWER_IS_BETTER:
-        return "lower"
-    if kpi in HIGHER_IS_BETTER:
-        return "higher"
+    if kpi in BY_NAME:
+        return BY_NAME[kpi].better
     raise InputError("--rank-by", [((), f"unknown KPI {kpi!r} (one of: {', '.join(KPIS)})", None)])
 
 
 def _check_rank_by(scenario: Scenario, kpi: str) -> None:
     better(kpi)
-    if kpi in SUPPLY_KPIS and not scenario.has_supply_chain():
+    if BY_NAME[kpi].scope == "supply" and not scenario.has_supply_chain():
         raise InputError("--rank-by", [((), f"{kpi} is a supply-chain KPI and the plant has no "
                                             "supplier, warehouse or customer", None)])
 

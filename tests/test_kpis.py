@@ -1,0 +1,76 @@
+"""The KPI table: every KPI the engine measures is in it, and everything that names KPIs reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twin import load_scenario, simulate
+from twin.cli import build_parser
+from twin.kpis import (
+    BY_NAME,
+    KPI_TABLE,
+    KPIS,
+    MACHINE_STATS,
+    SUPPLY_KPIS,
+    headline_kpis,
+    kpi_units,
+)
+from twin.study.variants import better
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("name", "supply"), [("two-station", False), ("supply-chain", True)])
+def test_the_table_names_every_kpi_the_engine_measures(name: str, supply: bool) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml", [("horizon", 3000),
+                                                                   ("warmup", 100)])
+    result = simulate(scenario, 0)
+    expected = [k.name for k in KPI_TABLE if supply or k.scope == "line"]
+    assert list(result.kpis) == expected
+    for values in result.machines.values():
+        assert set(values) == set(MACHINE_STATS)
+    for k in KPI_TABLE:  # every value lies in its KPI's range
+        value = result.kpis.get(k.name)
+        if value is None:
+            continue
+        assert k.low is None or value >= k.low, k.name
+        assert k.high is None or value <= k.high, k.name
+
+
+def test_table_fields() -> None:
+    assert KPIS[:5] == ("throughput", "lead_time", "wip", "oee", "cost_rate")
+    assert kpi_units("min")["throughput"] == "parts/min"
+    assert kpi_units("h")["cost_rate"] == "per h"
+    assert kpi_units("h")["oee"] == ""
+    assert BY_NAME["profit_rate"].range == (None, None)
+    assert BY_NAME["fill_rate"].range == (0.0, 1.0)
+    assert BY_NAME["backorders"].range == (0.0, None)
+    assert set(SUPPLY_KPIS) == {k.name for k in KPI_TABLE if k.scope == "supply"}
+    for k in KPI_TABLE:
+        assert better(k.name) == k.better
+        assert k.description and k.label
+    assert len({k.headline for k in KPI_TABLE}) == len(KPI_TABLE)
+
+
+def test_headline_order_and_rules() -> None:
+    def stat(mean: float | None) -> dict[str, object]:
+        return {"mean": mean, "ci95": [mean, mean], "values": [mean]}
+
+    line = {k: stat(0.0) for k in KPIS if BY_NAME[k].scope == "line"}
+    line.update(throughput=stat(1.0), wip=stat(2.0), quality=stat(1.0), cost_rate=stat(0.5),
+                profit_rate=stat(-0.5))
+    assert headline_kpis(line) == ["throughput", "lead_time", "wip", "oee", "cost_rate"]
+    line.update(unplanned_downtime=stat(0.1), quality=stat(0.9), profit_rate=stat(3.0))
+    assert headline_kpis(line) == ["throughput", "lead_time", "wip", "oee", "cost_rate",
+                                   "unplanned_downtime", "quality", "scrap_rate",
+                                   "escaped_rate", "profit_rate"]
+
+
+def test_command_options_follow_the_table() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for command in ("compare", "sweep"):
+        rank_by = next(a for a in sub.choices[command]._actions if a.dest == "rank_by")
+        assert tuple(rank_by.choices) == KPIS
