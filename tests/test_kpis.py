@@ -74,3 +74,69 @@ def test_command_options_follow_the_table() -> None:
     for command in ("compare", "sweep"):
         rank_by = next(a for a in sub.choices[command]._actions if a.dest == "rank_by")
         assert tuple(rank_by.choices) == KPIS
+
+
+def test_interval_of_a_kpi_that_cannot_be_negative_is_clipped_at_0() -> None:
+    from twin.study.stats import statistic
+
+    values = [0.0, 0.0, 0.0, 0.001]
+    plain = statistic(values)
+    assert plain["ci95"][0] < 0  # the bare t interval reaches below 0
+    stat = statistic(values, bounds=BY_NAME["unplanned_downtime"].range)
+    assert stat["ci95"][0] == 0.0
+    assert stat["ci95"][1] == plain["ci95"][1]
+    assert stat["mean"] == plain["mean"]
+    fraction = statistic([1.0, 1.0, 0.99, 1.0], bounds=BY_NAME["fill_rate"].range)
+    assert fraction["ci95"][1] == 1.0 and fraction["ci95"][0] < 1.0
+    profit = statistic([-1.0, 0.5, 2.0], bounds=BY_NAME["profit_rate"].range)
+    assert profit["ci95"] == statistic([-1.0, 0.5, 2.0])["ci95"]
+
+
+def test_summaries_keep_fractions_and_counts_in_range(tmp_path: Path) -> None:
+    from twin import run
+    from twin.study.executors import SerialExecutor
+
+    scenario = load_scenario(ROOT / "scenarios" / "supply-chain.yaml",
+                             [("horizon", 3000), ("warmup", 100), ("replications", 3)])
+    summary = run(scenario, executor=SerialExecutor()).summary
+    checked = 0
+    for name, stat in summary["kpis"].items():
+        low, high = BY_NAME[name].range
+        if stat["ci95"][0] is None:
+            continue
+        checked += 1
+        assert low is None or stat["ci95"][0] >= low, name
+        assert high is None or stat["ci95"][1] <= high, name
+    for stats in summary["machines"].values():
+        for name, stat in stats.items():
+            if stat["ci95"][0] is not None:
+                assert stat["ci95"][0] >= 0, name
+                if name in ("utilization", "blocked", "starved", "availability", "oee"):
+                    assert stat["ci95"][1] <= 1, name
+    for stats in summary["suppliers"].values():
+        assert all(s["ci95"][0] is None or s["ci95"][0] >= 0 for s in stats.values())
+    assert checked > 10
+
+
+def test_compare_table_marks_clipped_intervals() -> None:
+    import io
+
+    from rich.console import Console
+
+    from twin.cli import print_compare
+
+    def stat(values: list[float]) -> dict[str, object]:
+        from twin.study.stats import statistic
+        return statistic(values, bounds=(0.0, None))
+
+    kpis = {"throughput": stat([1.0, 1.1, 0.9]), "cost_rate": stat([0.0, 0.0, 0.0, 0.003])}
+    doc = {"scenario": "s", "replications": 4, "time_unit": "min", "baseline": "a",
+           "rank_by": "cost_rate", "better": "lower", "rank_rule": "",
+           "policies": {"a": {"kpis": kpis, "differences": kpis}},
+           "ranking": [{"name": "a", "rank": 1, "mean": 0.00075,
+                        "not_distinguishable_from": []}]}
+    out = io.StringIO()
+    print_compare(Console(file=out, width=200), doc)
+    text = out.getvalue()
+    assert "0.0008 +0.0024/-0.0008" in text  # not "± 0.0016", which would reach below 0
+    assert "interval clipped to the" in text

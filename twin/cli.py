@@ -388,8 +388,13 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
     table.add_column("policy", no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
+    clipped = False
     for name, policy in doc["policies"].items():
-        table.add_row(name, *(_pm(policy["kpis"][k], signed=False) for k in kpis))
+        cells = [_pm(policy["kpis"][k], signed=False) for k in kpis]
+        clipped = clipped or any("/-" in c for c in cells)
+        table.add_row(name, *cells)
+    if clipped:
+        table.caption = "mean +up/-down: the 95% interval clipped to the KPI's range"
     console.print(table)
     diffs = Table(title=f"paired differences against {doc['baseline']}: mean ± 95% half-width "
                         "(* the interval excludes 0)")
@@ -450,6 +455,10 @@ def _pm(stat: dict[str, Any], signed: bool = True) -> str:
     half = (high - low) / 2
     digits = max(0, 1 - math.floor(math.log10(half))) if half > 0 else 3
     if not signed:
+        up, down = high - mean, mean - low
+        if abs(up - down) > 1e-9 * max(abs(up), abs(down)):  # clipped to the KPI's range
+            digits = max(0, 1 - math.floor(math.log10(max(up, down))))
+            return f"{mean:.{digits}f} +{up:.{digits}f}/-{down:.{digits}f}"
         return f"{mean:.{digits}f} ± {half:.{digits}f}"
     star = "*" if low > 0 or high < 0 else ""
     return f"{mean:+.{digits}f} ± {half:.{digits}f}{star}"

@@ -195,3 +195,17 @@ MACHINE_BY_NAME: dict[str, MachineStat] = {s.name: s for s in MACHINE_TABLE}
 def machine_stat_range(name: str) -> tuple[float | None, float | None]:
     stat = MACHINE_BY_NAME.get(name)
     return stat.range if stat else (None, None)
+
+
+# --------------------------------------------------------------------------- supply-chain nodes
+
+NODE_STAT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "stockout_time": _FRACTION, "fill_rate": _FRACTION, "on_time": _FRACTION,
+    **{name: _NONNEGATIVE for name in (
+        "inventory", "backorders", "stockouts", "orders", "units_ordered",
+        "replenishment_lead_time", "max_inventory", "receipts", "production", "demand", "lost",
+        "delivered", "order_lead_time", "units", "late")},
+}
+"""The ranges of the statistics of warehouses, customers and suppliers (others: unbounded)."""
+COST_RANGE: tuple[float | None, float | None] = _NONNEGATIVE
+"""Costs by cause, per time unit: prices are never negative."""

@@ -26,9 +26,29 @@ def _json_number(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def statistic(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
-    """``{"mean", "ci95", "values"}`` as in summary.json; NaN becomes null."""
+Bounds = tuple[float | None, float | None]
+"""The range of values a quantity can take; ``None``: unbounded on that side."""
+
+
+def clip(low: float, high: float, bounds: Bounds | None) -> tuple[float, float]:
+    """An interval clipped to ``bounds``: a fraction's interval stays in [0, 1], a count's
+    above 0 (the t interval is symmetric and knows nothing of the range)."""
+    if bounds is None:
+        return low, high
+    lo, hi = bounds
+    if lo is not None and math.isfinite(low):
+        low, high = max(low, lo), max(high, lo)
+    if hi is not None and math.isfinite(high):
+        low, high = min(low, hi), min(high, hi)
+    return low, high
+
+
+def statistic(values: Sequence[float], level: float = 0.95,
+              bounds: Bounds | None = None) -> dict[str, Any]:
+    """``{"mean", "ci95", "values"}`` as in summary.json; NaN becomes null. With ``bounds``,
+    the interval is clipped to the range of the quantity."""
     mean, low, high = t_interval(values, level)
+    low, high = clip(low, high, bounds)
     return {
         "mean": _json_number(mean),
         "ci95": [_json_number(low), _json_number(high)],

@@ -9,7 +9,17 @@ import numpy as np
 import pandas as pd
 
 from twin.engine.replication import ReplicationResult
-from twin.kpis import KPIS, MACHINE_STATS, SUPPLY_KPIS, headline_kpis, kpi_units
+from twin.kpis import (
+    COST_RANGE,
+    KPIS,
+    MACHINE_STATS,
+    NODE_STAT_RANGES,
+    SUPPLY_KPIS,
+    headline_kpis,
+    kpi_range,
+    kpi_units,
+    machine_stat_range,
+)
 from twin.language.schema import Scenario
 from twin.study.stats import statistic
 
@@ -29,16 +39,19 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "horizon": scenario.horizon,
         "warmup": scenario.warmup,
         "time_unit": scenario.time_unit,
-        "kpis": {k: statistic([r.kpis[k] for r in results]) for k in kpi_names(results)},
+        "kpis": {k: statistic([r.kpis[k] for r in results], bounds=kpi_range(k))
+                 for k in kpi_names(results)},
         "machines": {
-            name: {s: statistic([r.machines[name][s] for r in results]) for s in MACHINE_STATS}
+            name: {s: statistic([r.machines[name][s] for r in results],
+                                bounds=machine_stat_range(s)) for s in MACHINE_STATS}
             for name in first.machines
         },
         "buffers": {
             name: {s: statistic([r.buffers[name][s] for r in results]) for s in first.buffers[name]}
             for name in first.buffers
         },
-        "costs": {k: statistic([r.costs[k] for r in results]) for k in first.costs},
+        "costs": {k: statistic([r.costs[k] for r in results], bounds=COST_RANGE)
+                  for k in first.costs},
         "warnings": warnings(results),
         "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
         **_supply_sections(scenario, results),
@@ -59,7 +72,8 @@ def _supply_sections(scenario: Scenario, results: Sequence[ReplicationResult]) -
         nodes = getattr(first, section)
         if nodes:
             out[section] = {
-                name: {s: statistic([getattr(r, section)[name][s] for r in results])
+                name: {s: statistic([getattr(r, section)[name][s] for r in results],
+                                    bounds=NODE_STAT_RANGES.get(s))
                        for s in stats}
                 for name, stats in nodes.items()
             }
