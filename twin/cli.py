@@ -406,7 +406,9 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
             diffs.add_row(name, *(_pm(policy["differences"][k]) for k in kpis))
     console.print(diffs)
     ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
-                          f"time unit {unit})")
+                          f"time unit {unit})",
+                    caption="rank: 1 + the policies significantly better (paired 95% interval), "
+                            "never above a better mean")
     ranking.add_column("rank")
     ranking.add_column("policy")
     ranking.add_column("mean", justify="right")

@@ -270,8 +270,7 @@ def compare_report(doc: dict[str, Any]) -> str:
         + _table(["rank", "policy", "mean", "difference to the one above (95% CI)",
                   "not distinguishable from"], ranking_rows)
         + "<p class=\"note\">Policies run on common random numbers; differences are paired by "
-          "replication. A policy's rank is 1 plus the number of policies significantly better "
-          "than it (paired 95% interval of the difference excluding 0).</p>")
+          "replication. Ranking rule: " + html.escape(doc.get("rank_rule", "")) + ".</p>")
     kpis = headline_kpis(policies[baseline]["kpis"])
     labels = [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k] for k in kpis]
     # one row per KPI, one column per policy: stays readable however many KPIs there are
@@ -322,6 +321,8 @@ def sweep_report(doc: dict[str, Any]) -> str:
         f"<h2>Best setting by {html.escape(rank_by)} ({doc['better']} is better)</h2>"
         f"<p><b>{html.escape(', '.join(f'{k}={v}' for k, v in best['params'].items()))}</b>: "
         f"{_num(best_stat['mean'])} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
+        + (f"<p class=\"note\">Rank by {html.escape(rank_by)}: "
+           f"{html.escape(doc['rank_rule'])}.</p>" if doc.get("rank_rule") else "")
     ]
     kpis = headline_kpis(points[0]["kpis"])
     groups_of_kpis = {"All points": kpis}
@@ -330,9 +331,11 @@ def sweep_report(doc: dict[str, Any]) -> str:
                           "All points: line and costs": [k for k in kpis
                                                          if k not in SUPPLY_KPIS]}
     for title, shown in groups_of_kpis.items():
-        headers = factors + [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k]
-                             for k in shown]
+        ranked = all("rank" in p for p in points)
+        headers = factors + (["rank"] if ranked else []) + [
+            f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k] for k in shown]
         rows = [[str(p["params"][f]) for f in factors]
+                + ([str(p["rank"])] if ranked else [])
                 + [f"{_num(p['kpis'][k]['mean'])} [{_ci(p['kpis'][k])}]" for k in shown]
                 for p in points]
         classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]

@@ -190,13 +190,23 @@ def _distinguishable(diff: dict[str, Any]) -> bool:
     return bool(low > 0 or high < 0)
 
 
+RANK_RULE = (
+    "sorted by mean, best first; an entry's rank is 1 plus the number of entries significantly "
+    "better than it (paired 95% interval of the difference excluding 0), raised where needed "
+    "to the rank of the entry above it, so a better mean never ranks below a worse one; "
+    "entries that cannot be told apart from their neighbours share a rank")
+"""The ranking rule, stated in compare.json, sweep.json, the tables and the reports."""
+
+
 def rank(
     names: Sequence[str], values: dict[str, list[float]], kpi: str
 ) -> list[dict[str, Any]]:
-    """Rank by ``kpi``, best first. An entry's ``rank`` is 1 plus the number of entries with a
-    better mean that are significantly better (paired 95% interval of the difference excluding
-    0), so entries that cannot be told apart share a rank; ``not_distinguishable_from`` names
-    them. Entries are listed by rank, then by mean."""
+    """Rank by ``kpi``, best first, by ``RANK_RULE``: entries are listed by mean; an entry's
+    ``rank`` is 1 plus the number of entries significantly better than it (paired 95% interval
+    of the difference excluding 0), then made monotone in that order (``rank[i] =
+    max(rank[i], rank[i-1])``), so a ranking never puts a worse mean above a better one it
+    cannot be told from. ``not_distinguishable_from`` names the entries it cannot be told
+    from."""
     sign = 1.0 if better(kpi) == "lower" else -1.0
 
     def key(name: str) -> float:
@@ -208,9 +218,11 @@ def rank(
         (a, b): _distinguishable(paired_difference(values[a], values[b]))
         for a in order for b in order if a != b
     }
-    ranks = {name: 1 + sum(differs[(name, o)] for o in order[:i])
-             for i, name in enumerate(order)}
-    order = sorted(order, key=lambda n: (ranks[n], key(n)))  # by rank, then by mean
+    ranks: dict[str, int] = {}
+    previous = 1
+    for i, name in enumerate(order):
+        own = 1 + sum(differs[(name, o)] for o in order[:i])
+        ranks[name] = previous = max(own, previous)
     out: list[dict[str, Any]] = []
     for i, name in enumerate(order):
         entry: dict[str, Any] = {"name": name, "mean": statistic(values[name])["mean"],
@@ -272,6 +284,7 @@ def compare(
         "baseline": baseline,
         "rank_by": rank_by,
         "better": better(rank_by),
+        "rank_rule": RANK_RULE,
         "policies": policies,
         "ranking": rank(names, values, rank_by),
     }
@@ -347,6 +360,9 @@ def sweep(
         points.append(point)
     values = {v.id: [r.kpis[rank_by] for r in results[v.id]] for v in variants}
     ranking = rank([v.id for v in variants], values, rank_by)
+    ranks = {e["name"]: e["rank"] for e in ranking}
+    for point in points:
+        point["rank"] = ranks[point["run"]]
     best_id = ranking[0]["name"]
     best = next(p for p in points if p["run"] == best_id)
     tied = [
@@ -358,6 +374,7 @@ def sweep(
         "factors": [{"param": p, "values": list(v)} for p, v in factors],
         "rank_by": rank_by,
         "better": better(rank_by),
+        "rank_rule": RANK_RULE,
         "points": points,
         "best": {"run": best_id, "params": best["params"], rank_by: best["kpis"][rank_by],
                  "not_distinguishable_from": tied},
