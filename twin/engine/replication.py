@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
-import networkx as nx
 import simpy
 
+from twin.engine.context import BuildContext
 from twin.engine.crew import Crew
-from twin.engine.flow import Channel, InfiniteSupply, Level, Sink
+from twin.engine.flow import Level
+from twin.engine.kinds import node_kinds
+from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.rng import Streams
 from twin.engine.sensors import SensorSink, SensorStream
 from twin.engine.stations import (
@@ -26,20 +27,12 @@ from twin.engine.stations import (
     STARVED,
     STATES,
     WORKING,
-    Inspection,
     Machine,
     Releaser,
-    Wear,
-    infinite_source,
-    quality_step,
-    router,
-    timed_source,
 )
 from twin.language.plant import line_constraint, plant_graph
-from twin.language.schema import ConditionBased, Opportunistic, Predictive, Preventive, Scenario
-from twin.ml.decisions import DecisionMaker, QualityWatch
-from twin.supply.warehouse import Warehouse
-from twin.supply.wiring import SupplyChain, build_supply, measure_supply
+from twin.language.schema import Scenario
+from twin.supply.wiring import measure_supply
 
 
 @dataclass
@@ -63,178 +56,44 @@ class ReplicationResult:
     """Per warehouse: (time, on hand, backordered) at every change."""
     profiles: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     """Per warehouse: mean on hand and backordered in each of equal periods of the window."""
+    nodes: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Statistics of the nodes of plug-in kinds, by node name."""
 
 
-@dataclass
-class Model:
-    """The SimPy objects of one replication, built from the plant graph."""
-
-    env: simpy.Environment
-    graph: nx.DiGraph
-    machines: dict[str, Machine]
-    channels: dict[str, Channel]
-    sinks: dict[str, Sink]
-    wip: Level
-    releaser: Releaser
-    sensors: dict[str, SensorStream] = field(default_factory=dict)
-    decisions: DecisionMaker | None = None
-    supply: SupplyChain | None = None
-
-
-def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Model:
-    """The SimPy model of one replication, ready to run."""
+def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> BuildContext:
+    """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
+    phase (see ``twin.engine.kinds``), then the policies start."""
     env = simpy.Environment()
     graph = plant_graph(scenario)
     streams = Streams(scenario.seed, replication)
     start = scenario.warmup
     wip = Level(env, start)
-    releaser = Releaser(env, wip)
     upkeep = scenario.maintenance
     crew = Crew(env, upkeep.crew,
                 upkeep.response_time.stream(streams.rng("crew/response"))
                 if upkeep.response_time is not None else None,
                 (upkeep.shifts.period, upkeep.shifts.working) if upkeep.shifts else None)
-    policy = scenario.maintenance.policy
-
-    kinds = nx.get_node_attributes(graph, "kind")
-    channels: dict[str, Channel] = {}
-    sinks: dict[str, Sink] = {}
-    inboxes: dict[str, Any] = {}
-    for name, kind in kinds.items():
-        spec = graph.nodes[name]["spec"]
-        if kind == "buffer":
-            capacity = math.inf if spec.capacity is None else spec.capacity
-            channels[name] = Channel(env, name, capacity, start)
-        elif kind == "sink":
-            sinks[name] = Sink(env, name, start, wip, scrap=spec.scrap)
-    warehouses = {name: Warehouse(env, name, graph.nodes[name]["spec"], start, wip, releaser)
-                  for name, kind in kinds.items() if kind == "warehouse"}
-    fed_by_supply: set[str] = set()
-    for name, kind in kinds.items():
-        if kind != "machine":
-            continue
-        preds = list(graph.predecessors(name))
-        if len(preds) == 1 and kinds[preds[0]] == "warehouse":
-            inboxes[name] = warehouses[preds[0]]
-        elif len(preds) == 1 and kinds[preds[0]] == "buffer":
-            inboxes[name] = channels[preds[0]]
-        elif (len(preds) == 1 and kinds[preds[0]] == "source"
-              and graph.nodes[preds[0]]["spec"].interarrival is None
-              and graph.out_degree(preds[0]) == 1):
-            inboxes[name] = InfiniteSupply(env, name, releaser)
-            fed_by_supply.add(preds[0])
-        else:
-            inboxes[name] = channels[name] = Channel(env, name, 0, start)
-
-    supply = build_supply(env, graph, streams, start, warehouses, inboxes)
-
-    def destination(node: str, target: str) -> Any:
-        if target in sinks:
-            return sinks[target]
-        if target in warehouses:
-            return supply.into_warehouse(node, target)
-        return channels[target]
-
-    def route(node: str) -> Any:
-        targets = [(graph.edges[node, t]["p"], destination(node, t))
-                   for t in graph.successors(node) if graph.edges[node, t].get("when") is None]
-        uniform = streams.rng(f"{node}/route").random if len(targets) > 1 else None
-        draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
-        return router(targets, draw)
-
-    machines: dict[str, Machine] = {}
-    for name, kind in kinds.items():
-        spec = graph.nodes[name]["spec"]
-        if kind == "machine":
-            failures = spec.failures
-            preventive = isinstance(policy, Preventive | Opportunistic) and failures is not None
-            predictive = isinstance(policy, Predictive) and spec.degradation is not None \
-                and bool(spec.sensors)
-            calendar = preventive and isinstance(policy, Preventive) and policy.basis == "calendar"
-            wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
-                    if spec.degradation is not None else None)
-            inspection = None
-            if isinstance(policy, ConditionBased) and wear is not None:
-                sensor = (None if policy.indicator == "health"
-                          else spec.sensors[policy.indicator])
-                inspection = Inspection(policy.inspect_every, policy.threshold, sensor,
-                                        streams.rng(f"{name}/inspection"))
-            maintained = preventive or inspection is not None or predictive
-            has_sensors = bool(spec.sensors)
-            machine = Machine(
-                env, name, inboxes[name],
-                spec.process_time.stream(streams.rng(f"{name}/process")),
-                start,
-                ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
-                     if failures and failures.ttf else None),
-                ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
-                pm_every=(policy.every  # type: ignore[union-attr]
-                          if preventive and not calendar else None),
-                pm_duration=(policy.duration.stream(streams.rng(f"{name}/pm"))  # type: ignore[union-attr]
-                             if maintained else None),
-                crew=crew,
-                priority=spec.priority,
-                timeline=timeline or has_sensors,
-                wear=wear,
-                inspection=inspection,
-                record_lives=has_sensors,
-            )
-            machine.route = route(name)
-            if spec.setup is not None:
-                machine.setup = (spec.setup.batch,
-                                 spec.setup.duration.stream(streams.rng(f"{name}/setup")))
-            suspect = next((destination(name, t) for t in graph.successors(name)
-                            if graph.edges[name, t].get("when") == "suspect"), None)
-            if (spec.defects is not None or spec.fixes is not None or spec.inspection is not None
-                    or suspect is not None):
-                reject = next((destination(name, t) for t in graph.successors(name)
-                               if graph.edges[name, t].get("when") == "rejected"), None)
-                check = spec.inspection
-                machine.finish = quality_step(
-                    machine, machine.route, streams.rng(f"{name}/quality").random,
-                    defect_probability=spec.defects.probability if spec.defects else 0.0,
-                    per_wear=spec.defects.per_wear if spec.defects else 0.0,
-                    fixes=spec.fixes,
-                    inspection=((check.sampling, check.detection, check.false_alarm)
-                                if check is not None else None),
-                    reject=reject, suspect=suspect)
-            machines[name] = machine
-            machine.process = env.process(machine.run())
-            if calendar:
-                env.process(machine.calendar_maintenance(policy.every))  # type: ignore[union-attr]
-            if isinstance(policy, Opportunistic) and preventive:
-                machine.window = policy.window
-        elif kind == "source" and name not in fed_by_supply:
-            if spec.interarrival is None:
-                env.process(infinite_source(env, releaser, route(name)))
-            else:
-                draw = spec.interarrival.stream(streams.rng(f"{name}/arrivals"))
-                env.process(timed_source(env, draw, releaser, route(name)))
-    sensors = {
+    registered = node_kinds()
+    kinds = {name: registered[kind] for name, kind in graph.nodes(data="kind")}
+    ctx = BuildContext(env, scenario, graph, streams, start, wip, Releaser(env, wip), crew, kinds,
+                       timeline=timeline)
+    ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
+    ctx.quality = quality_policy(scenario.quality.policy, ctx)
+    for phase in ("place", "connect", "prepare", "build"):
+        for name, kind in kinds.items():
+            getattr(kind, phase)(ctx, name, ctx.spec(name))
+    ctx.sensors = {
         name: SensorStream(m, graph.nodes[name]["spec"].sensors,
                            {s: streams.rng(f"{name}/sensor/{s}")
                             for s in graph.nodes[name]["spec"].sensors}, replication)
-        for name, m in machines.items() if graph.nodes[name]["spec"].sensors
+        for name, m in ctx.machines.items() if graph.nodes[name]["spec"].sensors
     }
-    decisions = None
-    if isinstance(policy, Predictive):
-        watched = {n: s for n, s in sensors.items() if machines[n].wear is not None}
-        decisions = DecisionMaker(env, policy, {n: machines[n] for n in watched}, watched)
-        env.process(decisions.run())
-    qc = scenario.quality.policy
-    if qc is not None:
-        watched_q = {n: s for n, s in sensors.items()
-                     if any(graph.edges[n, t].get("when") == "suspect"
-                            for t in graph.successors(n))}
-        watch = QualityWatch(env, qc, {n: machines[n] for n in watched_q}, watched_q)
-        env.process(watch.run())
-    if isinstance(policy, Opportunistic):
-        undirected = graph.to_undirected(as_view=True)
-        for name, machine in machines.items():
-            near = nx.single_source_shortest_path_length(undirected, name, cutoff=2)
-            machine.neighbours = [machines[n] for n in near if n in machines and n != name]
-    supply.start()
-    return Model(env, graph, machines, channels, sinks, wip, releaser, sensors, decisions, supply)
+    ctx.maintenance.start(ctx)
+    if ctx.quality is not None:
+        ctx.quality.start(ctx)
+    if ctx.supply is not None:
+        ctx.supply.start()
+    return ctx
 
 
 def simulate(
@@ -261,14 +120,15 @@ def simulate(
     return result
 
 
-def emit_readings(scenario: Scenario, model: Model, replication: int, sink: SensorSink) -> None:
+def emit_readings(scenario: Scenario, model: BuildContext, replication: int,
+                  sink: SensorSink) -> None:
     """Send every machine's sensor readings of the replication to ``sink``."""
     for name, stream in model.sensors.items():
         stream.advance(scenario.horizon)
         sink.write(name, stream.table())
 
 
-def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationResult:
+def measure(scenario: Scenario, model: BuildContext, replication: int) -> ReplicationResult:
     span = scenario.horizon - scenario.warmup
     deadlock = find_deadlock(model)
     sinks = model.sinks.values()
@@ -299,7 +159,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
             "maintenance": frac[MAINTENANCE],
             "setup": frac[SETUP],
             "setups": float(m.setups),
-            "alarms": float(model.decisions.alarms.get(name, 0)) if model.decisions else 0.0,
+            "alarms": model.maintenance.alarms(name) if model.maintenance else 0.0,
             "diverted": float(m.diverted),
             "processed": float(m.processed),
             "defects": float(m.defects_made),
@@ -347,17 +207,14 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
     if any(m.clock.timeline is not None for m in model.machines.values()):
         timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
                      for name, m in model.machines.items()}
-    online: dict[str, float] = {}
-    if model.decisions is not None:
-        d = model.decisions
-        watched = list(d.machines)
-        alarms = sum(d.alarms.values())
-        missed = sum(model.machines[n].failures for n in watched)
-        online = {"epochs": float(d.epochs), "windows_scored": float(d.scored),
-                  "maintenance_alarms": float(alarms), "failures_not_prevented": float(missed),
-                  "prevented_share": alarms / (alarms + missed) if alarms + missed else math.nan}
+    online = model.maintenance.online() if model.maintenance is not None else {}
+    nodes = {}
+    for name, kind in model.kinds.items():
+        stats = kind.measure(model, name, span)
+        if stats is not None:
+            nodes[name] = stats
     result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
-                               online)
+                               online, nodes=nodes)
     if chain is not None:
         result.warehouses = chain["warehouses"]
         result.customers = chain["customers"]
@@ -367,7 +224,7 @@ def measure(scenario: Scenario, model: Model, replication: int) -> ReplicationRe
     return result
 
 
-def find_deadlock(model: Model) -> tuple[float, list[str]] | None:
+def find_deadlock(model: BuildContext) -> tuple[float, list[str]] | None:
     """Machines blocked at the end whose parts can never move: each waits for room in a channel
     that only other such machines could empty (a loop of full buffers, say)."""
     stuck = {m for m in model.machines.values() if m.clock.state == BLOCKED}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import simpy
@@ -24,7 +24,7 @@ from twin.engine.crew import Crew, job_priority
 from twin.engine.health import WearPath, sample_path
 
 if TYPE_CHECKING:
-    from twin.language.schema import Degradation, Sensor
+    from twin.language.schema import Degradation
 
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
 
@@ -148,30 +148,6 @@ class Wear:
 
 
 @dataclass
-class Inspection:
-    """Condition-based maintenance: inspect every ``every`` of operating age; maintain when the
-    indicator (wear, or ``sensor`` read with its noise) reaches ``threshold``."""
-
-    every: float
-    threshold: float
-    sensor: Sensor | None
-    rng: np.random.Generator
-
-    def maintenance_age(self, path: WearPath) -> float:
-        ages = np.arange(1, int(path.fail_age // self.every) + 1) * self.every
-        ages = ages[ages < path.fail_age]
-        if ages.size == 0:
-            return math.inf
-        values = path.at(ages)
-        if self.sensor is not None:
-            s = self.sensor
-            values = s.base + s.gain * values**s.power + s.noise * self.rng.standard_normal(
-                ages.size)
-        hit = np.flatnonzero(values >= self.threshold)
-        return float(ages[hit[0]]) if hit.size else math.inf
-
-
-@dataclass
 class Life:
     """One life of a machine, from a renewal: when, at which total operating time, its path."""
 
@@ -180,49 +156,38 @@ class Life:
     path: WearPath | None
 
 
-def quality_step(
-    machine: Machine,
-    route: Callable[[], Destination],
-    uniform: Draw,
-    *,
-    defect_probability: float = 0.0,
-    per_wear: float = 0.0,
-    fixes: float | None = None,
-    inspection: tuple[float, float, float] | None = None,
-    reject: Destination | None = None,
-    suspect: Destination | None = None,
-) -> Callable[[Part], Destination]:
-    """The finishing step of a machine with quality features: it may make the part defective
-    (more likely as it wears), fix a defective part (rework), and inspect it, sending rejected
-    parts to ``reject``. Draws come from the machine's own quality stream."""
+@dataclass(frozen=True)
+class Quality:
+    """A machine's quality features: it may make a part defective (``probability`` plus
+    ``per_wear`` times its wear), fix a defective part (rework, with probability ``fixes``), and
+    inspect it (``inspection``: sampling, detection, false alarm), sending rejected parts to
+    ``reject``; while a predictive quality policy marks it suspect, parts go to ``suspect``.
+    Draws come from the machine's own quality stream ``uniform``."""
 
-    def finish(part: Part) -> Destination:
-        counting = machine.env.now >= machine.start
-        if fixes is not None and part.defective and uniform() < fixes:
-            part.defective = False
-        if defect_probability > 0 or per_wear > 0:
-            p = defect_probability
-            if per_wear > 0 and machine.path is not None:
-                p += per_wear * float(machine.path.at(machine.age))
-            if uniform() < p:
-                if not part.defective and counting:
-                    machine.defects_made += 1
-                part.defective = True
-        if suspect is not None and machine.suspect:
-            if counting:
-                machine.diverted += 1
-            return suspect
-        if inspection is not None:
-            sampling, detection, false_alarm = inspection
-            if uniform() < sampling and uniform() < (
-                    detection if part.defective else false_alarm):
-                if counting:
-                    machine.rejected += 1
-                assert reject is not None
-                return reject
-        return route()
+    uniform: Draw
+    probability: float = 0.0
+    per_wear: float = 0.0
+    fixes: float | None = None
+    inspection: tuple[float, float, float] | None = None
+    reject: Destination | None = None
+    suspect: Destination | None = None
 
-    return finish
+
+class Upkeep(Protocol):
+    """What a maintenance policy does for the machines it governs (``twin.engine.policies``)."""
+
+    def next_due(self, machine: Machine) -> float:
+        """At a renewal: the operating time until the next maintenance (inf: none planned)."""
+
+    def failed(self, machine: Machine) -> None:
+        """The machine has just failed (before its repair)."""
+
+    def maintained(self, machine: Machine) -> None:
+        """The machine has just been maintained."""
+
+
+def _nowhere() -> Destination:
+    raise RuntimeError("the machine has no route")
 
 
 class Machine:
@@ -238,14 +203,16 @@ class Machine:
         *,
         ttf: Draw | None = None,
         ttr: Draw | None = None,
-        pm_every: float | None = None,
+        upkeep: Upkeep | None = None,
         pm_duration: Draw | None = None,
         crew: Crew | None = None,
         priority: int = 0,
         timeline: bool = False,
         wear: Wear | None = None,
-        inspection: Inspection | None = None,
         record_lives: bool = False,
+        route: Callable[[], Destination] | None = None,
+        setup: tuple[int, Draw] | None = None,
+        quality: Quality | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -254,22 +221,20 @@ class Machine:
         self.start = start
         self.ttf = ttf
         self.ttr = ttr
-        self.pm_every = pm_every
+        self.upkeep = upkeep
+        """The maintenance policy governing this machine, if any."""
         self.pm_duration = pm_duration
         self.crew = crew if crew is not None else Crew(env, None)
         self.priority = priority
-        self.neighbours: list[Machine] = []
-        """Machines this one calls for maintenance when it fails (opportunistic policy)."""
         self.process: simpy.Process | None = None
-        self.window = -math.inf
-        """Opportunistic window: maintained early if a neighbour fails within it of its age."""
         self.opportunity = False
-        self.setup: tuple[int, Draw] | None = None
+        """A maintenance is called: at once if waiting, else after the part in hand."""
+        self.setup = setup
         """Changeover (duration drawn) before every batch of the given number of parts."""
         self.setups = 0
-        self.route: Callable[[], Destination] = lambda: None  # type: ignore[assignment,return-value]
+        self.route: Callable[[], Destination] = route or _nowhere
         self.waiting_on: Destination | None = None
-        self.finish: Callable[[Part], Destination] | None = None
+        self.quality = quality
         """Quality steps (defects, rework, inspection) that also choose the destination."""
         self.defects_made = 0
         self.rejected = 0
@@ -278,7 +243,6 @@ class Machine:
         self.diverted = 0
         self.clock = StateClock(env, start, STARVED, timeline)
         self.wear = wear
-        self.inspection = inspection
         self.processed = 0
         self.failures = 0
         self.shocks = 0
@@ -305,12 +269,7 @@ class Machine:
             life = min(life, self.ttf())
         self.age = 0.0
         self.life_left = life
-        if self.pm_every is not None:
-            self.pm_left = self.pm_every
-        elif self.inspection is not None and self.path is not None:
-            self.pm_left = self.inspection.maintenance_age(self.path)
-        else:
-            self.pm_left = math.inf
+        self.pm_left = self.upkeep.next_due(self) if self.upkeep is not None else math.inf
         if self.lives is not None:
             self.lives.append(Life(self.env.now, self.operating, self.path))
 
@@ -359,7 +318,7 @@ class Machine:
             self.operating += work
             if env.now >= start:
                 self.processed += 1
-            dest = self.route() if self.finish is None else self.finish(part)
+            dest = self.route() if self.quality is None else self._finish(part)
             if not dest.try_put(part):
                 clock.set(BLOCKED)
                 self.waiting_on = dest
@@ -388,10 +347,8 @@ class Machine:
                     and self.age >= self.path.fail_age - 1e-9:
                 self.shocks += 1
         self.clock.set(DOWN)
-        for other in self.neighbours:  # opportunistic: maintain them while the line stands
-            if other.pm_left <= other.window and not other.opportunity \
-                    and other.clock.state not in (DOWN, REPAIR, MAINTENANCE):
-                other.call_maintenance()
+        if self.upkeep is not None:
+            self.upkeep.failed(self)
         assert self.ttr is not None
         yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),
                                  lambda: self.clock.set(REPAIR))
@@ -406,13 +363,6 @@ class Machine:
         if self.clock.state in (STARVED, BLOCKED) and self.process is not None:
             self.process.interrupt("maintenance")
 
-    def calendar_maintenance(self, every: float) -> Process:
-        """Call a maintenance every ``every`` of calendar time."""
-        while True:
-            yield self.env.timeout(every)
-            if self.clock.state not in (DOWN, REPAIR, MAINTENANCE):
-                self.call_maintenance()
-
     def _maintain(self) -> Process:
         env = self.env
         self.opportunity = False
@@ -423,3 +373,35 @@ class Machine:
         yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
                                  self.pm_duration())
         self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)
+        if self.upkeep is not None:
+            self.upkeep.maintained(self)
+
+    def _finish(self, part: Part) -> Destination:
+        """The quality steps of a finished part; they choose where it goes."""
+        q = self.quality
+        assert q is not None
+        uniform = q.uniform
+        counting = self.env.now >= self.start
+        if q.fixes is not None and part.defective and uniform() < q.fixes:
+            part.defective = False
+        if q.probability > 0 or q.per_wear > 0:
+            p = q.probability
+            if q.per_wear > 0 and self.path is not None:
+                p += q.per_wear * float(self.path.at(self.age))
+            if uniform() < p:
+                if not part.defective and counting:
+                    self.defects_made += 1
+                part.defective = True
+        if q.suspect is not None and self.suspect:
+            if counting:
+                self.diverted += 1
+            return q.suspect
+        if q.inspection is not None:
+            sampling, detection, false_alarm = q.inspection
+            if uniform() < sampling and uniform() < (
+                    detection if part.defective else false_alarm):
+                if counting:
+                    self.rejected += 1
+                assert q.reject is not None
+                return q.reject
+        return self.route()

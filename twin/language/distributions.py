@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -34,6 +34,8 @@ class BaseDistribution(BaseModel):
     ``twin.distributions`` entry-point group."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    if TYPE_CHECKING:
+        dist: str
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         raise NotImplementedError
@@ -231,11 +233,14 @@ def _bare_number(value: Any) -> Any:
 
 _LAWS = tuple(registered().values())
 
-Distribution = Annotated[
-    Union[_LAWS],  # type: ignore[valid-type]  # noqa: UP007 - built from the registry
-    Field(discriminator="dist"),
-    BeforeValidator(_bare_number),
-]
+if TYPE_CHECKING:
+    Distribution = BaseDistribution
+else:  # the built-ins and the plug-ins, told apart by ``dist``
+    Distribution = Annotated[
+        Union[_LAWS],  # noqa: UP007 - built from the registry
+        Field(discriminator="dist"),
+        BeforeValidator(_bare_number),
+    ]
 """A distribution field of the scenario: a mapping with ``dist`` or a bare number."""
 
 

@@ -8,7 +8,7 @@ first imported. ``twin.language.loading`` reads and validates files into a ``Sce
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     BeforeValidator,
@@ -87,15 +87,20 @@ def _tag(cls: type[Any]) -> str:
 
 
 def _union(models: dict[str, Any]) -> Any:
-    models = tuple(models.values())
-    return Union[models] if len(models) > 1 else models[0]  # noqa: UP007
+    alternatives = tuple(models.values())
+    return Union[alternatives] if len(alternatives) > 1 else alternatives[0]  # noqa: UP007
 
 
-Node = Annotated[_union(node_schemas()), Field(discriminator="kind")]  # type: ignore[misc]
-MaintenancePolicy = Annotated[_union(policy_schemas("maintenance")),  # type: ignore[misc]
-                              Field(discriminator="kind")]
-QualityPolicy = Annotated[_union(policy_schemas("quality")),  # type: ignore[misc]
-                          Field(discriminator="kind")]
+if TYPE_CHECKING:  # what the type checker knows: the built-ins
+    Node = (SourceNode | MachineNode | BufferNode | SinkNode | SupplierNode | WarehouseNode
+            | CustomerNode)
+    MaintenancePolicy = PolicySpec
+    QualityPolicy = PolicySpec
+else:  # what validation knows: the built-ins and the plug-ins
+    Node = Annotated[_union(node_schemas()), Field(discriminator="kind")]
+    MaintenancePolicy = Annotated[_union(policy_schemas("maintenance")),
+                                  Field(discriminator="kind")]
+    QualityPolicy = Annotated[_union(policy_schemas("quality")), Field(discriminator="kind")]
 
 
 def _edge_form(value: Any) -> Any:

@@ -1,0 +1,91 @@
+"""What the node kinds of one replication build into: the SimPy environment, the random streams,
+the shared resources, and every node's objects, found by node name.
+
+``twin.engine.replication.build`` makes one ``BuildContext`` and asks each node's kind to
+``place``, ``connect`` and ``build`` itself in it (see ``twin.engine.kinds``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+import simpy
+
+from twin.engine.crew import Crew
+from twin.engine.flow import Channel, Level, Sink
+from twin.engine.rng import Streams
+from twin.engine.stations import Destination, Machine, Releaser, router
+
+if TYPE_CHECKING:
+    from twin.engine.kinds import NodeKind
+    from twin.engine.policies import MaintenancePolicy, QualityPolicy
+    from twin.engine.sensors import SensorStream
+    from twin.language.schema import Scenario
+    from twin.supply.warehouse import Warehouse
+    from twin.supply.wiring import SupplyChain
+
+
+@dataclass
+class BuildContext:
+    env: simpy.Environment
+    scenario: Scenario
+    graph: nx.DiGraph
+    streams: Streams
+    start: float
+    """When statistics start (the warmup)."""
+    wip: Level
+    releaser: Releaser
+    crew: Crew
+    kinds: dict[str, NodeKind]
+    """Each node's kind, by node name."""
+    timeline: bool = False
+    receivers: dict[str, Any] = field(default_factory=dict)
+    """What parts sent to a node are put into (a channel, a sink, a warehouse, ...)."""
+    inboxes: dict[str, Any] = field(default_factory=dict)
+    """What each machine takes its parts from."""
+    channels: dict[str, Channel] = field(default_factory=dict)
+    sinks: dict[str, Sink] = field(default_factory=dict)
+    warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    machines: dict[str, Machine] = field(default_factory=dict)
+    sensors: dict[str, SensorStream] = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict)
+    """Objects of plug-in node kinds, by node name, for their ``measure``."""
+    fed_directly: set[str] = field(default_factory=set)
+    """Sources whose parts a machine takes itself (an infinite supply): they run no process."""
+    maintenance: MaintenancePolicy | None = None
+    quality: QualityPolicy | None = None
+    supply: SupplyChain | None = None
+
+    def spec(self, name: str) -> Any:
+        return self.graph.nodes[name]["spec"]
+
+    def destination(self, sender: str, target: str) -> Destination:
+        """Where ``sender`` puts a part bound for ``target``."""
+        return self.kinds[target].receiver(self, target, sender)
+
+    def targets(self, name: str, when: str | None = None) -> list[str]:
+        """The successors of ``name`` along its ordinary edges (or those marked ``when``)."""
+        return [t for t in self.graph.successors(name)
+                if self.graph.edges[name, t].get("when") == when]
+
+    def route(self, name: str) -> Callable[[], Destination]:
+        """The routing of the parts leaving ``name``: by the edges' probabilities, drawn from
+        the node's own stream."""
+        targets = [(self.graph.edges[name, t]["p"], self.destination(name, t))
+                   for t in self.targets(name)]
+        uniform = self.streams.rng(f"{name}/route").random if len(targets) > 1 else None
+        draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
+        return router(targets, draw)
+
+    def supply_chain(self) -> SupplyChain:
+        """The plant's suppliers, customers and transport, built once (after every machine's
+        inbox is known)."""
+        if self.supply is None:
+            from twin.supply.wiring import build_supply
+
+            self.supply = build_supply(self.env, self.graph, self.streams, self.start,
+                                       self.warehouses, self.inboxes)
+        return self.supply

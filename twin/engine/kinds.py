@@ -1,0 +1,221 @@
+"""Node kinds: how each kind of node of the plant graph becomes SimPy objects and processes.
+
+A node kind pairs a schema (``twin.language``) with the code that builds it. The replication is
+built in phases, each a loop over the graph's nodes asking the node's kind:
+
+1. ``place``: make what parts sent to the node are put into (``ctx.receivers[name]``);
+2. ``connect``: a machine finds what it takes parts from (``outlet`` of the node feeding it);
+3. ``prepare``: plant-wide wiring that needs every inbox (the supply chain);
+4. ``build``: start the node's processes (routes go through ``ctx.destination``).
+
+``measure`` returns the statistics of a plug-in kind's node for summary.json (``nodes``). A
+third-party kind is an object with these methods and a ``schema`` whose ``kind`` is a
+``Literal`` of its name, registered in the ``twin.node_kinds`` entry-point group::
+
+    class Delay(NodeKind):
+        schema = DelayNode
+        def place(self, ctx, name, spec): ...
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from twin.engine.context import BuildContext
+from twin.engine.flow import Channel, InfiniteSupply, Sink
+from twin.engine.stations import Machine, Quality, Wear, infinite_source, timed_source
+from twin.language.nodes import (
+    BufferNode,
+    CustomerNode,
+    MachineNode,
+    SinkNode,
+    SourceNode,
+    SupplierNode,
+    WarehouseNode,
+)
+from twin.registry import NODE_KINDS, plugins
+
+if TYPE_CHECKING:
+    from twin.engine.stations import Destination
+
+
+class NodeKind:
+    """Base of node kinds: every hook does nothing unless overridden."""
+
+    schema: ClassVar[type[Any]]
+
+    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        pass
+
+    def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        pass
+
+    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        pass
+
+    def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        pass
+
+    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        """What machine ``consumer``, fed by this node alone, takes its parts from (None: the
+        machine gets a hand-over channel of its own that this node puts into)."""
+        return None
+
+    def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
+        """Where ``sender`` puts a part for this node."""
+        return ctx.receivers[name]
+
+    def measure(self, ctx: BuildContext, name: str, span: float) -> dict[str, float] | None:
+        return None
+
+
+class SourceKind(NodeKind):
+    schema = SourceNode
+
+    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        if spec.interarrival is None and ctx.graph.out_degree(name) == 1:
+            ctx.fed_directly.add(name)
+            return InfiniteSupply(ctx.env, consumer, ctx.releaser)
+        return None
+
+    def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        if name in ctx.fed_directly:
+            return
+        if spec.interarrival is None:
+            ctx.env.process(infinite_source(ctx.env, ctx.releaser, ctx.route(name)))
+        else:
+            draw = spec.interarrival.stream(ctx.streams.rng(f"{name}/arrivals"))
+            ctx.env.process(timed_source(ctx.env, draw, ctx.releaser, ctx.route(name)))
+
+
+class BufferKind(NodeKind):
+    schema = BufferNode
+
+    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        capacity = math.inf if spec.capacity is None else spec.capacity
+        ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, capacity, ctx.start)
+
+    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        return ctx.channels[name]
+
+
+class SinkKind(NodeKind):
+    schema = SinkNode
+
+    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.start, ctx.wip,
+                                                      scrap=spec.scrap)
+
+
+class MachineKind(NodeKind):
+    schema = MachineNode
+
+    def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        preds = list(ctx.graph.predecessors(name))
+        inbox = None
+        if len(preds) == 1:
+            feeder = preds[0]
+            inbox = ctx.kinds[feeder].outlet(ctx, feeder, ctx.spec(feeder), name)
+        if inbox is None:
+            inbox = ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, 0,
+                                                                        ctx.start)
+        ctx.inboxes[name] = inbox
+
+    def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        streams = ctx.streams
+        failures = spec.failures
+        wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
+                if spec.degradation is not None else None)
+        upkeep = ctx.maintenance if ctx.maintenance is not None and \
+            ctx.maintenance.governs(name, spec) else None
+        has_sensors = bool(spec.sensors)
+        machine = Machine(
+            ctx.env, name, ctx.inboxes[name],
+            spec.process_time.stream(streams.rng(f"{name}/process")),
+            ctx.start,
+            ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
+                 if failures and failures.ttf else None),
+            ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
+            upkeep=upkeep,
+            pm_duration=upkeep.duration(ctx, name) if upkeep is not None else None,
+            crew=ctx.crew,
+            priority=spec.priority,
+            timeline=ctx.timeline or has_sensors,
+            wear=wear,
+            record_lives=has_sensors,
+            route=ctx.route(name),
+            setup=((spec.setup.batch, spec.setup.duration.stream(streams.rng(f"{name}/setup")))
+                   if spec.setup is not None else None),
+            quality=self._quality(ctx, name, spec),
+        )
+        ctx.machines[name] = machine
+        machine.process = ctx.env.process(machine.run())
+        if upkeep is not None:
+            upkeep.attach(ctx, machine)
+
+    @staticmethod
+    def _quality(ctx: BuildContext, name: str, spec: Any) -> Quality | None:
+        suspect = next((ctx.destination(name, t) for t in ctx.targets(name, "suspect")), None)
+        if (spec.defects is None and spec.fixes is None and spec.inspection is None
+                and suspect is None):
+            return None
+        reject = next((ctx.destination(name, t) for t in ctx.targets(name, "rejected")), None)
+        check = spec.inspection
+        return Quality(
+            ctx.streams.rng(f"{name}/quality").random,
+            probability=spec.defects.probability if spec.defects else 0.0,
+            per_wear=spec.defects.per_wear if spec.defects else 0.0,
+            fixes=spec.fixes,
+            inspection=((check.sampling, check.detection, check.false_alarm)
+                        if check is not None else None),
+            reject=reject, suspect=suspect)
+
+
+class WarehouseKind(NodeKind):
+    schema = WarehouseNode
+
+    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        from twin.supply.warehouse import Warehouse
+
+        ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.start,
+                                                               ctx.wip, ctx.releaser)
+
+    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        return ctx.warehouses[name]
+
+    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        ctx.supply_chain()
+
+    def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
+        return ctx.supply_chain().into_warehouse(sender, name)  # type: ignore[return-value]
+
+
+class SupplierKind(NodeKind):
+    schema = SupplierNode
+
+    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        ctx.supply_chain()
+
+
+class CustomerKind(NodeKind):
+    schema = CustomerNode
+
+    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        ctx.supply_chain()
+
+
+BUILTINS: dict[str, NodeKind] = {
+    "source": SourceKind(), "machine": MachineKind(), "buffer": BufferKind(), "sink": SinkKind(),
+    "supplier": SupplierKind(), "warehouse": WarehouseKind(), "customer": CustomerKind(),
+}
+
+
+@cache
+def node_kinds() -> dict[str, NodeKind]:
+    """Every node kind by name: the built-ins, then the plug-ins (``twin.node_kinds``)."""
+    out = dict(BUILTINS)
+    for name, kind in plugins(NODE_KINDS).items():
+        out.setdefault(name, kind() if isinstance(kind, type) else kind)
+    return out
