@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.language.schema import Degradation, GammaDegradation, MarkovDegradation, WienerDegradation
+from twin.language.nodes import Degradation, GammaDegradation, MarkovDegradation, WienerDegradation
 
 BLOCK = 256
 

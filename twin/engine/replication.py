@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -31,8 +32,10 @@ from twin.engine.stations import (
     Releaser,
 )
 from twin.language.plant import line_constraint, plant_graph
-from twin.language.schema import Scenario
 from twin.supply.wiring import measure_supply
+
+if TYPE_CHECKING:
+    from twin.language.schema import Scenario
 
 
 @dataclass

@@ -41,7 +41,7 @@ from twin.engine.stations import STATES, WORKING
 
 if TYPE_CHECKING:
     from twin.engine.stations import Machine
-    from twin.language.schema import Sensor
+    from twin.language.nodes import Sensor
 
 COLUMNS = ("replication", "machine", "sensor", "time", "value", "state", "age", "wear", "life")
 ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}

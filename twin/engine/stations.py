@@ -24,7 +24,7 @@ from twin.engine.crew import Crew, job_priority
 from twin.engine.health import WearPath, sample_path
 
 if TYPE_CHECKING:
-    from twin.language.schema import Degradation
+    from twin.language.nodes import Degradation
 
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
 

@@ -10,14 +10,22 @@ by life never puts one life in both training and test sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from twin.engine.replication import simulate
 from twin.engine.sensors import MemorySink
-from twin.language.schema import Reactive, Scenario
+from twin.errors import InputError
+from twin.language.policies import Reactive
+from twin.language.schema import Scenario
+
+CYCLE_UNITS = ("cycle", "cycles")
+"""Time units in which the PHM08 score means what it was made for: RUL counted in cycles."""
 
 
 @dataclass
@@ -33,13 +41,18 @@ class Windows:
     machine: np.ndarray
 
 
-def histories(scenario: Scenario, replications: int | None = None) -> pd.DataFrame:
-    """Sensor readings of run-to-failure lives (reactive maintenance, machines with sensors)."""
+def histories(scenario: Scenario, replications: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Sensor readings of run-to-failure lives (reactive maintenance, machines with sensors);
+    ``progress(done, total)`` after each replication."""
     scenario = scenario.model_copy(update={"maintenance": scenario.maintenance.model_copy(
         update={"policy": Reactive(kind="reactive")})})
     sink = MemorySink()
-    for r in range(replications or scenario.replications):
+    total = replications or scenario.replications
+    for r in range(total):
         simulate(scenario, r, sensor_sink=sink)
+        if progress is not None:
+            progress(r + 1, total)
     return sink.frame()
 
 
@@ -114,6 +127,126 @@ def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
 
 def phm_score(predicted: np.ndarray, actual: np.ndarray, early: float = 13.0,
               late: float = 10.0) -> float:
-    """The PHM08 score: exponential penalty, late predictions (d > 0) punished harder."""
+    """The PHM08 score: exponential penalty, late predictions (d > 0) punished harder. Its
+    constants (13 and 10) are in cycles: on RUL counted in other units (minutes of a press's
+    life run to thousands) the penalty overflows to meaningless numbers, so ``train`` gives it
+    only where the scenario's time unit is a cycle."""
     d = np.asarray(predicted) - np.asarray(actual)
     return float(np.sum(np.where(d < 0, np.exp(-d / early) - 1, np.exp(d / late) - 1)))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def watched_machines(scenario: Scenario) -> list[str]:
+    """Machines with both a degradation model and sensors: those there is data to learn from."""
+    return [n for n, s in scenario.plant.nodes.items()
+            if getattr(s, "sensors", None) and getattr(s, "degradation", None)]
+
+
+def check_training(scenario: Scenario, predictor_task: str, task: str,
+                   source: str = "scenario") -> list[str]:
+    """The machines to learn from; an InputError (before anything runs) where the scenario
+    cannot give the labels the task needs."""
+    watched = watched_machines(scenario)
+    if not watched:
+        raise InputError(source, [(("plant", "nodes"), "no machine has both a degradation model "
+                                   "and sensors to learn from", None)])
+    if task not in ("failure", "defect"):
+        raise InputError("--task", [((), f"unknown task {task!r} (failure or defect)", None)])
+    if task == "defect":
+        if predictor_task == "rul":
+            raise InputError("--task", [((), "--task defect needs a risk predictor (such as "
+                                              "logistic); this one predicts remaining life",
+                                         None)])
+        missing = [n for n in watched if getattr(scenario.plant.nodes[n], "defects", None) is None]
+        if missing:
+            raise InputError(source, [(("plant", "nodes", name), (
+                f"machine {name!r} has no defects model to label defect risk from: give it "
+                "`defects: {probability: ..., per_wear: ...}` or train with --task failure"),
+                None) for name in missing])
+    return watched
+
+
+@dataclass
+class TrainResult:
+    """A fitted predictor with its held-out metrics."""
+
+    predictor: Any
+    name: str
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    """What the metrics leave out, and why."""
+
+    def save(self, out: str | Path) -> Path:
+        """``out/model.json`` (with ``model.npz``) and ``out/metrics.json``; the model's path."""
+        from twin.ml.predictor import save_predictor
+        from twin.study.output import write_json
+
+        out = Path(out)
+        save_predictor(self.predictor, self.name, out / "model", self.metadata)
+        write_json(out / "metrics.json", self.metrics)
+        return out / "model.json"
+
+
+def train(
+    scenario: Scenario,
+    predictor: str,
+    *,
+    steps: int = 30,
+    stride: int = 5,
+    label_horizon: float = 200.0,
+    task: str = "failure",
+    allow_imports: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Simulate run-to-failure histories of ``scenario``, cut them into windows, split by life,
+    fit the predictor called ``predictor`` and measure it on the held-out lives.
+    ``progress(done, total)`` follows the simulated replications, ``stage(text)`` the steps."""
+    from twin.ml.registry import create
+
+    model = create(predictor, allow_imports=allow_imports)
+    check_training(scenario, model.task, task)
+    say = stage or (lambda _text: None)
+    say(f"simulating {scenario.replications} run-to-failure histories of "
+        f"{', '.join(watched_machines(scenario))}")
+    data = windows(histories(scenario, progress=progress), steps=steps, stride=stride)
+    train_mask, test = split_by_life(data, seed=scenario.seed)
+    metrics: dict[str, Any] = {"windows": int(len(data.rul)),
+                               "train_lives": int(len(set(data.life[train_mask]))),
+                               "test_lives": int(len(set(data.life[test])))}
+    notes: list[str] = []
+    say(f"fitting {predictor} on {int(train_mask.sum()):,} windows "
+        f"({metrics['train_lives']} lives)")
+    if model.task == "rul":
+        model.fit(data.X[train_mask], data.rul[train_mask])
+        predicted = model.predict(data.X[test])
+        metrics.update(rul_rmse=rmse(predicted, data.rul[test]),
+                       constant_rmse=rmse(np.full(test.sum(), data.rul[train_mask].mean()),
+                                          data.rul[test]))
+        if scenario.time_unit.strip().lower() in CYCLE_UNITS:
+            metrics["phm_score"] = phm_score(predicted, data.rul[test])
+        else:
+            notes.append(f"PHM08 score left out: its penalty, exp(error/10) for late "
+                         f"predictions, is made for RUL in cycles, and this scenario counts "
+                         f"{scenario.time_unit} (give time_unit: cycle to have it)")
+    else:
+        if task == "defect":
+            y = defect_labels(data, scenario, seed=scenario.seed)
+        else:
+            y = (data.rul <= label_horizon).astype(int)
+        model.fit(data.X[train_mask], y[train_mask])
+        alarm = model.predict(data.X[test]) >= 0.5
+        truth = y[test] == 1
+        tp = int((alarm & truth).sum())
+        metrics.update(precision=tp / max(int(alarm.sum()), 1),
+                       recall=tp / max(int(truth.sum()), 1),
+                       mean_alarm_lead=float(data.rul[test][alarm & truth].mean())
+                       if tp and task == "failure" else None)
+    metadata = {"scenario": scenario.name, "sensors": data.sensors, "steps": steps,
+                "stride": stride, "label_horizon": label_horizon,
+                "task": model.task if model.task == "rul" else task,
+                "time_unit": scenario.time_unit, "metrics": metrics}
+    return TrainResult(model, predictor, metrics, metadata, notes)

@@ -16,7 +16,7 @@ import simpy
 
 from twin.engine.flow import Level, Part
 from twin.language.distributions import Constant
-from twin.language.schema import CustomerNode, SupplierNode
+from twin.language.nodes import CustomerNode, SupplierNode
 from twin.supply.warehouse import Order
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.engine.flow import Level, Part
-from twin.language.schema import BaseStock, MinMax, ReorderPoint, WarehouseNode
+from twin.language.nodes import BaseStock, MinMax, ReorderPoint, WarehouseNode
 
 if TYPE_CHECKING:
     from twin.supply.logistics import Customer, Transport
