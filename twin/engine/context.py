@@ -18,6 +18,7 @@ from twin.engine.crew import Crew
 from twin.engine.flow import Channel, Level, Sink
 from twin.engine.rng import Streams
 from twin.engine.stations import Destination, Machine, Releaser, router
+from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
     from twin.engine.kinds import NodeKind
@@ -34,8 +35,8 @@ class BuildContext:
     scenario: Scenario
     graph: nx.DiGraph
     streams: Streams
-    start: float
-    """When statistics start (the warmup)."""
+    warmup: Warmup
+    """Statistics register with it to be reset when the warmup ends."""
     wip: Level
     releaser: Releaser
     crew: Crew
@@ -86,6 +87,6 @@ class BuildContext:
         if self.supply is None:
             from twin.supply.wiring import build_supply
 
-            self.supply = build_supply(self.env, self.graph, self.streams, self.start,
+            self.supply = build_supply(self.env, self.graph, self.streams, self.warmup,
                                        self.warehouses, self.inboxes)
         return self.supply

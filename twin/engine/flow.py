@@ -15,6 +15,8 @@ from typing import Any
 
 import simpy
 
+from twin.engine.warmup import Warmup
+
 
 class Part:
     __slots__ = ("id", "release", "defective", "lot")
@@ -28,30 +30,35 @@ class Part:
 
 
 class Level:
-    """Time-weighted level of a count, measured from ``start``."""
+    """Time-weighted level of a count, measured from the end of the warmup."""
 
-    __slots__ = ("env", "start", "value", "last", "area", "max")
+    __slots__ = ("env", "origin", "value", "last", "area", "max")
 
-    def __init__(self, env: simpy.Environment, start: float) -> None:
+    def __init__(self, env: simpy.Environment, warmup: Warmup) -> None:
         self.env = env
-        self.start = start
+        self.origin = env.now
+        """When measuring began (the end of the warmup, once it has passed)."""
         self.value = 0
-        self.last = 0.0
+        self.last = env.now
         self.area = 0.0
         self.max = 0
+        warmup.register(self)
 
     def add(self, delta: int) -> None:
         now = self.env.now
-        if now > self.start:
-            self.area += self.value * (now - (self.last if self.last > self.start else self.start))
+        self.area += self.value * (now - self.last)
         self.last = now
         self.value += delta
         if self.value > self.max:
             self.max = self.value
 
+    def reset(self) -> None:
+        self.area = 0.0
+        self.origin = self.last = self.env.now
+
     def mean(self, end: float) -> float:
         self.add(0)
-        span = end - self.start
+        span = end - self.origin
         return self.area / span if span > 0 else math.nan
 
 
@@ -60,14 +67,15 @@ class Channel:
 
     __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level")
 
-    def __init__(self, env: simpy.Environment, name: str, capacity: float, start: float) -> None:
+    def __init__(self, env: simpy.Environment, name: str, capacity: float,
+                 warmup: Warmup) -> None:
         self.env = env
         self.name = name
         self.capacity = capacity
         self.items: deque[Part] = deque()
         self.getters: deque[simpy.Event] = deque()
         self.putters: deque[tuple[simpy.Event | None, Part]] = deque()
-        self.level = Level(env, start)
+        self.level = Level(env, warmup)
 
     # -- taking parts out
     def try_get(self) -> Part | None:
@@ -147,36 +155,37 @@ class InfiniteSupply:
 
 
 class Sink:
-    """Absorbs parts and counts them from ``start``: good parts shipped (``count``), defective
-    parts shipped (``escaped``), parts scrapped (a scrap sink); and their lead times."""
+    """Absorbs parts and counts them: good parts shipped (``count``), defective parts shipped
+    (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 
-    __slots__ = ("env", "name", "start", "scrap", "count", "escaped", "scrapped", "lead_sum",
+    __slots__ = ("env", "name", "scrap", "count", "escaped", "scrapped", "lead_sum",
                  "arrivals", "wip")
 
-    def __init__(self, env: simpy.Environment, name: str, start: float, wip: Level,
+    def __init__(self, env: simpy.Environment, name: str, warmup: Warmup, wip: Level,
                  scrap: bool = False) -> None:
         self.env = env
         self.name = name
-        self.start = start
         self.scrap = scrap
+        self.wip = wip
+        self.reset()
+        warmup.register(self)
+
+    def reset(self) -> None:
         self.count = 0
         self.escaped = 0
         self.scrapped = 0
         self.lead_sum = 0.0
         self.arrivals = 0
-        self.wip = wip
 
     def try_put(self, part: Part) -> bool:
-        now = self.env.now
-        if now >= self.start:
-            if self.scrap:
-                self.scrapped += 1
-            elif part.defective:
-                self.escaped += 1
-            else:
-                self.count += 1
-            self.arrivals += 1
-            self.lead_sum += now - part.release
+        if self.scrap:
+            self.scrapped += 1
+        elif part.defective:
+            self.escaped += 1
+        else:
+            self.count += 1
+        self.arrivals += 1
+        self.lead_sum += self.env.now - part.release
         self.wip.add(-1)
         if part.lot is not None:  # a production order that will not reach its warehouse
             part.lot.order_lost()

@@ -95,7 +95,7 @@ class BufferKind(NodeKind):
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         capacity = math.inf if spec.capacity is None else spec.capacity
-        ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, capacity, ctx.start)
+        ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, capacity, ctx.warmup)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         return ctx.channels[name]
@@ -105,7 +105,7 @@ class SinkKind(NodeKind):
     schema = SinkNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.start, ctx.wip,
+        ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.warmup, ctx.wip,
                                                       scrap=spec.scrap)
 
 
@@ -120,7 +120,7 @@ class MachineKind(NodeKind):
             inbox = ctx.kinds[feeder].outlet(ctx, feeder, ctx.spec(feeder), name)
         if inbox is None:
             inbox = ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, 0,
-                                                                        ctx.start)
+                                                                        ctx.warmup)
         ctx.inboxes[name] = inbox
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
@@ -134,7 +134,7 @@ class MachineKind(NodeKind):
         machine = Machine(
             ctx.env, name, ctx.inboxes[name],
             spec.process_time.stream(streams.rng(f"{name}/process")),
-            ctx.start,
+            ctx.warmup,
             ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
                  if failures and failures.ttf else None),
             ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
@@ -179,7 +179,7 @@ class WarehouseKind(NodeKind):
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         from twin.supply.warehouse import Warehouse
 
-        ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.start,
+        ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.warmup,
                                                                ctx.wip, ctx.releaser)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:

@@ -31,6 +31,7 @@ from twin.engine.stations import (
     Machine,
     Releaser,
 )
+from twin.engine.warmup import Warmup
 from twin.language.plant import line_constraint, plant_graph
 from twin.supply.wiring import measure_supply
 
@@ -67,10 +68,10 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Bu
     """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
     phase (see ``twin.engine.kinds``), then the policies start."""
     env = simpy.Environment()
+    warmup = Warmup(env, scenario.warmup)  # first: its reset comes first at the warmup's end
     graph = plant_graph(scenario)
     streams = Streams(scenario.seed, replication)
-    start = scenario.warmup
-    wip = Level(env, start)
+    wip = Level(env, warmup)
     upkeep = scenario.maintenance
     crew = Crew(env, upkeep.crew,
                 upkeep.response_time.stream(streams.rng("crew/response"))
@@ -78,7 +79,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Bu
                 (upkeep.shifts.period, upkeep.shifts.working) if upkeep.shifts else None)
     registered = node_kinds()
     kinds = {name: registered[kind] for name, kind in graph.nodes(data="kind")}
-    ctx = BuildContext(env, scenario, graph, streams, start, wip, Releaser(env, wip), crew, kinds,
+    ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip), crew, kinds,
                        timeline=timeline)
     ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
     ctx.quality = quality_policy(scenario.quality.policy, ctx)

@@ -22,6 +22,7 @@ from twin.engine.crew import PREVENTIVE as PREVENTIVE_JOB
 from twin.engine.crew import REPAIR as REPAIR_JOB
 from twin.engine.crew import Crew, job_priority
 from twin.engine.health import WearPath, sample_path
+from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
     from twin.language.nodes import Degradation
@@ -40,13 +41,13 @@ Process = Generator[simpy.Event, Any, None]
 
 
 class StateClock:
-    """Time spent in each state from ``start`` on, and optionally the timeline of changes."""
+    """Time spent in each state (from the end of the warmup), and optionally the timeline of
+    changes (from the start)."""
 
-    __slots__ = ("env", "start", "state", "since", "totals", "timeline")
+    __slots__ = ("env", "state", "since", "totals", "timeline")
 
-    def __init__(self, env: simpy.Environment, start: float, state: int, timeline: bool) -> None:
+    def __init__(self, env: simpy.Environment, state: int, timeline: bool) -> None:
         self.env = env
-        self.start = start
         self.state = state
         self.since = env.now
         self.totals = [0.0] * len(STATES)
@@ -56,19 +57,19 @@ class StateClock:
         if state == self.state:
             return
         now = self.env.now
-        if now > self.start:
-            since = self.since
-            self.totals[self.state] += now - (since if since > self.start else self.start)
+        self.totals[self.state] += now - self.since
         self.state = state
         self.since = now
         if self.timeline is not None:
             self.timeline.append((now, state))
 
+    def reset(self) -> None:
+        self.totals = [0.0] * len(STATES)
+        self.since = self.env.now
+
     def close(self) -> list[float]:
         now = self.env.now
-        if now > self.start:
-            since = self.since
-            self.totals[self.state] += now - (since if since > self.start else self.start)
+        self.totals[self.state] += now - self.since
         self.since = now
         return self.totals
 
@@ -199,7 +200,7 @@ class Machine:
         name: str,
         inbox: Channel | InfiniteSupply,
         process_time: Draw,
-        start: float,
+        warmup: Warmup,
         *,
         ttf: Draw | None = None,
         ttr: Draw | None = None,
@@ -218,7 +219,6 @@ class Machine:
         self.name = name
         self.inbox = inbox
         self.process_time = process_time
-        self.start = start
         self.ttf = ttf
         self.ttr = ttr
         self.upkeep = upkeep
@@ -241,7 +241,7 @@ class Machine:
         self.suspect = False
         """Set by a predictive quality policy while the predicted defect risk is high."""
         self.diverted = 0
-        self.clock = StateClock(env, start, STARVED, timeline)
+        self.clock = StateClock(env, STARVED, timeline)
         self.wear = wear
         self.processed = 0
         self.failures = 0
@@ -256,6 +256,13 @@ class Machine:
         self.path: WearPath | None = None
         self.lives: list[Life] | None = [] if record_lives else None
         self._renew(1.0)
+        warmup.register(self)
+
+    def reset(self) -> None:
+        """Counters and the state clock start again (at the end of the warmup)."""
+        self.processed = self.failures = self.shocks = self.preventive = self.setups = 0
+        self.defects_made = self.rejected = self.diverted = 0
+        self.clock.reset()
 
     def _renew(self, restores: float) -> None:
         life = math.inf
@@ -279,7 +286,6 @@ class Machine:
         clock = self.clock
         inbox = self.inbox
         draw = self.process_time
-        start = self.start
         batch_left = 0
         while True:
             part = inbox.try_get()
@@ -291,8 +297,7 @@ class Machine:
             if self.setup is not None:
                 if batch_left == 0:
                     clock.set(SETUP)
-                    if env.now >= start:
-                        self.setups += 1
+                    self.setups += 1
                     yield timeout(self.setup[1]())
                     batch_left = self.setup[0]
                 batch_left -= 1
@@ -316,8 +321,7 @@ class Machine:
             self.pm_left -= work
             self.age += work
             self.operating += work
-            if env.now >= start:
-                self.processed += 1
+            self.processed += 1
             dest = self.route() if self.quality is None else self._finish(part)
             if not dest.try_put(part):
                 clock.set(BLOCKED)
@@ -340,12 +344,10 @@ class Machine:
                     self.clock.set(state)
 
     def _repair(self) -> Process:
-        env = self.env
-        if env.now >= self.start:
-            self.failures += 1
-            if self.path is not None and self.path.cause == "shock" \
-                    and self.age >= self.path.fail_age - 1e-9:
-                self.shocks += 1
+        self.failures += 1
+        if self.path is not None and self.path.cause == "shock" \
+                and self.age >= self.path.fail_age - 1e-9:
+            self.shocks += 1
         self.clock.set(DOWN)
         if self.upkeep is not None:
             self.upkeep.failed(self)
@@ -364,10 +366,8 @@ class Machine:
             self.process.interrupt("maintenance")
 
     def _maintain(self) -> Process:
-        env = self.env
         self.opportunity = False
-        if env.now >= self.start:
-            self.preventive += 1
+        self.preventive += 1
         self.clock.set(MAINTENANCE)
         assert self.pm_duration is not None
         yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
@@ -381,7 +381,6 @@ class Machine:
         q = self.quality
         assert q is not None
         uniform = q.uniform
-        counting = self.env.now >= self.start
         if q.fixes is not None and part.defective and uniform() < q.fixes:
             part.defective = False
         if q.probability > 0 or q.per_wear > 0:
@@ -389,19 +388,17 @@ class Machine:
             if q.per_wear > 0 and self.path is not None:
                 p += q.per_wear * float(self.path.at(self.age))
             if uniform() < p:
-                if not part.defective and counting:
+                if not part.defective:
                     self.defects_made += 1
                 part.defective = True
         if q.suspect is not None and self.suspect:
-            if counting:
-                self.diverted += 1
+            self.diverted += 1
             return q.suspect
         if q.inspection is not None:
             sampling, detection, false_alarm = q.inspection
             if uniform() < sampling and uniform() < (
                     detection if part.defective else false_alarm):
-                if counting:
-                    self.rejected += 1
+                self.rejected += 1
                 assert q.reject is not None
                 return q.reject
         return self.route()

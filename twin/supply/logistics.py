@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from twin.engine.flow import Level, Part
+from twin.engine.warmup import Warmup
 from twin.language.distributions import Constant
 from twin.language.nodes import CustomerNode, SupplierNode
 from twin.supply.warehouse import Order
@@ -31,18 +32,20 @@ class Transport:
     """Shipments along one edge: ``transit`` time each, at most ``capacity`` on the way at once
     (null: no limit), ``cost`` per shipment."""
 
-    def __init__(self, env: simpy.Environment, start: float, transit: Draw | None,
+    def __init__(self, env: simpy.Environment, warmup: Warmup, transit: Draw | None,
                  capacity: int | None, cost: float) -> None:
         self.env = env
-        self.start = start
         self.transit = transit
         self.vehicles = simpy.Resource(env, capacity) if capacity is not None else None
         self.cost = cost
         self.shipments = 0
+        warmup.register(self)
+
+    def reset(self) -> None:
+        self.shipments = 0
 
     def ship(self, parts: Any, deliver: Callable[[Any], None]) -> None:
-        if self.env.now >= self.start:
-            self.shipments += 1
+        self.shipments += 1
         if self.vehicles is None:
             if self.transit is None:
                 deliver(parts)
@@ -64,24 +67,26 @@ class Supplier:
     """Prepares each order for a lead time, ``capacity`` orders at once, then ships it; late by
     ``delay`` with probability 1 - reliability."""
 
-    def __init__(self, env: simpy.Environment, name: str, spec: SupplierNode, start: float,
+    def __init__(self, env: simpy.Environment, name: str, spec: SupplierNode, warmup: Warmup,
                  lead_time: Draw, delay: Draw | None, uniform: Draw) -> None:
         self.env = env
         self.name = name
-        self.start = start
-        self.orders = 0
-        self.units = 0
-        self.late = 0
+        self.reset()
+        warmup.register(self)
         self.spec = spec
         self.lead_time = lead_time
         self.delay = delay
         self.uniform = uniform
         self.slots = simpy.Resource(env, spec.capacity) if spec.capacity is not None else None
 
+    def reset(self) -> None:
+        self.orders = 0
+        self.units = 0
+        self.late = 0
+
     def order(self, quantity: int, ship: Deliver) -> None:
-        if self.env.now >= self.start:
-            self.orders += 1
-            self.units += quantity
+        self.orders += 1
+        self.units += quantity
         if self.slots is None:
             wait = self.lead_time() + self._lateness()
             self.env.timeout(wait).callbacks.append(lambda _: self._ship(quantity, ship))
@@ -91,8 +96,7 @@ class Supplier:
     def _lateness(self) -> float:
         if self.spec.reliability < 1 and self.uniform() >= self.spec.reliability:
             assert self.delay is not None
-            if self.env.now >= self.start:
-                self.late += 1
+            self.late += 1
             return self.delay()
         return 0.0
 
@@ -131,20 +135,25 @@ def seasonal_clock(period: float, factors: list[float]) -> Callable[[float], flo
 class Customer:
     """Places orders with its warehouse; orders are shipped to it along its edge."""
 
-    def __init__(self, env: simpy.Environment, name: str, spec: CustomerNode, start: float,
+    def __init__(self, env: simpy.Environment, name: str, spec: CustomerNode, warmup: Warmup,
                  interarrival: Draw, quantity: Draw, due: Draw | None) -> None:
         self.env = env
         self.name = name
         self.spec = spec
         self.unmet = spec.unmet
-        self.start = start
+        self.warmup = warmup
         self.interarrival = interarrival
         self.quantity = quantity
         self.due = due
         self.warehouse: Warehouse | None = None
         self.transport: Transport | None = None
-        self.backordered = Level(env, start)
-        # counters (orders placed from the warmup on)
+        self.backordered = Level(env, warmup)
+        self.reset()
+        warmup.register(self)
+
+    def reset(self) -> None:
+        """Counters of the orders placed from now on (deliveries of older orders are not
+        counted)."""
         self.orders = 0
         self.demanded = 0
         self.from_stock = 0
@@ -180,7 +189,7 @@ class Customer:
         self.transport.ship(order, self.receive)
 
     def receive(self, order: Order) -> None:
-        if order.placed < self.start:
+        if order.placed < self.warmup.end:  # placed before statistics started
             return
         now = self.env.now
         self.delivered_orders += 1

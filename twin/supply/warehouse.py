@@ -8,7 +8,7 @@ into the line that feeds it, which release that many parts at the line's entry m
 
 Customer orders are filled first come, first served; what cannot be filled at once is backordered
 or lost. The levels are recorded at every change; their statistics come from that record.
-Counters start at the warmup, like the line's.
+Counters are reset when the warmup ends, like the line's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.engine.flow import Level, Part
+from twin.engine.warmup import Warmup
 from twin.language.nodes import BaseStock, MinMax, ReorderPoint, WarehouseNode
 
 if TYPE_CHECKING:
@@ -63,11 +64,15 @@ class Transfer:
 
     unmet = "backorder"
 
-    def __init__(self, env: simpy.Environment, start: float, target: Warehouse,
+    def __init__(self, env: simpy.Environment, warmup: Warmup, target: Warehouse,
                  transport: Transport) -> None:
         self.target = target
         self.transport = transport
-        self.backordered = Level(env, start)
+        self.backordered = Level(env, warmup)
+        self.reset()
+        warmup.register(self)
+
+    def reset(self) -> None:
         self.orders = 0
         self.demanded = 0
         self.from_stock = 0
@@ -134,12 +139,11 @@ class Orders:
 class Warehouse:
     """Stock of parts with a replenishment policy; see the module docstring."""
 
-    def __init__(self, env: simpy.Environment, name: str, spec: WarehouseNode, start: float,
+    def __init__(self, env: simpy.Environment, name: str, spec: WarehouseNode, warmup: Warmup,
                  wip: Level, releaser: Any) -> None:
         self.env = env
         self.name = name
         self.spec = spec
-        self.start = start
         self.wip = wip
         self.releaser = releaser
         self.items: deque[Part] = deque(Part(0, 0.0) for _ in range(spec.start_stock()))
@@ -150,7 +154,14 @@ class Warehouse:
         self.on_order = 0
         self.replenish: Callable[[int], None] | None = None
         self.timeline: list[tuple[float, int, int]] = [(env.now, len(self.items), 0)]
-        # counters from the warmup on
+        self.reset()
+        warmup.register(self)
+        # whole-run flows of units (for balances)
+        self.shipped = 0
+        self.released = 0
+
+    def reset(self) -> None:
+        """Counters start again (at the end of the warmup)."""
         self.orders_placed = 0
         self.units_ordered = 0
         self.received = 0
@@ -163,9 +174,6 @@ class Warehouse:
         self.escaped = 0
         self.lead_sum = 0.0
         self.arrivals = 0
-        # whole-run flows of units (for balances)
-        self.shipped = 0
-        self.released = 0
 
     # -- levels
     def _changed(self) -> None:
@@ -189,9 +197,8 @@ class Warehouse:
         quantity = order_quantity(policy, len(self.items) + self.on_order - self.backordered)
         if quantity > 0:
             self.on_order += quantity
-            if self.env.now >= self.start:
-                self.orders_placed += 1
-                self.units_ordered += quantity
+            self.orders_placed += 1
+            self.units_ordered += quantity
             self.replenish(quantity)
 
     def periodic_review(self, every: float) -> Process:
@@ -216,16 +223,15 @@ class Warehouse:
             self.shipped += take
             order.shipped = take
         short = quantity - take
-        if order.placed >= self.start:
-            customer.orders += 1
-            customer.demanded += quantity
-            customer.from_stock += take
-            self.demanded += quantity
-            self.from_stock += take
-            if short:
-                self.stockouts += 1
-                if customer.unmet == "lost":
-                    customer.lost += short
+        customer.orders += 1
+        customer.demanded += quantity
+        customer.from_stock += take
+        self.demanded += quantity
+        self.from_stock += take
+        if short:
+            self.stockouts += 1
+            if customer.unmet == "lost":
+                customer.lost += short
         if short and customer.unmet != "lost":
             order.remaining = short
             self.backlog.append(order)
@@ -261,10 +267,9 @@ class Warehouse:
         """A replenishment order placed at ``placed`` arrives."""
         now = self.env.now
         self.on_order -= len(parts)
-        if now >= self.start:
-            self.received += len(parts)
-            self.replenishments += 1
-            self.replenishment_sum += now - placed
+        self.received += len(parts)
+        self.replenishments += 1
+        self.replenishment_sum += now - placed
         if self.backlog or self.getters:
             for part in parts:
                 self._stock(part)
@@ -276,13 +281,12 @@ class Warehouse:
         """A finished part from the line."""
         now = self.env.now
         self.wip.add(-1)
-        if now >= self.start:
-            if part.defective:
-                self.escaped += 1
-            else:
-                self.made += 1
-            self.arrivals += 1
-            self.lead_sum += now - part.release
+        if part.defective:
+            self.escaped += 1
+        else:
+            self.made += 1
+        self.arrivals += 1
+        self.lead_sum += now - part.release
         lot = part.lot
         if lot is not None:
             part.lot = None

@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from twin.engine.stations import router
+from twin.engine.warmup import Warmup
 from twin.supply.logistics import Customer, Draw, Shipper, Supplier, Transport
 from twin.supply.warehouse import Gate, Order, Orders, Transfer, Warehouse
 
@@ -22,9 +23,9 @@ from twin.supply.warehouse import Gate, Order, Orders, Transfer, Warehouse
 class SupplyChain:
     """The supply-chain objects of one replication, wired to the line."""
 
-    def __init__(self, env: simpy.Environment, start: float) -> None:
+    def __init__(self, env: simpy.Environment, warmup: Warmup) -> None:
         self.env = env
-        self.start_time = start
+        self.warmup = warmup
         self.suppliers: dict[str, Supplier] = {}
         self.warehouses: dict[str, Warehouse] = {}
         self.customers: dict[str, Customer] = {}
@@ -47,13 +48,13 @@ class SupplyChain:
             self.env.process(customer.run())
 
 
-def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
+def build_supply(env: simpy.Environment, graph: Any, streams: Any, warmup: Warmup,
                  warehouses: dict[str, Warehouse], inboxes: dict[str, Any]) -> SupplyChain:
     """Suppliers, customers and transport of the plant graph; production orders of the
     warehouses fed by a line gate that line's entry machines (in ``inboxes``)."""
     from twin.language.plant import line_entries
 
-    chain = SupplyChain(env, start)
+    chain = SupplyChain(env, warmup)
     chain.warehouses = warehouses
     nodes = {name: data["spec"] for name, data in graph.nodes(data=True)}
 
@@ -63,7 +64,7 @@ def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
     for (a, b), edge in ((e[:2], e[2]["spec"]) for e in graph.edges(data=True)):
         if nodes[b].kind in ("warehouse", "customer"):
             transit = stream(edge.transit, f"{a}->{b}/transit")
-            chain.transports[(a, b)] = Transport(env, start, transit, edge.capacity, edge.cost)
+            chain.transports[(a, b)] = Transport(env, warmup, transit, edge.capacity, edge.cost)
             if nodes[a].kind == "machine" and (edge.transit is not None or edge.batch
                                                or edge.capacity is not None or edge.cost):
                 chain.shippers[(a, b)] = Shipper(chain.transports[(a, b)], warehouses[b],
@@ -71,10 +72,10 @@ def build_supply(env: simpy.Environment, graph: Any, streams: Any, start: float,
     for name, spec in nodes.items():
         if spec.kind == "supplier":
             chain.suppliers[name] = Supplier(
-                env, name, spec, start, stream(spec.lead_time, f"{name}/lead_time"),  # type: ignore[arg-type]
+                env, name, spec, warmup, stream(spec.lead_time, f"{name}/lead_time"),  # type: ignore[arg-type]
                 stream(spec.delay, f"{name}/delay"), _uniform(streams.rng(f"{name}/reliability")))
         elif spec.kind == "customer":
-            customer = Customer(env, name, spec, start,
+            customer = Customer(env, name, spec, warmup,
                                 stream(spec.demand.interarrival, f"{name}/demand"),  # type: ignore[arg-type]
                                 stream(spec.demand.quantity, f"{name}/quantity"),  # type: ignore[arg-type]
                                 stream(spec.demand.due, f"{name}/due"))
@@ -106,7 +107,7 @@ def _purchasing(env: simpy.Environment, chain: SupplyChain, warehouse: Warehouse
     """Place each order with one of ``sources`` (name, share: suppliers or warehouses), chosen by
     share."""
     choose = router([(share, name) for name, share in sources], uniform)
-    transfers = {name: Transfer(env, chain.start_time, warehouse,
+    transfers = {name: Transfer(env, chain.warmup, warehouse,
                                 chain.transports[(name, warehouse.name)])
                  for name, _ in sources if name in chain.warehouses}
 
