@@ -43,9 +43,14 @@ def browser() -> Iterator[object]:
 
 def check_renders(browser: object, report: Path, shot: Path, min_plots: int) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
     driver.get(report.as_uri())  # type: ignore[attr-defined]
+    # plotly.js is inlined gzip-compressed: the page inflates it, then draws the figures
+    state = WebDriverWait(driver, 30).until(  # type: ignore[arg-type]
+        lambda d: d.execute_script("return document.body.dataset.plots"))
+    assert state == "ready"
     plots = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
     assert len(plots) >= min_plots
     bars = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .bars path, "  # type: ignore[attr-defined]
@@ -54,11 +59,15 @@ def check_renders(browser: object, report: Path, shot: Path, min_plots: int) -> 
     errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]  # type: ignore[attr-defined]
     assert errors == []
     assert driver.find_elements(By.TAG_NAME, "table")  # type: ignore[attr-defined]
+    intervals = driver.find_elements(By.CSS_SELECTOR, "td.ci")  # type: ignore[attr-defined]
+    assert intervals, "confidence intervals are marked"
+    assert all(c.value_of_css_property("white-space") == "nowrap" for c in intervals[:20])
     assert driver.save_screenshot(str(shot))  # type: ignore[attr-defined]
     assert shot.stat().st_size > 20_000
     text = report.read_text()
     assert "http://" not in text.split("<body>")[1].replace("http://www.w3.org", "")
     assert "<script src=" not in text  # everything inline: opens offline
+    assert report.stat().st_size < 2_600_000  # plotly.js compressed, once (4.8 MB inlined plain)
 
 
 def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -> None:
