@@ -102,9 +102,15 @@ def test_library_api_matches_cli(tmp_path: Path) -> None:
 def test_default_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(ROOT / "scenarios" / "mm1.yaml"), *SMALL]) == 0
-    runs = list((tmp_path / "results" / "mm1").iterdir())
+    runs = [p for p in (tmp_path / "results" / "mm1").iterdir() if p.name != "latest"]
     assert len(runs) == 1 and (runs[0] / "summary.json").exists()
     assert runs[0].name.endswith("Z")
+    latest = tmp_path / "results" / "mm1" / "latest"
+    assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
+    assert main(["run", str(ROOT / "scenarios" / "mm1.yaml"), *SMALL]) == 0
+    second = [p for p in (tmp_path / "results" / "mm1").iterdir() if p not in (*runs, latest)]
+    assert len(second) == 1 and latest.resolve() == second[0].resolve()
+    assert not list((tmp_path / "results" / "mm1").glob(".latest*"))
 
 
 @pytest.mark.parametrize("scenario", sorted((ROOT / "scenarios").glob("*.yaml")),

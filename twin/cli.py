@@ -7,23 +7,27 @@ without a traceback; 1 anything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import math
 import os
+import re
+import signal
 import sys
+import threading
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.kpis import COMPACT, KPIS, headline_kpis, kpi_units
-from twin.language.loading import dump_yaml, load_scenario
+from twin.language.loading import load_scenario
 from twin.language.overrides import parse_assignment
 from twin.language.schema import Scenario
 
@@ -36,6 +40,10 @@ class ArgumentError(Exception):
 
 class Interrupted(Exception):
     pass
+
+
+OUT: list[Path] = []
+"""The output folder of the command running, for the hint when it is interrupted."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "
                                      "the twin; save it for predictive policies")
     _experiment_options(p, executors=False)
-    p.add_argument("--predictor", required=True, help="predictor name (twin train --list)")
+    p.add_argument("--predictor", required=True,
+                   help="predictor name: threshold, linear, logistic, cnn, lstm, or one "
+                        "registered in the twin.predictors entry points")
     p.add_argument("--steps", type=_positive_int, default=30, help="readings per window")
     p.add_argument("--stride", type=_positive_int, default=5, help="readings between windows")
     p.add_argument("--label-horizon", type=_horizon, default=200.0,
@@ -170,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a scenario file and its plant graph")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.set_defaults(handler=cmd_validate)
     return parser
 
@@ -203,15 +214,78 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def progress_bar(label: str, total: int) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+PROGRESS_EVERY = float(os.environ.get("TWIN_PROGRESS_EVERY", "10"))
+"""Seconds between progress lines when stderr is not a terminal."""
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _ProgressLines:
+    """Progress for a log or a pipe: a line on stderr every ``every`` seconds (done/total,
+    elapsed, time left), from a background thread, so it comes even while one long task runs."""
+
+    def __init__(self, label: str, total: int, every: float) -> None:
+        self.label, self.total, self.every = label, total, every
+        self.done = 0
+        self.start_done: int | None = None
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def update(self, done: int, total: int) -> None:
+        if self.start_done is None:
+            self.start_done = done  # replications found saved are not counted for the rate
+            self.started = time.monotonic()
+        self.done, self.total = done, total
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        new = self.done - (self.start_done or 0)
+        left = ""
+        if new > 0 and self.done < self.total:
+            left = f", about {_clock(elapsed / new * (self.total - self.done))} left"
+        return (f"{self.label}: {self.done}/{self.total} done, {_clock(elapsed)} elapsed"
+                f"{left}")
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            print(self.line(), file=sys.stderr, flush=True)
+
+    def __enter__(self) -> _ProgressLines:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """An update(done, total) callback: a bar with the time left on a terminal, else a line on
+    stderr every ``PROGRESS_EVERY`` seconds."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     err = Console(stderr=True)
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
-                        disable=not err.is_terminal)
-    task = progress.add_task(label, total=total)
-    return progress, lambda done, _total: progress.update(task, completed=done)
+    if not err.is_terminal:
+        with _ProgressLines(label, total, PROGRESS_EVERY) as lines:
+            yield lines.update
+        return
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), "left", TimeRemainingColumn(),
+                   console=err, transient=True)
+    task = bar.add_task(label, total=total)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def executor_from(args: argparse.Namespace) -> Any:
@@ -224,135 +298,105 @@ def executor_from(args: argparse.Namespace) -> Any:
     return make_executor(args.workers, args.executor, args.scheduler)
 
 
+def check_out(path: Path | None) -> None:
+    """``--out`` must be a folder, or not exist yet."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ArgumentError(f"--out {path}: this is a file, not a folder; give a folder (it is "
+                            "created if it does not exist)")
+
+
+def out_folder(args: argparse.Namespace, name: str) -> Path:
+    """``--out``, or a new ``results/<name>/<UTC time>/`` with ``results/<name>/latest``
+    pointing at it; remembered for the hint if the command is interrupted."""
+    from twin.study.output import default_out, point_latest
+
+    if args.out is not None:
+        out: Path = args.out
+    else:
+        out = default_out(name)
+        out.mkdir(parents=True, exist_ok=True)
+        point_latest(out)
+    OUT.append(out)
+    return out
+
+
 def resume_hint(out: Path) -> str:
     return (f"finished replications are saved in {out}; run the same command with "
-            f"--out {out} to go on from there")
+            f"--out {out} to go on")
+
+
+def print_paths(console: Console, out: Path, report: Path | None) -> None:
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    if report is not None:
+        console.print(f"report: {report}", highlight=False, soft_wrap=True)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from twin.report import run_report
-    from twin.study.output import default_out, write_json, write_parquet, write_text
     from twin.study.runner import run
 
+    check_out(args.out)
     scenario = scenario_from(args)
     executor = executor_from(args)
-    out = args.out or default_out(scenario.name)
-    progress, update = progress_bar(f"{scenario.name}: replications", scenario.replications)
-    with progress:
+    out = out_folder(args, scenario.name)
+    with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
-                     sensor_dir=None if args.no_sensors else out / "sensors")
-    write_text(out / "scenario.yaml", dump_yaml(scenario))
-    write_parquet(out / "replications.parquet", result.replication_table())
-    write_parquet(out / "machines.parquet", result.machine_table())
-    timeline = result.timeline_table()
-    if timeline is not None:
-        write_parquet(out / "timeline.parquet", timeline)
-    inventory = result.inventory_table()
-    if inventory is not None:
-        write_parquet(out / "inventory.parquet", inventory)
-    write_json(out / "summary.json", result.summary)
-    readings = None
-    if (out / "sensors").exists():
-        readings = pd.read_parquet(out / "sensors", filters=[("replication", "==", 0)])
-    write_text(out / "report.html", run_report(result.summary, readings, inventory))
+                     sensor_dir=None if args.no_sensors else out / "sensors", out=out)
+    report = result.save(out)
     print_summary(console, result.summary)
     print_warnings(result.summary)
-    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    print_paths(console, out, report)
     return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from twin.ml.predictor import save_predictor
-    from twin.ml.registry import create
-    from twin.ml.training import (
-        defect_labels,
-        histories,
-        phm_score,
-        rmse,
-        split_by_life,
-        windows,
-    )
-    from twin.study.output import default_out, write_json
+    from twin.ml.training import train
 
-    predictor = create(args.predictor, allow_imports=args.allow_import)
+    check_out(args.out)
     scenario = scenario_from(args)
-    watched = [n for n, s in scenario.plant.nodes.items()
-               if getattr(s, "sensors", None) and getattr(s, "degradation", None)]
-    if not watched:
-        raise InputError(str(args.scenario), [(("plant", "nodes"), "no machine has both a "
-                                               "degradation model and sensors to learn from",
-                                               None)])
-    out = args.out or default_out(f"{scenario.name}-{args.predictor}")
-    console.print(f"simulating {scenario.replications} run-to-failure histories of "
-                  f"{', '.join(watched)}", highlight=False)
-    data = windows(histories(scenario), steps=args.steps, stride=args.stride)
-    train, test = split_by_life(data, seed=scenario.seed)
-    metrics: dict[str, Any] = {"windows": int(len(data.rul)), "train_lives":
-                               int(len(set(data.life[train]))),
-                               "test_lives": int(len(set(data.life[test])))}
-    if predictor.task == "rul":
-        predictor.fit(data.X[train], data.rul[train])
-        predicted = predictor.predict(data.X[test])
-        metrics.update(rul_rmse=rmse(predicted, data.rul[test]),
-                       phm_score=phm_score(predicted, data.rul[test]),
-                       constant_rmse=rmse(np.full(test.sum(), data.rul[train].mean()),
-                                          data.rul[test]))
-    else:
-        if args.task == "defect":
-            y = defect_labels(data, scenario, seed=scenario.seed)
-        else:
-            y = (data.rul <= args.label_horizon).astype(int)
-        predictor.fit(data.X[train], y[train])
-        alarm = predictor.predict(data.X[test]) >= 0.5
-        truth = y[test] == 1
-        tp = int((alarm & truth).sum())
-        metrics.update(precision=tp / max(int(alarm.sum()), 1),
-                       recall=tp / max(int(truth.sum()), 1),
-                       mean_alarm_lead=float(data.rul[test][alarm & truth].mean())
-                       if tp and args.task == "failure" else None)
-    save_predictor(predictor, args.predictor, out / "model", {
-        "scenario": scenario.name, "sensors": data.sensors, "steps": args.steps,
-        "stride": args.stride, "label_horizon": args.label_horizon,
-        "task": predictor.task if predictor.task == "rul" else args.task, "metrics": metrics})
-    write_json(out / "metrics.json", metrics)
-    table = Table(title=f"{args.predictor} ({predictor.task}) on held-out lives")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def stage(text: str) -> None:
+        err.print(text, markup=False)
+
+    with progress(f"{scenario.name}: histories", scenario.replications) as update:
+        trained = train(scenario, args.predictor, steps=args.steps, stride=args.stride,
+                        label_horizon=args.label_horizon, task=args.task,
+                        allow_imports=args.allow_import, progress=update, stage=stage)
+    out = out_folder(args, f"{scenario.name}-{args.predictor}")
+    model = trained.save(out)
+    task = trained.metadata["task"]
+    table = Table(title=f"{args.predictor} ({task}) on held-out lives")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in metrics.items():
+    for key, value in trained.metrics.items():
         table.add_row(key, "-" if value is None else f"{value:,.4g}")
     console.print(table)
-    console.print(f"model: {out / 'model.json'}", highlight=False, soft_wrap=True)
+    for note in trained.notes:
+        console.print(note, highlight=False, soft_wrap=True)
+    console.print(f"model: {model}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from twin.report import compare_report
-    from twin.study.output import default_out, write_json, write_text
     from twin.study.variants import compare
 
+    check_out(args.out)
     scenario = scenario_from(args)
     executor = executor_from(args)
-    out = args.out or default_out(scenario.name)
+    out = out_folder(args, scenario.name)
     total = scenario.replications * max(1, len(scenario.policies))
-    progress, update = progress_bar(f"{scenario.name}: policies x replications", total)
-    try:
-        with progress:
-            doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
-                          executor=executor, out=out, progress=update)
-    except KeyboardInterrupt:
-        raise Interrupted(resume_hint(out)) from None
-    write_json(out / "compare.json", doc)
-    write_text(out / "report.html", compare_report(doc))
+    with progress(f"{scenario.name}: policies x replications", total) as update:
+        doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
+                      executor=executor, out=out, progress=update)
     print_compare(console, doc, args.kpis)
-    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    print_paths(console, out, out / "report.html")
     return EXIT_OK
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from twin.report import sweep_report
-    from twin.study.output import default_out, write_csv, write_json, write_parquet, write_text
     from twin.study.variants import grid, parse_values, sweep
 
+    check_out(args.out)
     if len(args.params) != len(args.values):
         raise ArgumentError(f"give one --values for each --param ({len(args.params)} --param, "
                             f"{len(args.values)} --values)")
@@ -361,21 +405,13 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     factors = [(p, parse_values(v, p)) for p, v in zip(args.params, args.values, strict=True)]
     scenario = scenario_from(args)
     executor = executor_from(args)
-    out = args.out or default_out(scenario.name)
     total = scenario.replications * len(grid(scenario, factors))
-    progress, update = progress_bar(f"{scenario.name}: points x replications", total)
-    try:
-        with progress:
-            doc, rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
-                              out=out, progress=update)
-    except KeyboardInterrupt:
-        raise Interrupted(resume_hint(out)) from None
-    write_json(out / "sweep.json", doc)
-    write_csv(out / "sweep.csv", rows)
-    write_parquet(out / "sweep.parquet", rows)
-    write_text(out / "report.html", sweep_report(doc))
+    out = out_folder(args, scenario.name)
+    with progress(f"{scenario.name}: points x replications", total) as update:
+        doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
+                           out=out, progress=update)
     print_sweep(console, doc, args.kpis)
-    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+    print_paths(console, out, out / "report.html")
     return EXIT_OK
 
 
@@ -551,36 +587,97 @@ def print_warnings(summary: dict[str, Any]) -> None:
         err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
+def _suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) -> str:
+    """The parser's message, with a "did you mean" for a misspelled command or option."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = list(sub.choices)
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] not in commands and "invalid choice" in message:
+        close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
+        if close:
+            return f"twin: unknown command {words[0]!r}; did you mean {close[0]!r}?"
+        return f"twin: unknown command {words[0]!r} (one of: {', '.join(commands)})"
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        options = re.findall(r"'([^']*)'", choice.group(2))
+        close = difflib.get_close_matches(choice.group(1), options, n=1, cutoff=0.5)
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+    command = sub.choices.get(words[0]) if words else None
+    known = [o for a in (command or parser)._actions for o in a.option_strings]
+    hints = []
+    for arg in argv:
+        option = arg.split("=", 1)[0]
+        if option.startswith("--") and option not in known and option in message:
+            close = difflib.get_close_matches(option, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"did you mean {close[0]} (not {option})?")
+    return message + ("; " + " ".join(hints) if hints else "")
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt once; more while the command winds down are
+    ignored (they would cut the cleanup short), and so they stay after an interrupt, while the
+    process exits. Without one, the handlers are restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    count = [0]
+
+    def handler(signum: int, frame: object) -> None:
+        count[0] += 1
+        if count[0] == 1:
+            raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous if count[0] == 0 else signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # a log or a pipe: wide enough that tables do not wrap
         console = Console(width=150)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        args = build_parser().parse_args(argv)
-        handler: Callable[[argparse.Namespace, Console], int] = args.handler
-        return handler(args, console)
-    except ArgumentError as exc:
-        err.print(f"error: {exc}", markup=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        err.print(parser.format_help(), markup=False)
         return EXIT_INPUT
-    except InputError as exc:
-        err.print(f"error: {exc.render()}", markup=False)
-        return EXIT_INPUT
-    except TwinError as exc:
-        err.print(f"error: {exc}", markup=False)
-        return EXIT_FAILURE
-    except Interrupted as exc:
-        err.print(f"interrupted: {exc}", markup=False)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - last resort: a message, and the trace on demand
-        if os.environ.get("TWIN_DEBUG"):
-            traceback.print_exc()
-        err.print(f"error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
-                  markup=False)
-        return EXIT_FAILURE
+    OUT.clear()
+    with _interrupts():
+        try:
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help, --version
+                return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INPUT
+            except ArgumentError as exc:
+                raise ArgumentError(_suggest(parser, argv, str(exc))) from None
+            handler: Callable[[argparse.Namespace, Console], int] = args.handler
+            return handler(args, console)
+        except ArgumentError as exc:
+            err.print(f"error: {exc}", markup=False)
+            return EXIT_INPUT
+        except InputError as exc:
+            err.print(f"error: {exc.render()}", markup=False)
+            return EXIT_INPUT
+        except TwinError as exc:
+            err.print(f"error: {exc}", markup=False)
+            return EXIT_FAILURE
+        except (Interrupted, KeyboardInterrupt):
+            hint = f": {resume_hint(OUT[-1])}" if OUT else ""
+            err.print(f"interrupted{hint}", markup=False)
+            return EXIT_FAILURE
+        except Exception as exc:  # noqa: BLE001 - last resort: a message, and the trace on demand
+            if os.environ.get("TWIN_DEBUG"):
+                traceback.print_exc()
+            err.print(f"error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
+                      markup=False)
+            return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -7,9 +7,14 @@ output never depends on the executor, the number of workers or the order of comp
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
+
+from twin.errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,8 +32,42 @@ class SerialExecutor:
             yield fn(task)
 
 
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:  # the parent died (killed, perhaps): no orphans
+            os._exit(1)
+
+
+def _worker_init() -> None:
+    """In each worker: Ctrl-C (sent to the whole process group) is the parent's to handle, and
+    it ends the workers itself; SIGTERM ends a worker; a worker whose parent dies exits."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's processes at once (an interrupt, or an error): tasks running are
+    abandoned, the pool is not waited for."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 3.0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+
+
 class LocalExecutor:
-    """Runs tasks on local worker processes (default: one per CPU core)."""
+    """Runs tasks on local worker processes (default: one per CPU core).
+
+    Interrupted (KeyboardInterrupt, or the consumer stops early), it terminates its workers
+    before returning; workers ignore SIGINT and exit if the parent dies."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
@@ -38,23 +77,42 @@ class LocalExecutor:
         if self.workers <= 1 or len(tasks) <= 1:
             yield from SerialExecutor().map_unordered(fn, tasks)
             return
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
+                                   initializer=_worker_init)
+        finished = False
+        try:
             pending: set[Future[Any]] = {pool.submit(fn, t) for t in tasks}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _end_workers(pool)
 
 
 class DaskExecutor:
     """Runs tasks on a Dask distributed cluster: ``address`` of its scheduler, or a Client."""
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, timeout: float = 5.0) -> None:
         self.scheduler = scheduler
+        self.timeout = timeout
+        """Seconds to wait for the scheduler to answer."""
+
+    def connect(self) -> Any:
+        """A client of the scheduler; an InputError naming it if it does not answer."""
+        from dask.distributed import Client
+
+        try:
+            return Client(self.scheduler, timeout=self.timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError("--scheduler", [((), (
+                f"cannot reach the Dask scheduler at {self.scheduler} within "
+                f"{self.timeout:g} s ({type(exc).__name__}: {exc}); is it running, and is the "
+                "address (tcp://HOST:PORT) right?"), None)]) from None
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         from dask.distributed import Client, as_completed
@@ -63,7 +121,7 @@ class DaskExecutor:
         if not tasks:
             return
         own = not isinstance(self.scheduler, Client)
-        client = Client(self.scheduler) if own else self.scheduler
+        client = self.connect() if own else self.scheduler
         try:
             futures = client.map(fn, tasks, pure=False)
             try:

@@ -60,3 +60,16 @@ def default_out(scenario_name: str, root: Path = Path("results")) -> Path:
         n += 1
         out = root / safe / f"{stamp}-{n}"
     return out
+
+
+def point_latest(out: Path) -> None:
+    """``<parent>/latest``: a symbolic link to ``out`` beside it, replaced atomically (a reader
+    sees the old link or the new one, never none)."""
+    link = out.parent / "latest"
+    tmp = out.parent / f".latest.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(out.name, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:  # a file system without symbolic links: no link, nothing else lost
+        tmp.unlink(missing_ok=True)

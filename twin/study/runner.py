@@ -5,22 +5,24 @@ This is the library API the CLI calls; a notebook calls it the same way::
     from twin import load_scenario, run
     result = run(load_scenario("scenarios/default.yaml"), workers=2)
     result.summary["kpis"]["throughput"]["mean"]
+    result.save("results/default")      # the files `twin run` writes
+
+A run is a study of one variant: with ``out``, each finished replication is saved under
+``out/runs/`` as it completes, and a run started again on the same folder goes on from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from twin.engine.replication import ReplicationResult, simulate
-from twin.engine.sensors import ParquetSink
+from twin.engine.replication import ReplicationResult
 from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
+from twin.study.store import Options, Progress, Variant, fingerprint, has_sensors, run_variants
 from twin.study.summary import (
     inventory_table,
     machine_table,
@@ -29,8 +31,7 @@ from twin.study.summary import (
     timeline_table,
 )
 
-Progress = Callable[[int, int], None]
-"""Called with (replications done, replications in all)."""
+__all__ = ["Progress", "RunResult", "has_sensors", "run", "run_replications"]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class RunResult:
     scenario: Scenario
     replications: list[ReplicationResult]
     summary: dict[str, Any]
+    sensor_dir: Path | None = None
+    """Where the sensor readings were written, if they were."""
 
     def replication_table(self) -> pd.DataFrame:
         return replication_table(self.replications)
@@ -51,15 +54,33 @@ class RunResult:
     def inventory_table(self) -> pd.DataFrame | None:
         return inventory_table(self.replications)
 
+    def save(self, out: str | Path, report: bool = True) -> Path:
+        """Write what ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
+        replications.parquet, machines.parquet, timeline.parquet (with a timeline),
+        inventory.parquet (with warehouses), summary.json and report.html. Returns the path
+        of the report (or of summary.json without one)."""
+        from twin.language.loading import dump_yaml
+        from twin.study.output import write_json, write_parquet, write_text
 
-def _replicate(scenario: Scenario, timeline: bool, sensor_dir: Path | None,
-               replication: int) -> ReplicationResult:
-    sink = ParquetSink(sensor_dir, replication) if sensor_dir is not None else None
-    return simulate(scenario, replication, timeline=timeline, sensor_sink=sink)
+        out = Path(out)
+        write_text(out / "scenario.yaml", dump_yaml(self.scenario))
+        write_parquet(out / "replications.parquet", self.replication_table())
+        write_parquet(out / "machines.parquet", self.machine_table())
+        timeline = self.timeline_table()
+        if timeline is not None:
+            write_parquet(out / "timeline.parquet", timeline)
+        inventory = self.inventory_table()
+        if inventory is not None:
+            write_parquet(out / "inventory.parquet", inventory)
+        write_json(out / "summary.json", self.summary)
+        if not report:
+            return out / "summary.json"
+        from twin.report import write_report
 
-
-def has_sensors(scenario: Scenario) -> bool:
-    return any(getattr(node, "sensors", None) for node in scenario.plant.nodes.values())
+        readings = None
+        if self.sensor_dir is not None and self.sensor_dir.exists():
+            readings = pd.read_parquet(self.sensor_dir, filters=[("replication", "==", 0)])
+        return write_report(out, "run", self.summary, readings=readings, inventory=inventory)
 
 
 def run_replications(
@@ -70,20 +91,20 @@ def run_replications(
     progress: Progress | None = None,
     timeline: bool = False,
     sensor_dir: Path | None = None,
+    out: Path | None = None,
 ) -> list[ReplicationResult]:
     """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
-    readings are written there as Parquet (see ``twin.engine.sensors``)."""
+    readings are written there as Parquet (see ``twin.engine.sensors``); with ``out``, finished
+    replications are saved under ``out/runs/`` and those already there are not run again."""
     executor = executor or make_executor(workers)
-    total = scenario.replications
     if not has_sensors(scenario):
         sensor_dir = None
-    task = partial(_replicate, scenario, timeline, sensor_dir)
-    results = []
-    for result in executor.map_unordered(task, range(total)):
-        results.append(result)
-        if progress is not None:
-            progress(len(results), total)
-    return sorted(results, key=lambda r: r.replication)
+    variant = Variant("run", scenario.name, {}, scenario)
+    options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir)
+    key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None})
+    results = run_variants([variant], executor=executor, out=out, progress=progress,
+                           study=("run", scenario, key), options=options)
+    return results[variant.id]
 
 
 def run(
@@ -94,8 +115,13 @@ def run(
     progress: Progress | None = None,
     timeline: bool = False,
     sensor_dir: Path | None = None,
+    out: str | Path | None = None,
 ) -> RunResult:
-    """Simulate every replication of ``scenario`` and summarize them."""
+    """Simulate every replication of ``scenario`` and summarize them. With ``out``, the run
+    can be resumed (see the module's docstring); ``RunResult.save`` writes its files."""
+    out = Path(out) if out is not None else None
+    if sensor_dir is not None and not has_sensors(scenario):
+        sensor_dir = None
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
-                               timeline=timeline, sensor_dir=sensor_dir)
-    return RunResult(scenario, results, summarize(scenario, results))
+                               timeline=timeline, sensor_dir=sensor_dir, out=out)
+    return RunResult(scenario, results, summarize(scenario, results), sensor_dir)

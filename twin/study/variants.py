@@ -13,146 +13,36 @@ missing, so an interrupted study loses nothing.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import itertools
-import json
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from twin.engine.replication import ReplicationResult, simulate
 from twin.errors import InputError
 from twin.kpis import BY_NAME, KPIS
 from twin.language.loading import policy_scenario, scenario_from_data, to_data
 from twin.language.schema import Scenario
-from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json
+from twin.study.executors import Executor
+from twin.study.output import write_csv, write_json, write_parquet
 from twin.study.stats import statistic, t_interval
+from twin.study.store import (
+    Progress,
+    RunStore,
+    Variant,
+    fingerprint,
+    result_from_json,
+    result_to_json,
+    run_variants,
+)
 from twin.study.summary import kpi_names, summarize
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Variant:
-    id: str
-    """Folder-safe identifier, unique in the study."""
-    label: str
-    params: dict[str, Any]
-    scenario: Scenario
-
-
-def fingerprint(scenario: Scenario) -> str:
-    text = json.dumps(to_data(scenario), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "variant"
-
-
-# --------------------------------------------------------------------------- running
-
-
-def _task(item: tuple[str, Scenario, int]) -> tuple[str, ReplicationResult]:
-    variant_id, scenario, replication = item
-    return variant_id, simulate(scenario, replication, inventory=False)
-
-
-def _result_to_json(result: ReplicationResult) -> dict[str, Any]:
-    return dataclasses.asdict(result)
-
-
-def _result_from_json(data: dict[str, Any]) -> ReplicationResult:
-    deadlock = data.get("deadlock")
-    data = {**data, "deadlock": (deadlock[0], list(deadlock[1])) if deadlock else None}
-    return ReplicationResult(**data)
-
-
-class RunStore:
-    """Finished replications of a study, one JSON file each under ``root/runs/<variant>/``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root / "runs"
-
-    def _folder(self, variant: Variant) -> Path:
-        return self.root / variant.id
-
-    def claim(self, variant: Variant) -> None:
-        """Tie the variant's folder to its scenario; refuse a folder of another scenario.
-        Temporary files left by a write that was killed are removed."""
-        folder = self._folder(variant)
-        if folder.exists():
-            for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
-        stamp = folder / "variant.json"
-        mark = {"label": variant.label, "params": variant.params,
-                "fingerprint": fingerprint(variant.scenario)}
-        if stamp.exists():
-            old = json.loads(stamp.read_text())
-            if old.get("fingerprint") != mark["fingerprint"]:
-                raise InputError(str(stamp), [((), (
-                    f"this folder holds results of another version of {variant.label!r}; "
-                    "choose a new --out folder (or remove this one) to start afresh"), None)])
-            return
-        write_json(stamp, mark)
-
-    def path(self, variant: Variant, replication: int) -> Path:
-        return self._folder(variant) / f"replication-{replication:04d}.json"
-
-    def load(self, variant: Variant, replication: int) -> ReplicationResult | None:
-        path = self.path(variant, replication)
-        if not path.exists():
-            return None
-        return _result_from_json(json.loads(path.read_text()))
-
-    def save(self, variant: Variant, result: ReplicationResult) -> None:
-        from twin.study.output import write_text
-
-        write_text(self.path(variant, result.replication),
-                   json.dumps(_result_to_json(result)))
-
-
-def run_variants(
-    variants: Sequence[Variant],
-    *,
-    executor: Executor | None = None,
-    out: Path | None = None,
-    progress: Progress | None = None,
-) -> dict[str, list[ReplicationResult]]:
-    """All replications of every variant, reusing those already saved under ``out``."""
-    executor = executor or make_executor()
-    store = RunStore(out) if out is not None else None
-    by_id = {v.id: v for v in variants}
-    results: dict[str, list[ReplicationResult]] = {v.id: [] for v in variants}
-    todo: list[tuple[str, Scenario, int]] = []
-    for variant in variants:
-        if store is not None:
-            store.claim(variant)
-        for r in range(variant.scenario.replications):
-            saved = store.load(variant, r) if store is not None else None
-            if saved is None:
-                todo.append((variant.id, variant.scenario, r))
-            else:
-                results[variant.id].append(saved)
-    total = sum(v.scenario.replications for v in variants)
-    done = total - len(todo)
-    if progress is not None:
-        progress(done, total)
-    for variant_id, result in executor.map_unordered(_task, todo):
-        if store is not None:
-            store.save(by_id[variant_id], result)
-        results[variant_id].append(result)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-    return {k: sorted(v, key=lambda r: r.replication) for k, v in results.items()}
 
 
 # --------------------------------------------------------------------------- comparing
@@ -247,7 +137,10 @@ def compare(
     out: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run every policy of ``scenario`` on common random numbers; the compare.json document."""
+    """Run every policy of ``scenario`` on common random numbers; the compare.json document.
+    With ``out``, finished replications are saved under ``out/runs/`` as they complete (a
+    compare started again on the same folder goes on from there), and compare.json and
+    report.html are written there at the end."""
     if not scenario.policies:
         raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
                                        None)])
@@ -265,7 +158,8 @@ def compare(
             vid += "_"
         used.add(vid)
         variants.append(Variant(vid, name, {"policy": name}, policy_scenario(scenario, name)))
-    results = run_variants(variants, executor=executor, out=out, progress=progress)
+    results = run_variants(variants, executor=executor, out=out, progress=progress,
+                           study=("compare", scenario, fingerprint(scenario)))
     by_name = {v.label: results[v.id] for v in variants}
     base = by_name[baseline]
     policies = {}
@@ -279,7 +173,7 @@ def compare(
         summary["overrides"] = scenario.policies[variant.label]
         policies[variant.label] = summary
     values = {name: [r.kpis[rank_by] for r in runs] for name, runs in by_name.items()}
-    return {
+    doc = {
         **header(scenario),
         "baseline": baseline,
         "rank_by": rank_by,
@@ -288,6 +182,17 @@ def compare(
         "policies": policies,
         "ranking": rank(names, values, rank_by),
     }
+    if out is not None:
+        save_compare(doc, out)
+    return doc
+
+
+def save_compare(doc: dict[str, Any], out: Path) -> Path:
+    """``out/compare.json`` and ``out/report.html``; the report's path."""
+    from twin.report import write_report
+
+    write_json(out / "compare.json", doc)
+    return write_report(out, "compare", doc)
 
 
 # --------------------------------------------------------------------------- sweeping
@@ -341,10 +246,13 @@ def sweep(
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run every point of the grid; the sweep.json document and the flat table of rows
-    (one per point and replication)."""
+    (one per point and replication). With ``out``, resumable like ``compare``, and sweep.json,
+    sweep.csv, sweep.parquet and report.html are written there at the end."""
     _check_rank_by(scenario, rank_by)
     variants = grid(scenario, factors)
-    results = run_variants(variants, executor=executor, out=out, progress=progress)
+    key = fingerprint(scenario, [[p, list(v)] for p, v in factors])
+    results = run_variants(variants, executor=executor, out=out, progress=progress,
+                           study=("sweep", scenario, key))
     rows = []
     points = []
     for variant in variants:
@@ -379,7 +287,23 @@ def sweep(
         "best": {"run": best_id, "params": best["params"], rank_by: best["kpis"][rank_by],
                  "not_distinguishable_from": tied},
     }
-    return doc, pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if out is not None:
+        save_sweep(doc, table, out)
+    return doc, table
 
 
-__all__ = ["Variant", "compare", "grid", "parse_values", "run_variants", "sweep"]
+def save_sweep(doc: dict[str, Any], rows: pd.DataFrame, out: Path) -> Path:
+    """``out/sweep.json``, ``sweep.csv``, ``sweep.parquet`` and ``report.html``; the report's
+    path."""
+    from twin.report import write_report
+
+    write_json(out / "sweep.json", doc)
+    write_csv(out / "sweep.csv", rows)
+    write_parquet(out / "sweep.parquet", rows)
+    return write_report(out, "sweep", doc)
+
+
+__all__ = ["RANK_RULE", "RunStore", "Variant", "better", "compare", "fingerprint", "grid",
+           "parse_values", "rank", "result_from_json", "result_to_json", "run_variants",
+           "save_compare", "save_sweep", "sweep"]

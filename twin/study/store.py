@@ -1,0 +1,230 @@
+"""Running the replications of a study, saving each as it finishes, and resuming.
+
+A study is one or more variants of a scenario (a run is a study of one variant; compare and
+sweep have several), each run over the same replications. Every (variant, replication) pair is
+one task on an executor. With an output folder, each finished replication is saved at once
+(atomically) under ``runs/<variant>/``; a study started again on the same folder loads those and
+runs only what is missing, so an interrupted study loses nothing.
+
+``study.json`` at the top of the folder ties it to one study (its kind and the fingerprint of
+its scenario and settings): a folder that holds another study, of another scenario or of the
+same one with other settings, is refused instead of mixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin.engine.replication import ReplicationResult, simulate
+from twin.engine.sensors import ParquetSink
+from twin.errors import InputError
+from twin.language.loading import to_data
+from twin.language.schema import Scenario
+from twin.study.executors import Executor, make_executor
+from twin.study.output import write_json, write_text
+
+Progress = Callable[[int, int], None]
+"""Called with (replications done, replications in all)."""
+
+STUDY_FILES = {"compare": "compare.json", "sweep": "sweep.json", "run": "summary.json"}
+"""The document each kind of study writes at the top of its folder."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    """Folder-safe identifier, unique in the study."""
+    label: str
+    params: dict[str, Any]
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Options:
+    """What each replication records besides its statistics."""
+
+    timeline: bool = False
+    inventory: bool = False
+    sensor_dir: Path | None = None
+
+
+def fingerprint(scenario: Scenario, *extra: Any) -> str:
+    """A short hash of the scenario as run (and of ``extra`` settings, JSON-serializable)."""
+    data = [to_data(scenario), *extra] if extra else to_data(scenario)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def has_sensors(scenario: Scenario) -> bool:
+    return any(getattr(node, "sensors", None) for node in scenario.plant.nodes.values())
+
+
+def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationResult]:
+    variant_id, scenario, replication, options = item
+    sink = (ParquetSink(options.sensor_dir, replication)
+            if options.sensor_dir is not None else None)
+    return variant_id, simulate(scenario, replication, timeline=options.timeline,
+                                sensor_sink=sink, inventory=options.inventory)
+
+
+def result_to_json(result: ReplicationResult) -> dict[str, Any]:
+    """Every field of the result (whatever fields it has), as JSON data."""
+    return dataclasses.asdict(result)
+
+
+def result_from_json(data: dict[str, Any]) -> ReplicationResult:
+    """The result back from ``result_to_json``: fields it does not know are left out, fields
+    missing (saved by an older version) take their defaults."""
+    names = {f.name for f in dataclasses.fields(ReplicationResult)}
+    data = {k: v for k, v in data.items() if k in names}
+    deadlock = data.get("deadlock")
+    if deadlock:
+        data["deadlock"] = (deadlock[0], list(deadlock[1]))
+    return ReplicationResult(**data)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class RunStore:
+    """Finished replications of a study, one JSON file each under ``root/runs/<variant>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.out = root
+        self.root = root / "runs"
+
+    def _folder(self, variant: Variant) -> Path:
+        return self.root / variant.id
+
+    def claim_study(self, kind: str, scenario: Scenario, key: str,
+                    variants: Sequence[Variant]) -> None:
+        """Tie the folder to this study; refuse a folder that holds another one (another
+        scenario, the same scenario with other settings, or another kind of study)."""
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise InputError(str(out), [((), "--out names a file, not a folder: choose a folder "
+                                              "(it is created if it does not exist)", None)])
+        stamp = out / "study.json"
+        mark = {"kind": kind, "scenario": scenario.name, "fingerprint": key,
+                "variants": [v.id for v in variants]}
+        old = _read_json(stamp) if stamp.exists() else None
+        if isinstance(old, dict):
+            if (old.get("kind"), old.get("fingerprint")) != (kind, key):
+                self._refuse(old.get("kind", "study"), old.get("scenario"), scenario.name)
+            return
+        # a folder written before study.json, or by hand: look at what it holds
+        for other_kind, name in STUDY_FILES.items():
+            doc = _read_json(out / name)
+            if isinstance(doc, dict) and "scenario" in doc and (
+                    doc["scenario"] != scenario.name or other_kind != kind):
+                self._refuse(other_kind, doc["scenario"], scenario.name)
+        if self.root.is_dir():
+            ours = {v.id for v in variants}
+            strays = sorted(p.name for p in self.root.iterdir()
+                            if p.is_dir() and p.name not in ours)
+            if strays:
+                raise InputError(str(out), [((), (
+                    f"this folder holds runs of other variants ({', '.join(strays[:5])}"
+                    f"{', ...' if len(strays) > 5 else ''}), not of this {kind} of "
+                    f"{scenario.name!r}; choose a new --out folder (or remove this one)"), None)])
+        write_json(stamp, mark)
+
+    def _refuse(self, kind: str, held: str | None, ours: str) -> None:
+        what = (f"another version of {ours!r} (other settings, overrides or options)"
+                if held == ours else f"scenario {held!r}")
+        raise InputError(str(self.out), [((), (
+            f"this folder holds a {kind} of {what}; choose a new --out folder (or remove this "
+            f"one) to start afresh, or give the same command as before to resume it"), None)])
+
+    def claim(self, variant: Variant) -> None:
+        """Tie the variant's folder to its scenario; refuse a folder of another scenario.
+        Temporary files left by a write that was killed are removed."""
+        folder = self._folder(variant)
+        if folder.exists():
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        stamp = folder / "variant.json"
+        mark = {"label": variant.label, "params": variant.params,
+                "fingerprint": fingerprint(variant.scenario)}
+        if stamp.exists():
+            old = json.loads(stamp.read_text())
+            if old.get("fingerprint") != mark["fingerprint"]:
+                raise InputError(str(stamp), [((), (
+                    f"this folder holds results of another version of {variant.label!r}; "
+                    "choose a new --out folder (or remove this one) to start afresh"), None)])
+            return
+        write_json(stamp, mark)
+
+    def path(self, variant: Variant, replication: int) -> Path:
+        return self._folder(variant) / f"replication-{replication:04d}.json"
+
+    def load(self, variant: Variant, replication: int) -> ReplicationResult | None:
+        path = self.path(variant, replication)
+        if not path.exists():
+            return None
+        return result_from_json(json.loads(path.read_text()))
+
+    def save(self, variant: Variant, result: ReplicationResult) -> None:
+        write_text(self.path(variant, result.replication), json.dumps(result_to_json(result)))
+
+
+def run_variants(
+    variants: Sequence[Variant],
+    *,
+    executor: Executor | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+    study: tuple[str, Scenario, str] | None = None,
+    options: Options | None = None,
+) -> dict[str, list[ReplicationResult]]:
+    """All replications of every variant, reusing those already saved under ``out``.
+    ``study`` is (kind, scenario, key) of the study the folder is claimed for (see
+    ``RunStore.claim_study``); ``options`` what each replication records besides."""
+    executor = executor or make_executor()
+    options = options or Options()
+    store = RunStore(out) if out is not None else None
+    if store is not None and study is not None:
+        store.claim_study(*study, variants)
+    by_id = {v.id: v for v in variants}
+    results: dict[str, list[ReplicationResult]] = {v.id: [] for v in variants}
+    todo: list[tuple[str, Scenario, int, Options]] = []
+    for variant in variants:
+        if store is not None:
+            store.claim(variant)
+        mine = options
+        if options.sensor_dir is not None and not has_sensors(variant.scenario):
+            mine = dataclasses.replace(options, sensor_dir=None)
+        for r in range(variant.scenario.replications):
+            saved = store.load(variant, r) if store is not None else None
+            if saved is None:
+                todo.append((variant.id, variant.scenario, r, mine))
+            else:
+                results[variant.id].append(saved)
+    total = sum(v.scenario.replications for v in variants)
+    done = total - len(todo)
+    if progress is not None:
+        progress(done, total)
+    finished = executor.map_unordered(_task, todo)
+    try:
+        for variant_id, result in finished:
+            if store is not None:
+                store.save(by_id[variant_id], result)
+            results[variant_id].append(result)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    finally:  # stopped early (an interrupt): the executor ends its workers now
+        close = getattr(finished, "close", None)
+        if close is not None:
+            close()
+    return {k: sorted(v, key=lambda r: r.replication) for k, v in results.items()}
