@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
+
+import pytest
 
 from twin import run, scenario_from_data
 from twin.study.executors import LocalExecutor
@@ -57,3 +60,13 @@ def assert_matches(stat: dict[str, Any], exact: float, *, rel_precision: float,
     half = (high - low) / 2
     assert low <= exact <= high, f"exact {exact:.6g} outside [{low:.6g}, {high:.6g}] (mean {mean:.6g})"
     assert half <= rel_precision * abs(exact), f"interval too wide: +-{half:.3g} around {mean:.6g}"
+
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="torch (the ml extra) is not installed")
+TORCH_MODELS = ("cnn", "lstm")
+
+
+def predictor_params(names: Any) -> list[Any]:
+    """Predictor names as test parameters; the torch models skip without torch."""
+    return [pytest.param(n, marks=needs_torch) if n in TORCH_MODELS else n for n in names]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import predictor_params
 from twin import load_scenario
 from twin.cli import main
 from twin.engine.replication import build, emit_readings
@@ -40,7 +41,7 @@ def test_readings_do_not_depend_on_the_block_boundaries() -> None:
     assert np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
 
 
-@pytest.fixture(scope="module", params=["linear", "lstm"])
+@pytest.fixture(scope="module", params=predictor_params(["linear", "lstm"]))
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp(f"train-{request.param}")
     assert main(["train", str(WEAR), "--predictor", request.param, "--out", str(out),

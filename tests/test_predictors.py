@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import predictor_params
 from twin import load_scenario
 from twin.cli import main
 from twin.errors import InputError
@@ -27,7 +28,7 @@ def data():  # type: ignore[no-untyped-def]
     return windows(readings, steps=30, stride=10)
 
 
-@pytest.mark.parametrize("name", sorted(BUILTINS))
+@pytest.mark.parametrize("name", predictor_params(sorted(BUILTINS)))
 def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}}.get(name, {})
     predictor = create(name, **quick)
@@ -55,7 +56,7 @@ def test_linear_rul_beats_a_constant_on_held_out_lives(data) -> None:  # type: i
     assert phm_score(predicted[late], actual[late]) < phm_score(constant[late], actual[late])
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm"])
+@pytest.mark.parametrize("name", predictor_params(["cnn", "lstm"]))
 def test_neural_rul_beats_a_constant_on_held_out_lives(name: str, data) -> None:  # type: ignore[no-untyped-def]
     train, test = split_by_life(data)
     model = create(name, epochs=15).fit(data.X[train], data.rul[train])
