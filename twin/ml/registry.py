@@ -12,13 +12,13 @@ A ``module:Class`` reference imports arbitrary code, so it works only when the c
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from twin.errors import InputError
 from twin.ml.predictor import Predictor
+from twin.registry import PREDICTORS, did_you_mean
 
 BUILTINS = {
     "threshold": "predictors.threshold:ThresholdRule",
@@ -27,7 +27,7 @@ BUILTINS = {
     "cnn": "predictors.neural:CNNRUL",
     "lstm": "predictors.neural:LSTMRUL",
 }
-GROUP = "twin.predictors"
+GROUP = PREDICTORS
 
 
 def available() -> dict[str, str]:
@@ -49,7 +49,7 @@ def resolve(name: str, allow_imports: bool = False) -> type[Predictor]:
         return _import(BUILTINS[name])
     for ep in entry_points(group=GROUP):
         if ep.name == name:
-            return ep.load()
+            return ep.load()  # type: ignore[no-any-return]
     if ":" in name:
         if not allow_imports:
             raise InputError("predictor", [((), f"{name!r} would import code; allow it "
@@ -58,8 +58,7 @@ def resolve(name: str, allow_imports: bool = False) -> type[Predictor]:
             return _import(name)
         except (ImportError, AttributeError) as exc:
             raise InputError("predictor", [((), f"cannot import {name!r}: {exc}", None)]) from None
-    hint = difflib.get_close_matches(name, list(available()), n=1)
-    did = f"; did you mean {hint[0]!r}?" if hint else ""
+    did = did_you_mean(name, list(available()))
     raise InputError("predictor", [((), f"unknown predictor {name!r}{did} (available: "
                                         f"{', '.join(sorted(available()))})", None)])
 
