@@ -49,7 +49,7 @@ def resolve(name: str, allow_imports: bool = False) -> type[Predictor]:
         return _import(BUILTINS[name])
     for ep in entry_points(group=GROUP):
         if ep.name == name:
-            return ep.load()  # type: ignore[no-any-return]
+            return ep.load()
     if ":" in name:
         if not allow_imports:
             raise InputError("predictor", [((), f"{name!r} would import code; allow it "
