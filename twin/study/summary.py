@@ -55,6 +55,8 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "warnings": warnings(results),
         "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
         **_supply_sections(scenario, results),
+        **({"nodes": {name: {s: statistic([r.nodes[name][s] for r in results]) for s in stats}
+                      for name, stats in first.nodes.items()}} if first.nodes else {}),
     }
 
 
