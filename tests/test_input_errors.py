@@ -120,6 +120,8 @@ def test_bad_scenario_exits_2_naming_file_field_and_line(
     ("horizon", "expected PATH=VALUE"),
     ("plant.edges.9=[M1, done]", "no list item '9'"),
     ("maintenance.policy.kind=magic", "unknown kind 'magic'"),
+    ("plant.nodes.M11.process_time.mean=2", "plant.nodes.M11: no node 'M11' in the plant; "
+                                           "did you mean 'M1'?"),
 ])
 def test_bad_set_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argument: str,
                          words: str) -> None:
@@ -165,3 +167,14 @@ def test_valid_scenario_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path.write_text(GOOD)
     assert main(["validate", str(path)]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_sweep_param_naming_an_unknown_node_exits_2(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(GOOD)
+    assert main(["sweep", str(path), "--param", "plant.nodes.M22.process_time.mean",
+                 "--values", "1,2", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--param/--values" in err and "no node 'M22' in the plant; did you mean 'M2'?" in err
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ from typing import Any
 
 from twin.errors import InputError
 from twin.language.yamlio import parse_yaml
+from twin.registry import did_you_mean
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -30,6 +31,9 @@ def apply_override(data: dict[str, Any], path: str, value: Any, source: str = "-
         if isinstance(node, list):
             node = _list_item(node, key, here, source)
         elif isinstance(node, dict):
+            if key not in node and tuple(keys[:depth]) == ("plant", "nodes"):
+                raise InputError(source, [(here, f"no node {key!r} in the plant"
+                                                 f"{did_you_mean(key, list(node))}", None)])
             if key not in node or node[key] is None:
                 node[key] = {}
             node = node[key]
