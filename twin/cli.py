@@ -361,7 +361,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     with progress(f"{scenario.name}: histories", scenario.replications) as update:
         trained = train(scenario, args.predictor, steps=args.steps, stride=args.stride,
                         label_horizon=args.label_horizon, task=args.task,
-                        allow_imports=args.allow_import, progress=update, stage=stage)
+                        allow_imports=args.allow_import, progress=update, stage=stage,
+                        source=str(args.scenario))
     out = out_folder(args, f"{scenario.name}-{args.predictor}")
     model = trained.save(out)
     task = trained.metadata["task"]
@@ -443,8 +444,8 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
     console.print(diffs)
     ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
                           f"time unit {unit})",
-                    caption="rank: 1 + the policies significantly better (paired 95% interval), "
-                            "never above a better mean")
+                    caption="rank = 1 + the policies significantly better; never above a "
+                            "better mean")
     ranking.add_column("rank")
     ranking.add_column("policy")
     ranking.add_column("mean", justify="right")

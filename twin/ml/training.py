@@ -201,14 +201,16 @@ def train(
     allow_imports: bool = False,
     progress: Callable[[int, int], None] | None = None,
     stage: Callable[[str], None] | None = None,
+    source: str = "scenario",
 ) -> TrainResult:
     """Simulate run-to-failure histories of ``scenario``, cut them into windows, split by life,
     fit the predictor called ``predictor`` and measure it on the held-out lives.
-    ``progress(done, total)`` follows the simulated replications, ``stage(text)`` the steps."""
+    ``progress(done, total)`` follows the simulated replications, ``stage(text)`` the steps;
+    ``source`` names the scenario in messages (its file)."""
     from twin.ml.registry import create
 
     model = create(predictor, allow_imports=allow_imports)
-    check_training(scenario, model.task, task)
+    check_training(scenario, model.task, task, source)
     say = stage or (lambda _text: None)
     say(f"simulating {scenario.replications} run-to-failure histories of "
         f"{', '.join(watched_machines(scenario))}")
