@@ -6,6 +6,10 @@ The library API (the ``twin`` command is a thin layer over it)::
     scenario = load_scenario("scenarios/default.yaml", overrides=[("replications", 3)])
     result = run(scenario)
     result.summary["kpis"]["throughput"]
+    result.save("results/default")          # what `twin run` writes
+
+``compare`` and ``sweep`` run studies of several variants, ``train`` fits a predictor on the
+twin's own histories.
 """
 
 from __future__ import annotations
@@ -16,18 +20,24 @@ from twin.engine.replication import ReplicationResult, simulate  # noqa: E402
 from twin.errors import InputError, TwinError  # noqa: E402
 from twin.language.loading import load_scenario, policy_scenario, scenario_from_data  # noqa: E402
 from twin.language.schema import Scenario  # noqa: E402
+from twin.ml.training import TrainResult, train  # noqa: E402
 from twin.study.runner import RunResult, run  # noqa: E402
+from twin.study.variants import compare, sweep  # noqa: E402
 
 __all__ = [
     "InputError",
     "ReplicationResult",
     "RunResult",
     "Scenario",
+    "TrainResult",
     "TwinError",
     "__version__",
+    "compare",
     "load_scenario",
     "policy_scenario",
     "run",
     "scenario_from_data",
     "simulate",
+    "sweep",
+    "train",
 ]
