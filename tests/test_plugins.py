@@ -1,5 +1,5 @@
-"""A third-party package adds a node kind and a maintenance policy through entry points, without
-touching twin: a scenario uses both, ``twin validate`` knows their fields, ``twin run`` measures
+"""A third-party package adds a node kind, a maintenance policy and a distribution through entry
+points, without touching twin: a scenario uses them, ``twin validate`` knows their fields, ``twin run`` measures
 them. The package is a real installed distribution (dist-info with entry_points.txt) put on the
 path of a real ``twin`` process."""
 
@@ -13,6 +13,28 @@ import sys
 from pathlib import Path
 
 import pytest
+
+LAWS = '''
+from typing import Literal
+
+from pydantic import Field
+
+from twin.language.distributions import BaseDistribution
+
+
+class Shifted(BaseDistribution):
+    """A fixed part ``low`` plus an exponential part, with mean ``mean``."""
+
+    dist: Literal["shifted"]
+    low: float
+    mean_: float = Field(alias="mean")
+
+    def sample(self, rng, size):
+        return self.low + rng.exponential(self.mean_ - self.low, size)
+
+    def mean(self):
+        return self.mean_
+'''
 
 PLUGIN = '''
 from __future__ import annotations
@@ -112,7 +134,7 @@ plant:
   nodes:
     parts: {kind: source, interarrival: {dist: exponential, mean: 2}}
     mill:  {kind: machine, process_time: {dist: exponential, mean: 1},
-            failures: {ttf: {dist: exponential, mean: 200}, ttr: {dist: constant, value: 1}}}
+            failures: {ttf: {dist: exponential, mean: 200}, ttr: {dist: shifted, low: 0.5, mean: 1}}}
     rack:  {kind: delay, wait: 5}
     done:  {kind: sink}
   edges: [[parts, mill], [mill, rack], [rack, done]]
@@ -126,12 +148,14 @@ maintenance:
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("site")
     (root / "acme_plant.py").write_text(PLUGIN)
+    (root / "acme_laws.py").write_text(LAWS)  # laws load with the language: a module of its own
     info = root / "acme_plant-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plant\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
         "[twin.node_kinds]\ndelay = acme_plant:DelayKind\n\n"
-        "[twin.policies]\nk-failures = acme_plant:KFailuresPolicy\n")
+        "[twin.policies]\nk-failures = acme_plant:KFailuresPolicy\n\n"
+        "[twin.distributions]\nshifted = acme_laws:Shifted\n")
     return root
 
 
@@ -149,12 +173,14 @@ def test_plugin_fields_get_did_you_mean(plugin_path: Path, tmp_path: Path) -> No
     assert "1 delay" in ok.stdout
 
     bad = SCENARIO.replace("wait: 5", "wiat: 5").replace("k: 2,", "k: 2, durations: 3,")
+    bad = bad.replace("low: 0.5", "lwo: 0.5")
     path.write_text(bad)
     out = twin(plugin_path, "validate", str(path))
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "s.yaml:11: plant.nodes.rack.wiat: unknown field; did you mean 'wait'?" in out.stderr
     assert "maintenance.policy.durations: unknown field; did you mean 'duration'?" in out.stderr
+    assert "plant.nodes.mill.failures.ttr.lwo: unknown field; did you mean 'low'?" in out.stderr
 
     path.write_text(SCENARIO.replace("kind: delay", "kind: dealy"))
     out = twin(plugin_path, "validate", str(path))

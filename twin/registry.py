@@ -14,7 +14,9 @@ entry points, one group per registry::
     pareto = "my_plant.laws:Pareto"           # a Distribution model (twin.language.distributions)
 
 An entry point is loaded the first time its group is asked for, once per process. A name that
-is not registered gets a "did you mean" built from the names that are.
+is not registered gets a "did you mean" built from the names that are. Distributions load while
+the scenario language itself loads, so a module that registers one imports nothing of twin but
+``twin.language.distributions``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Iterator
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
+
+from twin.errors import TwinError
 
 NODE_KINDS = "twin.node_kinds"
 POLICIES = "twin.policies"
@@ -37,7 +41,11 @@ def plugins(group: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for ep in entry_points(group=group):
         if ep.name not in found:
-            found[ep.name] = ep.load()
+            try:
+                found[ep.name] = ep.load()
+            except Exception as exc:  # noqa: BLE001 - named, with the plug-in's own message
+                raise TwinError(f"plug-in {ep.name!r} = {ep.value!r} of {group} does not load: "
+                                f"{type(exc).__name__}: {exc}") from exc
     return found
 
 
