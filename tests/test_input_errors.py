@@ -92,6 +92,10 @@ CASES = [
      "", None, "aliases"),
     ("bad policy override", GOOD + "policies:\n  pm: {maintenance.policy: {kind: preventive}}\n",
      "policies.pm", 18, "every"),
+    # a quality policy's fields are its own, not those of the maintenance policy of that kind
+    ("field of another policy", GOOD + "quality: {policy: {kind: predictive, model: m.json, "
+     "threshold: 0.5, every: 3, duration: 3}}\n", "quality.policy.duration", 17,
+     "unknown field; allowed: every, kind, model, threshold"),
 ]
 
 
@@ -178,3 +182,28 @@ def test_sweep_param_naming_an_unknown_node_exits_2(tmp_path: Path,
     err = capsys.readouterr().err
     assert "--param/--values" in err and "no node 'M22' in the plant; did you mean 'M2'?" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_paths_in_a_scenario_resolve_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from twin import load_scenario
+
+    folder = tmp_path / "plant"
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / "rul.json").write_text("{}")
+    policy = "{kind: predictive, model: models/rul.json, threshold: 5, every: 10, duration: 1}"
+    (folder / "s.yaml").write_text(GOOD.replace("policy: {kind: reactive}", f"policy: {policy}"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["validate", str(folder / "s.yaml")]) == 0
+    scenario = load_scenario(folder / "s.yaml")
+    assert Path(scenario.maintenance.policy.model) == folder / "models" / "rul.json"
+    # a path that is not beside the scenario stays relative to the working folder
+    (elsewhere / "models").mkdir()
+    (elsewhere / "models" / "other.json").write_text("{}")
+    assert main(["validate", str(folder / "s.yaml"),
+                 "--set", "maintenance.policy.model=models/other.json"]) == 0
+    assert main(["validate", str(folder / "s.yaml"),
+                 "--set", "maintenance.policy.model=models/none.json"]) == 2
+    assert "no saved model at 'models/none.json'" in capsys.readouterr().err
