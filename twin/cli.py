@@ -443,9 +443,7 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
             diffs.add_row(name, *(_pm(policy["differences"][k]) for k in kpis))
     console.print(diffs)
     ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
-                          f"time unit {unit})",
-                    caption="rank = 1 + the policies significantly better; never above a "
-                            "better mean")
+                          f"time unit {unit})")
     ranking.add_column("rank")
     ranking.add_column("policy")
     ranking.add_column("mean", justify="right")
@@ -455,6 +453,8 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
         ranking.add_row(str(entry["rank"]), entry["name"],
                         _number(entry["mean"], _digits(entry["mean"])), verdict)
     console.print(ranking)
+    console.print("rank: 1 + the policies significantly better (paired 95% interval), never "
+                  "above a policy with a worse mean", highlight=False, soft_wrap=True)
 
 
 def print_sweep(console: Console, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
