@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(p)
     p.add_argument("--timeline", action="store_true",
                    help="also write every machine's state changes (timeline.parquet)")
+    p.add_argument("--events", action="store_true",
+                   help="also write the event log (events.parquet: one row per event, the "
+                        "input format of twin fit)")
     p.add_argument("--no-sensors", action="store_true",
                    help="do not write sensor readings (sensors/, Parquet by machine)")
     p.set_defaults(handler=cmd_run)
@@ -340,7 +343,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
-                     sensor_dir=None if args.no_sensors else out / "sensors", out=out)
+                     sensor_dir=None if args.no_sensors else out / "sensors", out=out,
+                     event_dir=out / "events" if args.events else None)
     report = result.save(out)
     print_summary(console, result.summary)
     print_warnings(result.summary)

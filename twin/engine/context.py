@@ -21,6 +21,7 @@ from twin.engine.stations import Destination, Machine, Releaser, router
 from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
+    from twin.engine.events import EventLog
     from twin.engine.kinds import NodeKind
     from twin.engine.policies import MaintenancePolicy, QualityPolicy
     from twin.engine.sensors import SensorStream
@@ -43,6 +44,8 @@ class BuildContext:
     kinds: dict[str, NodeKind]
     """Each node's kind, by node name."""
     timeline: bool = False
+    events: EventLog | None = None
+    """The event log, when one is kept."""
     receivers: dict[str, Any] = field(default_factory=dict)
     """What parts sent to a node are put into (a channel, a sink, a warehouse, ...)."""
     inboxes: dict[str, Any] = field(default_factory=dict)

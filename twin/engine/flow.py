@@ -19,7 +19,7 @@ from twin.engine.warmup import Warmup
 
 
 class Part:
-    __slots__ = ("id", "release", "defective", "lot")
+    __slots__ = ("id", "release", "defective", "lot", "product", "order")
 
     def __init__(self, part_id: int, release: float) -> None:
         self.id = part_id
@@ -27,6 +27,8 @@ class Part:
         self.defective = False
         self.lot: Any = None
         """The warehouse whose production order the part fills, if any."""
+        self.product: str | None = None
+        self.order: str | None = None
 
 
 class Level:
@@ -159,14 +161,15 @@ class Sink:
     (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 
     __slots__ = ("env", "name", "scrap", "count", "escaped", "scrapped", "lead_sum",
-                 "arrivals", "wip")
+                 "arrivals", "wip", "log")
 
     def __init__(self, env: simpy.Environment, name: str, warmup: Warmup, wip: Level,
-                 scrap: bool = False) -> None:
+                 scrap: bool = False, log: Any = None) -> None:
         self.env = env
         self.name = name
         self.scrap = scrap
         self.wip = wip
+        self.log = log
         self.reset()
         warmup.register(self)
 
@@ -187,6 +190,8 @@ class Sink:
         self.arrivals += 1
         self.lead_sum += self.env.now - part.release
         self.wip.add(-1)
+        if self.log is not None:
+            self.log(self.env.now, self.name, "scrap" if self.scrap else "ship", part)
         if part.lot is not None:  # a production order that will not reach its warehouse
             part.lot.order_lost()
             part.lot = None

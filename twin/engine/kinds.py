@@ -77,17 +77,18 @@ class SourceKind(NodeKind):
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         if spec.interarrival is None and ctx.graph.out_degree(name) == 1:
             ctx.fed_directly.add(name)
-            return InfiniteSupply(ctx.env, consumer, ctx.releaser)
+            releaser = ctx.releaser
+            return InfiniteSupply(ctx.env, consumer, lambda: releaser(name))
         return None
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
         if name in ctx.fed_directly:
             return
         if spec.interarrival is None:
-            ctx.env.process(infinite_source(ctx.env, ctx.releaser, ctx.route(name)))
+            ctx.env.process(infinite_source(ctx.env, name, ctx.releaser, ctx.route(name)))
         else:
             draw = spec.interarrival.stream(ctx.streams.rng(f"{name}/arrivals"))
-            ctx.env.process(timed_source(ctx.env, draw, ctx.releaser, ctx.route(name)))
+            ctx.env.process(timed_source(ctx.env, name, draw, ctx.releaser, ctx.route(name)))
 
 
 class BufferKind(NodeKind):
@@ -106,7 +107,7 @@ class SinkKind(NodeKind):
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.warmup, ctx.wip,
-                                                      scrap=spec.scrap)
+                                                      scrap=spec.scrap, log=ctx.events)
 
 
 class MachineKind(NodeKind):
@@ -149,6 +150,7 @@ class MachineKind(NodeKind):
             setup=((spec.setup.batch, spec.setup.duration.stream(streams.rng(f"{name}/setup")))
                    if spec.setup is not None else None),
             quality=self._quality(ctx, name, spec),
+            log=ctx.events,
         )
         ctx.machines[name] = machine
         machine.process = ctx.env.process(machine.run())

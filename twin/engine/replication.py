@@ -14,6 +14,7 @@ import simpy
 
 from twin.engine.context import BuildContext
 from twin.engine.crew import Crew
+from twin.engine.events import EventLog, EventSink
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
 from twin.engine.policies import maintenance_policy, quality_policy
@@ -64,7 +65,8 @@ class ReplicationResult:
     """Statistics of the nodes of plug-in kinds, by node name."""
 
 
-def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> BuildContext:
+def build(scenario: Scenario, replication: int, *, timeline: bool = False,
+          events: bool = False) -> BuildContext:
     """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
     phase (see ``twin.engine.kinds``), then the policies start."""
     env = simpy.Environment()
@@ -79,8 +81,9 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False) -> Bu
                 (upkeep.shifts.period, upkeep.shifts.working) if upkeep.shifts else None)
     registered = node_kinds()
     kinds = {name: registered[kind] for name, kind in graph.nodes(data="kind")}
-    ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip), crew, kinds,
-                       timeline=timeline)
+    log = EventLog() if events else None
+    ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip, log), crew,
+                       kinds, timeline=timeline, events=log)
     ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
     ctx.quality = quality_policy(scenario.quality.policy, ctx)
     for phase in ("place", "connect", "prepare", "build"):
@@ -107,15 +110,18 @@ def simulate(
     timeline: bool = False,
     sensor_sink: SensorSink | None = None,
     inventory: bool = True,
+    event_sink: EventSink | None = None,
 ) -> ReplicationResult:
     """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
-    plant has sensors and a sink is given, go to ``sensor_sink``. Without ``inventory`` the
-    result leaves out the warehouses' levels at every change (their statistics and period means
-    stay)."""
-    model = build(scenario, replication, timeline=timeline)
+    plant has sensors and a sink is given, go to ``sensor_sink``; the event log, if a sink is
+    given, to ``event_sink``. Without ``inventory`` the result leaves out the warehouses' levels
+    at every change (their statistics and period means stay)."""
+    model = build(scenario, replication, timeline=timeline, events=event_sink is not None)
     model.env.run(until=scenario.horizon)
     if sensor_sink is not None:
         emit_readings(scenario, model, replication, sensor_sink)
+    if event_sink is not None and model.events is not None:
+        event_sink.write(model.events.table(replication))
     result = measure(scenario, model, replication)
     if not timeline:
         result.timelines = None

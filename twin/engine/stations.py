@@ -104,40 +104,51 @@ def router(destinations: list[tuple[float, Choice]], uniform: Draw | None) -> Ca
 class Releaser:
     """Creates parts: numbers them, stamps the release time and counts them into the WIP."""
 
-    def __init__(self, env: simpy.Environment, wip: Level) -> None:
+    def __init__(self, env: simpy.Environment, wip: Level, log: Any = None) -> None:
         self.env = env
         self.wip = wip
         self.count = 0
+        self.log = log
 
-    def __call__(self) -> Part:
-        return self.admit(Part(0, 0.0))
+    def __call__(self, source: str = "") -> Part:
+        return self.admit(Part(0, 0.0), source)
 
-    def admit(self, part: Part) -> Part:
+    def admit(self, part: Part, source: str = "") -> Part:
         self.count += 1
         self.wip.add(1)
         part.id = self.count
         part.release = self.env.now
+        if self.log is not None:
+            self.log(part.release, source, "release", part)
         return part
 
 
-def timed_source(env: simpy.Environment, interarrival: Draw, release: Releaser,
+def timed_source(env: simpy.Environment, name: str, interarrival: Draw, release: Releaser,
                  route: Callable[[], Destination]) -> Process:
     """Releases a part every ``interarrival``; parts wait, unbounded, in front of the next node."""
     timeout = env.timeout
+    log = release.log
     while True:
         yield timeout(interarrival())
-        route().offer(release())
+        dest = route()
+        part = release(name)
+        dest.offer(part)
+        if log is not None:
+            log(env.now, getattr(dest, "name", ""), "arrive", part)
 
 
-def infinite_source(env: simpy.Environment, release: Releaser,
+def infinite_source(env: simpy.Environment, name: str, release: Releaser,
                     route: Callable[[], Destination]) -> Process:
     """Keeps what it feeds supplied; a part is released when the next node accepts it."""
+    log = release.log
     while True:
         dest = route()
         part = Part(0, env.now)
         if not dest.try_put(part):
             yield dest.put(part)
-        release.admit(part)
+        release.admit(part, name)
+        if log is not None:
+            log(env.now, getattr(dest, "name", ""), "arrive", part)
 
 
 @dataclass
@@ -214,6 +225,7 @@ class Machine:
         route: Callable[[], Destination] | None = None,
         setup: tuple[int, Draw] | None = None,
         quality: Quality | None = None,
+        log: Any = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -236,6 +248,8 @@ class Machine:
         self.waiting_on: Destination | None = None
         self.quality = quality
         """Quality steps (defects, rework, inspection) that also choose the destination."""
+        self.log = log
+        """The event log, when one is kept."""
         self.defects_made = 0
         self.rejected = 0
         self.suspect = False
@@ -286,6 +300,8 @@ class Machine:
         clock = self.clock
         inbox = self.inbox
         draw = self.process_time
+        log = self.log
+        name = self.name
         batch_left = 0
         while True:
             part = inbox.try_get()
@@ -298,10 +314,16 @@ class Machine:
                 if batch_left == 0:
                     clock.set(SETUP)
                     self.setups += 1
+                    if log is not None:
+                        log(env.now, name, "setup_start")
                     yield timeout(self.setup[1]())
+                    if log is not None:
+                        log(env.now, name, "setup_end")
                     batch_left = self.setup[0]
                 batch_left -= 1
             clock.set(WORKING)
+            if log is not None:
+                log(env.now, name, "start", part)
             work = draw()
             while work >= self.life_left or work >= self.pm_left:
                 step = min(self.life_left, self.pm_left)
@@ -322,11 +344,19 @@ class Machine:
             self.age += work
             self.operating += work
             self.processed += 1
+            if log is not None:
+                log(env.now, name, "finish", part)
             dest = self.route() if self.quality is None else self._finish(part)
             if not dest.try_put(part):
                 clock.set(BLOCKED)
                 self.waiting_on = dest
+                if log is not None:
+                    log(env.now, name, "blocked", part)
                 yield from self._wait(dest.put(part), BLOCKED)
+                if log is not None:
+                    log(env.now, name, "unblocked", part)
+            if log is not None and not isinstance(dest, Sink):
+                log(env.now, getattr(dest, "name", ""), "arrive", part)
 
     def _wait(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
         """Wait (starved or blocked) for ``event``; an opportunity interrupts the wait for a
@@ -349,12 +379,22 @@ class Machine:
                 and self.age >= self.path.fail_age - 1e-9:
             self.shocks += 1
         self.clock.set(DOWN)
+        log = self.log
+        if log is not None:
+            log(self.env.now, self.name, "fail")
         if self.upkeep is not None:
             self.upkeep.failed(self)
         assert self.ttr is not None
         yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),
-                                 lambda: self.clock.set(REPAIR))
+                                 self._repair_started)
+        if log is not None:
+            log(self.env.now, self.name, "repair_end")
         self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
+
+    def _repair_started(self) -> None:
+        self.clock.set(REPAIR)
+        if self.log is not None:
+            self.log(self.env.now, self.name, "repair_start")
 
     def call_maintenance(self) -> None:
         """Ask for a maintenance now: at once if the machine waits (starved or blocked), else
@@ -369,9 +409,14 @@ class Machine:
         self.opportunity = False
         self.preventive += 1
         self.clock.set(MAINTENANCE)
+        log = self.log
+        if log is not None:
+            log(self.env.now, self.name, "pm_start")
         assert self.pm_duration is not None
         yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
                                  self.pm_duration())
+        if log is not None:
+            log(self.env.now, self.name, "pm_end")
         self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)
         if self.upkeep is not None:
             self.upkeep.maintained(self)

@@ -41,6 +41,8 @@ class RunResult:
     summary: dict[str, Any]
     sensor_dir: Path | None = None
     """Where the sensor readings were written, if they were."""
+    event_dir: Path | None = None
+    """Where each replication's event log was written, if it was."""
 
     def replication_table(self) -> pd.DataFrame:
         return replication_table(self.replications)
@@ -72,6 +74,10 @@ class RunResult:
         inventory = self.inventory_table()
         if inventory is not None:
             write_parquet(out / "inventory.parquet", inventory)
+        if self.event_dir is not None:
+            from twin.engine.events import merge
+
+            merge(self.event_dir, out / "events.parquet")
         write_json(out / "summary.json", self.summary)
         if not report:
             return out / "summary.json"
@@ -92,6 +98,7 @@ def run_replications(
     timeline: bool = False,
     sensor_dir: Path | None = None,
     out: Path | None = None,
+    event_dir: Path | None = None,
 ) -> list[ReplicationResult]:
     """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
     readings are written there as Parquet (see ``twin.engine.sensors``); with ``out``, finished
@@ -100,8 +107,10 @@ def run_replications(
     if not has_sensors(scenario):
         sensor_dir = None
     variant = Variant("run", scenario.name, {}, scenario)
-    options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir)
-    key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None})
+    options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir,
+                      event_dir=event_dir)
+    key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None,
+                                 **({"events": True} if event_dir is not None else {})})
     results = run_variants([variant], executor=executor, out=out, progress=progress,
                            study=("run", scenario, key), options=options)
     return results[variant.id]
@@ -116,6 +125,7 @@ def run(
     timeline: bool = False,
     sensor_dir: Path | None = None,
     out: str | Path | None = None,
+    event_dir: Path | None = None,
 ) -> RunResult:
     """Simulate every replication of ``scenario`` and summarize them. With ``out``, the run
     can be resumed (see the module's docstring); ``RunResult.save`` writes its files."""
@@ -123,5 +133,6 @@ def run(
     if sensor_dir is not None and not has_sensors(scenario):
         sensor_dir = None
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
-                               timeline=timeline, sensor_dir=sensor_dir, out=out)
-    return RunResult(scenario, results, summarize(scenario, results), sensor_dir)
+                               timeline=timeline, sensor_dir=sensor_dir, out=out,
+                               event_dir=event_dir)
+    return RunResult(scenario, results, summarize(scenario, results), sensor_dir, event_dir)

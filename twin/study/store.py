@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin.engine.events import ParquetEvents
 from twin.engine.replication import ReplicationResult, simulate
 from twin.engine.sensors import ParquetSink
 from twin.errors import InputError
@@ -52,6 +53,7 @@ class Options:
     timeline: bool = False
     inventory: bool = False
     sensor_dir: Path | None = None
+    event_dir: Path | None = None
 
 
 def fingerprint(scenario: Scenario, *extra: Any) -> str:
@@ -69,8 +71,11 @@ def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationRes
     variant_id, scenario, replication, options = item
     sink = (ParquetSink(options.sensor_dir, replication)
             if options.sensor_dir is not None else None)
+    events = (ParquetEvents(options.event_dir, replication)
+              if options.event_dir is not None else None)
     return variant_id, simulate(scenario, replication, timeline=options.timeline,
-                                sensor_sink=sink, inventory=options.inventory)
+                                sensor_sink=sink, inventory=options.inventory,
+                                event_sink=events)
 
 
 def result_to_json(result: ReplicationResult) -> dict[str, Any]:

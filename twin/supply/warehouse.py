@@ -254,7 +254,7 @@ class Warehouse:
         self.released += 1
         self._changed()
         self._continuous()
-        result: Part = self.releaser.admit(part)
+        result: Part = self.releaser.admit(part, self.name)
         return result
 
     def get(self) -> simpy.Event:
@@ -321,7 +321,7 @@ class Warehouse:
             self._changed()
         elif self.getters:
             self.released += 1
-            self.getters.popleft().succeed(self.releaser.admit(part))
+            self.getters.popleft().succeed(self.releaser.admit(part, self.name))
             self._continuous()
         else:
             self.items.append(part)
