@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("fit", help="build a scenario from an event log (Parquet or CSV): graph, "
+                                   "routing, fitted laws with censoring; write it and a report")
+    p.add_argument("log", type=Path, help="event log (.parquet, or .csv)")
+    p.add_argument("--out", type=Path, help="scenario file to write (default: <log>.yaml)")
+    p.add_argument("--report", type=Path, help="fit report (default: <out>.html)")
+    p.set_defaults(handler=cmd_fit)
     return parser
 
 
@@ -200,6 +207,16 @@ def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
     return load_scenario(args.scenario, overrides_from(args))
+
+
+def cmd_fit(args: argparse.Namespace, console: Console) -> int:
+    from twin.fitting.fit import fit_log
+    from twin.fitting.text import print_fit
+
+    out = args.out or args.log.with_suffix(".yaml")
+    result = fit_log(args.log, out=out, report=args.report or out.with_suffix(".html"))
+    print_fit(console, result)
+    return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:

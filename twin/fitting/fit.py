@@ -1,0 +1,188 @@
+"""``fit_log``: from an event log to a scenario, its fits and a report.
+
+The library call behind ``twin fit``; a notebook calls it the same way::
+
+    from twin.fitting import fit_log
+    result = fit_log("results/line/latest/events.parquet", out="line-fitted.yaml")
+    result.fits["M1"].lives.params, result.fits["M1"].lives.intervals
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.fitting.graph import PlantGraph, plant_graph
+from twin.fitting.laws import Candidate, Fit, fit_durations
+from twin.fitting.log import EventLog, read_log
+from twin.fitting.observe import Durations, Observations, observe
+from twin.fitting.survival import fit_survival, naive_fit
+
+TOLERANCE = 1e-9
+
+
+@dataclass
+class MachineFits:
+    process: Fit | None
+    by_product: dict[str, Fit] = field(default_factory=dict)
+    lives: Fit | None = None
+    naive_lives: Candidate | None = None
+    lives_data: Durations = field(default_factory=Durations.empty)
+    repairs: Fit | None = None
+    setup: Fit | None = None
+    setup_batch: int | None = None
+
+
+@dataclass
+class Crew:
+    size: int | None
+    """Technicians: the most repairs seen at once when a failure had to wait for one; None
+    (unlimited) when no failure ever waited for a technician."""
+    response: Fit | None
+    """Time from a failure to its repair when a technician was free (travel, diagnosis)."""
+    note: str
+
+
+@dataclass
+class FitResult:
+    log: EventLog
+    obs: Observations
+    graph: PlantGraph
+    fits: dict[str, MachineFits]
+    arrivals: dict[str, Fit]
+    pm_every: float | None
+    pm_ages: np.ndarray
+    pm_duration: Fit | None
+    crew: Crew
+    scenario: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None
+    report: Path | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        out = list(self.graph.notes)
+        for name, mf in self.fits.items():
+            ld = mf.lives_data
+            if mf.lives is None and len(ld):
+                out.append(f"machine {name!r}: no failure in {float(ld.values.sum()):.6g} of "
+                           "operating time: no failures in the scenario")
+        out.append(self.crew.note)
+        return out
+
+    def quantities(self) -> list[tuple[str, Fit]]:
+        """Every fitted quantity with its label, in the order of the report."""
+        out: list[tuple[str, Fit]] = []
+        for name, f in self.arrivals.items():
+            out.append((f"{name} interarrival", f))
+        for name, mf in self.fits.items():
+            for label, fit in (("process time", mf.process), ("time to failure", mf.lives),
+                               ("repair time", mf.repairs), ("setup", mf.setup)):
+                if fit is not None:
+                    out.append((f"{name} {label}", fit))
+            for product, fit in mf.by_product.items():
+                out.append((f"{name} process time, product {product}", fit))
+        if self.pm_duration is not None:
+            out.append(("preventive maintenance duration", self.pm_duration))
+        if self.crew.response is not None:
+            out.append(("technician response time", self.crew.response))
+        return out
+
+
+def _crew(obs: Observations) -> Crew:
+    if not obs.repair_intervals:
+        return Crew(1, None, "crew: no repair in the log: 1 technician assumed")
+    by_rep: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for r in obs.replications:
+        iv = [(s, e) for rr, s, e in obs.repair_intervals if rr == r]
+        by_rep[r] = (np.sort([s for s, _ in iv]), np.sort([e for _, e in iv]))
+
+    def busy(r: int, t: float) -> int:
+        s, e = by_rep[r]
+        return int(np.searchsorted(s, t, "right") - np.searchsorted(e, t, "right"))
+
+    most = max(busy(r, s) for r, (starts, _) in by_rep.items() for s in starts)
+    bound: list[float] = []
+    free: list[float] = []
+    for r, fail, start in obs.fail_times:
+        gap = start - fail
+        (bound if busy(r, fail) >= most else free).append(gap)
+    waited = any(g > TOLERANCE for g in bound)
+    response = None
+    if free and float(np.median(free)) > TOLERANCE:
+        response = fit_durations("technician response time", np.asarray(free))
+    if waited:
+        note = (f"crew: {most} technician(s): failures waited while {most} repair(s) were "
+                "under way")
+        return Crew(most, response, note)
+    return Crew(None, response, f"crew: no failure waited for a technician (at most {most} "
+                                "repairs at once): unlimited")
+
+
+def fit_observations(log: EventLog) -> FitResult:
+    obs = observe(log)
+    graph = plant_graph(obs)
+    fits: dict[str, MachineFits] = {}
+    for name, ms in obs.machines.items():
+        if name not in graph.kinds:
+            continue
+        mf = MachineFits(fit_durations(f"{name} process time", ms.process)
+                         if len(ms.process) else None)
+        if len(ms.process_by_product) > 1:
+            mf.by_product = {p: f for p, v in sorted(ms.process_by_product.items())
+                             if (f := fit_durations(f"{name} process time ({p})", v))}
+        mf.lives_data = ms.lives
+        if ms.lives.events:
+            mf.lives = fit_survival(f"{name} time to failure", ms.lives)
+            mf.naive_lives = naive_fit(ms.lives)
+        if ms.repairs.events:
+            mf.repairs = fit_survival(f"{name} repair time", ms.repairs)
+        if ms.setups.events:
+            mf.setup = fit_durations(f"{name} setup", ms.setups.values[ms.setups.observed])
+            mf.setup_batch = max(1, round(ms.parts_per_setup or 1))
+        fits[name] = mf
+    arrivals = {}
+    for name, kind in graph.kinds.items():
+        if kind == "source" and name not in graph.infinite:
+            f = fit_durations(f"{name} interarrival", obs.interarrivals[name])
+            if f is not None:
+                arrivals[name] = f
+    ages = np.concatenate([ms.pm_ages for ms in obs.machines.values()]) if obs.machines \
+        else np.zeros(0)
+    pm = [ms.pm for ms in obs.machines.values() if len(ms.pm)]
+    pm_duration = None
+    if pm:
+        pooled = Durations(np.concatenate([d.values for d in pm]),
+                           np.concatenate([d.observed for d in pm]))
+        if pooled.events:
+            pm_duration = fit_survival("preventive maintenance duration", pooled) \
+                if not pooled.observed.all() else fit_durations(
+                    "preventive maintenance duration", pooled.values)
+    every = float(np.median(ages)) if len(ages) else None
+    return FitResult(log, obs, graph, fits, arrivals, every, ages, pm_duration, _crew(obs))
+
+
+def fit_log(path: str | Path, out: str | Path | None = None,
+            report: str | Path | None = None, name: str | None = None) -> FitResult:
+    """Read and check the event log at ``path``, fit the plant, write the scenario to ``out``
+    (checked by the scenario loader) and the HTML fit report to ``report`` when given."""
+    from twin.fitting.report import write_fit_report
+    from twin.fitting.scenario import scenario_data, write_scenario
+
+    log = read_log(path)
+    result = fit_observations(log)
+    result.scenario = scenario_data(result, name or f"fitted-{Path(path).stem}")
+    if out is not None:
+        result.out = write_scenario(result, Path(out))
+    if report is not None:
+        result.report = write_fit_report(result, Path(report))
+    return result
+
+
+def interval_text(low: float, high: float) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
+    return f"{low:.4g} … {high:.4g}"
