@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Better = Literal["higher", "lower"]
-Scope = Literal["line", "supply"]
+Scope = Literal["line", "supply", "orders"]
 Show = Literal["line", "always", "defined", "nonzero", "quality", "revenue"]
 """When a KPI earns a column in the headline tables: where the plant has a line, always, where it
 is defined (not null), where its mean is above 0, where parts can be bad, where there is
@@ -33,7 +33,7 @@ class Kpi:
     high: float | None
     scope: Scope
     """``line``: every plant measures it; ``supply``: plants with suppliers, warehouses or
-    customers."""
+    customers; ``orders``: plants with products (and so production orders)."""
     description: str
     headline: int
     """Position among the columns of the headline tables."""
@@ -101,6 +101,12 @@ KPI_TABLE: tuple[Kpi, ...] = (
          "supply", 12, "always",
          "holding, ordering, purchase, transport, backorder and lost-sale costs per time unit",
          compact=True),
+    _kpi("tardiness", "Tardiness", "{unit}", "lower", _NONNEGATIVE, "orders", 18, "always",
+         "mean time past its due date at which a production order completes (0 if on time)"),
+    _kpi("late_share", "Late orders", "", "lower", _FRACTION, "orders", 19, "always",
+         "share of the production orders completed after their due date"),
+    _kpi("makespan", "Makespan", "{unit}", "lower", _NONNEGATIVE, "orders", 20, "defined",
+         "time at which the last order of a finite order list completes"),
 )
 
 BY_NAME: dict[str, Kpi] = {k.name: k for k in KPI_TABLE}
@@ -183,6 +189,7 @@ MACHINE_TABLE: tuple[MachineStat, ...] = (
     MachineStat("maintenance", "fraction", "in preventive maintenance"),
     MachineStat("setup", "fraction", "in setup"),
     MachineStat("setups", "count", "setups"),
+    MachineStat("setup_share", "fraction", "setup time as a share of working and setup time"),
     MachineStat("alarms", "count", "predictive maintenance calls"),
     MachineStat("diverted", "count", "parts sent to inspection by predictive quality"),
     MachineStat("processed", "count", "parts processed"),

@@ -33,6 +33,7 @@ NODE_KINDS = "twin.node_kinds"
 POLICIES = "twin.policies"
 DISTRIBUTIONS = "twin.distributions"
 PREDICTORS = "twin.predictors"
+DISPATCHING = "twin.dispatching"
 
 
 @cache

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from twin.engine.events import EventLog
     from twin.engine.kinds import NodeKind
     from twin.engine.policies import MaintenancePolicy, QualityPolicy
+    from twin.engine.products import Plan, ProductBook, Stamper
     from twin.engine.sensors import SensorStream
     from twin.language.schema import Scenario
     from twin.supply.warehouse import Warehouse
@@ -62,6 +63,12 @@ class BuildContext:
     maintenance: MaintenancePolicy | None = None
     quality: QualityPolicy | None = None
     supply: SupplyChain | None = None
+    book: ProductBook | None = None
+    """Statistics per product and order, where the plant has products."""
+    plans: dict[str, Plan] = field(default_factory=dict)
+    stamp: Stamper | None = None
+    entries: dict[str, Any] = field(default_factory=dict)
+    """Where each product's parts enter the line."""
 
     def spec(self, name: str) -> Any:
         return self.graph.nodes[name]["spec"]

@@ -19,7 +19,8 @@ from twin.engine.warmup import Warmup
 
 
 class Part:
-    __slots__ = ("id", "release", "defective", "lot", "product", "order")
+    __slots__ = ("id", "release", "defective", "lot", "product", "order", "plan", "step",
+                 "priority", "due", "job")
 
     def __init__(self, part_id: int, release: float) -> None:
         self.id = part_id
@@ -29,6 +30,13 @@ class Part:
         """The warehouse whose production order the part fills, if any."""
         self.product: str | None = None
         self.order: str | None = None
+        self.plan: Any = None
+        """The product's plan (``twin.engine.products.Plan``); ``step``: the next step of it."""
+        self.step = 0
+        self.priority: float = 0
+        self.due = math.inf
+        self.job: Any = None
+        """The production order the part belongs to, if any."""
 
 
 class Level:
@@ -161,15 +169,17 @@ class Sink:
     (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 
     __slots__ = ("env", "name", "scrap", "count", "escaped", "scrapped", "lead_sum",
-                 "arrivals", "wip", "log")
+                 "arrivals", "wip", "log", "book")
 
     def __init__(self, env: simpy.Environment, name: str, warmup: Warmup, wip: Level,
-                 scrap: bool = False, log: Any = None) -> None:
+                 scrap: bool = False, log: Any = None, book: Any = None) -> None:
         self.env = env
         self.name = name
         self.scrap = scrap
         self.wip = wip
         self.log = log
+        self.book = book
+        """Statistics per product and order, where the plant has products."""
         self.reset()
         warmup.register(self)
 
@@ -190,6 +200,8 @@ class Sink:
         self.arrivals += 1
         self.lead_sum += self.env.now - part.release
         self.wip.add(-1)
+        if self.book is not None and part.product is not None:
+            self.book.left_line(part, not self.scrap and not part.defective)
         if self.log is not None:
             self.log(self.env.now, self.name, "scrap" if self.scrap else "ship", part)
         if part.lot is not None:  # a production order that will not reach its warehouse

@@ -20,11 +20,16 @@ third-party kind is an object with these methods and a ``schema`` whose ``kind``
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import simpy
+
 from twin.engine.context import BuildContext
-from twin.engine.flow import Channel, InfiniteSupply, Sink
+from twin.engine.dispatching import dispatching_channel
+from twin.engine.flow import Channel, InfiniteSupply, Part, Sink
+from twin.engine.products import chooser
 from twin.engine.stations import Machine, Quality, Wear, infinite_source, timed_source
 from twin.language.nodes import (
     BufferNode,
@@ -76,13 +81,23 @@ class SourceKind(NodeKind):
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         if spec.interarrival is None and ctx.graph.out_degree(name) == 1:
-            ctx.fed_directly.add(name)
             releaser = ctx.releaser
-            return InfiniteSupply(ctx.env, consumer, lambda: releaser(name))
+            if ctx.book is None:
+                ctx.fed_directly.add(name)
+                return InfiniteSupply(ctx.env, consumer, lambda: releaser(name))
+            if spec.mix is not None or spec.sequence is not None:
+                ctx.fed_directly.add(name)
+                choose = chooser(ctx, name, spec)
+                return InfiniteSupply(ctx.env, consumer,
+                                      lambda: ctx.stamp(releaser(name), choose()))  # type: ignore[misc]
         return None
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
         if name in ctx.fed_directly:
+            return
+        if ctx.book is not None:  # products: parts of the mix, or orders (released elsewhere)
+            if spec.mix is not None or spec.sequence is not None:
+                ctx.env.process(self._mix(ctx, name, spec))
             return
         if spec.interarrival is None:
             ctx.env.process(infinite_source(ctx.env, name, ctx.releaser, ctx.route(name)))
@@ -90,13 +105,35 @@ class SourceKind(NodeKind):
             draw = spec.interarrival.stream(ctx.streams.rng(f"{name}/arrivals"))
             ctx.env.process(timed_source(ctx.env, name, draw, ctx.releaser, ctx.route(name)))
 
+    @staticmethod
+    def _mix(ctx: BuildContext, name: str, spec: Any) -> Generator[simpy.Event, Any, None]:
+        """Parts of the source's mix (or sequence), each sent to its product's first machine."""
+        env, releaser, entries = ctx.env, ctx.releaser, ctx.entries
+        stamp = ctx.stamp
+        assert stamp is not None
+        choose = chooser(ctx, name, spec)
+        if spec.interarrival is not None:
+            draw = spec.interarrival.stream(ctx.streams.rng(f"{name}/arrivals"))
+            while True:
+                yield env.timeout(draw())
+                product = choose()
+                entries[product].offer(stamp(releaser(name), product))
+        while True:  # an infinite supply: the next part is released when its machine takes it
+            product = choose()
+            part = stamp(Part(0, env.now), product, count=False)
+            dest = entries[product]
+            if not dest.try_put(part):
+                yield dest.put(part)
+            stamp.book.released(releaser.admit(part, name))
+
 
 class BufferKind(NodeKind):
     schema = BufferNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         capacity = math.inf if spec.capacity is None else spec.capacity
-        ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, capacity, ctx.warmup)
+        ctx.receivers[name] = ctx.channels[name] = dispatching_channel(ctx, name, capacity,
+                                                                       spec.dispatch)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         return ctx.channels[name]
@@ -107,7 +144,8 @@ class SinkKind(NodeKind):
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.warmup, ctx.wip,
-                                                      scrap=spec.scrap, log=ctx.events)
+                                                      scrap=spec.scrap, log=ctx.events,
+                                                      book=ctx.book)
 
 
 class MachineKind(NodeKind):
@@ -148,9 +186,18 @@ class MachineKind(NodeKind):
             record_lives=has_sensors,
             route=ctx.route(name),
             setup=((spec.setup.batch, spec.setup.duration.stream(streams.rng(f"{name}/setup")))
-                   if spec.setup is not None else None),
+                   if spec.setup is not None and spec.setup.matrix is None else None),
             quality=self._quality(ctx, name, spec),
             log=ctx.events,
+            by_product={p: product.process_time[name].stream(
+                            streams.rng(f"{name}/process/{p}"))
+                        for p, product in ctx.scenario.products.items()
+                        if name in product.process_time} or None,
+            changeover=({a: {b: d.stream(streams.rng(f"{name}/setup/{a}->{b}"))
+                             for b, d in row.items()}
+                         for a, row in spec.setup.matrix.items()}
+                        if spec.setup is not None and spec.setup.matrix is not None else None),
+            planned=bool(ctx.scenario.products),
         )
         ctx.machines[name] = machine
         machine.process = ctx.env.process(machine.run())
@@ -160,8 +207,10 @@ class MachineKind(NodeKind):
     @staticmethod
     def _quality(ctx: BuildContext, name: str, spec: Any) -> Quality | None:
         suspect = next((ctx.destination(name, t) for t in ctx.targets(name, "suspect")), None)
+        products = {p: (product.defects[name].probability, product.defects[name].per_wear)
+                    for p, product in ctx.scenario.products.items() if name in product.defects}
         if (spec.defects is None and spec.fixes is None and spec.inspection is None
-                and suspect is None):
+                and suspect is None and not products):
             return None
         reject = next((ctx.destination(name, t) for t in ctx.targets(name, "rejected")), None)
         check = spec.inspection
@@ -172,7 +221,7 @@ class MachineKind(NodeKind):
             fixes=spec.fixes,
             inspection=((check.sampling, check.detection, check.false_alarm)
                         if check is not None else None),
-            reject=reject, suspect=suspect)
+            reject=reject, suspect=suspect, products=products or None)
 
 
 class WarehouseKind(NodeKind):

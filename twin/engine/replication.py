@@ -18,6 +18,7 @@ from twin.engine.events import EventLog, EventSink
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
 from twin.engine.policies import maintenance_policy, quality_policy
+from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
 from twin.engine.sensors import SensorSink, SensorStream
 from twin.engine.stations import (
@@ -63,6 +64,10 @@ class ReplicationResult:
     """Per warehouse: mean on hand and backordered in each of equal periods of the window."""
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
     """Statistics of the nodes of plug-in kinds, by node name."""
+    products: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per product: throughput, lead time, WIP."""
+    orders: list[tuple[str, str, int, float, float, float]] = field(default_factory=list)
+    """Every production order: id, product, quantity, release, due, completion (nan: open)."""
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
@@ -86,7 +91,11 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
                        kinds, timeline=timeline, events=log)
     ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
     ctx.quality = quality_policy(scenario.quality.policy, ctx)
+    if scenario.products:
+        ctx.book = ProductBook(env, warmup, list(scenario.products))
     for phase in ("place", "connect", "prepare", "build"):
+        if phase == "build" and scenario.products:
+            start_products(ctx)
         for name, kind in kinds.items():
             getattr(kind, phase)(ctx, name, ctx.spec(name))
     ctx.sensors = {
@@ -127,6 +136,7 @@ def simulate(
         result.timelines = None
     if not inventory:
         result.inventory = {}
+        result.orders = []
     return result
 
 
@@ -169,6 +179,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             "maintenance": frac[MAINTENANCE],
             "setup": frac[SETUP],
             "setups": float(m.setups),
+            "setup_share": (frac[SETUP] / (frac[SETUP] + frac[WORKING])
+                            if frac[SETUP] + frac[WORKING] > 0 else 0.0),
             "alarms": model.maintenance.alarms(name) if model.maintenance else 0.0,
             "diverted": float(m.diverted),
             "processed": float(m.processed),
@@ -209,6 +221,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     }
     if chain is not None:
         kpis.update(chain["kpis"])
+    if model.book is not None:
+        kpis.update(model.book.kpis())
     buffers = {
         name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}
         for name, ch in model.channels.items() if model.graph.nodes[name]["kind"] == "buffer"
@@ -225,6 +239,9 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             nodes[name] = stats
     result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
                                online, nodes=nodes)
+    if model.book is not None:
+        result.products = model.book.measure(span, scenario.horizon)
+        result.orders = model.book.rows()
     if chain is not None:
         result.warehouses = chain["warehouses"]
         result.customers = chain["customers"]

@@ -183,6 +183,8 @@ class Quality:
     inspection: tuple[float, float, float] | None = None
     reject: Destination | None = None
     suspect: Destination | None = None
+    products: dict[str, tuple[float, float]] | None = None
+    """Per product: its own (probability, per_wear) of being made defective here."""
 
 
 class Upkeep(Protocol):
@@ -226,6 +228,9 @@ class Machine:
         setup: tuple[int, Draw] | None = None,
         quality: Quality | None = None,
         log: Any = None,
+        by_product: dict[str, Draw] | None = None,
+        changeover: dict[str, dict[str, Draw]] | None = None,
+        planned: bool = False,
     ) -> None:
         self.env = env
         self.name = name
@@ -250,6 +255,13 @@ class Machine:
         """Quality steps (defects, rework, inspection) that also choose the destination."""
         self.log = log
         """The event log, when one is kept."""
+        self.by_product = by_product
+        """Process time draws of the products with their own at this machine."""
+        self.changeover = changeover
+        """Sequence-dependent setups: ``changeover[from][to]`` when the product changes."""
+        self.last_product: str | None = None
+        self.planned = planned
+        """Parts go where their product's plan says (plants with products)."""
         self.defects_made = 0
         self.rejected = 0
         self.suspect = False
@@ -302,6 +314,9 @@ class Machine:
         draw = self.process_time
         log = self.log
         name = self.name
+        by_product = self.by_product
+        changeover = self.changeover
+        planned = self.planned
         batch_left = 0
         while True:
             part = inbox.try_get()
@@ -310,7 +325,21 @@ class Machine:
                 part = yield from self._wait(inbox.get(), STARVED)
             if self.opportunity:
                 yield from self._maintain()
-            if self.setup is not None:
+            if changeover is not None:
+                product = part.product
+                last = self.last_product
+                row = changeover.get(last) if last is not None and last != product else None
+                change = row.get(product) if row is not None and product is not None else None
+                if change is not None:
+                    clock.set(SETUP)
+                    self.setups += 1
+                    if log is not None:
+                        log(env.now, name, "setup_start", part)
+                    yield timeout(change())
+                    if log is not None:
+                        log(env.now, name, "setup_end", part)
+                self.last_product = product
+            elif self.setup is not None:
                 if batch_left == 0:
                     clock.set(SETUP)
                     self.setups += 1
@@ -324,7 +353,7 @@ class Machine:
             clock.set(WORKING)
             if log is not None:
                 log(env.now, name, "start", part)
-            work = draw()
+            work = draw() if by_product is None else by_product.get(part.product or "", draw)()
             while work >= self.life_left or work >= self.pm_left:
                 step = min(self.life_left, self.pm_left)
                 yield timeout(step)
@@ -346,7 +375,12 @@ class Machine:
             self.processed += 1
             if log is not None:
                 log(env.now, name, "finish", part)
-            dest = self.route() if self.quality is None else self._finish(part)
+            if self.quality is not None:
+                dest = self._finish(part)
+            elif planned:
+                dest = self._next(part)
+            else:
+                dest = self.route()
             if not dest.try_put(part):
                 clock.set(BLOCKED)
                 self.waiting_on = dest
@@ -428,16 +462,20 @@ class Machine:
         uniform = q.uniform
         if q.fixes is not None and part.defective and uniform() < q.fixes:
             part.defective = False
-        if q.probability > 0 or q.per_wear > 0:
-            p = q.probability
-            if q.per_wear > 0 and self.path is not None:
-                p += q.per_wear * float(self.path.at(self.age))
+        probability, per_wear = q.probability, q.per_wear
+        if q.products is not None and part.product in q.products:
+            probability, per_wear = q.products[part.product]
+        if probability > 0 or per_wear > 0:
+            p = probability
+            if per_wear > 0 and self.path is not None:
+                p += per_wear * float(self.path.at(self.age))
             if uniform() < p:
                 if not part.defective:
                     self.defects_made += 1
                 part.defective = True
         if q.suspect is not None and self.suspect:
             self.diverted += 1
+            part.plan = None  # off its route: the edges take it on
             return q.suspect
         if q.inspection is not None:
             sampling, detection, false_alarm = q.inspection
@@ -445,5 +483,15 @@ class Machine:
                     detection if part.defective else false_alarm):
                 self.rejected += 1
                 assert q.reject is not None
+                part.plan = None  # off its route: the edges take it on
                 return q.reject
-        return self.route()
+        return self._next(part) if self.planned else self.route()
+
+    def _next(self, part: Part) -> Destination:
+        """Where the part goes by its product's plan (by the edges once off its route)."""
+        plan = part.plan
+        if plan is None:
+            return self.route()
+        step = part.step
+        part.step = step + 1
+        return plan.hops[step]

@@ -18,10 +18,13 @@ from pydantic import ValidationError
 
 from twin.errors import InputError, Loc
 from twin.language.messages import validation_problems
+from twin.language.nodes import DISPATCHING
 from twin.language.overrides import apply_override
+from twin.language.products import product_problems, read_orders
 from twin.language.schema import Scenario
 from twin.language.yamlio import line_of, load_yaml
-from twin.registry import did_you_mean
+from twin.registry import DISPATCHING as DISPATCHING_GROUP
+from twin.registry import did_you_mean, plugin_names
 
 
 def scenario_from_data(
@@ -64,15 +67,29 @@ def scenario_from_data(
                                   validation_problems(exc, data, lines)]) from None
     scenario._folder = folder
     problems = check_plant(scenario)
+    problems += _dispatching_problems(scenario)
+    if scenario.products:
+        problems += product_problems(scenario)
     problems += scenario.maintenance.policy.problems(scenario, ("maintenance", "policy"))
     if scenario.quality.policy is not None:
         problems += scenario.quality.policy.problems(scenario, ("quality", "policy"))
     if problems:
         raise InputError(source, [located(loc, msg) for loc, msg in problems])
+    if scenario.orders is not None:
+        read_orders(scenario.orders.file, scenario.products)
     if check_policies:
         for name in scenario.policies:
             policy_scenario(scenario, name, source=source, lines=lines)
     return scenario
+
+
+def _dispatching_problems(scenario: Scenario) -> list[tuple[Loc, str]]:
+    rules = [*DISPATCHING, *plugin_names(DISPATCHING_GROUP)]
+    return [(("plant", "nodes", name, "dispatch"),
+             f"unknown dispatching rule {spec.dispatch!r}{did_you_mean(spec.dispatch, rules)} "
+             f"(one of: {', '.join(rules)})")
+            for name, spec in scenario.plant.nodes.items()
+            if spec.kind == "buffer" and spec.dispatch not in rules]
 
 
 def load_scenario(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Scenario:

@@ -81,6 +81,18 @@ class SourceNode(Frozen):
     kind: Literal["source"]
     interarrival: Distribution | None = None
     """Time between releases; none means an infinite supply."""
+    mix: dict[str, Annotated[float, Field(gt=0, le=1)]] | None = None
+    """With products: the share of each product among the parts it releases."""
+    sequence: Annotated[list[str], Field(min_length=1)] | None = None
+    """With products: the products of the parts it releases, in this repeating order."""
+
+    @model_validator(mode="after")
+    def _one_mix(self) -> SourceNode:
+        if self.mix is not None and self.sequence is not None:
+            raise ValueError("give a mix or a sequence, not both")
+        if self.mix is not None and abs(sum(self.mix.values()) - 1) > 1e-9:
+            raise ValueError(f"the shares of mix sum to {sum(self.mix.values()):g}, not 1")
+        return self
 
 
 class Defects(Frozen):
@@ -102,10 +114,21 @@ class QualityCheck(Frozen):
 
 
 class Setup(Frozen):
-    """A changeover of ``duration`` before every batch of ``batch`` parts (the first included)."""
+    """A changeover of ``duration`` before every batch of ``batch`` parts (the first included),
+    or, with ``matrix``, a changeover whenever the product changes: ``matrix[from][to]`` (no
+    entry: none)."""
 
-    batch: Annotated[int, Field(ge=1)]
-    duration: Distribution
+    batch: Annotated[int, Field(ge=1)] | None = None
+    duration: Distribution | None = None
+    matrix: dict[str, dict[str, Distribution]] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Setup:
+        if self.matrix is None and (self.batch is None or self.duration is None):
+            raise ValueError("a setup is {batch, duration} or {matrix: {from: {to: time}}}")
+        if self.matrix is not None and (self.batch is not None or self.duration is not None):
+            raise ValueError("give batch and duration, or a matrix, not both")
+        return self
 
 
 class MachineNode(Frozen):
@@ -138,6 +161,13 @@ class BufferNode(Frozen):
     kind: Literal["buffer"]
     capacity: Annotated[int, Field(ge=0)] | None = None
     """Parts it can hold; null means unbounded."""
+    dispatch: str = "fifo"
+    """Which waiting part the next free machine takes: fifo, priority, spt, lpt, edd, cr (or a
+    registered rule)."""
+
+
+DISPATCHING = ("fifo", "priority", "spt", "lpt", "edd", "cr")
+"""Built-in dispatching rules; plug-ins add theirs in the ``twin.dispatching`` group."""
 
 
 class SinkNode(Frozen):

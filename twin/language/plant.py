@@ -89,7 +89,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
             problems.append((loc, f"source {edge.source!r} feeds sink {edge.target!r} directly"))
         elif (pair[0] == "source" and pair[1] == "buffer"
               and nodes[edge.source].interarrival is None  # type: ignore[union-attr]
-              and nodes[edge.target].capacity is None):  # type: ignore[union-attr]
+              and nodes[edge.target].capacity is None  # type: ignore[union-attr]
+              and not _passive(scenario, nodes[edge.source])):
             problems.append((loc, f"source {edge.source!r} has no interarrival (infinite supply) "
                                   f"and feeds unbounded buffer {edge.target!r}: the buffer would "
                                   "fill without end; give the source an interarrival or the "
@@ -172,6 +173,11 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
 
 
 SUPPLY = ("supplier", "warehouse", "customer")
+
+
+def _passive(scenario: Scenario, source: Any) -> bool:
+    """A source of a plant with products that has no mix: it releases orders only."""
+    return bool(scenario.products) and source.mix is None and source.sequence is None
 LINE_END = ("sink", "warehouse")
 
 

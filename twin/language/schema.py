@@ -59,6 +59,7 @@ from twin.language.policies import (  # noqa: F401 - the schema's public names
     Preventive,
     Reactive,
 )
+from twin.language.products import OrderList, Product
 from twin.registry import NODE_KINDS, POLICIES, plugins
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
@@ -214,6 +215,8 @@ class Scenario(Frozen):
     maintenance: Maintenance = Maintenance()
     quality: QualityControl = QualityControl()
     costs: Costs = Costs()
+    products: dict[str, Product] = Field(default_factory=dict)
+    orders: OrderList | None = None
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     _folder: str | None = PrivateAttr(default=None)
     """The folder of the scenario file, against which the paths it names resolve."""

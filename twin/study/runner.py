@@ -26,6 +26,7 @@ from twin.study.store import Options, Progress, Variant, fingerprint, has_sensor
 from twin.study.summary import (
     inventory_table,
     machine_table,
+    orders_table,
     replication_table,
     summarize,
     timeline_table,
@@ -56,6 +57,9 @@ class RunResult:
     def inventory_table(self) -> pd.DataFrame | None:
         return inventory_table(self.replications)
 
+    def orders_table(self) -> pd.DataFrame | None:
+        return orders_table(self.replications)
+
     def save(self, out: str | Path, report: bool = True) -> Path:
         """Write what ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
         replications.parquet, machines.parquet, timeline.parquet (with a timeline),
@@ -74,6 +78,9 @@ class RunResult:
         inventory = self.inventory_table()
         if inventory is not None:
             write_parquet(out / "inventory.parquet", inventory)
+        orders = self.orders_table()
+        if orders is not None:
+            write_parquet(out / "orders.parquet", orders)
         if self.event_dir is not None:
             from twin.engine.events import merge
 

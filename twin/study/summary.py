@@ -57,6 +57,10 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         **_supply_sections(scenario, results),
         **({"nodes": {name: {s: statistic([r.nodes[name][s] for r in results]) for s in stats}
                       for name, stats in first.nodes.items()}} if first.nodes else {}),
+        **({"products": {name: {s: statistic([r.products[name][s] for r in results],
+                                             bounds=(0.0, None)) for s in stats}
+                         for name, stats in first.products.items()}}
+           if first.products else {}),
     }
 
 
@@ -141,5 +145,18 @@ def inventory_table(results: Sequence[ReplicationResult]) -> pd.DataFrame | None
         for r in sorted(results, key=lambda r: r.replication)
         for name, changes in r.inventory.items()
         for t, on_hand, back in changes
+    ]
+    return pd.DataFrame(rows) if rows else None
+
+
+def orders_table(results: Sequence[ReplicationResult]) -> pd.DataFrame | None:
+    """One row per production order and replication: release, due, completion (empty while
+    open), flow time, lateness and tardiness."""
+    rows = [
+        {"replication": r.replication, "order": order, "product": product, "quantity": quantity,
+         "release": release, "due": due, "completion": done, "flow_time": done - release,
+         "lateness": done - due, "tardiness": max(0.0, done - due) if done == done else done}
+        for r in sorted(results, key=lambda r: r.replication)
+        for order, product, quantity, release, due, done in r.orders
     ]
     return pd.DataFrame(rows) if rows else None

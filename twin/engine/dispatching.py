@@ -1,0 +1,107 @@
+"""Dispatching rules: which waiting part the next free machine takes from a buffer.
+
+A rule is a function ``rule(ctx, buffer) -> key`` (or None for first come, first served) where
+``key(part, now)`` ranks the parts waiting in the buffer: the smallest key goes first, ties
+first come, first served. Plug-ins register rules in the ``twin.dispatching`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from twin.engine.flow import Channel, Part
+from twin.engine.warmup import Warmup
+from twin.registry import DISPATCHING, plugins
+
+if TYPE_CHECKING:
+    from twin.engine.context import BuildContext
+
+Key = Callable[[Part, float], float]
+
+
+def _mean(part: Part) -> float:
+    plan = part.plan
+    return plan.means[part.step] if plan is not None and part.step < len(plan.means) else 0.0
+
+
+def fifo(ctx: BuildContext, buffer: str) -> Key | None:
+    return None
+
+
+def priority(ctx: BuildContext, buffer: str) -> Key:
+    """Lowest priority number first (the order's, else its product's)."""
+    return lambda part, now: part.priority
+
+
+def spt(ctx: BuildContext, buffer: str) -> Key:
+    """Shortest mean process time at the machine the part goes to next."""
+    return lambda part, now: _mean(part)
+
+
+def lpt(ctx: BuildContext, buffer: str) -> Key:
+    """Longest mean process time first."""
+    return lambda part, now: -_mean(part)
+
+
+def edd(ctx: BuildContext, buffer: str) -> Key:
+    """Earliest due date of the part's order first."""
+    return lambda part, now: part.due
+
+
+def cr(ctx: BuildContext, buffer: str) -> Key:
+    """Smallest critical ratio first: time to the due date over the mean work left."""
+    def key(part: Part, now: float) -> float:
+        plan = part.plan
+        left = plan.remaining(part.step) if plan is not None else 0.0
+        slack = part.due - now
+        if math.isinf(slack):
+            return math.inf
+        return slack / left if left > 0 else slack
+    return key
+
+
+BUILTINS: dict[str, Callable[..., Key | None]] = {
+    "fifo": fifo, "priority": priority, "spt": spt, "lpt": lpt, "edd": edd, "cr": cr}
+
+
+@cache
+def rules() -> dict[str, Callable[..., Key | None]]:
+    return {**plugins(DISPATCHING), **BUILTINS}
+
+
+class RuleChannel(Channel):
+    """A buffer whose next part is chosen by a dispatching rule."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, env: simpy.Environment, name: str, capacity: float, warmup: Warmup,
+                 key: Key) -> None:
+        super().__init__(env, name, capacity, warmup)
+        self.key = key
+
+    def try_get(self) -> Part | None:
+        items = self.items
+        if not items:
+            return super().try_get()  # capacity 0: straight from a blocked machine
+        now = self.env.now
+        key = self.key
+        best = min(range(len(items)), key=lambda i: key(items[i], now))
+        if best:
+            items.rotate(-best)
+            part = items.popleft()
+            items.rotate(best)
+            items.appendleft(part)
+        return super().try_get()
+
+
+def dispatching_channel(ctx: BuildContext, name: str, capacity: float, rule: str) -> Any:
+    key = rules()[rule](ctx, name)
+    if key is None:
+        return Channel(ctx.env, name, capacity, ctx.warmup)
+    return RuleChannel(ctx.env, name, capacity, ctx.warmup, key)
+
