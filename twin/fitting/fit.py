@@ -92,34 +92,44 @@ class FitResult:
         return out
 
 
-def _crew(obs: Observations) -> Crew:
+def _crew(obs: Observations) -> tuple[Crew, list[float]]:
+    """The crew, and the durations of the preventive maintenances that started while a
+    technician was free (the others include waiting for one, which the crew model adds)."""
+    pm_all = [e - s for _, s, e in obs.pm_intervals]
     if not obs.repair_intervals:
-        return Crew(1, None, "crew: no repair in the log: 1 technician assumed")
-    by_rep: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        return Crew(1, None, "crew: no repair in the log: 1 technician assumed"), pm_all
+    jobs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    repairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for r in obs.replications:
-        iv = [(s, e) for rr, s, e in obs.repair_intervals if rr == r]
-        by_rep[r] = (np.sort([s for s, _ in iv]), np.sort([e for _, e in iv]))
+        rep_iv = [(s, e) for rr, s, e in obs.repair_intervals if rr == r]
+        pm_iv = [(s, e) for rr, s, e in obs.pm_intervals if rr == r]
+        repairs[r] = (np.sort([s for s, _ in rep_iv]), np.sort([e for _, e in rep_iv]))
+        jobs[r] = (np.sort([s for s, _ in rep_iv + pm_iv]),
+                   np.sort([e for _, e in rep_iv + pm_iv]))
 
-    def busy(r: int, t: float) -> int:
-        s, e = by_rep[r]
+    def busy(table: dict[int, tuple[np.ndarray, np.ndarray]], r: int, t: float) -> int:
+        s, e = table[r]
         return int(np.searchsorted(s, t, "right") - np.searchsorted(e, t, "right"))
 
-    most = max(busy(r, s) for r, (starts, _) in by_rep.items() for s in starts)
+    # technicians at work: repairs (their start is when a technician begins)
+    most = max(busy(repairs, r, s) for r, (starts, _) in repairs.items() for s in starts)
     bound: list[float] = []
     free: list[float] = []
     for r, fail, start in obs.fail_times:
-        gap = start - fail
-        (bound if busy(r, fail) >= most else free).append(gap)
+        # other jobs (repairs, maintenance) under way when the machine failed
+        (bound if busy(jobs, r, fail) >= most else free).append(start - fail)
     waited = any(g > TOLERANCE for g in bound)
     response = None
     if free and float(np.median(free)) > TOLERANCE:
         response = fit_durations("technician response time", np.asarray(free))
-    if waited:
-        note = (f"crew: {most} technician(s): failures waited while {most} repair(s) were "
-                "under way")
-        return Crew(most, response, note)
-    return Crew(None, response, f"crew: no failure waited for a technician (at most {most} "
-                                "repairs at once): unlimited")
+    if not waited:
+        return Crew(None, response, f"crew: no failure waited for a technician (at most "
+                                    f"{most} repairs at once): unlimited"), pm_all
+    pm_free = [e - s for r, s, e in obs.pm_intervals if busy(jobs, r, s) - 1 < most]
+    note = (f"crew: {most} technician(s): failures waited while {most} job(s) were under way;"
+            f" maintenance durations from the {len(pm_free)} of {len(pm_all)} that started "
+            "with a technician free")
+    return Crew(most, response, note), pm_free or pm_all
 
 
 def fit_observations(log: EventLog) -> FitResult:
@@ -152,17 +162,11 @@ def fit_observations(log: EventLog) -> FitResult:
                 arrivals[name] = f
     ages = np.concatenate([ms.pm_ages for ms in obs.machines.values()]) if obs.machines \
         else np.zeros(0)
-    pm = [ms.pm for ms in obs.machines.values() if len(ms.pm)]
-    pm_duration = None
-    if pm:
-        pooled = Durations(np.concatenate([d.values for d in pm]),
-                           np.concatenate([d.observed for d in pm]))
-        if pooled.events:
-            pm_duration = fit_survival("preventive maintenance duration", pooled) \
-                if not pooled.observed.all() else fit_durations(
-                    "preventive maintenance duration", pooled.values)
+    crew, pm_times = _crew(obs)
+    pm_duration = fit_durations("preventive maintenance duration", np.asarray(pm_times)) \
+        if pm_times else None
     every = float(np.median(ages)) if len(ages) else None
-    return FitResult(log, obs, graph, fits, arrivals, every, ages, pm_duration, _crew(obs))
+    return FitResult(log, obs, graph, fits, arrivals, every, ages, pm_duration, crew)
 
 
 def fit_log(path: str | Path, out: str | Path | None = None,

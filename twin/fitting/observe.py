@@ -82,6 +82,8 @@ class Observations:
     """(replication, start, end) of every repair, for the crew."""
     fail_times: list[tuple[int, float, float]]
     """(replication, fail, repair_start) of every failure repaired."""
+    pm_intervals: list[tuple[int, float, float]]
+    """(replication, pm_start, pm_end) of every preventive maintenance ended."""
     events: int = 0
 
     @property
@@ -283,6 +285,9 @@ def observe(log: EventLog) -> Observations:
                                                                        strict=True)]
     fail_times = [(int(r), float(x), float(y)) for r, x, y in zip(rep[wa], t[wa], t[wb],
                                                                  strict=True)]
+    pa, pb, _ = _pairs(ev, group, E["pm_start"], E["pm_end"])
+    pm_intervals = [(int(r), float(x), float(y)) for r, x, y in zip(rep[pa], t[pa], t[pb],
+                                                                   strict=True)]
 
     # starts after waiting for work: the machine's last event other than an arrival came earlier
     not_arrive = ev != E["arrive"]
@@ -327,7 +332,8 @@ def observe(log: EventLog) -> Observations:
 
     moves, buffer_max = _flows(f, kinds, names)
     return Observations(reps, ends, begins, kinds, moves, machines, interarrivals, buffer_max,
-                        shipped, scrapped, repair_intervals, fail_times, events=len(f))
+                        shipped, scrapped, repair_intervals, fail_times, pm_intervals,
+                        events=len(f))
 
 
 def _flows(f: pd.DataFrame, kinds: dict[str, str], names: list[str]) -> tuple[
