@@ -34,6 +34,9 @@ KS_REJECT = 1e-3
 """With at least ``MIN_PARAMETRIC`` uncensored values and a best parametric law whose KS test
 p-value is below this, the empirical law is chosen instead."""
 MIN_PARAMETRIC = 30
+NORMAL_MIN_Z = -3.0
+"""A fitted normal with mean below this many stds is dropped: the scenario language refuses a
+normal that puts almost all of its mass below 0 (it is truncated there)."""
 MIN_FIT = 5
 """Fewer uncensored values than this: the empirical law (censored: exponential only)."""
 
@@ -517,6 +520,8 @@ def fit_law(name: str, values: np.ndarray, observed: np.ndarray,
     if not math.isfinite(nll):
         return None
     params = dict(zip(law.names, law.params(th), strict=True))
+    if name == "normal" and params["mean"] < NORMAL_MIN_Z * params["std"]:
+        return None  # the tail of a normal centred far below 0: not the scenario's normal
 
     def cdf(z: np.ndarray) -> np.ndarray:
         return law.cdf(z, th)
