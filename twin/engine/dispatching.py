@@ -86,16 +86,14 @@ class RuleChannel(Channel):
 
     def try_get(self) -> Part | None:
         items = self.items
-        if not items:
-            return super().try_get()  # capacity 0: straight from a blocked machine
-        now = self.env.now
-        key = self.key
-        best = min(range(len(items)), key=lambda i: key(items[i], now))
-        if best:
-            items.rotate(-best)
-            part = items.popleft()
-            items.rotate(best)
-            items.appendleft(part)
+        if len(items) > 1:  # the best part to the front; the others keep their order
+            now = self.env.now
+            key = self.key
+            best = min(range(len(items)), key=lambda i: key(items[i], now))
+            if best:
+                part = items[best]
+                del items[best]
+                items.appendleft(part)
         return super().try_get()
 
 

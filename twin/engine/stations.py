@@ -377,8 +377,10 @@ class Machine:
                 log(env.now, name, "finish", part)
             if self.quality is not None:
                 dest = self._finish(part)
-            elif planned:
-                dest = self._next(part)
+            elif planned and part.plan is not None:
+                step = part.step
+                part.step = step + 1
+                dest = part.plan.hops[step]
             else:
                 dest = self.route()
             if not dest.try_put(part):

@@ -40,6 +40,9 @@ def plant_graph(scenario: Scenario) -> nx.DiGraph:
         out = [e for e in graph.out_edges(node, data=True) if e[2]["when"] is None]
         if len(out) == 1 and out[0][2]["p"] is None:
             out[0][2]["p"] = 1.0
+        elif out and all(e[2]["p"] is None for e in out):  # products route by their plans
+            for e in out:
+                e[2]["p"] = 1.0 / len(out)
     return graph
 
 
@@ -134,7 +137,9 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
                                      "it feeds pull from it instead"))
         elif len(outs) > 1:
             missing = [t for _, t, p in outs if p is None]
-            if missing:
+            if missing and scenario.products and len(missing) == len(outs):
+                pass  # products go where their routes say; parts off their route split evenly
+            elif missing:
                 problems.append((edge_loc[(name, missing[0])],
                                  f"{name!r} has {len(outs)} outgoing edges: each needs a "
                                  "probability p"))
