@@ -97,6 +97,11 @@ def test_run_compare_and_sweep_reports_render(browser: object, tmp_path: Path) -
     check_renders(browser, tmp_path / "network-compare" / "report.html",
                   tmp_path / "network-compare.png", 8)
     assert "Fill rate by policy" in (tmp_path / "network-compare" / "report.html").read_text()
+    cell = str(ROOT / "scenarios" / "cell-orders.yaml")
+    assert main(["run", cell, "--out", str(tmp_path / "cell"), "--events", *args]) == 0
+    check_renders(browser, tmp_path / "cell" / "report.html", tmp_path / "cell.png", 6)
+    page = (tmp_path / "cell" / "report.html").read_text()
+    assert "Products" in page and "Operations of those orders per machine" in page
     shots = Path(os.environ.get("TWIN_SCREENSHOTS", tmp_path))
     if shots != tmp_path:
         shots.mkdir(parents=True, exist_ok=True)

@@ -142,13 +142,15 @@ def _page(title: str, meta: str, sections: Sequence[str]) -> str:
 
 def write_report(out: Path, kind: str, doc: dict[str, Any], *,
                  readings: pd.DataFrame | None = None,
-                 inventory: pd.DataFrame | None = None) -> Path:
+                 inventory: pd.DataFrame | None = None,
+                 orders: pd.DataFrame | None = None,
+                 events: pd.DataFrame | None = None) -> Path:
     """Write ``out/report.html`` for a run (``doc``: summary.json), compare or sweep; return
     its path."""
     from twin.study.output import write_text
 
     if kind == "run":
-        text = run_report(doc, readings, inventory)
+        text = run_report(doc, readings, inventory, orders, events)
     elif kind == "compare":
         text = compare_report(doc)
     elif kind == "sweep":
@@ -289,10 +291,55 @@ def _supply_section(summary: dict[str, Any], inventory: pd.DataFrame | None,
     return "".join(out)
 
 
+def _product_section(summary: dict[str, Any], orders: pd.DataFrame | None,
+                     events: pd.DataFrame | None, first: int = 30) -> str:
+    """Per product KPIs; the first orders of replication 0 against their due dates; with the
+    event log, their operations on each machine (a Gantt chart)."""
+    unit = summary["time_unit"]
+    products = summary["products"]
+    rows = [[html.escape(name), _num(s["throughput"]["mean"]), _ci(s["throughput"]),
+             _num(s["lead_time"]["mean"]), _ci(s["lead_time"]), _num(s["wip"]["mean"])]
+            for name, s in products.items()]
+    out = "<h2>Products</h2>" + _table(
+        ["product", f"throughput (parts/{unit})", "95% CI", f"lead time ({unit})", "95% CI",
+         "WIP (parts)"], rows)
+    if orders is None or not len(orders):
+        return out
+    shown = orders[orders["replication"] == 0].sort_values("release").head(first)
+    fig = go.Figure()
+    for product, group in shown.groupby("product"):
+        fig.add_bar(y=group["order"], x=group["completion"] - group["release"],
+                    base=group["release"], orientation="h", name=str(product))
+    due = shown[shown["due"] < float("inf")]
+    fig.add_scatter(y=due["order"], x=due["due"], mode="markers", name="due",
+                    marker={"symbol": "line-ns-open", "size": 14, "color": "#d62728"})
+    fig.update_layout(title=f"First {len(shown)} orders of replication 0: release to completion",
+                      xaxis_title=unit, barmode="overlay",
+                      yaxis={"autorange": "reversed", "type": "category"})
+    out += _figure(fig, max(320, 18 * len(shown)))
+    if events is None or not len(events):
+        return out
+    ops = events[(events["replication"] == 0) & events["order"].isin(shown["order"])]
+    starts = ops[ops["event"] == "start"].set_index(["part", "node"])["time"]
+    ends = ops[ops["event"] == "finish"].set_index(["part", "node"])["time"]
+    both = pd.DataFrame({"start": starts, "finish": ends}).dropna().reset_index()
+    both = both.merge(ops[["part", "order"]].drop_duplicates(), on="part")
+    fig = go.Figure()
+    for order, group in both.groupby("order", sort=False):
+        fig.add_bar(y=group["node"], x=group["finish"] - group["start"], base=group["start"],
+                    orientation="h", name=str(order), showlegend=False,
+                    hovertext=[str(order)] * len(group))
+    fig.update_layout(title="Operations of those orders per machine (replication 0)",
+                      xaxis_title=unit, barmode="overlay", yaxis={"type": "category"})
+    return out + _figure(fig, 360)
+
+
 def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
-               inventory: pd.DataFrame | None = None) -> str:
-    """The report of one run (summary.json), with sensor trajectories if ``readings`` given and
-    inventory over time if ``inventory`` given."""
+               inventory: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
+               events: pd.DataFrame | None = None) -> str:
+    """The report of one run (summary.json), with sensor trajectories if ``readings`` given,
+    inventory over time if ``inventory`` given, the orders of the first replication if
+    ``orders`` given and their operations per machine if its ``events`` are given."""
     machines = summary["machines"]
     costs = summary.get("costs", {})
     fig = go.Figure()
@@ -305,6 +352,8 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
     ]
     if "warehouses" in summary or "customers" in summary:
         sections.append(_supply_section(summary, inventory))
+    if "products" in summary:
+        sections.append(_product_section(summary, orders, events))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
     sections.append("<h2>Costs</h2>" + _figure(fig, 320))

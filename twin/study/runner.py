@@ -93,7 +93,12 @@ class RunResult:
         readings = None
         if self.sensor_dir is not None and self.sensor_dir.exists():
             readings = pd.read_parquet(self.sensor_dir, filters=[("replication", "==", 0)])
-        return write_report(out, "run", self.summary, readings=readings, inventory=inventory)
+        events = None
+        if self.event_dir is not None and orders is not None:
+            first = self.event_dir / "replication-0000.parquet"
+            events = pd.read_parquet(first) if first.exists() else None
+        return write_report(out, "run", self.summary, readings=readings, inventory=inventory,
+                            orders=orders, events=events)
 
 
 def run_replications(
