@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_options(p)
     p.add_argument("--timeline", action="store_true",
                    help="also write every machine's state changes (timeline.parquet)")
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="start every replication from this plant state (YAML or JSON)")
+    p.add_argument("--save-state", type=Path, metavar="FILE",
+                   help="write the end state of replication 0 (the format of --state)")
     p.add_argument("--events", action="store_true",
                    help="also write the event log (events.parquet: one row per event, the "
                         "input format of twin fit)")
@@ -356,12 +360,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     check_out(args.out)
     scenario = scenario_from(args)
+    state = None
+    if args.state is not None:
+        from twin.engine.state import load_state
+
+        state = load_state(args.state, scenario)
     executor = executor_from(args)
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
                      sensor_dir=None if args.no_sensors else out / "sensors", out=out,
-                     event_dir=out / "events" if args.events else None)
+                     event_dir=out / "events" if args.events else None, state=state,
+                     save_state=args.save_state is not None)
+    if args.save_state is not None and result.end_state is not None:
+        from twin.study.output import write_text
+
+        write_text(args.save_state, result.end_state)
     report = result.save(out)
     print_summary(console, result.summary)
     print_warnings(result.summary)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from twin.engine.policies import MaintenancePolicy, QualityPolicy
     from twin.engine.products import Plan, ProductBook, Stamper
     from twin.engine.sensors import SensorStream
+    from twin.engine.state import PlantState
     from twin.language.schema import Scenario
     from twin.supply.warehouse import Warehouse
     from twin.supply.wiring import SupplyChain
@@ -63,6 +64,8 @@ class BuildContext:
     maintenance: MaintenancePolicy | None = None
     quality: QualityPolicy | None = None
     supply: SupplyChain | None = None
+    initial: PlantState | None = None
+    """The state a warm start begins from."""
     book: ProductBook | None = None
     """Statistics per product and order, where the plant has products."""
     plans: dict[str, Plan] = field(default_factory=dict)

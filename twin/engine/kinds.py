@@ -30,6 +30,7 @@ from twin.engine.context import BuildContext
 from twin.engine.dispatching import dispatching_channel
 from twin.engine.flow import Channel, InfiniteSupply, Part, Sink
 from twin.engine.products import chooser
+from twin.engine.state import machine_start, new_part
 from twin.engine.stations import Machine, Quality, Wear, infinite_source, timed_source
 from twin.language.nodes import (
     BufferNode,
@@ -138,6 +139,12 @@ class BufferKind(NodeKind):
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         return ctx.channels[name]
 
+    def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        if ctx.initial is not None:  # a warm start: the parts waiting here
+            channel = ctx.channels[name]
+            for state in ctx.initial.parts(name):
+                channel.offer(new_part(ctx, name, state))
+
 
 class SinkKind(NodeKind):
     schema = SinkNode
@@ -198,6 +205,7 @@ class MachineKind(NodeKind):
                          for a, row in spec.setup.matrix.items()}
                         if spec.setup is not None and spec.setup.matrix is not None else None),
             planned=bool(ctx.scenario.products),
+            initial=machine_start(ctx, name, spec),
         )
         ctx.machines[name] = machine
         machine.process = ctx.env.process(machine.run())
@@ -232,6 +240,9 @@ class WarehouseKind(NodeKind):
 
         ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.warmup,
                                                                ctx.wip, ctx.releaser)
+        state = ctx.initial.warehouses.get(name) if ctx.initial is not None else None
+        if state is not None:  # a warm start: the stock on hand
+            ctx.warehouses[name].restock(state.on_hand)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         return ctx.warehouses[name]

@@ -21,6 +21,7 @@ from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
 from twin.engine.sensors import SensorSink, SensorStream
+from twin.engine.state import capture, dump_state
 from twin.engine.stations import (
     BLOCKED,
     DOWN,
@@ -38,6 +39,7 @@ from twin.language.plant import line_constraint, plant_graph
 from twin.supply.wiring import measure_supply
 
 if TYPE_CHECKING:
+    from twin.engine.state import PlantState
     from twin.language.schema import Scenario
 
 
@@ -68,10 +70,12 @@ class ReplicationResult:
     """Per product: throughput, lead time, WIP."""
     orders: list[tuple[str, str, int, float, float, float]] = field(default_factory=list)
     """Every production order: id, product, quantity, release, due, completion (nan: open)."""
+    end_state: str | None = None
+    """The plant's state at the end (YAML), when asked for."""
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
-          events: bool = False) -> BuildContext:
+          events: bool = False, initial: PlantState | None = None) -> BuildContext:
     """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
     phase (see ``twin.engine.kinds``), then the policies start."""
     env = simpy.Environment()
@@ -89,6 +93,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
     log = EventLog() if events else None
     ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip, log), crew,
                        kinds, timeline=timeline, events=log)
+    ctx.initial = initial
     ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
     ctx.quality = quality_policy(scenario.quality.policy, ctx)
     if scenario.products:
@@ -120,12 +125,21 @@ def simulate(
     sensor_sink: SensorSink | None = None,
     inventory: bool = True,
     event_sink: EventSink | None = None,
+    state: PlantState | None = None,
+    save_state: bool = False,
 ) -> ReplicationResult:
     """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
     plant has sensors and a sink is given, go to ``sensor_sink``; the event log, if a sink is
     given, to ``event_sink``. Without ``inventory`` the result leaves out the warehouses' levels
     at every change (their statistics and period means stay)."""
-    model = build(scenario, replication, timeline=timeline, events=event_sink is not None)
+    initial = state
+    if state is not None and state.continues(scenario):
+        # an unedited state twin saved: re-run to its time with statistics off, then go on
+        scenario = scenario.model_copy(update={"horizon": state.time + scenario.horizon,
+                                               "warmup": state.time + scenario.warmup})
+        initial = None
+    model = build(scenario, replication, timeline=timeline, events=event_sink is not None,
+                  initial=initial)
     model.env.run(until=scenario.horizon)
     if sensor_sink is not None:
         emit_readings(scenario, model, replication, sensor_sink)
@@ -134,6 +148,8 @@ def simulate(
     result = measure(scenario, model, replication)
     if not timeline:
         result.timelines = None
+    if save_state:
+        result.end_state = dump_state(capture(model, scenario, replication))
     if not inventory:
         result.inventory = {}
         result.orders = []

@@ -160,6 +160,21 @@ class Wear:
 
 
 @dataclass
+class Start:
+    """A machine's warm start: the part in hand (being processed with ``remaining`` left, or
+    finished and ``blocked``), its operating ``age`` (the first life is drawn by ``residual``
+    conditional on it), its ``wear``, and whether it is ``down`` waiting for a technician."""
+
+    part: Part | None = None
+    remaining: float | None = None
+    blocked: bool = False
+    age: float = 0.0
+    wear: float | None = None
+    down: bool = False
+    residual: Callable[[float], float] | None = None
+
+
+@dataclass
 class Life:
     """One life of a machine, from a renewal: when, at which total operating time, its path."""
 
@@ -231,6 +246,7 @@ class Machine:
         by_product: dict[str, Draw] | None = None,
         changeover: dict[str, dict[str, Draw]] | None = None,
         planned: bool = False,
+        initial: Start | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -262,6 +278,12 @@ class Machine:
         self.last_product: str | None = None
         self.planned = planned
         """Parts go where their product's plan says (plants with products)."""
+        self.initial = initial
+        """Where a warm start puts the machine (taken when its process starts)."""
+        self.holding: Part | None = None
+        """The part in hand, from when it is taken in until it is passed on."""
+        self.work = (0.0, 0.0)
+        """(when, work left then) of the processing under way."""
         self.defects_made = 0
         self.rejected = 0
         self.suspect = False
@@ -281,7 +303,7 @@ class Machine:
         """Operating time since the start."""
         self.path: WearPath | None = None
         self.lives: list[Life] | None = [] if record_lives else None
-        self._renew(1.0)
+        self._renew(1.0, initial)
         warmup.register(self)
 
     def reset(self) -> None:
@@ -290,19 +312,24 @@ class Machine:
         self.defects_made = self.rejected = self.diverted = 0
         self.clock.reset()
 
-    def _renew(self, restores: float) -> None:
+    def _renew(self, restores: float, start: Start | None = None) -> None:
         life = math.inf
         if self.wear is not None:
             initial = 0.0
             if self.path is not None:
                 initial = (1.0 - restores) * float(self.path.at(self.age))
+            elif start is not None and start.wear is not None:
+                initial = start.wear
             self.path = sample_path(self.wear.spec, self.wear.rng, initial)
             life = self.path.fail_age
         if self.ttf is not None:
-            life = min(life, self.ttf())
+            life = min(life, self.ttf() if start is None or start.residual is None
+                       else start.residual(start.age))
         self.age = 0.0
         self.life_left = life
         self.pm_left = self.upkeep.next_due(self) if self.upkeep is not None else math.inf
+        if start is not None and self.wear is None:  # an age-based plan counts the age lived
+            self.pm_left = max(0.0, self.pm_left - start.age)
         if self.lives is not None:
             self.lives.append(Life(self.env.now, self.operating, self.path))
 
@@ -318,11 +345,26 @@ class Machine:
         changeover = self.changeover
         planned = self.planned
         batch_left = 0
+        first, self.initial = self.initial, None
+        pending: Part | None = None
+        given: float | None = None
+        if first is not None:  # a warm start: down, holding a blocked part, or in the middle of one
+            if first.down:
+                yield from self._repair(counted=False)
+            if first.part is not None and first.blocked:
+                yield from self._hand_over(first.part)
+            elif first.part is not None:
+                pending, given = first.part, first.remaining
         while True:
-            part = inbox.try_get()
-            if part is None:
-                clock.set(STARVED)
-                part = yield from self._wait(inbox.get(), STARVED)
+            if pending is not None:
+                part, pending = pending, None
+            else:
+                taken = inbox.try_get()
+                if taken is None:
+                    clock.set(STARVED)
+                    taken = yield from self._wait(inbox.get(), STARVED)
+                part = taken
+            self.holding = part
             if self.opportunity:
                 yield from self._maintain()
             if changeover is not None:
@@ -353,9 +395,13 @@ class Machine:
             clock.set(WORKING)
             if log is not None:
                 log(env.now, name, "start", part)
-            work = draw() if by_product is None else by_product.get(part.product or "", draw)()
+            if given is None:
+                work = draw() if by_product is None else by_product.get(part.product or "", draw)()
+            else:
+                work, given = given, None
             while work >= self.life_left or work >= self.pm_left:
                 step = min(self.life_left, self.pm_left)
+                self.work = (env.now, work)
                 yield timeout(step)
                 work -= step
                 self.life_left -= step
@@ -367,6 +413,7 @@ class Machine:
                 else:
                     yield from self._maintain()
                 clock.set(WORKING)
+            self.work = (env.now, work)
             yield timeout(work)
             self.life_left -= work
             self.pm_left -= work
@@ -393,6 +440,31 @@ class Machine:
                     log(env.now, name, "unblocked", part)
             if log is not None and not isinstance(dest, Sink):
                 log(env.now, getattr(dest, "name", ""), "arrive", part)
+            self.holding = None
+
+    def _hand_over(self, part: Part) -> Process:
+        """Pass on a part finished before a warm start (the machine starts blocked)."""
+        self.holding = part
+        dest = self._finish(part) if self.quality is not None else (
+            self._next(part) if self.planned else self.route())
+        if not dest.try_put(part):
+            self.clock.set(BLOCKED)
+            self.waiting_on = dest
+            yield from self._wait(dest.put(part), BLOCKED)
+        self.holding = None
+
+    def current_age(self) -> float:
+        """Operating time since the last renewal, now (mid-part included)."""
+        if self.clock.state == WORKING:
+            return self.age + self.env.now - self.work[0]
+        return self.age
+
+    def work_left(self) -> float:
+        """Process time left on the part in hand (working)."""
+        if self.clock.state != WORKING:
+            return 0.0
+        since, work = self.work
+        return max(0.0, work - (self.env.now - since))
 
     def _wait(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
         """Wait (starved or blocked) for ``event``; an opportunity interrupts the wait for a
@@ -409,16 +481,17 @@ class Machine:
                 if not event.processed:
                     self.clock.set(state)
 
-    def _repair(self) -> Process:
-        self.failures += 1
-        if self.path is not None and self.path.cause == "shock" \
+    def _repair(self, counted: bool = True) -> Process:
+        if counted:
+            self.failures += 1
+        if counted and self.path is not None and self.path.cause == "shock" \
                 and self.age >= self.path.fail_age - 1e-9:
             self.shocks += 1
         self.clock.set(DOWN)
         log = self.log
         if log is not None:
             log(self.env.now, self.name, "fail")
-        if self.upkeep is not None:
+        if self.upkeep is not None and counted:
             self.upkeep.failed(self)
         assert self.ttr is not None
         yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),

@@ -39,11 +39,11 @@ def _is_tag(node: dict[str, Any], part: str) -> bool:
     return part in (node.get("dist"), node.get("kind")) or part in ("_EdgeModel",)
 
 
-def _message(err: Mapping[str, Any], data: Any, loc: Loc) -> str:
+def _message(err: Mapping[str, Any], data: Any, loc: Loc, root: Any = None) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         field = loc[-1] if loc else "?"
-        allowed = _allowed_fields(data, loc[:-1])
+        allowed = _allowed_fields(data, loc[:-1], root)
         suffix = did_you_mean(str(field), allowed) or (
             f"; allowed: {', '.join(sorted(allowed))}" if allowed else "")
         return f"unknown field{suffix}"
@@ -63,9 +63,9 @@ def _message(err: Mapping[str, Any], data: Any, loc: Loc) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _allowed_fields(data: Any, loc: Loc) -> list[str]:
+def _allowed_fields(data: Any, loc: Loc, root: Any = None) -> list[str]:
     """Field names the model at ``loc`` accepts, read off the schema (for "did you mean")."""
-    model = model_at(loc, data)
+    model = model_at(loc, data, root)
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
@@ -135,13 +135,16 @@ def _container(annotation: Any) -> Any:
 
 
 def validation_problems(
-    exc: ValidationError, data: Any, lines: Mapping[Loc, int], prefix: Loc = ()
+    exc: ValidationError, data: Any, lines: Mapping[Loc, int], prefix: Loc = (),
+    root: Any = None,
 ) -> list[tuple[Loc, str, int | None]]:
+    """The problems of a validation error, each with its path in the data and its line; the
+    hints are read off ``root``'s schema (the Scenario's by default)."""
     problems = []
     seen = set()
     for err in exc.errors():
         loc = _clean_loc(data, err["loc"])
-        msg = _message(err, data, loc)
+        msg = _message(err, data, loc, root)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, str(err.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         if (loc, msg) in seen:

@@ -60,6 +60,11 @@ class RunResult:
     def orders_table(self) -> pd.DataFrame | None:
         return orders_table(self.replications)
 
+    @property
+    def end_state(self) -> str | None:
+        """The end state of replication 0 (YAML), when it was kept."""
+        return self.replications[0].end_state if self.replications else None
+
     def save(self, out: str | Path, report: bool = True) -> Path:
         """Write what ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
         replications.parquet, machines.parquet, timeline.parquet (with a timeline),
@@ -111,6 +116,8 @@ def run_replications(
     sensor_dir: Path | None = None,
     out: Path | None = None,
     event_dir: Path | None = None,
+    state: Any = None,
+    save_state: bool = False,
 ) -> list[ReplicationResult]:
     """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
     readings are written there as Parquet (see ``twin.engine.sensors``); with ``out``, finished
@@ -120,9 +127,11 @@ def run_replications(
         sensor_dir = None
     variant = Variant("run", scenario.name, {}, scenario)
     options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir,
-                      event_dir=event_dir)
+                      event_dir=event_dir, state=state, save_state=save_state)
     key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None,
-                                 **({"events": True} if event_dir is not None else {})})
+                                 **({"events": True} if event_dir is not None else {}),
+                                 **({"state": state.digest()} if state is not None else {}),
+                                 **({"save_state": True} if save_state else {})})
     results = run_variants([variant], executor=executor, out=out, progress=progress,
                            study=("run", scenario, key), options=options)
     return results[variant.id]
@@ -138,13 +147,17 @@ def run(
     sensor_dir: Path | None = None,
     out: str | Path | None = None,
     event_dir: Path | None = None,
+    state: Any = None,
+    save_state: bool = False,
 ) -> RunResult:
     """Simulate every replication of ``scenario`` and summarize them. With ``out``, the run
-    can be resumed (see the module's docstring); ``RunResult.save`` writes its files."""
+    can be resumed (see the module's docstring); ``RunResult.save`` writes its files. Every
+    replication starts from ``state`` (``twin.engine.state``) if given; with ``save_state``,
+    replication 0 keeps its end state (``RunResult.end_state``)."""
     out = Path(out) if out is not None else None
     if sensor_dir is not None and not has_sensors(scenario):
         sensor_dir = None
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
                                timeline=timeline, sensor_dir=sensor_dir, out=out,
-                               event_dir=event_dir)
+                               event_dir=event_dir, state=state, save_state=save_state)
     return RunResult(scenario, results, summarize(scenario, results), sensor_dir, event_dir)

@@ -54,6 +54,10 @@ class Options:
     inventory: bool = False
     sensor_dir: Path | None = None
     event_dir: Path | None = None
+    state: Any = None
+    """The plant state every replication starts from (``twin.engine.state.PlantState``)."""
+    save_state: bool = False
+    """Keep the end state of replication 0."""
 
 
 def fingerprint(scenario: Scenario, *extra: Any) -> str:
@@ -75,7 +79,8 @@ def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationRes
               if options.event_dir is not None else None)
     return variant_id, simulate(scenario, replication, timeline=options.timeline,
                                 sensor_sink=sink, inventory=options.inventory,
-                                event_sink=events)
+                                event_sink=events, state=options.state,
+                                save_state=options.save_state and replication == 0)
 
 
 def result_to_json(result: ReplicationResult) -> dict[str, Any]:

@@ -175,6 +175,11 @@ class Warehouse:
         self.lead_sum = 0.0
         self.arrivals = 0
 
+    def restock(self, on_hand: int) -> None:
+        """Start with ``on_hand`` units instead (a warm start)."""
+        self.items = deque(Part(0, self.env.now) for _ in range(on_hand))
+        self.timeline = [(self.env.now, on_hand, 0)]
+
     # -- levels
     def _changed(self) -> None:
         """Record the levels now (the statistics of on hand and backordered come from these)."""

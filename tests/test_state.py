@@ -1,0 +1,127 @@
+"""Warm starts: a replication starts from a plant state (queued parts, a machine's age), a saved
+state continues a run number for number, and bad state files are refused."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from twin.cli import main
+from twin.engine.replication import simulate
+from twin.engine.state import PlantState
+from twin.language.loading import scenario_from_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Keep:
+    def write(self, table):  # type: ignore[no-untyped-def]
+        self.frame = table.to_pandas()
+
+
+def test_ten_queued_parts_clear_in_ten_on_average() -> None:
+    scenario = scenario_from_data({
+        "name": "queue", "horizon": 200,
+        "plant": {"nodes": {"src": {"kind": "source", "interarrival": 1e9},  # no arrivals
+                            "B": {"kind": "buffer"},
+                            "M": {"kind": "machine",
+                                  "process_time": {"dist": "exponential", "mean": 1}},
+                            "out": {"kind": "sink"}},
+                  "edges": [["src", "B"], ["B", "M"], ["M", "out"]]}})
+    state = PlantState.model_validate({"buffers": {"B": 10}})
+    cleared = []
+    for r in range(300):
+        keep = Keep()
+        simulate(scenario, r, state=state, event_sink=keep)
+        shipped = keep.frame[keep.frame["event"] == "ship"]["time"].to_numpy()
+        assert len(shipped) == 10
+        cleared.append(shipped[-1])
+    mean, low, high = np.mean(cleared), *stats.t.interval(0.99, len(cleared) - 1,
+                                                         np.mean(cleared), stats.sem(cleared))
+    assert low <= 10 <= high  # a sum of ten exponential(1) times
+    assert high - low < 1.2
+
+
+@pytest.mark.parametrize(("age", "exact"), [(200.0, 143.38), (0.0, 265.87)])
+def test_a_machine_started_at_an_age_lives_the_residual_life(age: float, exact: float) -> None:
+    scenario = scenario_from_data({
+        "name": "aged", "horizon": 2500, "maintenance": {"crew": None},
+        "plant": {"nodes": {"src": {"kind": "source"},
+                            "M": {"kind": "machine", "process_time": 1, "failures": {
+                                "ttf": {"dist": "weibull", "shape": 2, "scale": 300},
+                                "ttr": 1}},
+                            "out": {"kind": "sink"}},
+                  "edges": [["src", "M"], ["M", "out"]]}})
+    state = PlantState.model_validate({"machines": {"M": {"state": "working", "age": age,
+                                                          "part": {}}}})
+    first = []
+    for r in range(400):
+        keep = Keep()
+        simulate(scenario, r, state=state, event_sink=keep)
+        first.append(float(keep.frame[keep.frame["event"] == "fail"]["time"].iloc[0]))
+
+    def survival(x: float) -> float:
+        return math.exp(-(x / 300) ** 2)
+
+    mean_residual = integrate.quad(lambda t: survival(age + t) / survival(age), 0, np.inf)[0]
+    assert mean_residual == pytest.approx(exact, abs=0.01)
+    low, high = stats.t.interval(0.99, len(first) - 1, np.mean(first), stats.sem(first))
+    assert low <= mean_residual <= high
+    # the first failure ages follow S(age + t) / S(age)
+    test = stats.kstest(first, lambda t: 1 - np.exp(-((age + np.asarray(t)) / 300) ** 2
+                                                    + (age / 300) ** 2))
+    assert test.pvalue > 0.01
+
+
+def test_a_saved_state_continues_the_run_number_for_number(tmp_path: Path) -> None:
+    default = str(ROOT / "scenarios" / "default.yaml")
+    common = ["--replications", "3", "--workers", "2"]
+    saved = tmp_path / "state.yaml"
+    assert main(["run", default, "--horizon", "4000", "--out", str(tmp_path / "first"),
+                 "--save-state", str(saved), *common]) == 0
+    state = PlantState.model_validate(__import__("yaml").safe_load(saved.read_text()))
+    assert state.time == 4000 and state.replay is not None
+    assert state.machines["mill"].age > 0 and "B_saw" in state.buffers
+    # on from the state for 4000 more, against one run of 8000 measured from 4000
+    assert main(["run", default, "--horizon", "4000", "--set", "warmup=0", "--state", str(saved),
+                 "--out", str(tmp_path / "continued"), *common]) == 0
+    assert main(["run", default, "--horizon", "8000", "--set", "warmup=4000",
+                 "--out", str(tmp_path / "long"), *common]) == 0
+    continued = json.loads((tmp_path / "continued" / "summary.json").read_text())
+    long = json.loads((tmp_path / "long" / "summary.json").read_text())
+    assert continued["kpis"] == long["kpis"]
+    assert continued["machines"] == long["machines"]
+    # edited (as an MES would give it): fresh random streams from the state itself
+    edited = saved.read_text().replace("time: 4000.0", "time: 4000.5")
+    (tmp_path / "edited.yaml").write_text(edited)
+    assert main(["run", default, "--horizon", "4000", "--set", "warmup=0", "--state",
+                 str(tmp_path / "edited.yaml"), "--out", str(tmp_path / "fresh"), *common]) == 0
+    fresh = json.loads((tmp_path / "fresh" / "summary.json").read_text())
+    assert fresh["kpis"]["throughput"]["values"] != long["kpis"]["throughput"]["values"]
+    assert fresh["kpis"]["throughput"]["mean"] == pytest.approx(
+        long["kpis"]["throughput"]["mean"], rel=0.1)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("machines:\n  mil: {age: 5}\n", "machines.mil: no machine 'mil' in scenario "
+                                     "'bracket-line'; did you mean 'mill'?"),
+    ("machines:\n  mill: {state: working, part: {}, remaining: -2}\n",
+     "machines.mill.remaining: Input should be greater than or equal to 0"),
+    ("machines:\n  mill: {state: wroking}\n", "machines.mill.state"),
+    ("buffers:\n  B_saw: 3\n  B_sa: 2\n", "did you mean 'B_saw'?"),
+    ("machines:\n  mill: {state: blocked}\n", "a blocked machine holds a part"),
+])
+def test_bad_state_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+                                words: str) -> None:
+    path = tmp_path / "state.yaml"
+    path.write_text(text)
+    assert main(["run", str(ROOT / "scenarios" / "default.yaml"), "--state", str(path),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and words in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
