@@ -8,8 +8,8 @@ The library API (the ``twin`` command is a thin layer over it)::
     result.summary["kpis"]["throughput"]
     result.save("results/default")          # what `twin run` writes
 
-``compare`` and ``sweep`` run studies of several variants, ``train`` fits a predictor on the
-twin's own histories.
+``compare`` and ``sweep`` run studies of several variants, ``optimize`` searches parameters and
+selects the best statistically, ``train`` fits a predictor on the twin's own histories.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from twin.errors import InputError, TwinError  # noqa: E402
 from twin.language.loading import load_scenario, policy_scenario, scenario_from_data  # noqa: E402
 from twin.language.schema import Scenario  # noqa: E402
 from twin.ml.training import TrainResult, train  # noqa: E402
+from twin.study.optimize import Constraint, Param, optimize  # noqa: E402
 from twin.study.runner import RunResult, run  # noqa: E402
 from twin.study.variants import compare, sweep  # noqa: E402
 
 __all__ = [
+    "Constraint",
     "InputError",
+    "Param",
     "ReplicationResult",
     "RunResult",
     "Scenario",
@@ -34,6 +37,7 @@ __all__ = [
     "__version__",
     "compare",
     "load_scenario",
+    "optimize",
     "policy_scenario",
     "run",
     "scenario_from_data",

@@ -197,6 +197,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="scenario file to write (default: <log>.yaml)")
     p.add_argument("--report", type=Path, help="fit report (default: <out>.html)")
     p.set_defaults(handler=cmd_fit)
+
+    p = sub.add_parser("optimize", help="search parameters (Optuna) for the best KPI, then select "
+                                        "the best with a ranking-and-selection stage; write "
+                                        "optimize.json and report.html")
+    _experiment_options(p)
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="PATH",
+                   help="scenario field to search, by dotted path (repeatable)")
+    p.add_argument("--range", dest="ranges", action="append", default=[],
+                   metavar="LOW:HIGH[:int]", help="its range (one --range per --param; :int for "
+                                                  "whole numbers, :log for a log scale)")
+    p.add_argument("--objective", required=True, metavar="KPI", help="KPI to optimize")
+    way = p.add_mutually_exclusive_group()
+    way.add_argument("--maximize", action="store_true", default=None,
+                     help="maximize the objective (default: the KPI's better direction)")
+    way.add_argument("--minimize", dest="maximize", action="store_false",
+                     help="minimize the objective")
+    p.add_argument("--constraint", dest="constraints", action="append", default=[],
+                   metavar="KPI>=VALUE", help="a constraint judged on its 95%% interval, e.g. "
+                                              "'fill_rate>=0.95' (repeatable)")
+    p.add_argument("--budget", type=_positive_int, default=30, help="trials (default 30)")
+    p.add_argument("--sampler", choices=("tpe", "cmaes", "random"), default="tpe",
+                   help="Optuna sampler (default tpe)")
+    p.add_argument("--candidates", type=_positive_int, default=5,
+                   help="best feasible points taken to the selection stage (default 5)")
+    p.add_argument("--delta", type=_horizon, default=None,
+                   help="indifference zone of the selection (default 1%% of the best mean)")
+    p.add_argument("--pcs", type=_probability, default=0.95,
+                   help="probability of correct selection (default 0.95)")
+    p.add_argument("--max-replications", type=_positive_int, default=200,
+                   help="cap on the replications of a candidate in the selection (default 200)")
+    p.add_argument("--batch", type=_positive_int, default=1,
+                   help="trials asked of the sampler at once, run together (default 1)")
+    p.set_defaults(handler=cmd_optimize)
     return parser
 
 
@@ -621,6 +654,78 @@ def print_warnings(summary: dict[str, Any]) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for warning in summary.get("warnings", []):
         err.print(f"warning: {warning}", style="yellow", markup=False)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.5 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0.5 and 1, got {text}")
+    return value
+
+
+def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
+    from twin.study.optimize import Param, optimize, parse_constraint, parse_range
+
+    check_out(args.out)
+    if len(args.params) != len(args.ranges):
+        raise ArgumentError(f"give one --range for each --param ({len(args.params)} --param, "
+                            f"{len(args.ranges)} --range)")
+    if not args.params:
+        raise ArgumentError("give at least one --param PATH with its --range LOW:HIGH")
+    params = [Param(path, *parse_range(text, path))
+              for path, text in zip(args.params, args.ranges, strict=True)]
+    constraints = [parse_constraint(text) for text in args.constraints]
+    scenario = scenario_from(args)
+    executor = executor_from(args)
+    out = out_folder(args, scenario.name)
+    with progress(f"{scenario.name}: replications", args.budget * scenario.replications) \
+            as update:
+        doc = optimize(scenario, params, args.objective, maximize=args.maximize,
+                       constraints=constraints, budget=args.budget, sampler=args.sampler,
+                       candidates=args.candidates, delta=args.delta, pcs=args.pcs,
+                       max_replications=args.max_replications, batch=args.batch,
+                       executor=executor, out=out, progress=update)
+    print_optimize(console, doc)
+    print_paths(console, out, out / "report.html")
+    return EXIT_OK
+
+
+def print_optimize(console: Console, doc: dict[str, Any]) -> None:
+    selection = doc["selection"]
+    kpi = doc["objective"]
+    table = Table(title=f"{doc['scenario']}: {doc['direction']} {kpi}, selection of the best "
+                        f"{len(selection['candidates'])} feasible points "
+                        f"({doc['replications']} replications per trial)")
+    for name in ("point", "replications", kpi, "95% CI", "eliminated", "constraints"):
+        table.add_column(name, justify="left" if name in ("point", "constraints") else "right")
+    for c in selection["candidates"]:
+        low, high = c["objective"]["ci95"]
+        mark = " *" if c["selected"] else ""
+        table.add_row(
+            ", ".join(f"{_factor_label(k)}={v:.4g}" if isinstance(v, float) else
+                      f"{_factor_label(k)}={v}" for k, v in c["params"].items()) + mark,
+            str(c["replications"]), _number(c["objective"]["mean"], 4),
+            "-" if low is None else f"{_number(low, 4)} .. {_number(high, 4)}",
+            "" if c["eliminated_at"] is None else f"at {c['eliminated_at']}",
+            "; ".join(f"{j['constraint']} {j['satisfied']}" for j in c["constraints"]))
+    console.print(table)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for note in doc.get("notes", []) + selection.get("notes", []):
+        err.print(f"note: {note}", markup=False)
+    chosen = selection["selected"]
+    if chosen is None:
+        console.print("no trial satisfies the constraints: nothing selected", highlight=False)
+        return
+    params = ", ".join(f"{k}={v}" for k, v in chosen["params"].items())
+    claim = (f"with probability >= {selection['pcs']:g} within {selection['delta']:.4g} of the "
+             "best candidate" if selection["guaranteed"] else
+             "the best mean at the replication cap (no probability stated)")
+    console.print(f"selected: {params}: {kpi} {_number(chosen['objective']['mean'], 4)} "
+                  f"({chosen['replications']} replications; {claim})",
+                  highlight=False, soft_wrap=True)
 
 
 def _suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) -> str:
