@@ -47,6 +47,33 @@ def test_ten_queued_parts_clear_in_ten_on_average() -> None:
     assert high - low < 1.2
 
 
+def test_throughput_per_bucket_of_a_draining_queue(tmp_path: Path) -> None:
+    """Ten parts before an exponential(1) machine: in the first 5 it ships min(N, 10) with N
+    Poisson(5); in the next 5, what is left."""
+    import yaml
+
+    scenario = {"name": "drain", "horizon": 10, "replications": 400,
+                "plant": {"nodes": {"src": {"kind": "source", "interarrival": 1e9},
+                                    "B": {"kind": "buffer"},
+                                    "M": {"kind": "machine",
+                                          "process_time": {"dist": "exponential", "mean": 1}},
+                                    "out": {"kind": "sink"}},
+                          "edges": [["src", "B"], ["B", "M"], ["M", "out"]]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario))
+    (tmp_path / "state.yaml").write_text("buffers: {B: 10}\n")
+    assert main(["run", str(tmp_path / "s.yaml"), "--state", str(tmp_path / "state.yaml"),
+                 "--buckets", "5", "--out", str(tmp_path / "out"), "--workers", "2"]) == 0
+    buckets = json.loads((tmp_path / "out" / "summary.json").read_text())["buckets"]
+    assert buckets["end"] == [5, 10]
+    k = np.arange(0, 60)
+    first = float(np.sum(np.minimum(k, 10) * stats.poisson.pmf(k, 5))) / 5
+    second = float(np.sum(np.minimum(k, 10) * stats.poisson.pmf(k, 10))) / 5 - first
+    for stat, exact in zip(buckets["throughput"], (first, second), strict=True):
+        low, high = stat["ci95"]
+        assert low - 0.02 <= exact <= high + 0.02
+        assert high - low < 0.15
+
+
 @pytest.mark.parametrize(("age", "exact"), [(200.0, 143.38), (0.0, 265.87)])
 def test_a_machine_started_at_an_age_lives_the_residual_life(age: float, exact: float) -> None:
     scenario = scenario_from_data({

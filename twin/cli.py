@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start every replication from this plant state (YAML or JSON)")
     p.add_argument("--save-state", type=Path, metavar="FILE",
                    help="write the end state of replication 0 (the format of --state)")
+    p.add_argument("--buckets", type=_horizon, metavar="WIDTH",
+                   help="also give KPIs per time bucket of this width (throughput per hour "
+                        "over the next shift, say), with intervals")
     p.add_argument("--events", action="store_true",
                    help="also write the event log (events.parquet: one row per event, the "
                         "input format of twin fit)")
@@ -404,7 +407,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
                      sensor_dir=None if args.no_sensors else out / "sensors", out=out,
                      event_dir=out / "events" if args.events else None, state=state,
-                     save_state=args.save_state is not None)
+                     save_state=args.save_state is not None, buckets=args.buckets or 0.0)
     if args.save_state is not None and result.end_state is not None:
         from twin.study.output import write_text
 

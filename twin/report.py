@@ -354,6 +354,15 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
         sections.append(_supply_section(summary, inventory))
     if "products" in summary:
         sections.append(_product_section(summary, orders, events))
+    if "buckets" in summary:
+        buckets = summary["buckets"]
+        fig = go.Figure()
+        fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets["throughput"]],
+                    error_y=_error_bars(buckets["throughput"]), marker_color="#1f77b4")
+        fig.update_layout(title=f"Throughput per {buckets['width']:g} {summary['time_unit']} "
+                                "(bucket ends)", xaxis_title=summary["time_unit"],
+                          yaxis_title=f"parts/{summary['time_unit']}")
+        sections.append("<h2>Over time</h2>" + _figure(fig, 320))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
     sections.append("<h2>Costs</h2>" + _figure(fig, 320))

@@ -66,6 +66,8 @@ class BuildContext:
     supply: SupplyChain | None = None
     initial: PlantState | None = None
     """The state a warm start begins from."""
+    buckets: float = 0.0
+    """Width of the time buckets KPIs are also given by (0: none)."""
     book: ProductBook | None = None
     """Statistics per product and order, where the plant has products."""
     plans: dict[str, Plan] = field(default_factory=dict)

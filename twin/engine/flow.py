@@ -169,10 +169,11 @@ class Sink:
     (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 
     __slots__ = ("env", "name", "scrap", "count", "escaped", "scrapped", "lead_sum",
-                 "arrivals", "wip", "log", "book")
+                 "arrivals", "wip", "log", "book", "bucket", "by_bucket", "origin")
 
     def __init__(self, env: simpy.Environment, name: str, warmup: Warmup, wip: Level,
-                 scrap: bool = False, log: Any = None, book: Any = None) -> None:
+                 scrap: bool = False, log: Any = None, book: Any = None,
+                 bucket: float = 0.0) -> None:
         self.env = env
         self.name = name
         self.scrap = scrap
@@ -180,10 +181,15 @@ class Sink:
         self.log = log
         self.book = book
         """Statistics per product and order, where the plant has products."""
+        self.bucket = bucket
+        """With a width, good parts are also counted per bucket of that much time."""
+        self.by_bucket: list[int] = []
         self.reset()
         warmup.register(self)
 
     def reset(self) -> None:
+        self.origin = self.env.now
+        self.by_bucket = []
         self.count = 0
         self.escaped = 0
         self.scrapped = 0
@@ -197,6 +203,12 @@ class Sink:
             self.escaped += 1
         else:
             self.count += 1
+            if self.bucket:
+                k = int((self.env.now - self.origin) // self.bucket)
+                buckets = self.by_bucket
+                if k >= len(buckets):
+                    buckets.extend([0] * (k + 1 - len(buckets)))
+                buckets[k] += 1
         self.arrivals += 1
         self.lead_sum += self.env.now - part.release
         self.wip.add(-1)

@@ -152,7 +152,7 @@ class SinkKind(NodeKind):
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.warmup, ctx.wip,
                                                       scrap=spec.scrap, log=ctx.events,
-                                                      book=ctx.book)
+                                                      book=ctx.book, bucket=ctx.buckets)
 
 
 class MachineKind(NodeKind):

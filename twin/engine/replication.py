@@ -72,10 +72,13 @@ class ReplicationResult:
     """Every production order: id, product, quantity, release, due, completion (nan: open)."""
     end_state: str | None = None
     """The plant's state at the end (YAML), when asked for."""
+    buckets: dict[str, list[float]] = field(default_factory=dict)
+    """KPIs per time bucket from the warmup on (``throughput``), when asked for."""
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
-          events: bool = False, initial: PlantState | None = None) -> BuildContext:
+          events: bool = False, initial: PlantState | None = None,
+          buckets: float = 0.0) -> BuildContext:
     """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
     phase (see ``twin.engine.kinds``), then the policies start."""
     env = simpy.Environment()
@@ -94,6 +97,7 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
     ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip, log), crew,
                        kinds, timeline=timeline, events=log)
     ctx.initial = initial
+    ctx.buckets = buckets
     ctx.maintenance = maintenance_policy(upkeep.policy, ctx)
     ctx.quality = quality_policy(scenario.quality.policy, ctx)
     if scenario.products:
@@ -127,6 +131,7 @@ def simulate(
     event_sink: EventSink | None = None,
     state: PlantState | None = None,
     save_state: bool = False,
+    buckets: float = 0.0,
 ) -> ReplicationResult:
     """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
     plant has sensors and a sink is given, go to ``sensor_sink``; the event log, if a sink is
@@ -139,7 +144,7 @@ def simulate(
                                                "warmup": state.time + scenario.warmup})
         initial = None
     model = build(scenario, replication, timeline=timeline, events=event_sink is not None,
-                  initial=initial)
+                  initial=initial, buckets=buckets)
     model.env.run(until=scenario.horizon)
     if sensor_sink is not None:
         emit_readings(scenario, model, replication, sensor_sink)
@@ -150,6 +155,13 @@ def simulate(
         result.timelines = None
     if save_state:
         result.end_state = dump_state(capture(model, scenario, replication))
+    if buckets:
+        n = math.ceil((scenario.horizon - scenario.warmup) / buckets - 1e-9)
+        good = [0] * n
+        for sink in model.sinks.values():
+            for k, count in enumerate(sink.by_bucket[:n]):
+                good[k] += count
+        result.buckets = {"throughput": [g / buckets for g in good]}
     if not inventory:
         result.inventory = {}
         result.orders = []

@@ -118,6 +118,7 @@ def run_replications(
     event_dir: Path | None = None,
     state: Any = None,
     save_state: bool = False,
+    buckets: float = 0.0,
 ) -> list[ReplicationResult]:
     """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
     readings are written there as Parquet (see ``twin.engine.sensors``); with ``out``, finished
@@ -127,11 +128,13 @@ def run_replications(
         sensor_dir = None
     variant = Variant("run", scenario.name, {}, scenario)
     options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir,
-                      event_dir=event_dir, state=state, save_state=save_state)
+                      event_dir=event_dir, state=state, save_state=save_state,
+                      buckets=buckets)
     key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None,
                                  **({"events": True} if event_dir is not None else {}),
                                  **({"state": state.digest()} if state is not None else {}),
-                                 **({"save_state": True} if save_state else {})})
+                                 **({"save_state": True} if save_state else {}),
+                                 **({"buckets": buckets} if buckets else {})})
     results = run_variants([variant], executor=executor, out=out, progress=progress,
                            study=("run", scenario, key), options=options)
     return results[variant.id]
@@ -149,6 +152,7 @@ def run(
     event_dir: Path | None = None,
     state: Any = None,
     save_state: bool = False,
+    buckets: float = 0.0,
 ) -> RunResult:
     """Simulate every replication of ``scenario`` and summarize them. With ``out``, the run
     can be resumed (see the module's docstring); ``RunResult.save`` writes its files. Every
@@ -159,5 +163,23 @@ def run(
         sensor_dir = None
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
                                timeline=timeline, sensor_dir=sensor_dir, out=out,
-                               event_dir=event_dir, state=state, save_state=save_state)
-    return RunResult(scenario, results, summarize(scenario, results), sensor_dir, event_dir)
+                               event_dir=event_dir, state=state, save_state=save_state,
+                      buckets=buckets)
+    summary = summarize(scenario, results)
+    if buckets:
+        summary["buckets"] = bucket_summary(scenario, results, buckets)
+    return RunResult(scenario, results, summary, sensor_dir, event_dir)
+
+
+def bucket_summary(scenario: Scenario, results: list[ReplicationResult],
+                   width: float) -> dict[str, Any]:
+    """KPIs per time bucket, each with its interval over replications (a look-ahead from a
+    warm start is transient: the next hours differ from the steady state)."""
+    from twin.kpis import kpi_range
+    from twin.study.stats import statistic
+
+    n = len(results[0].buckets.get("throughput", []))
+    return {"width": width,
+            "end": [scenario.warmup + width * (k + 1) for k in range(n)],
+            "throughput": [statistic([r.buckets["throughput"][k] for r in results],
+                                     bounds=kpi_range("throughput")) for k in range(n)]}

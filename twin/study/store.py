@@ -58,6 +58,8 @@ class Options:
     """The plant state every replication starts from (``twin.engine.state.PlantState``)."""
     save_state: bool = False
     """Keep the end state of replication 0."""
+    buckets: float = 0.0
+    """Width of the time buckets KPIs are also given by (0: none)."""
 
 
 def fingerprint(scenario: Scenario, *extra: Any) -> str:
@@ -80,7 +82,8 @@ def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationRes
     return variant_id, simulate(scenario, replication, timeline=options.timeline,
                                 sensor_sink=sink, inventory=options.inventory,
                                 event_sink=events, state=options.state,
-                                save_state=options.save_state and replication == 0)
+                                save_state=options.save_state and replication == 0,
+                                buckets=options.buckets)
 
 
 def result_to_json(result: ReplicationResult) -> dict[str, Any]:
