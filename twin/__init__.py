@@ -16,14 +16,40 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from twin.engine.replication import ReplicationResult, simulate  # noqa: E402
+from importlib import import_module  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 from twin.errors import InputError, TwinError  # noqa: E402
-from twin.language.loading import load_scenario, policy_scenario, scenario_from_data  # noqa: E402
-from twin.language.schema import Scenario  # noqa: E402
-from twin.ml.training import TrainResult, train  # noqa: E402
-from twin.study.optimize import Constraint, Param, optimize  # noqa: E402
-from twin.study.runner import RunResult, run  # noqa: E402
-from twin.study.variants import compare, sweep  # noqa: E402
+
+_WHERE = {
+    "ReplicationResult": "twin.engine.replication", "simulate": "twin.engine.replication",
+    "load_scenario": "twin.language.loading", "policy_scenario": "twin.language.loading",
+    "scenario_from_data": "twin.language.loading", "Scenario": "twin.language.schema",
+    "TrainResult": "twin.ml.training", "train": "twin.ml.training",
+    "Constraint": "twin.study.optimize", "Param": "twin.study.optimize",
+    "optimize": "twin.study.optimize", "RunResult": "twin.study.runner", "run": "twin.study.runner",
+    "compare": "twin.study.variants", "sweep": "twin.study.variants",
+}
+"""Where each name of the library lives: imported when first used, so the command line starts
+quickly and loads simulation, training and plotting only on the paths that need them."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'twin' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from twin.engine.replication import ReplicationResult, simulate
+    from twin.language.loading import load_scenario, policy_scenario, scenario_from_data
+    from twin.language.schema import Scenario
+    from twin.ml.training import TrainResult, train
+    from twin.study.optimize import Constraint, Param, optimize
+    from twin.study.runner import RunResult, run
+    from twin.study.variants import compare, sweep
 
 __all__ = [
     "Constraint",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from twin.errors import InputError, Loc
@@ -24,6 +23,8 @@ from twin.language.distributions import Constant, Distribution
 from twin.language.nodes import Defects
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from twin.language.schema import Scenario
 
 
@@ -56,6 +57,8 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
                 source: str | None = None) -> pd.DataFrame:
     """The order list of ``path``, checked: every column there, numbers where numbers belong,
     quantities of at least 1, known products. Sorted by release (stable)."""
+    import pandas as pd  # here: most scenarios have no order list
+
     path = Path(path)
     where = source or str(path)
     try:
