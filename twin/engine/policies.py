@@ -24,6 +24,7 @@ import simpy
 
 from twin.engine.stations import DOWN, MAINTENANCE, REPAIR, Draw, Machine
 from twin.language.policies import (
+    Agent,
     ConditionBased,
     Opportunistic,
     Predictive,
@@ -223,6 +224,44 @@ class PredictivePolicy(MaintenancePolicy):
                 "prevented_share": alarms / (alarms + missed) if alarms + missed else math.nan}
 
 
+class AgentPolicy(MaintenancePolicy):
+    """A saved agent (``twin.ml.agent``) chooses, every epoch, to continue or to maintain each
+    machine that wears; without a model, a program outside (``twin.gym``) decides."""
+
+    schema = Agent
+
+    def __init__(self, spec: Any, ctx: BuildContext) -> None:
+        super().__init__(spec, ctx)
+        self.observer: Any = None
+        self.loop: Any = None
+
+    def governs(self, name: str, spec: Any) -> bool:
+        return getattr(spec, "degradation", None) is not None
+
+    def start(self, ctx: BuildContext) -> None:
+        from twin.ml.agent import AgentLoop, Observer, cached_agent, life_scale
+
+        mine = {n: m for n, m in ctx.machines.items() if m.upkeep is self}
+        model = cached_agent(self.spec.model) if self.spec.model is not None else None
+        window = int(model.meta.get("window", 10)) if model is not None else 10
+        self.observer = Observer(mine, ctx.sensors, {n: life_scale(ctx.spec(n)) for n in mine},
+                                 window)
+        if model is None:
+            return
+        every = self.spec.every or float(model.meta.get("every", 30.0))
+        self.loop = AgentLoop(ctx.env, self.observer, model, every, self.spec.model)
+        ctx.env.process(self.loop.run())
+
+    def alarms(self, name: str) -> float:
+        return float(self.loop.alarms.get(name, 0)) if self.loop is not None else 0.0
+
+    def online(self) -> dict[str, float]:
+        if self.loop is None:
+            return {}
+        return {"epochs": float(self.loop.epochs),
+                "maintenance_alarms": float(sum(self.loop.alarms.values()))}
+
+
 class QualityPolicy:
     """Base of quality policies: started once every machine and sensor is built."""
 
@@ -252,6 +291,7 @@ class PredictiveQualityPolicy(QualityPolicy):
 BUILTINS: dict[str, type[Any]] = {
     "reactive": ReactivePolicy, "preventive": PreventivePolicy, "condition": ConditionPolicy,
     "opportunistic": OpportunisticPolicy, "predictive": PredictivePolicy,
+    "agent": AgentPolicy,
 }
 QUALITY_BUILTINS: dict[str, type[Any]] = {"predictive": PredictiveQualityPolicy}
 

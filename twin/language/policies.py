@@ -100,6 +100,25 @@ class Predictive(PolicySpec):
         return _saved_model(self.model, at)
 
 
+class Agent(PolicySpec):
+    """A learned agent (trained with ``python -m twin.gym train``) decides every ``every`` of
+    calendar time, for each machine that wears, to continue or to maintain it. ``model: null``
+    leaves the decisions to a program outside (the ``twin.gym`` environment steps it)."""
+
+    kind: Literal["agent"]
+    model: FilePath | None
+    every: PositiveNumber | None = None
+    """Decision epoch; null: the one the agent was trained with."""
+    duration: Distribution
+
+    def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        if self.model is None:
+            return [((*at, "model"), "an agent policy needs a saved agent to play (make one "
+                                     "with python -m twin.gym train SCENARIO); model: null is "
+                                     "for the twin.gym environment only")]
+        return _saved_model(self.model, at)
+
+
 class PredictiveQuality(PolicySpec):
     """Every ``every`` of calendar time, score the sensor windows of the machines that have a
     ``when: suspect`` edge with the saved defect ``model``; while a machine's predicted defect
@@ -115,5 +134,5 @@ class PredictiveQuality(PolicySpec):
 
 
 MAINTENANCE_POLICIES: tuple[type[PolicySpec], ...] = (
-    Reactive, Preventive, ConditionBased, Opportunistic, Predictive)
+    Reactive, Preventive, ConditionBased, Opportunistic, Predictive, Agent)
 QUALITY_POLICIES: tuple[type[PolicySpec], ...] = (PredictiveQuality,)
