@@ -169,3 +169,22 @@ def test_bad_order_list_exits_2_naming_row_and_column(tmp_path: Path,
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "orders.csv" in err and words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("lot", "makespan"), [(1, 11), (3, 13), (5, 15), (10, 20)])
+def test_transfer_batches_between_two_machines(tmp_path: Path, lot: int, makespan: float) -> None:
+    # ten parts of one order, one time unit each on two machines: the second machine starts
+    # when the first batch arrives; the last batch ends the order
+    orders = tmp_path / "orders.csv"
+    pd.DataFrame({"order": ["O1"], "product": ["P"], "quantity": [10], "release": [0],
+                  "due": [100]}).to_csv(orders, index=False)
+    scenario = scenario_from_data({
+        "name": "lots", "horizon": 100, "orders": {"file": str(orders)},
+        "products": {"P": {"route": ["M1", "M2"], "lot": lot}},
+        "plant": {"nodes": {"src": {"kind": "source"},
+                            "M1": {"kind": "machine", "process_time": 1},
+                            "B": {"kind": "buffer"},
+                            "M2": {"kind": "machine", "process_time": 1},
+                            "out": {"kind": "sink"}},
+                  "edges": [["src", "M1"], ["M1", "B"], ["B", "M2"], ["M2", "out"]]}})
+    assert simulate(scenario, 0).kpis["makespan"] == makespan

@@ -233,6 +233,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=1,
                    help="trials asked of the sampler at once, run together (default 1)")
     p.set_defaults(handler=cmd_optimize)
+
+    p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "
+                                       "events, machine states and sensor readings over MQTT")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--speed", type=_horizon, default=1.0,
+                   help="times faster than real time (default 1)")
+    p.add_argument("--until", type=_horizon, metavar="T",
+                   help="plant time to stop at (default: the scenario's horizon)")
+    p.add_argument("--replication", type=int, default=0, help="which replication (default 0)")
+    p.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+    p.add_argument("--client-id", help="MQTT client id (default twin-emulate-<plant>)")
+    p.add_argument("--save-state", type=Path, metavar="FILE",
+                   help="write the plant's true state at the end (the format of run --state)")
+    p.set_defaults(handler=cmd_emulate)
+
+    p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics; forecast from "
+                                    "it; keep live/status.json and a report page")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
+                   help="seconds between forecasts (default 60)")
+    p.add_argument("--horizon", type=_horizon, metavar="H",
+                   help="look-ahead of a forecast, plant time (default: 8 hours)")
+    p.add_argument("--replications", type=_positive_int, default=10,
+                   help="replications of a forecast (default 10)")
+    p.add_argument("--buckets", type=_horizon, metavar="WIDTH",
+                   help="forecast KPIs per bucket of this width (default: horizon / 8)")
+    p.add_argument("--tolerance", type=float, default=5.0, metavar="T",
+                   help="plant time within which events out of order are put back in order "
+                        "(default 5)")
+    p.add_argument("--out", type=Path, default=Path("live"),
+                   help="folder of status.json and index.html (default live)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+    p.add_argument("--client-id", help="MQTT client id (default twin-live-<plant>)")
+    p.set_defaults(handler=cmd_live)
     return parser
 
 
@@ -729,6 +768,51 @@ def print_optimize(console: Console, doc: dict[str, Any]) -> None:
     console.print(f"selected: {params}: {kpi} {_number(chosen['objective']['mean'], 4)} "
                   f"({chosen['replications']} replications; {claim})",
                   highlight=False, soft_wrap=True)
+
+
+def cmd_emulate(args: argparse.Namespace, console: Console) -> int:
+    from twin.engine.state import dump_state
+    from twin.live.connector import broker_address
+    from twin.live.emulator import emulate
+
+    broker_address(args.broker)
+    scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets]
+                             + ([("seed", args.seed)] if args.seed is not None else []))
+    console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {args.broker}",
+                  highlight=False)
+    stop = threading.Event()
+    try:
+        result = emulate(scenario, args.broker, speed=args.speed, until=args.until,
+                         replication=args.replication, client_id=args.client_id, stop=stop)
+    finally:
+        stop.set()
+    console.print(f"published {result.events} events and {result.readings} readings in "
+                  f"{sum(result.messages.values())} messages, to plant time {result.clock:g}",
+                  highlight=False)
+    if args.save_state is not None and result.end is not None:
+        from twin.study.output import write_text
+
+        write_text(args.save_state, dump_state(result.end))
+    return EXIT_OK
+
+
+def cmd_live(args: argparse.Namespace, console: Console) -> int:
+    from twin.live.connector import broker_address
+    from twin.live.twin import LiveTwin
+
+    broker_address(args.broker)
+    scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets])
+    twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
+                    horizon=args.horizon, replications=args.replications,
+                    buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id)
+    console.print(f"live twin of {scenario.name!r} on {args.broker}: status in "
+                  f"{args.out / 'status.json'}, page {args.out / 'index.html'} (Ctrl-C stops)",
+                  highlight=False)
+    try:
+        twin.run()
+    except KeyboardInterrupt:
+        console.print(f"stopped: {args.out / 'status.json'}", highlight=False)
+    return EXIT_OK
 
 
 def _suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) -> str:

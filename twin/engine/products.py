@@ -32,13 +32,16 @@ class Plan:
     means: list[float]
     """Mean process time of each step."""
     priority: int
+    lot: int = 1
+    """Transfer batch size between machines."""
 
     def remaining(self, step: int) -> float:
         return sum(self.means[step:])
 
 
 class ProductionOrder:
-    __slots__ = ("id", "product", "quantity", "release", "due", "left", "done")
+    __slots__ = ("id", "product", "quantity", "release", "due", "left", "done", "staged",
+                 "passed")
 
     def __init__(self, order_id: str, product: str, quantity: int, release: float,
                  due: float) -> None:
@@ -49,6 +52,9 @@ class ProductionOrder:
         self.due = due
         self.left = quantity
         self.done = math.nan
+        self.staged: dict[int, list[Part]] = {}
+        """Parts done at a step of the route waiting for their transfer batch, by step."""
+        self.passed: dict[int, int] = {}
 
 
 class ProductBook:
@@ -200,7 +206,7 @@ def start_products(ctx: BuildContext) -> None:
                 else exit_of(succ, nodes, machine)
             assert target is not None  # checked with the scenario
             hops.append(ctx.destination(machine, target))
-        plans[name] = Plan(name, hops, means, product.priority)
+        plans[name] = Plan(name, hops, means, product.priority, product.lot)
         source = entry_sources(scenario, route[0])[0]
         sources[name] = source
         if source not in ctx.fed_directly:  # else the machine takes its parts itself
@@ -236,3 +242,19 @@ def start_products(ctx: BuildContext) -> None:
         env.process(release_orders(env, orders, entries.__getitem__, release, stamp, book))
     elif any(getattr(s, "mix", None) or getattr(s, "sequence", None) for s in nodes.values()):
         book.finite = False
+
+
+def transfer_batch(part: Part, step: int) -> list[Part] | None:
+    """The parts that move on together once ``part`` is done at ``step`` of its route: None
+    while its transfer batch is still gathering."""
+    job = part.job
+    lot = part.plan.lot
+    if lot <= 1 or job is None:
+        return [part]
+    staged = job.staged.setdefault(step, [])
+    staged.append(part)
+    job.passed[step] = passed = job.passed.get(step, 0) + 1
+    if len(staged) < lot and passed < job.quantity:
+        return None
+    del job.staged[step]
+    return staged

@@ -78,10 +78,13 @@ class ReplicationResult:
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
           events: bool = False, initial: PlantState | None = None,
-          buckets: float = 0.0) -> BuildContext:
+          buckets: float = 0.0, env: simpy.Environment | None = None,
+          log: EventLog | None = None) -> BuildContext:
     """The SimPy model of one replication, ready to run: each node's kind builds it, phase by
-    phase (see ``twin.engine.kinds``), then the policies start."""
-    env = simpy.Environment()
+    phase (see ``twin.engine.kinds``), then the policies start. ``env`` runs it in another
+    environment (a real-time one, say); ``log`` is the event log to keep (a subclass that
+    publishes each event, say)."""
+    env = env if env is not None else simpy.Environment()
     warmup = Warmup(env, scenario.warmup)  # first: its reset comes first at the warmup's end
     graph = plant_graph(scenario)
     streams = Streams(scenario.seed, replication)
@@ -93,7 +96,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
                 (upkeep.shifts.period, upkeep.shifts.working) if upkeep.shifts else None)
     registered = node_kinds()
     kinds = {name: registered[kind] for name, kind in graph.nodes(data="kind")}
-    log = EventLog() if events else None
+    if log is None and events:
+        log = EventLog()
     ctx = BuildContext(env, scenario, graph, streams, warmup, wip, Releaser(env, wip, log), crew,
                        kinds, timeline=timeline, events=log)
     ctx.initial = initial

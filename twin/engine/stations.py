@@ -22,6 +22,7 @@ from twin.engine.crew import PREVENTIVE as PREVENTIVE_JOB
 from twin.engine.crew import REPAIR as REPAIR_JOB
 from twin.engine.crew import Crew, job_priority
 from twin.engine.health import WearPath, sample_path
+from twin.engine.products import transfer_batch
 from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
@@ -428,6 +429,12 @@ class Machine:
                 step = part.step
                 part.step = step + 1
                 dest = part.plan.hops[step]
+                if part.plan.lot > 1:  # transfer batches: the part waits beside the machine
+                    batch = transfer_batch(part, step)
+                    self.holding = None
+                    if batch is not None:
+                        env.process(self._carry(batch, dest))
+                    continue
             else:
                 dest = self.route()
             if not dest.try_put(part):
@@ -441,6 +448,15 @@ class Machine:
             if log is not None and not isinstance(dest, Sink):
                 log(env.now, getattr(dest, "name", ""), "arrive", part)
             self.holding = None
+
+    def _carry(self, batch: list[Part], dest: Destination) -> Process:
+        """Move a transfer batch on, part by part, waiting for room (beside the machine, which
+        goes on working)."""
+        for part in batch:
+            if not dest.try_put(part):
+                yield dest.put(part)
+            if self.log is not None and not isinstance(dest, Sink):
+                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
 
     def _hand_over(self, part: Part) -> Process:
         """Pass on a part finished before a warm start (the machine starts blocked)."""

@@ -43,6 +43,9 @@ class Product(Frozen):
     """Parts per order of its own (rounded up, at least 1)."""
     due: Distribution | None = None
     """Time from an order's release to its due date; none: no due date."""
+    lot: Annotated[int, Field(ge=1)] = 1
+    """Transfer batch: an order's parts move on from each machine ``lot`` at a time (the last
+    batch of an order with what is left); 1: one piece at a time."""
 
 
 class OrderList(Frozen):

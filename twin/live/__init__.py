@@ -1,0 +1,10 @@
+"""The live twin: a plant's MQTT topics in, its mirrored state, forecasts and alarms out.
+
+- ``schema``: the topics and JSON payloads (versioned), encoded and checked in one place.
+- ``connector``: the MQTT seam over paho-mqtt (its network thread feeds a queue).
+- ``emulator``: ``twin emulate``, a scenario run in scaled real time, publishing as a plant.
+- ``mirror``: the plant's state rebuilt from its events and machine states (``PlantState``).
+- ``forecast``: look-aheads from the mirrored state, run in a worker process.
+- ``status``: the rolling ``status.json`` and the report page that refreshes.
+- ``twin``: ``twin live``, the loop that ties them together.
+"""

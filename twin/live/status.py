@@ -1,0 +1,76 @@
+"""The live twin's rolling status: ``status.json`` (each write atomic: a reader, or an
+interrupt, never sees half a file) and ``index.html``, a page that reloads itself."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from twin.study.output import write_json, write_text
+
+REFRESH_S = 5
+
+
+def write_status(folder: Path, status: dict[str, Any]) -> None:
+    write_json(folder / "status.json", status)
+    write_text(folder / "index.html", page(status))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(status: dict[str, Any]) -> str:
+    state = status.get("state") or {}
+    machines = [[name, m.get("state", ""), m.get("age", 0.0), "yes" if "part" in m else ""]
+                for name, m in (state.get("machines") or {}).items()]
+    buffers = [[name, len(parts) if isinstance(parts, list) else parts]
+               for name, parts in (state.get("buffers") or {}).items()]
+    counts = [[k, v] for k, v in (status.get("counts") or {}).items()]
+    sections = [
+        f"<h1>{html.escape(str(status.get('plant', '')))}: live</h1>",
+        f"<p>plant time {_cell(status.get('clock', 0.0))} "
+        f"{html.escape(str(status.get('time_unit', '')))}"
+        f"; updated {html.escape(str(status.get('updated', '')))}"
+        f"{'; stopped' if status.get('stopped') else ''}; broker "
+        f"{'connected' if status.get('connected') else 'away'}</p>",
+        "<h2>Machines</h2>", _table(["machine", "state", "age", "part"], machines),
+        "<h2>Buffers</h2>", _table(["buffer", "parts"], buffers),
+    ]
+    forecast = status.get("forecast")
+    if forecast:
+        rows = [[k, s["mean"], f"[{_cell(s['ci95'][0])}, {_cell(s['ci95'][1])}]"]
+                for k, s in forecast["kpis"].items() if s["mean"] is not None
+                and s["ci95"][0] is not None]
+        sections += [f"<h2>Forecast: the next {_cell(forecast['horizon'])} from "
+                     f"{_cell(forecast['time'])} ({forecast['replications']} replications)</h2>",
+                     _table(["KPI", "mean", "95% interval"], rows)]
+        buckets = forecast.get("buckets")
+        if buckets:
+            sections.append(_table(["until", "throughput", "95% interval"], [
+                [end, s["mean"], f"[{_cell(s['ci95'][0])}, {_cell(s['ci95'][1])}]"]
+                for end, s in zip(buckets["end"], buckets["throughput"], strict=False)]))
+    alarms = status.get("alarms") or []
+    if alarms:
+        sections += ["<h2>Alarms</h2>", _table(["time", "machine", "kind", "value"], [
+            [a["time"], a["machine"], a["kind"], a["value"]] for a in alarms])]
+    sections += ["<h2>Messages</h2>", _table(["count", "value"], counts)]
+    problems = status.get("problems") or []
+    if problems:
+        sections += ["<h2>Last rejected messages</h2>",
+                     _table(["topic", "why"], [[p["topic"], p["why"]] for p in problems])]
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+             "margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='refresh' content='{REFRESH_S}'><title>twin live</title>"
+            f"<style>{style}</style></head><body>{''.join(sections)}</body></html>\n")
