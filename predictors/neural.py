@@ -1,19 +1,23 @@
-"""Neural remaining-useful-life models in torch: a 1-D CNN and an LSTM over sensor windows.
+"""Neural remaining-useful-life models in torch: a temporal CNN and an LSTM over sensor windows.
 
 Both standardize the readings and the target with statistics learned in ``fit``, train with Adam
-on mean squared error in mini-batches, and run on the CPU, or on CUDA when ``device="auto"``
-finds one. Training is seeded and deterministic on the CPU. The learned state is the network's
-weights as numpy arrays (no pickle).
+on mean squared error in mini-batches, hold out a share ``validation`` of the training lives
+(``groups``; else the last windows) and stop when the validation error has not improved for
+``patience`` epochs, keeping the best weights. They run on the CPU, or on CUDA when
+``device="auto"`` finds one. Training is seeded and deterministic on the CPU. ``partial_fit``
+fine-tunes a fitted network on new windows (online learning). The learned state is the
+network's weights as numpy arrays (no pickle).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from twin.ml.predictor import Predictor, check_windows
+from twin.ml.predictor import Predictor, check_windows, validation_split
 
 
 def _torch() -> Any:
@@ -25,16 +29,7 @@ def _torch() -> Any:
 class _TorchRUL(Predictor):
     task = "rul"
 
-    def __init__(self, hidden: int = 32, epochs: int = 30, batch_size: int = 128,
-                 learning_rate: float = 3e-3, seed: int = 0, device: str = "auto") -> None:
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.seed = seed
-        self.device = device
-
-    def _network(self, sensors: int, steps: int) -> Any:
+    def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         raise NotImplementedError
 
     def _device(self) -> Any:
@@ -43,24 +38,49 @@ class _TorchRUL(Predictor):
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _TorchRUL:
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+            ) -> _TorchRUL:
         torch = _torch()
         X = check_windows(X)
         y = np.asarray(y, dtype=float)
         torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
-        device = self._device()
         self.x_mean_ = X.mean(axis=(0, 1))
         self.x_scale_ = X.std(axis=(0, 1)) + 1e-9
         self.y_mean_ = float(y.mean())
         self.y_scale_ = float(y.std() + 1e-9)
         self.shape_ = np.array(X.shape[1:])
-        net = self._network(X.shape[2], X.shape[1]).to(device)
+        self.updates_ = 0
+        net = self._network(X.shape[2], X.shape[1]).to(self._device())
+        fit, valid = validation_split(len(y), groups, self.validation, self.seed)
+        self.net_ = self._train(net, X[fit], y[fit], X[valid], y[valid], self.epochs, self.seed)
+        return self
+
+    def partial_fit(self, X: np.ndarray, y: np.ndarray) -> _TorchRUL:
+        """Fine-tune on new windows for ``fine_tune_epochs`` epochs (the first call fits)."""
+        if not hasattr(self, "net_"):
+            return self.fit(X, y)
+        X = check_windows(X)
+        self.updates_ += 1
+        _torch().manual_seed(self.seed + self.updates_)
+        empty = X[:0]
+        self.net_ = self._train(self.net_, X, np.asarray(y, dtype=float), empty, np.zeros(0),
+                                self.fine_tune_epochs, self.seed + self.updates_)
+        return self
+
+    def _train(self, net: Any, X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray,
+               epochs: int, seed: int) -> Any:
+        torch = _torch()
+        device = next(net.parameters()).device
+        generator = torch.Generator().manual_seed(seed)
         inputs = torch.as_tensor((X - self.x_mean_) / self.x_scale_, dtype=torch.float32)
         targets = torch.as_tensor((y - self.y_mean_) / self.y_scale_, dtype=torch.float32)
+        v_in = torch.as_tensor((Xv - self.x_mean_) / self.x_scale_, dtype=torch.float32)
+        v_out = torch.as_tensor((yv - self.y_mean_) / self.y_scale_, dtype=torch.float32)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
-        net.train()
-        for _ in range(self.epochs):
+        best, best_state, waited = np.inf, None, 0
+        self.epochs_run_ = 0
+        for _ in range(epochs):
+            net.train()
             order = torch.randperm(len(inputs), generator=generator)
             for start in range(0, len(inputs), self.batch_size):
                 idx = order[start:start + self.batch_size]
@@ -69,8 +89,21 @@ class _TorchRUL(Predictor):
                 loss = torch.nn.functional.mse_loss(net(xb).squeeze(-1), yb)
                 loss.backward()
                 optimizer.step()
-        self.net_ = net.eval()
-        return self
+            self.epochs_run_ += 1
+            if len(v_in):
+                net.eval()
+                with torch.no_grad():
+                    error = float(torch.nn.functional.mse_loss(
+                        net(v_in.to(device)).squeeze(-1), v_out.to(device)))
+                if error < best - 1e-6:
+                    best, best_state, waited = error, copy.deepcopy(net.state_dict()), 0
+                else:
+                    waited += 1
+                    if waited >= self.patience:
+                        break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        return net.eval()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "net_"):
@@ -86,7 +119,7 @@ class _TorchRUL(Predictor):
     def get_state(self) -> dict[str, np.ndarray]:
         state = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         state.update(x_mean=self.x_mean_, x_scale=self.x_scale_, shape=self.shape_,
-                     y=np.array([self.y_mean_, self.y_scale_]))
+                     y=np.array([self.y_mean_, self.y_scale_]), arch=np.array([2]))
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> _TorchRUL:
@@ -94,8 +127,9 @@ class _TorchRUL(Predictor):
         self.x_mean_, self.x_scale_ = state["x_mean"], state["x_scale"]
         self.y_mean_, self.y_scale_ = float(state["y"][0]), float(state["y"][1])
         self.shape_ = state["shape"]
+        self.updates_ = 0
         steps, sensors = int(self.shape_[0]), int(self.shape_[1])
-        net = self._network(sensors, steps)
+        net = self._network(sensors, steps, legacy="arch" not in state)
         weights = {k[4:]: torch.as_tensor(v) for k, v in state.items() if k.startswith("net.")}
         net.load_state_dict(weights)
         self.net_ = net.to(self._device()).eval()
@@ -103,39 +137,99 @@ class _TorchRUL(Predictor):
 
 
 class CNNRUL(_TorchRUL):
-    """Two 1-D convolutions over time, global average pooling, a linear head."""
+    """A temporal CNN (after Li, Ding and Sun, 2018): ``layers`` 1-D convolutions of ``hidden``
+    filters over time (kernel ``kernel``, same length), one more to a single channel, the whole
+    time axis flattened (time structure kept, not averaged away), dropout, a dense layer of
+    ``dense`` units, a linear head."""
 
-    def _network(self, sensors: int, steps: int) -> Any:
+    def __init__(self, hidden: int = 10, kernel: int = 10, layers: int = 4, dense: int = 100,
+                 dropout: float = 0.5, epochs: int = 150, batch_size: int = 256,
+                 learning_rate: float = 1e-3, validation: float = 0.15, patience: int = 20,
+                 fine_tune_epochs: int = 5, seed: int = 0, device: str = "auto") -> None:
+        self.hidden = hidden
+        self.kernel = kernel
+        self.layers = layers
+        self.dense = dense
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation = validation
+        self.patience = patience
+        self.fine_tune_epochs = fine_tune_epochs
+        self.seed = seed
+        self.device = device
+
+    def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         nn = _torch().nn
+        if legacy:  # models saved before the temporal CNN: global average over the window
+            return _MeanPooledCNN(nn, sensors, self.hidden)
+        k, h = self.kernel, self.hidden
+        convs: list[Any] = []
+        width = sensors
+        for _ in range(self.layers):
+            convs += [nn.Conv1d(width, h, kernel_size=k, padding="same"), nn.Tanh()]
+            width = h
+        convs += [nn.Conv1d(width, 1, kernel_size=3, padding="same"), nn.Tanh()]
 
         class Net(nn.Module):  # type: ignore[name-defined]
-            def __init__(self, hidden: int) -> None:
+            def __init__(self, dense: int, dropout: float) -> None:
                 super().__init__()
-                self.conv = nn.Sequential(
-                    nn.Conv1d(sensors, hidden, kernel_size=5, padding=2), nn.ReLU(),
-                    nn.Conv1d(hidden, hidden, kernel_size=5, padding=2), nn.ReLU())
-                self.head = nn.Linear(hidden, 1)
+                self.conv = nn.Sequential(*convs)
+                self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
+                                          nn.Linear(steps, dense), nn.Tanh(),
+                                          nn.Linear(dense, 1))
 
             def forward(self, x: Any) -> Any:
-                return self.head(self.conv(x.transpose(1, 2)).mean(dim=2))
+                return self.head(self.conv(x.transpose(1, 2)))
 
-        return Net(self.hidden)
+        return Net(self.dense, self.dropout)
+
+
+def _MeanPooledCNN(nn: Any, sensors: int, hidden: int) -> Any:  # noqa: N802
+    class Net(nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Sequential(
+                nn.Conv1d(sensors, hidden, kernel_size=5, padding=2), nn.ReLU(),
+                nn.Conv1d(hidden, hidden, kernel_size=5, padding=2), nn.ReLU())
+            self.head = nn.Linear(hidden, 1)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.conv(x.transpose(1, 2)).mean(dim=2))
+
+    return Net()
 
 
 class LSTMRUL(_TorchRUL):
-    """One LSTM layer over the window; its last hidden state feeds a linear head."""
+    """``layers`` LSTM layers over the window; the last hidden state feeds a linear head."""
 
-    def _network(self, sensors: int, steps: int) -> Any:
+    def __init__(self, hidden: int = 32, layers: int = 1, epochs: int = 60,
+                 batch_size: int = 128, learning_rate: float = 3e-3, validation: float = 0.15,
+                 patience: int = 10, fine_tune_epochs: int = 5, seed: int = 0,
+                 device: str = "auto") -> None:
+        self.hidden = hidden
+        self.layers = layers
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation = validation
+        self.patience = patience
+        self.fine_tune_epochs = fine_tune_epochs
+        self.seed = seed
+        self.device = device
+
+    def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         nn = _torch().nn
 
         class Net(nn.Module):  # type: ignore[name-defined]
-            def __init__(self, hidden: int) -> None:
+            def __init__(self, hidden: int, layers: int) -> None:
                 super().__init__()
-                self.lstm = nn.LSTM(sensors, hidden, batch_first=True)
+                self.lstm = nn.LSTM(sensors, hidden, num_layers=layers, batch_first=True)
                 self.head = nn.Linear(hidden, 1)
 
             def forward(self, x: Any) -> Any:
                 out, _ = self.lstm(x)
                 return self.head(out[:, -1, :])
 
-        return Net(self.hidden)
+        return Net(self.hidden, self.layers)

@@ -121,3 +121,38 @@ def check_predictor(predictor: Predictor, X: np.ndarray, y: np.ndarray,
     copy = clone(predictor).set_state(state)
     assert np.allclose(copy.predict(X), out), "set_state(get_state()) must give the same model"
     assert fresh.get_params() == params, "fit must not change hyper-parameters"
+
+
+def trend_features(X: np.ndarray) -> np.ndarray:
+    """``window_features`` and, per sensor, the mean of the last five readings and the change
+    of the mean from the first third of the window to the last (smoothed level and trend)."""
+    X = check_windows(X)
+    third = max(1, X.shape[1] // 3)
+    tail = min(5, X.shape[1])
+    return np.concatenate([window_features(X), X[:, -tail:, :].mean(axis=1),
+                           X[:, -third:, :].mean(axis=1) - X[:, :third, :].mean(axis=1)], axis=1)
+
+
+def validation_split(n: int, groups: np.ndarray | None, share: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (fit, validation): a share of the groups (lives) held out whole, or, with
+    no groups, the last share of the windows (windows come life after life)."""
+    valid = np.zeros(n, dtype=bool)
+    if share <= 0 or n < 10:
+        return ~valid, valid
+    if groups is not None and len(np.unique(groups)) >= 5:
+        names = np.unique(groups)
+        rng = np.random.default_rng(seed)
+        held = rng.choice(names, size=max(1, int(round(share * len(names)))), replace=False)
+        valid = np.isin(groups, held)
+    else:
+        valid[int(n * (1 - share)):] = True
+    return ~valid, valid
+
+
+def accepts_groups(predictor: Any) -> bool:
+    """Whether ``predictor.fit`` takes ``groups`` (the life of each window, for its validation
+    split)."""
+    import inspect
+
+    return "groups" in inspect.signature(predictor.fit).parameters

@@ -26,6 +26,12 @@ BUILTINS = {
     "logistic": "predictors.logistic:LogisticRisk",
     "cnn": "predictors.neural:CNNRUL",
     "lstm": "predictors.neural:LSTMRUL",
+    "gbt": "predictors.trees:BoostedRUL",
+    "ensemble": "predictors.ensemble:EnsembleRUL",
+    "svm": "predictors.svm:SupportVectorRUL",
+    "svm-risk": "predictors.svm:SupportVectorRisk",
+    "sgd": "predictors.sgd:SGDRUL",
+    "sgd-risk": "predictors.sgd:SGDRisk",
 }
 GROUP = PREDICTORS
 

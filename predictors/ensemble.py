@@ -1,0 +1,72 @@
+"""An ensemble of remaining-life predictors: the weighted mean of its members' predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+from twin.ml.predictor import Predictor, accepts_groups
+
+
+class EnsembleRUL(Predictor):
+    """Fits each predictor named in ``members`` (with its hyper-parameters from
+    ``member_params``, by name) on the same windows and averages their predictions, weighted by
+    ``weights`` (equal by default)."""
+
+    task = "rul"
+
+    def __init__(self, members: tuple[str, ...] | list[str] = ("gbt", "cnn"),
+                 weights: tuple[float, ...] | list[float] | None = None,
+                 member_params: dict[str, dict[str, Any]] | None = None) -> None:
+        self.members = members
+        self.weights = weights
+        self.member_params = member_params
+
+    def _create(self) -> list[Predictor]:
+        from twin.ml.registry import create
+
+        params = self.member_params or {}
+        models = [create(name, **params.get(name, {})) for name in self.members]
+        if any(m.task != "rul" for m in models):
+            raise ValueError("an ensemble averages remaining-life predictors only")
+        return models
+
+    def _weights(self) -> np.ndarray:
+        w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights,
+                                                                                 float)
+        if len(w) != len(self.members):
+            raise ValueError("one weight per member")
+        return w / w.sum()
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+            ) -> EnsembleRUL:
+        fitted = []
+        for model in self._create():
+            if groups is not None and accepts_groups(model):
+                model.fit(X, y, groups=groups)
+            else:
+                model.fit(X, y)
+            fitted.append(model)
+        self.models_ = fitted
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "models_"):
+            raise NotFittedError("EnsembleRUL is not fitted")
+        return np.sum([w * m.predict(X) for w, m in zip(self._weights(), self.models_,
+                                                        strict=True)], axis=0)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{k}": v for i, m in enumerate(self.models_)
+                for k, v in m.get_state().items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> EnsembleRUL:
+        models = self._create()
+        for i, model in enumerate(models):
+            prefix = f"{i}."
+            model.set_state({k[len(prefix):]: v for k, v in state.items()
+                             if k.startswith(prefix)})
+        self.models_ = models
+        return self
