@@ -135,8 +135,10 @@ def test_broker_stopped_and_restarted_mid_stream_loses_no_event(
         emulator.join(60)
         assert result, "the emulator did not finish"
         emulation = result[0]
-        assert live.caught_up(emulation, 30)
         twin = live.twin
+        assert live.caught_up(emulation, 30), (
+            twin.mirror.counts, twin.connector.connects, emulation,
+            sorted(p.name for p in broker.folder.iterdir()))
         print(f"\nbroker stopped after {received_before} events and restarted: published "
               f"{emulation.events}, received {twin.mirror.counts['events']} "
               f"({twin.mirror.counts['duplicates']} duplicates dropped); connections: emulator "

@@ -4,6 +4,7 @@ and the messages queued for them)."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,7 @@ class Broker:
         self.config = self.folder / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            f"user {getpass.getuser()}\n"  # run as root it would switch to mosquitto's user
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.folder}/\n"

@@ -44,6 +44,10 @@ def look_ahead(scenario: Scenario, state: PlantState, horizon: float, replicatio
     return out
 
 
+def _warm() -> None:
+    import twin.study.runner  # noqa: F401
+
+
 class Forecaster:
     """Forecasts in one worker process (started at once, so the first is not slow)."""
 
@@ -58,6 +62,7 @@ class Forecaster:
             initializer=_worker_init)
         self.future: Future[dict[str, Any]] | None = None
         self.submitted = 0.0
+        self.pool.submit(_warm)  # the worker starts and imports the engine meanwhile
 
     def busy(self) -> bool:
         return self.future is not None
