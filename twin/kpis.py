@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Better = Literal["higher", "lower"]
-Scope = Literal["line", "supply", "orders"]
+Scope = Literal["line", "supply", "orders", "energy"]
 Show = Literal["line", "always", "defined", "nonzero", "quality", "revenue"]
 """When a KPI earns a column in the headline tables: where the plant has a line, always, where it
 is defined (not null), where its mean is above 0, where parts can be bad, where there is
@@ -107,6 +107,8 @@ KPI_TABLE: tuple[Kpi, ...] = (
          "share of the production orders completed after their due date"),
     _kpi("makespan", "Makespan", "{unit}", "lower", _NONNEGATIVE, "orders", 20, "defined",
          "time at which the last order of a finite order list completes"),
+    _kpi("energy_per_part", "Energy per part", "kWh/part", "lower", _NONNEGATIVE, "energy", 21,
+         "defined", "kWh the powered machines drew per good part out of the line"),
 )
 
 BY_NAME: dict[str, Kpi] = {k.name: k for k in KPI_TABLE}

@@ -182,8 +182,12 @@ class MachineKind(NodeKind):
             spec.process_time.stream(streams.rng(f"{name}/process")),
             ctx.warmup,
             ttf=(failures.ttf.stream(streams.rng(f"{name}/ttf"))
-                 if failures and failures.ttf else None),
-            ttr=failures.ttr.stream(streams.rng(f"{name}/ttr")) if failures else None,
+                 if failures and not isinstance(failures, list) and failures.ttf else None),
+            ttr=(failures.ttr.stream(streams.rng(f"{name}/ttr"))
+                 if failures and not isinstance(failures, list) else None),
+            modes=([(m.name, m.ttf.stream(streams.rng(f"{name}/ttf/{m.name}")),
+                     m.ttr.stream(streams.rng(f"{name}/ttr/{m.name}"))) for m in failures]
+                   if isinstance(failures, list) else None),
             upkeep=upkeep,
             pm_duration=upkeep.duration(ctx, name) if upkeep is not None else None,
             crew=ctx.crew,

@@ -74,6 +74,10 @@ class ReplicationResult:
     """The plant's state at the end (YAML), when asked for."""
     buckets: dict[str, list[float]] = field(default_factory=dict)
     """KPIs per time bucket from the warmup on (``throughput``), when asked for."""
+    failure_modes: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Failures per mode, for machines with several."""
+    energy: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per powered machine: kWh over the window, kg of CO2, kWh per time unit."""
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
@@ -225,15 +229,25 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     oee = (model.graph.nodes[constraint.machine]["spec"].process_time.mean()
            * model.machines[constraint.machine].processed / span
            * (quality if arrivals else 1.0)) if constraint else math.nan
-    failures = sum(m.failures for m in model.machines.values())
-    preventive = sum(m.preventive for m in model.machines.values())
     prices = scenario.costs
+    corrective = 0.0
+    for name, m in model.machines.items():
+        failures_spec = model.graph.nodes[name]["spec"].failures
+        if m.modes is not None:
+            corrective += sum(n * (mode.cost if mode.cost is not None else prices.corrective)
+                              for n, mode in zip(m.mode_failures, failures_spec, strict=True))
+        else:
+            corrective += m.failures * prices.corrective
+    preventive = sum(m.preventive for m in model.machines.values())
     costs = {
-        "corrective": failures * prices.corrective / span,
+        "corrective": corrective / span,
         "preventive": preventive * prices.preventive / span,
         "scrap": scrapped * prices.scrap / span,
         "escaped_defect": escaped * prices.escaped_defect / span,
     }
+    energy = {name: kwh for name, kwh in _energy(scenario, model, machines, span).items()}
+    if energy:
+        costs["energy"] = sum(energy.values()) * prices.energy / span
     chain = measure_supply(model.supply, span, scenario.horizon) if model.supply else None
     revenue = sum(s.count for s in sinks) * prices.revenue / span  # customers pay their own
     if chain is not None:
@@ -251,6 +265,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
         "profit_rate": revenue - sum(costs.values()),
         "unplanned_downtime": sum(m["down"] + m["repair"] for m in machines.values()),
     }
+    if energy:
+        kpis["energy_per_part"] = sum(energy.values()) / good if good else math.nan
     if chain is not None:
         kpis.update(chain["kpis"])
     if model.book is not None:
@@ -271,6 +287,11 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             nodes[name] = stats
     result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
                                online, nodes=nodes)
+    result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
+                            "energy_rate": kwh / span} for name, kwh in energy.items()}
+    result.failure_modes = {
+        name: {mode: float(n) for (mode, _, _), n in zip(m.modes, m.mode_failures, strict=True)}
+        for name, m in model.machines.items() if m.modes is not None}
     if model.book is not None:
         result.products = model.book.measure(span, scenario.horizon)
         result.orders = model.book.rows()
@@ -281,6 +302,19 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
         result.inventory = chain["inventory"]
         result.profiles = chain["profiles"]
     return result
+
+
+def _energy(scenario: Scenario, model: BuildContext, machines: dict[str, dict[str, float]],
+            span: float) -> dict[str, float]:
+    """kWh each powered machine drew over the window: power by state times time in it."""
+    hours = scenario.hours_per_time_unit()
+    out = {}
+    for name in model.machines:
+        power = model.graph.nodes[name]["spec"].power
+        if power is not None and hours is not None:
+            out[name] = sum(kw * machines[name]["utilization" if state == "working" else state]
+                            * span for state, kw in power.by_state().items()) * hours
+    return out
 
 
 def find_deadlock(model: BuildContext) -> tuple[float, list[str]] | None:

@@ -254,7 +254,8 @@ def machine_start(ctx: BuildContext, name: str, spec: Any) -> Any:
     if state is None:
         return None
     residual = None
-    if spec.failures is not None and spec.failures.ttf is not None and state.age > 0:
+    if spec.failures is not None and not isinstance(spec.failures, list) \
+            and spec.failures.ttf is not None and state.age > 0:
         rng = ctx.streams.rng(f"{name}/ttf/start")
         law = spec.failures.ttf
         residual = lambda age: residual_life(law, rng, age)  # noqa: E731

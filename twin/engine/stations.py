@@ -248,6 +248,7 @@ class Machine:
         changeover: dict[str, dict[str, Draw]] | None = None,
         planned: bool = False,
         initial: Start | None = None,
+        modes: list[tuple[str, Draw, Draw]] | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -281,6 +282,11 @@ class Machine:
         """Parts go where their product's plan says (plants with products)."""
         self.initial = initial
         """Where a warm start puts the machine (taken when its process starts)."""
+        self.modes = modes
+        """Failure modes (name, time to failure, time to repair), when it has several."""
+        self.mode = 0
+        """The mode whose failure ends the current life."""
+        self.mode_failures = [0] * len(modes or ())
         self.holding: Part | None = None
         """The part in hand, from when it is taken in until it is passed on."""
         self.work = (0.0, 0.0)
@@ -311,6 +317,7 @@ class Machine:
         """Counters and the state clock start again (at the end of the warmup)."""
         self.processed = self.failures = self.shocks = self.preventive = self.setups = 0
         self.defects_made = self.rejected = self.diverted = 0
+        self.mode_failures = [0] * len(self.modes or ())
         self.clock.reset()
 
     def _renew(self, restores: float, start: Start | None = None) -> None:
@@ -326,6 +333,10 @@ class Machine:
         if self.ttf is not None:
             life = min(life, self.ttf() if start is None or start.residual is None
                        else start.residual(start.age))
+        elif self.modes is not None:  # competing modes: the first to come ends the life
+            lives = [ttf() for _, ttf, _ in self.modes]
+            self.mode = min(range(len(lives)), key=lives.__getitem__)
+            life = lives[self.mode]
         self.age = 0.0
         self.life_left = life
         self.pm_left = self.upkeep.next_due(self) if self.upkeep is not None else math.inf
@@ -500,6 +511,8 @@ class Machine:
     def _repair(self, counted: bool = True) -> Process:
         if counted:
             self.failures += 1
+            if self.modes is not None:
+                self.mode_failures[self.mode] += 1
         if counted and self.path is not None and self.path.cause == "shock" \
                 and self.age >= self.path.fail_age - 1e-9:
             self.shocks += 1
@@ -509,8 +522,9 @@ class Machine:
             log(self.env.now, self.name, "fail")
         if self.upkeep is not None and counted:
             self.upkeep.failed(self)
-        assert self.ttr is not None
-        yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), self.ttr(),
+        ttr = self.ttr if self.modes is None else self.modes[self.mode][2]
+        assert ttr is not None
+        yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), ttr(),
                                  self._repair_started)
         if log is not None:
             log(self.env.now, self.name, "repair_end")

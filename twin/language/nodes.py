@@ -23,6 +23,34 @@ class Failures(Frozen):
     ttr: Distribution
 
 
+class FailureMode(Frozen):
+    """One of several ways a machine fails: its own operating time to failure, repair time and
+    cost per failure (by default ``costs.corrective``)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    ttf: Distribution
+    ttr: Distribution
+    cost: NonNegative | None = None
+
+
+class Power(Frozen):
+    """Electric power drawn in each state (kW): ``idle`` stands for starved and blocked,
+    ``down`` for down and in repair; setup draws ``working`` and maintenance ``down`` unless
+    given."""
+
+    working: NonNegative = 0.0
+    idle: NonNegative = 0.0
+    down: NonNegative = 0.0
+    setup: NonNegative | None = None
+    maintenance: NonNegative | None = None
+
+    def by_state(self) -> dict[str, float]:
+        return {"working": self.working, "starved": self.idle, "blocked": self.idle,
+                "down": self.down, "repair": self.down,
+                "maintenance": self.down if self.maintenance is None else self.maintenance,
+                "setup": self.working if self.setup is None else self.setup}
+
+
 class _Degradation(Frozen):
     threshold: PositiveNumber = 1.0
     """Wear at which the machine fails."""
@@ -134,7 +162,10 @@ class Setup(Frozen):
 class MachineNode(Frozen):
     kind: Literal["machine"]
     process_time: Distribution
-    failures: Failures | None = None
+    failures: Failures | Annotated[list[FailureMode], Field(min_length=1)] | None = None
+    """Failures of one kind (``{ttf, ttr}``), or several modes (a list), each with its own
+    lives, repairs and costs."""
+    power: Power | None = None
     degradation: Degradation | None = None
     sensors: dict[str, Sensor] = Field(default_factory=dict)
     defects: Defects | None = None
@@ -151,6 +182,14 @@ class MachineNode(Frozen):
         if self.degradation is not None and self.failures is None:
             raise ValueError("a machine with degradation needs failures: {ttr: ...} for its "
                              "repairs")
+        if isinstance(self.failures, list):
+            if self.degradation is not None:
+                raise ValueError("a machine with degradation has one failure mode: wear "
+                                 "(failures: {ttr: ...})")
+            names = [m.name for m in self.failures]
+            if len(set(names)) != len(names):
+                raise ValueError("failure modes need distinct names")
+            return self
         if self.failures is not None and self.failures.ttf is None and self.degradation is None:
             raise ValueError("failures.ttf is required unless the machine has a degradation "
                              "model")

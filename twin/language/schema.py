@@ -198,6 +198,20 @@ class Costs(Frozen):
     revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per good part reaching a sink; gives the ``profit_rate`` KPI (customers pay their own
     ``price`` per unit delivered)."""
+    energy: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Per kWh drawn by the machines (see their ``power``)."""
+
+
+HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60, "h": 1.0, "hour": 1.0, "hr": 1.0,
+         "day": 24.0, "d": 24.0}
+
+
+class Energy(Frozen):
+    """How machine power turns into energy: hours per time unit of the scenario (read from
+    ``time_unit`` when it is s, min, h or day), and kg of CO2 per kWh."""
+
+    hours_per_time_unit: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    co2_per_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
 
 
 # --------------------------------------------------------------------------- scenario
@@ -215,14 +229,27 @@ class Scenario(Frozen):
     maintenance: Maintenance = Maintenance()
     quality: QualityControl = QualityControl()
     costs: Costs = Costs()
+    energy: Energy = Energy()
     products: dict[str, Product] = Field(default_factory=dict)
     orders: OrderList | None = None
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     _folder: str | None = PrivateAttr(default=None)
     """The folder of the scenario file, against which the paths it names resolve."""
 
+    def hours_per_time_unit(self) -> float | None:
+        return self.energy.hours_per_time_unit or HOURS.get(self.time_unit.strip().lower())
+
     def has_supply_chain(self) -> bool:
         return any(node.kind in SUPPLY_KINDS for node in self.plant.nodes.values())
+
+    @model_validator(mode="after")
+    def _energy_needs_hours(self) -> Scenario:
+        powered = [n for n, s in self.plant.nodes.items() if getattr(s, "power", None)]
+        if powered and self.hours_per_time_unit() is None:
+            raise ValueError(f"machines {', '.join(powered)} draw power but time_unit "
+                             f"{self.time_unit!r} is not s, min, h or day: give "
+                             "energy.hours_per_time_unit")
+        return self
 
     @field_validator("warmup")
     @classmethod

@@ -57,6 +57,10 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         **_supply_sections(scenario, results),
         **({"nodes": {name: {s: statistic([r.nodes[name][s] for r in results]) for s in stats}
                       for name, stats in first.nodes.items()}} if first.nodes else {}),
+        **({section: {name: {s: statistic([getattr(r, section)[name][s] for r in results],
+                                          bounds=(0.0, None)) for s in stats}
+                         for name, stats in getattr(first, section).items()}
+            for section in ("failure_modes", "energy") if getattr(first, section)}),
         **({"products": {name: {s: statistic([r.products[name][s] for r in results],
                                              bounds=(0.0, None)) for s in stats}
                          for name, stats in first.products.items()}}
