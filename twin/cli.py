@@ -81,8 +81,11 @@ def _horizon(text: str) -> float:
     return value
 
 
-def _experiment_options(p: argparse.ArgumentParser, executors: bool = True) -> None:
-    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+def _experiment_options(p: argparse.ArgumentParser, executors: bool = True,
+                        scenario_optional: bool = False) -> None:
+    p.add_argument("scenario", type=Path, nargs="?" if scenario_optional else None,
+                   help="scenario file (YAML)" + ("; optional with --data" if scenario_optional
+                                                  else ""))
     p.add_argument("--out", type=Path, help="output folder (default results/<name>/<UTC time>/)")
     p.add_argument("--replications", type=_positive_int, help="number of replications")
     p.add_argument("--seed", type=_seed, help="root random seed")
@@ -172,15 +175,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "
-                                     "the twin; save it for predictive policies")
-    _experiment_options(p, executors=False)
+                                     "the twin (or recorded, --data); save it for predictive "
+                                     "policies")
+    _experiment_options(p, executors=False, scenario_optional=True)
     p.add_argument("--predictor", required=True,
-                   help="predictor name: threshold, linear, logistic, cnn, lstm, or one "
-                        "registered in the twin.predictors entry points")
+                   help="predictor name: threshold, linear, logistic, svm, svm-risk, sgd, "
+                        "sgd-risk, gbt, cnn, lstm, ensemble, or one registered in the "
+                        "twin.predictors entry points")
+    p.add_argument("--data", type=Path, metavar="LIVES",
+                   help="learn from recorded lives (Parquet/CSV with unit, time, sensors; or "
+                        "--format cmapss) instead of simulating")
+    p.add_argument("--format", choices=("long", "cmapss"), default="long",
+                   help="layout of --data and --test: long (one row per reading) or NASA's "
+                        "C-MAPSS text files")
+    p.add_argument("--rul-cap", type=_horizon, default=None,
+                   help="with --data: cap the remaining-life target (piecewise linear; "
+                        "default 125 cycles)")
+    p.add_argument("--test", type=Path, metavar="LIVES",
+                   help="with --data: a test set of truncated lives (else lives are held out "
+                        "by unit)")
+    p.add_argument("--test-rul", type=Path, metavar="FILE",
+                   help="the true remaining life of each --test unit, one a line")
+    p.add_argument("--holdout", type=_share, default=0.2,
+                   help="with --data and no --test: share of the units held out (default 0.2)")
+    p.add_argument("--truncations", type=_positive_int, default=10,
+                   help="with --data and no --test: random cuts per held-out life (default 10)")
     p.add_argument("--steps", type=_positive_int, default=30, help="readings per window")
-    p.add_argument("--stride", type=_positive_int, default=5, help="readings between windows")
-    p.add_argument("--label-horizon", type=_horizon, default=200.0,
-                   help="for failure models: label 1 when the failure comes within this time")
+    p.add_argument("--stride", type=_positive_int, default=None,
+                   help="readings between windows (default 5; 1 with --data)")
+    p.add_argument("--label-horizon", type=_horizon, default=None,
+                   help="for failure models: label 1 when the failure comes within this time "
+                        "(default 200; 30 cycles with --data)")
     p.add_argument("--task", choices=("failure", "defect"), default="failure",
                    help="what a risk model learns: failure within --label-horizon, or whether a "
                         "part made then is defective")
@@ -458,22 +483,60 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
+def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> Any:
+    from twin.ml.fromdata import train_from_data
+
+    seed = args.seed if args.seed is not None else 0
+    if args.scenario is not None:
+        seed = scenario_from(args).seed
+    return train_from_data(
+        args.data, args.predictor, format=args.format, steps=args.steps,
+        stride=args.stride or 1, rul_cap=args.rul_cap if args.rul_cap is not None else 125.0,
+        label_horizon=args.label_horizon or 30.0, test=args.test, test_rul=args.test_rul,
+        holdout=args.holdout, truncations=args.truncations, seed=seed,
+        allow_imports=args.allow_import, stage=stage)
+
+
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from twin.ml.training import train
 
     check_out(args.out)
-    scenario = scenario_from(args)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def stage(text: str) -> None:
         err.print(text, markup=False)
 
-    with progress(f"{scenario.name}: histories", scenario.replications) as update:
-        trained = train(scenario, args.predictor, steps=args.steps, stride=args.stride,
-                        label_horizon=args.label_horizon, task=args.task,
-                        allow_imports=args.allow_import, progress=update, stage=stage,
-                        source=str(args.scenario))
-    out = out_folder(args, f"{scenario.name}-{args.predictor}")
+    if args.data is None:
+        for option in ("rul_cap", "test", "test_rul"):
+            if getattr(args, option) is not None:
+                raise ArgumentError(f"--{option.replace('_', '-')} goes with --data")
+        if args.scenario is None:
+            raise ArgumentError("give a scenario to simulate histories from, or --data LIVES")
+    if args.data is not None:
+        if args.task == "defect":
+            raise ArgumentError("--task defect needs defect labels, which recorded lives do "
+                                "not have: train from a scenario with a defects model")
+        trained = _train_from_data(args, stage)
+        name = args.data.stem if args.scenario is None else scenario_from(args).name
+    else:
+        scenario = scenario_from(args)
+        with progress(f"{scenario.name}: histories", scenario.replications) as update:
+            trained = train(scenario, args.predictor, steps=args.steps, stride=args.stride or 5,
+                            label_horizon=args.label_horizon or 200.0, task=args.task,
+                            allow_imports=args.allow_import, progress=update, stage=stage,
+                            source=str(args.scenario))
+        name = scenario.name
+    out = out_folder(args, f"{name}-{args.predictor}")
     model = trained.save(out)
     task = trained.metadata["task"]
     table = Table(title=f"{args.predictor} ({task}) on held-out lives")

@@ -13,6 +13,10 @@ Models (``model:``):
   ``rate * scale``.
 - ``markov``: discrete states 0, 1, ..., n; state k moves to k + 1 after an exponential operating
   time of rate ``rates[k]``; wear is k / n of the threshold and state n is failure.
+- ``replay``: a recorded life, drawn at random from a lives file: its readings are the sensor
+  readings (see ``twin.engine.sensors.ReplayStream``), reading k (k = 1, 2, ..., n) at operating
+  age ``k * time_per_cycle``, failure at ``(n + 1/2) * time_per_cycle``; wear grows linearly
+  with age to the failure.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.language.nodes import Degradation, GammaDegradation, MarkovDegradation, WienerDegradation
+from twin.language.nodes import (
+    Degradation,
+    GammaDegradation,
+    MarkovDegradation,
+    ReplayDegradation,
+    WienerDegradation,
+)
 
 BLOCK = 256
 
@@ -38,6 +48,8 @@ class WearPath:
     """'wear' (threshold crossed) or 'shock'."""
     step: bool = False
     """True for a piecewise-constant path (markov), False for piecewise-linear."""
+    record: Record | None = None
+    """The recorded life a replayed path reads its sensors from."""
 
     def at(self, age: float | np.ndarray) -> np.ndarray:
         a = np.minimum(np.asarray(age, dtype=float), self.fail_age)
@@ -47,9 +59,94 @@ class WearPath:
         return np.interp(a, self.ages, self.wear)
 
 
+@dataclass
+class Record:
+    """One recorded life: the unit, the operating age of each reading and the readings (one
+    row per reading, one column per recorded channel)."""
+
+    unit: object
+    ages: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class Replay:
+    """The lives a replaying machine draws from."""
+
+    channels: list[str]
+    records: list[Record]
+
+
+_REPLAYS: dict[tuple[str, int, str, float, str], Replay] = {}
+
+
+def replay_units(spec: ReplayDegradation) -> list[object]:
+    """The units a replay draws from; a ValueError naming the problem otherwise."""
+    return [r.unit for r in replay(spec).records]
+
+
+def replay(spec: ReplayDegradation) -> Replay:
+    """The recorded lives of ``spec``, read once per process and version of the file."""
+    import json
+    from pathlib import Path
+
+    from twin.errors import InputError
+    from twin.ml.lives import read_lives
+
+    path = Path(spec.lives)
+    if not path.is_file():
+        raise ValueError(f"no lives file at {spec.lives!r}")
+    key = (str(path.resolve()), path.stat().st_mtime_ns, spec.format, spec.time_per_cycle,
+           json.dumps([spec.units, spec.holdout_of], default=str))
+    if key in _REPLAYS:
+        return _REPLAYS[key]
+    try:
+        lives = read_lives(path, spec.format)
+    except InputError as exc:
+        raise ValueError(exc.render()) from None
+    wanted = [u for u in lives.units if lives.failed[u]]
+    if spec.holdout_of is not None:
+        model = Path(spec.holdout_of).with_suffix(".json")
+        if not model.is_file():
+            raise ValueError(f"holdout_of: no saved model at {spec.holdout_of!r}")
+        meta = json.loads(model.read_text()).get("metadata", {})
+        if "test_units" not in meta:
+            raise ValueError(f"holdout_of: {spec.holdout_of!r} was not trained on a lives file")
+        from twin.ml.fromdata import file_digest
+
+        if meta.get("data_sha256") != file_digest(path):
+            raise ValueError(f"holdout_of: {spec.holdout_of!r} was trained on another file "
+                             f"({meta.get('data')})")
+        wanted = [u for u in wanted if u in set(meta["test_units"])]
+    if spec.units is not None:
+        known = {str(u): u for u in lives.units}
+        missing = [str(u) for u in spec.units if str(u) not in known]
+        if missing:
+            raise ValueError(f"units not in {spec.lives}: {', '.join(missing)}")
+        chosen = {str(u) for u in spec.units}
+        wanted = [u for u in wanted if str(u) in chosen]
+    if not wanted:
+        raise ValueError(f"no life run to failure to replay in {spec.lives}")
+    channels = [*lives.settings, *lives.sensors]
+    records = []
+    for unit, group in lives.groups():
+        if unit in set(wanted):
+            n = len(group)
+            records.append(Record(unit, np.arange(1, n + 1) * spec.time_per_cycle,
+                                  group[channels].to_numpy(dtype=float)))
+    _REPLAYS[key] = Replay(channels, records)
+    return _REPLAYS[key]
+
+
 def sample_path(spec: Degradation, rng: np.random.Generator, initial: float = 0.0) -> WearPath:
     """Draw the wear path of a new life starting at ``initial`` wear (0: as good as new)."""
-    if isinstance(spec, MarkovDegradation):
+    if isinstance(spec, ReplayDegradation):
+        records = replay(spec).records
+        record = records[int(rng.integers(len(records)))]
+        fail = float(record.ages[-1] + spec.time_per_cycle / 2)
+        path = WearPath(np.array([0.0, fail]), np.array([0.0, 1.0]), fail, "wear",
+                        record=record)
+    elif isinstance(spec, MarkovDegradation):
         path = _markov(spec.rates, rng, initial)
     else:
         path = _continuous(spec, rng, initial)
@@ -59,7 +156,7 @@ def sample_path(spec: Degradation, rng: np.random.Generator, initial: float = 0.
             keep = path.ages < shock
             ages = np.append(path.ages[keep], shock)
             wear = np.append(path.wear[keep], path.at(shock))
-            return WearPath(ages, wear, shock, "shock", path.step)
+            return WearPath(ages, wear, shock, "shock", path.step, path.record)
     return path
 
 
@@ -119,6 +216,9 @@ def mean_time_to_failure(spec: Degradation) -> float:
     constant wiener drift; a Monte Carlo average over the drift's distribution otherwise."""
     if isinstance(spec, MarkovDegradation):
         return float(sum(1.0 / r for r in spec.rates))
+    if isinstance(spec, ReplayDegradation):
+        return float(np.mean([r.ages[-1] + spec.time_per_cycle / 2
+                              for r in replay(spec).records]))
     if isinstance(spec, WienerDegradation):
         # inverse Gaussian first passage: threshold / drift, averaged over the drift's distribution
         if spec.drift.dist == "constant":

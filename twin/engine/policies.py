@@ -200,7 +200,9 @@ class PredictivePolicy(MaintenancePolicy):
         self.decisions: Any = None
 
     def governs(self, name: str, spec: Any) -> bool:
-        return getattr(spec, "degradation", None) is not None and bool(spec.sensors)
+        from twin.engine.sensors import has_readings
+
+        return getattr(spec, "degradation", None) is not None and has_readings(spec)
 
     def start(self, ctx: BuildContext) -> None:
         from twin.ml.decisions import DecisionMaker
@@ -208,10 +210,54 @@ class PredictivePolicy(MaintenancePolicy):
         watched = {n: s for n, s in ctx.sensors.items() if ctx.machines[n].wear is not None}
         self.decisions = DecisionMaker(ctx.env, self.spec,
                                        {n: ctx.machines[n] for n in watched}, watched)
+        self.env = ctx.env
+        self.events: list[tuple[float, int]] = []
+        """(time, 1 for a failure or 0 for a maintenance) of the governed machines."""
         ctx.env.process(self.decisions.run())
+
+    def next_due(self, machine: Machine) -> float:
+        learn = self.spec.learn
+        if learn is not None and learn.fallback_age is not None and (
+                self.decisions is None or self.decisions.predictor is None):
+            return float(learn.fallback_age)  # no model yet: preventive at an age
+        return math.inf
+
+    def failed(self, machine: Machine) -> None:
+        if self.decisions is not None:
+            self.events.append((self.env.now, 1))
+            self.decisions.life_ended(machine, machine.age, failed=True)
+
+    def maintained(self, machine: Machine) -> None:
+        if self.decisions is not None and machine.lives is not None and len(machine.lives) > 1:
+            self.events.append((self.env.now, 0))
+            ended = machine.lives[-1].operating - machine.lives[-2].operating
+            self.decisions.life_ended(machine, ended, failed=False)
 
     def alarms(self, name: str) -> float:
         return float(self.decisions.alarms.get(name, 0)) if self.decisions else 0.0
+
+    def learning(self, ctx: BuildContext) -> dict[str, Any]:
+        """Cost rate per period, and for a learning policy when its model took over and its
+        updates (time, lives ended, failures seen, windows, prequential error)."""
+        from twin.ml.online import period_of
+
+        scenario = ctx.scenario
+        period, label = period_of(scenario.time_unit, scenario.horizon)
+        edges = np.arange(0.0, scenario.horizon + 1e-9, period)
+        if edges[-1] < scenario.horizon - 1e-9:
+            edges = np.append(edges, scenario.horizon)
+        costs = scenario.costs
+        times = np.array([t for t, _ in getattr(self, "events", [])])
+        paid = np.array([costs.corrective if f else costs.preventive
+                         for _, f in getattr(self, "events", [])])
+        spent = np.histogram(times, bins=edges, weights=paid)[0] if times.size \
+            else np.zeros(len(edges) - 1)
+        out: dict[str, Any] = {"period": period, "period_label": label,
+                               "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
+        learner = getattr(self.decisions, "learner", None)
+        if learner is not None:
+            out.update(learner.report())
+        return out
 
     def online(self) -> dict[str, float]:
         d = self.decisions

@@ -28,6 +28,7 @@ reads back whole), ``CallbackSink`` calls a function with each block.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -220,3 +221,118 @@ class SensorStream:
             return _table({c: np.zeros(0) for c in COLUMNS[3:]}, self.replication,
                           self.machine.name, "", np.zeros(0, dtype=np.int8))
         return pa.concat_tables(self.blocks).unify_dictionaries()
+
+
+def replays(spec: object) -> bool:
+    """Whether a node's machine replays recorded lives (its sensors are the record's)."""
+    return getattr(getattr(spec, "degradation", None), "model", None) == "replay"
+
+
+def has_readings(spec: object) -> bool:
+    """Whether a node's machine gives sensor readings: sensors of its own, or a replay."""
+    return bool(getattr(spec, "sensors", None)) or replays(spec)
+
+
+class ReplayStream(SensorStream):
+    """The readings of a machine that replays recorded lives: reading k of a life's record is
+    emitted when the machine's operating age in that life reaches its age (the end of cycle k),
+    with the record's values for every channel (settings and sensors), noise and all as
+    recorded. A life cut short (by a maintenance) emits the readings its age reached."""
+
+    def __init__(self, machine: Machine, channels: list[str], replication: int) -> None:
+        if machine.clock.timeline is None or machine.lives is None:
+            raise ValueError("sensor readings need the machine's timeline and lives")
+        self.machine = machine
+        self.sensors = {name: None for name in channels}  # type: ignore[misc]
+        self.rngs = {}
+        self.replication = replication
+        self.done = 0.0
+        self.knot = 0
+        self.knot_operating = 0.0
+        self.blocks = []
+        self.recent = {s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int))
+                       for s in self.sensors}
+        self.keep = 0
+        self._life_start = np.zeros(0)
+        self._life_operating = np.zeros(0)
+        self._first = 0
+
+    def advance(self, until: float) -> None:
+        if until <= self.done:
+            return
+        machine = self.machine
+        timeline, lives = machine.clock.timeline, machine.lives
+        assert timeline is not None and lives is not None
+        tail = timeline[self.knot:]
+        t_knots = np.array([t for t, _ in tail] + [until])
+        states = np.array([s for _, s in tail] + [tail[-1][1]])
+        working = states[:-1] == WORKING
+        operating = self.knot_operating + np.concatenate(
+            [[0.0], np.cumsum(np.diff(t_knots) * working)])
+        start_op, end_op = operating[0], operating[-1]
+        times_l, values_l, ages_l, wear_l, life_l = [], [], [], [], []
+        while self._first + 1 < len(lives) and lives[self._first + 1].operating <= start_op:
+            self._first += 1  # lives that ended before: every reading they reached is out
+        for j in range(self._first, len(lives)):
+            life = lives[j]
+            path = life.path
+            if path is None or path.record is None:
+                continue
+            next_op = lives[j + 1].operating if j + 1 < len(lives) else math.inf
+            target = life.operating + path.record.ages
+            due = (target > start_op) & (target <= min(end_op, next_op))
+            if not due.any():
+                continue
+            if j + 1 < len(lives):  # the life ended: only the ages it reached
+                due &= path.record.ages < lives[j + 1].operating - life.operating + 1e-9
+            if not due.any():
+                continue
+            # the first knot at which the operating time reaches the target: within the
+            # working segment that ends there
+            k = np.clip(np.searchsorted(operating, target[due], side="left") - 1, 0,
+                        len(operating) - 2)
+            times_l.append(t_knots[k] + (target[due] - operating[k]))
+            values_l.append(path.record.values[due])
+            ages_l.append(path.record.ages[due])
+            wear_l.append(path.at(path.record.ages[due]))
+            life_l.append(np.full(int(due.sum()), j))
+        if times_l:
+            times = np.concatenate(times_l)
+            values = np.concatenate(values_l)
+            ages = np.concatenate(ages_l)
+            wear = np.concatenate(wear_l)
+            life_no = np.concatenate(life_l)
+            state = np.full(times.size, WORKING)
+            for c, name in enumerate(self.sensors):
+                self.blocks.append(_table({"time": times, "value": values[:, c], "age": ages,
+                                           "wear": wear, "life": life_no}, self.replication,
+                                          machine.name, name, state))
+                if self.keep:
+                    old_t, old_v, old_l = self.recent[name]
+                    self.recent[name] = (np.concatenate([old_t, times])[-self.keep:],
+                                         np.concatenate([old_v, values[:, c]])[-self.keep:],
+                                         np.concatenate([old_l, life_no])[-self.keep:])
+        self.knot += len(tail) - 1
+        self.knot_operating = float(operating[len(tail) - 1])
+        self.done = until
+
+
+def sensor_streams(machines: Mapping[str, Machine], specs: Mapping[str, object],
+                   rng: Callable[[str], np.random.Generator], replication: int
+                   ) -> dict[str, SensorStream]:
+    """The sensor stream of every machine that gives readings: its own sensors (noise drawn from
+    ``rng(f"{name}/sensor/{sensor}")``), or the record it replays."""
+    from twin.engine.health import replay
+
+    out: dict[str, SensorStream] = {}
+    for name, machine in machines.items():
+        spec = specs[name]
+        if replays(spec):
+            out[name] = ReplayStream(machine, replay(spec.degradation).channels,  # type: ignore[attr-defined]
+                                     replication)
+        elif getattr(spec, "sensors", None):
+            sensors = spec.sensors  # type: ignore[attr-defined]
+            out[name] = SensorStream(machine, sensors,
+                                     {s: rng(f"{name}/sensor/{s}") for s in sensors},
+                                     replication)
+    return out

@@ -8,9 +8,9 @@ theirs in the ``twin.policies`` entry-point group.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from twin.errors import Loc
 from twin.language.base import FilePath, Fraction, Frozen, PositiveNumber
@@ -84,20 +84,97 @@ class Opportunistic(PolicySpec):
     duration: Distribution
 
 
+class Learn(Frozen):
+    """Online learning: the policy fits its model from the lives the twin has seen end. Until
+    ``warm_up`` lives have ended (failed or maintained, on any watched machine) it acts by its
+    fallback (preventive at ``fallback_age`` of operating time, or run to failure); then it fits
+    ``predictor`` on the windows of the ended lives and refits (or, for predictors with
+    ``partial_fit``, updates) each time ``every`` more lives end. Windows of a maintained life
+    are labelled only where the outcome is known: remaining life at least ``horizon`` (the RUL
+    cap; a risk model's horizon)."""
+
+    every: Annotated[int, Field(ge=1)] = 1
+    warm_up: Annotated[int, Field(ge=1)] = 5
+    predictor: str = "linear"
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters of the predictor."""
+    steps: Annotated[int, Field(ge=1)] = 30
+    stride: Annotated[int, Field(ge=1)] = 5
+    horizon: PositiveNumber | None = None
+    fallback_age: PositiveNumber | None = None
+
+
 class Predictive(PolicySpec):
     """Every ``every`` of calendar time, score every watched machine's latest sensor window with
     the saved ``model`` (made by ``twin train``) in one batch; maintain a machine whose predicted
     remaining life is at most ``threshold`` (an RUL model), or whose predicted risk is at least
-    ``threshold`` (a failure model)."""
+    ``threshold`` (a failure model). With ``learn`` the model is learned in the loop (starting
+    from ``model`` if one is given)."""
 
     kind: Literal["predictive"]
-    model: FilePath
+    model: FilePath | None = None
     threshold: Annotated[float, Field(allow_inf_nan=False)]
     every: PositiveNumber
     duration: Distribution
+    learn: Learn | None = None
+
+    @model_validator(mode="after")
+    def _model_or_learn(self) -> Predictive:
+        if self.model is None and self.learn is None:
+            raise ValueError("give a saved model, or learn: {every: N, warm_up: K} to learn "
+                             "one in the loop")
+        return self
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
-        return _saved_model(self.model, at)
+        found: list[tuple[Loc, str]] = []
+        if self.learn is not None:
+            found += _learner_problems(self.learn, (*at, "learn"))
+        if self.model is None:
+            return found
+        found += _saved_model(self.model, at)
+        return found or _shared_lives(self.model, scenario, at)
+
+
+def _learner_problems(learn: Learn, at: Loc) -> list[tuple[Loc, str]]:
+    from twin.errors import InputError
+    from twin.ml.registry import create
+
+    try:
+        model = create(learn.predictor, **learn.params)
+    except InputError as exc:
+        return [((*at, "predictor"), "; ".join(p[1] for p in exc.problems))]
+    if model.task != "rul" and learn.horizon is None:
+        return [((*at, "horizon"), f"{learn.predictor} predicts a risk: give the horizon it "
+                                   "learns failures within")]
+    return []
+
+
+def _shared_lives(model: str, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+    """Machines that replay lives the model was trained on (refused unless ``shared``)."""
+    import json
+
+    meta = json.loads(Path(model).with_suffix(".json").read_text()).get("metadata", {})
+    trained = meta.get("train_units")
+    if not trained:
+        return []
+    from twin.engine.health import replay_units
+    from twin.ml.fromdata import file_digest
+
+    out: list[tuple[Loc, str]] = []
+    for name, node in scenario.plant.nodes.items():
+        spec = getattr(node, "degradation", None)
+        if getattr(spec, "model", None) != "replay" or spec.shared:  # type: ignore[union-attr]
+            continue
+        if file_digest(spec.lives) != meta.get("data_sha256"):  # type: ignore[union-attr]
+            continue
+        both = [u for u in replay_units(spec) if u in set(trained)]  # type: ignore[arg-type]
+        if both:
+            out.append((("plant", "nodes", name, "degradation"), (
+                f"machine {name!r} would replay {len(both)} lives the model {model} was "
+                f"trained on (units {', '.join(map(str, both[:8]))}"
+                f"{', ...' if len(both) > 8 else ''}): give holdout_of: {model}, or units, "
+                "or shared: true to allow it")))
+    return out
 
 
 class Agent(PolicySpec):

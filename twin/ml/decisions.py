@@ -47,12 +47,24 @@ class EpochScorer:
         self.policy = policy
         self.machines = machines
         self.streams = streams
-        self.predictor, meta = cached_predictor(policy.model)
-        self.steps = int(meta["metadata"].get("steps", 30))
+        meta: dict[str, Any] = {"metadata": {}}
+        self.predictor: Any = None
+        if policy.model is not None:
+            self.predictor, meta = cached_predictor(policy.model)
+        learn = getattr(policy, "learn", None)
+        self.steps = int(meta["metadata"].get("steps", learn.steps if learn else 30))
         sensors = meta["metadata"].get("sensors")
+        self.prep = None
+        if "preprocess" in meta["metadata"]:  # trained on recorded lives: normalize as then
+            from twin.ml.lives import Preprocess
+
+            self.prep = Preprocess.from_json(meta["metadata"]["preprocess"])
+            for stream in streams.values():
+                self.prep.check(list(stream.sensors), str(policy.model))
+            sensors = None
         for name, stream in streams.items():
             if sensors is not None and list(stream.sensors) != list(sensors):
-                raise InputError(policy.model, [((), f"the model reads sensors {sensors}, "
+                raise InputError(str(policy.model), [((), f"the model reads sensors {sensors}, "
                                                      f"machine {name!r} has "
                                                      f"{list(stream.sensors)}", None)])
             stream.keep = max(stream.keep, self.steps * 50)
@@ -62,6 +74,9 @@ class EpochScorer:
     def skip(self, machine: Machine) -> bool:
         return False
 
+    def scored_now(self, names: list[str]) -> None:
+        """The streams of ``names`` have been advanced to now."""
+
     def act(self, name: str, score: float | None) -> None:
         raise NotImplementedError
 
@@ -69,11 +84,12 @@ class EpochScorer:
         env = self.env
         while True:
             yield env.timeout(self.policy.every)
-            names, batch = [], []
+            names, batch, advanced = [], [], []
             for name, stream in self.streams.items():
                 if self.skip(self.machines[name]):
                     continue
                 stream.advance(env.now)
+                advanced.append(name)
                 window = stream.window(self.steps)
                 if window is None:
                     self.act(name, None)
@@ -81,8 +97,12 @@ class EpochScorer:
                     names.append(name)
                     batch.append(window)
             self.epochs += 1
-            if batch:
-                scores = self.predictor.predict(np.stack(batch))
+            self.scored_now(advanced)
+            if batch and self.predictor is not None:
+                X = np.stack(batch)
+                if self.prep is not None:
+                    X = self.prep.transform_windows(X, list(self.streams[names[0]].sensors))
+                scores = self.predictor.predict(X)
                 self.scored += len(batch)
                 for name, value in zip(names, scores, strict=True):
                     self.act(name, float(value))
@@ -95,8 +115,31 @@ class DecisionMaker(EpochScorer):
     def __init__(self, env: simpy.Environment, policy: Predictive,
                  machines: dict[str, Machine], streams: dict[str, SensorStream]) -> None:
         super().__init__(env, policy, machines, streams)
-        self.rul = self.predictor.task == "rul"
+        self.learner = None
+        if policy.learn is not None:
+            from twin.ml.online import Learner
+
+            start = None
+            if self.predictor is not None:  # a copy: the cached model is shared in the process
+                from sklearn.base import clone
+
+                start = clone(self.predictor).set_state(self.predictor.get_state())
+            self.learner = Learner(policy.learn, streams, start)
+            self.predictor = start
+        model = self.predictor if self.predictor is not None else self.learner.fresh  # type: ignore[union-attr]
+        self.rul = model.task == "rul"
         self.alarms = {name: 0 for name in machines}
+
+    def scored_now(self, names: list[str]) -> None:
+        if self.learner is not None:
+            for name in names:
+                self.learner.collect(name)
+
+    def life_ended(self, machine: Machine, age: float, failed: bool) -> None:
+        """A watched machine's life ended (failure or maintenance) at operating ``age``."""
+        if self.learner is not None and machine.name in self.streams \
+                and self.learner.ended_life(machine, self.env.now, age, failed):
+            self.predictor = self.learner.model
 
     def skip(self, machine: Machine) -> bool:
         return machine.clock.state in (DOWN, REPAIR, MAINTENANCE) or machine.opportunity

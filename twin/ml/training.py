@@ -140,8 +140,10 @@ def phm_score(predicted: np.ndarray, actual: np.ndarray, early: float = 13.0,
 
 def watched_machines(scenario: Scenario) -> list[str]:
     """Machines with both a degradation model and sensors: those there is data to learn from."""
+    from twin.engine.sensors import has_readings
+
     return [n for n, s in scenario.plant.nodes.items()
-            if getattr(s, "sensors", None) and getattr(s, "degradation", None)]
+            if has_readings(s) and getattr(s, "degradation", None)]
 
 
 def check_training(scenario: Scenario, predictor_task: str, task: str,

@@ -70,7 +70,9 @@ def fingerprint(scenario: Scenario, *extra: Any) -> str:
 
 
 def has_sensors(scenario: Scenario) -> bool:
-    return any(getattr(node, "sensors", None) for node in scenario.plant.nodes.values())
+    from twin.engine.sensors import has_readings
+
+    return any(has_readings(node) for node in scenario.plant.nodes.values())
 
 
 def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationResult]:

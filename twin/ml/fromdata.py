@@ -1,0 +1,161 @@
+"""Training from recorded lives: a data file instead of the twin's own histories.
+
+``train_from_data`` reads the lives (``twin.ml.lives``), splits them by unit (or takes a given
+test set of truncated lives with their true remaining lives, as published benchmarks do), fits
+the normalization on the training lives only, cuts windows labelled with the remaining life
+(capped: the piecewise-linear target), fits the predictor (with the life of each window, for
+its validation split) and scores it on the held-out lives, each cut at random cycles as the
+C-MAPSS benchmark does. The model is saved with everything it needs to read new data: sensor
+order, dropped sensors, regimes and normalization, and which units it learned from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.errors import InputError
+from twin.ml.lives import (
+    Lives,
+    Preprocess,
+    last_windows,
+    life_windows,
+    read_lives,
+    read_rul,
+    truncated,
+)
+from twin.ml.predictor import accepts_groups
+from twin.ml.training import TrainResult, phm_score, rmse
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def split_units(lives: Lives, holdout: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train, test) units: a share ``holdout`` of the lives run to failure held out."""
+    failed = [u for u in lives.units if lives.failed[u]]
+    rng = np.random.default_rng(seed)
+    count = max(1, int(round(holdout * len(failed)))) if holdout > 0 else 0
+    if count >= len(failed):
+        raise InputError(lives.source, [((), f"{len(failed)} lives run to failure: too few to "
+                                             f"hold out {holdout:.0%} and train on the rest",
+                                         None)])
+    test = [failed[i] for i in sorted(rng.choice(len(failed), size=count, replace=False))]
+    held = set(test)
+    return [u for u in lives.units if u not in held], test
+
+
+def train_from_data(
+    data: str | Path,
+    predictor: str,
+    *,
+    format: str = "long",
+    steps: int = 30,
+    stride: int = 1,
+    rul_cap: float | None = 125.0,
+    label_horizon: float = 30.0,
+    test: str | Path | None = None,
+    test_rul: str | Path | None = None,
+    holdout: float = 0.2,
+    truncations: int = 10,
+    seed: int = 0,
+    allow_imports: bool = False,
+    stage: Callable[[str], None] | None = None,
+    params: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
+    lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
+    set ``test`` with its true remaining lives ``test_rul``."""
+    from twin.ml.registry import create
+
+    say = stage or (lambda _text: None)
+    model = create(predictor, allow_imports=allow_imports, **(params or {}))
+    if (test is None) != (test_rul is None):
+        raise InputError("--test", [((), "--test and --test-rul go together (the truncated "
+                                          "lives and their true remaining lives)", None)])
+    lives = read_lives(data, format)
+    test_units: list[Any]
+    if test is not None:
+        train_units, test_units = lives.units, []
+    else:
+        train_units, test_units = split_units(lives, holdout, seed)
+    training = lives.subset(train_units)
+    prep = Preprocess.fit(training)
+    say(f"{lives.source}: {len(lives.units)} lives; sensors {', '.join(prep.sensors)}"
+        + (f"; dropped (no variation): {', '.join(prep.dropped)}" if prep.dropped else "")
+        + f"; {max(1, len(prep.centers))} operating regime(s)")
+    if model.task == "rul":
+        windows = life_windows(training, prep, steps, stride, rul_cap)
+        y = windows.rul
+    else:
+        # failure within the horizon: censored lives give the windows whose record goes on at
+        # least the horizon (label 0)
+        windows = life_windows(training, prep, steps, stride, label_horizon)
+        y = (windows.rul < label_horizon).astype(int)
+    keep = np.ones(len(y), dtype=bool)
+    X, y = windows.X[keep], y[keep]
+    say(f"fitting {predictor} on {len(y):,} windows of {len(windows.units)} lives")
+    started = time.perf_counter()
+    if accepts_groups(model):
+        model.fit(X, y, groups=windows.life[keep])  # type: ignore[call-arg]
+    else:
+        model.fit(X, y)
+    fit_seconds = time.perf_counter() - started
+    if test is not None:
+        assert test_rul is not None
+        test_lives = read_lives(test, format)
+        Xt, _units = last_windows(test_lives, prep, steps)
+        actual = read_rul(test_rul)
+        if len(actual) != len(Xt):
+            raise InputError(str(test_rul), [((), f"{len(actual)} remaining lives for "
+                                                  f"{len(Xt)} test units", None)])
+        uncapped = actual
+        actual = actual if rul_cap is None else np.minimum(actual, rul_cap)
+        evaluation = "test set (last window of each truncated life)"
+    else:
+        Xt, actual, uncapped = truncated(lives.subset(test_units), prep, steps, seed + 1,
+                                         truncations, rul_cap)
+        evaluation = (f"{len(test_units)} held-out lives, each cut at {truncations} random "
+                      "cycles")
+    metrics: dict[str, Any] = {"train_lives": len(windows.units), "test_lives":
+                               len(test_units) if test is None else len(Xt),
+                               "windows": int(len(y)), "test_windows": int(len(Xt)),
+                               "fit_seconds": round(fit_seconds, 2)}
+    predicted = model.predict(Xt)
+    if model.task == "rul":
+        metrics.update(rul_rmse=rmse(predicted, actual), phm_score=phm_score(predicted, actual),
+                       constant_rmse=rmse(np.full(len(actual), float(np.mean(y))), actual))
+        if rul_cap is not None:
+            metrics["rul_rmse_uncapped_truth"] = rmse(predicted, uncapped)
+    else:
+        truth = uncapped < label_horizon
+        alarm = predicted >= 0.5
+        tp = int((alarm & truth).sum())
+        metrics.update(precision=tp / max(int(alarm.sum()), 1),
+                       recall=tp / max(int(truth.sum()), 1))
+        if truth.any() and (~truth).any():
+            from sklearn.metrics import roc_auc_score
+
+            metrics["auc"] = float(roc_auc_score(truth, predicted))
+    metadata = {
+        "data": str(Path(data).resolve()), "data_sha256": file_digest(data), "format": format,
+        "sensors": prep.sensors, "preprocess": prep.to_json(), "steps": steps,
+        "stride": stride, "rul_cap": rul_cap, "label_horizon": label_horizon,
+        "task": model.task if model.task == "rul" else "failure", "time_unit": "cycle",
+        "train_units": [_plain(u) for u in train_units],
+        "test_units": [_plain(u) for u in test_units],
+        "evaluation": evaluation, "metrics": metrics,
+    }
+    notes = [f"scored on {evaluation}" + (f"; RUL capped at {rul_cap:g} cycles"
+                                          if rul_cap is not None else "")]
+    return TrainResult(model, predictor, metrics, metadata, notes)
+
+
+def _plain(unit: Any) -> Any:
+    return unit.item() if isinstance(unit, np.generic) else unit
