@@ -30,6 +30,7 @@ from twin.engine.context import BuildContext
 from twin.engine.dispatching import dispatching_channel
 from twin.engine.flow import Channel, InfiniteSupply, Part, Sink
 from twin.engine.products import chooser
+from twin.engine.sensors import has_readings
 from twin.engine.state import machine_start, new_part
 from twin.engine.stations import Machine, Quality, Wear, infinite_source, timed_source
 from twin.language.nodes import (
@@ -176,7 +177,7 @@ class MachineKind(NodeKind):
                 if spec.degradation is not None else None)
         upkeep = ctx.maintenance if ctx.maintenance is not None and \
             ctx.maintenance.governs(name, spec) else None
-        has_sensors = bool(spec.sensors)
+        has_sensors = has_readings(spec)
         machine = Machine(
             ctx.env, name, ctx.inboxes[name],
             spec.process_time.stream(streams.rng(f"{name}/process")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -20,7 +20,7 @@ from twin.engine.kinds import node_kinds
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import SensorSink, SensorStream
+from twin.engine.sensors import SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
 from twin.engine.stations import (
     BLOCKED,
@@ -66,6 +66,8 @@ class ReplicationResult:
     """Per warehouse: mean on hand and backordered in each of equal periods of the window."""
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
     """Statistics of the nodes of plug-in kinds, by node name."""
+    learning: dict[str, Any] = field(default_factory=dict)
+    """A predictive policy's cost rate per period, and its online learning (``twin.ml.online``)."""
     products: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per product: throughput, lead time, WIP."""
     orders: list[tuple[str, str, int, float, float, float]] = field(default_factory=list)
@@ -115,12 +117,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
             start_products(ctx)
         for name, kind in kinds.items():
             getattr(kind, phase)(ctx, name, ctx.spec(name))
-    ctx.sensors = {
-        name: SensorStream(m, graph.nodes[name]["spec"].sensors,
-                           {s: streams.rng(f"{name}/sensor/{s}")
-                            for s in graph.nodes[name]["spec"].sensors}, replication)
-        for name, m in ctx.machines.items() if graph.nodes[name]["spec"].sensors
-    }
+    ctx.sensors = sensor_streams(ctx.machines, {n: ctx.spec(n) for n in ctx.machines},
+                                 streams.rng, replication)
     ctx.maintenance.start(ctx)
     if ctx.quality is not None:
         ctx.quality.start(ctx)
@@ -287,6 +285,9 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             nodes[name] = stats
     result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
                                online, nodes=nodes)
+    learning = getattr(model.maintenance, "learning", None)
+    if learning is not None:
+        result.learning = learning(model)
     result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
                             "energy_rate": kwh / span} for name, kwh in energy.items()}
     result.failure_modes = {

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from twin.language.base import Fraction, Frozen, NonNegative, PositiveNumber, Units
+from twin.language.base import FilePath, Fraction, Frozen, NonNegative, PositiveNumber, Units
 from twin.language.distributions import Constant, Distribution
 
 # --------------------------------------------------------------------------- line
@@ -85,8 +85,34 @@ class MarkovDegradation(_Degradation):
     """Rate of leaving state k for k + 1 (per operating time); the last state is failure."""
 
 
-Degradation = Annotated[WienerDegradation | GammaDegradation | MarkovDegradation,
-                        Field(discriminator="model")]
+class ReplayDegradation(_Degradation):
+    """Each new life replays a recorded one: a unit drawn at random from the lives file, its
+    readings the machine's sensor readings (one per recorded cycle, when the operating age
+    reaches the end of that cycle), its failure half a cycle after its last reading. A recorded
+    time unit (cycle) lasts ``time_per_cycle`` of operating time."""
+
+    model: Literal["replay"]
+    lives: FilePath
+    """A lives file (see ``twin train --data``)."""
+    format: Literal["long", "cmapss"] = "long"
+    time_per_cycle: PositiveNumber = 1.0
+    units: Annotated[list[int | str], Field(min_length=1)] | None = None
+    """The units to draw from; by default every life that ended in a failure."""
+    holdout_of: FilePath | None = None
+    """A saved model (``twin train --data``): draw only the lives it held out."""
+    shared: bool = False
+    """Allow lives a predictive policy's model was trained on (otherwise refused)."""
+
+    @model_validator(mode="after")
+    def _lives_exist(self) -> ReplayDegradation:
+        from twin.engine.health import replay_units
+
+        replay_units(self)  # the file reads, and the units are in it (ValueError otherwise)
+        return self
+
+
+Degradation = Annotated[WienerDegradation | GammaDegradation | MarkovDegradation
+                        | ReplayDegradation, Field(discriminator="model")]
 
 
 class Sensor(Frozen):

@@ -55,6 +55,7 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         "warnings": warnings(results),
         "predictor": {k: statistic([r.online[k] for r in results]) for k in first.online},
         **_supply_sections(scenario, results),
+        **_learning_section(results),
         **({"nodes": {name: {s: statistic([r.nodes[name][s] for r in results]) for s in stats}
                       for name, stats in first.nodes.items()}} if first.nodes else {}),
         **({section: {name: {s: statistic([getattr(r, section)[name][s] for r in results],
@@ -66,6 +67,14 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
                          for name, stats in first.products.items()}}
            if first.products else {}),
     }
+
+
+def _learning_section(results: Sequence[ReplicationResult]) -> dict[str, Any]:
+    """A predictive policy's cost rate per period and its online learning, where it has them."""
+    from twin.ml.online import learning_summary
+
+    section = learning_summary([getattr(r, "learning", {}) for r in results])
+    return {"learning": section} if section else {}
 
 
 def kpi_names(results: Sequence[ReplicationResult]) -> list[str]:
