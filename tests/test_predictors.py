@@ -30,7 +30,10 @@ def data():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", predictor_params(sorted(BUILTINS)))
 def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}}.get(name, {})
+    quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}, "gbt": {"max_iter": 30},
+             "svm": {"max_samples": 800}, "svm-risk": {"max_samples": 800},
+             "ensemble": {"member_params": {"gbt": {"max_iter": 20}, "cnn": {"epochs": 2}}},
+             }.get(name, {})
     predictor = create(name, **quick)
     y = data.rul if predictor.task == "rul" else (data.rul < 100).astype(int)
     check_predictor(predictor, data.X[:2000], y[:2000])
