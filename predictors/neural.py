@@ -12,12 +12,17 @@ network's weights as numpy arrays (no pickle).
 from __future__ import annotations
 
 import copy
+import logging
+import math
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from twin.ml.predictor import Predictor, check_windows, validation_split
+
+LOG = logging.getLogger("twin.train")
+"""Each epoch's losses at INFO (``twin train`` prints them)."""
 
 
 def _torch() -> Any:
@@ -90,11 +95,15 @@ class _TorchRUL(Predictor):
                 loss.backward()
                 optimizer.step()
             self.epochs_run_ += 1
+            error = math.nan
             if len(v_in):
                 net.eval()
                 with torch.no_grad():
                     error = float(torch.nn.functional.mse_loss(
                         net(v_in.to(device)).squeeze(-1), v_out.to(device)))
+            LOG.info("%s epoch %d/%d: training loss %.4g, validation loss %.4g",
+                     type(self).__name__, self.epochs_run_, epochs, loss.item(), error)
+            if len(v_in):
                 if error < best - 1e-6:
                     best, best_state, waited = error, copy.deepcopy(net.state_dict()), 0
                 else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import logging
 import math
 import os
 import re
@@ -515,6 +516,14 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
     def stage(text: str) -> None:
         err.print(text, markup=False)
+
+    class Epochs(logging.Handler):  # the torch models report each epoch
+        def emit(self, record: logging.LogRecord) -> None:
+            stage(record.getMessage())
+
+    epochs = logging.getLogger("twin.train")
+    epochs.setLevel(logging.INFO)
+    epochs.addHandler(Epochs())
 
     if args.data is None:
         for option in ("rul_cap", "test", "test_rul"):
