@@ -173,6 +173,7 @@ def train_agent(scenario: Scenario | str | Path, out: str | Path, *, timesteps: 
     try:
         import torch
         from stable_baselines3 import PPO
+        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
     except ImportError as exc:  # pragma: no cover - the rl extra
         raise SystemExit(f"training needs the rl extra (pip install 'twin[rl]'): {exc}") from None
@@ -190,7 +191,15 @@ def train_agent(scenario: Scenario | str | Path, out: str | Path, *, timesteps: 
                 learning_rate=3e-4, ent_coef=0.0, seed=seed, device="cpu",
                 policy_kwargs={"net_arch": [32, 32]}, verbose=0)
     started = time.perf_counter()
-    model.learn(total_timesteps=timesteps)
+    every_log = max(1, timesteps // 10)
+
+    class Log(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % every_log < envs:
+                log(f"{self.num_timesteps} steps, {time.perf_counter() - started:.0f} s")
+            return True
+
+    model.learn(total_timesteps=timesteps, callback=Log())
     seconds = time.perf_counter() - started
     probe = make()
     agent = export_policy(model, probe, {
