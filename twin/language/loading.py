@@ -68,7 +68,7 @@ def scenario_from_data(
     scenario._folder = folder
     problems = check_plant(scenario)
     problems += _dispatching_problems(scenario)
-    if scenario.products:
+    if scenario.products and not problems:  # routes are read on a sound graph
         problems += product_problems(scenario)
     problems += scenario.maintenance.policy.problems(scenario, ("maintenance", "policy"))
     if scenario.quality.policy is not None:
@@ -76,7 +76,11 @@ def scenario_from_data(
     if problems:
         raise InputError(source, [located(loc, msg) for loc, msg in problems])
     if scenario.orders is not None:
-        read_orders(scenario.orders.file, scenario.products)
+        try:
+            read_orders(scenario.orders.file, scenario.products)
+        except InputError as exc:  # the order list's own rows and columns, under the scenario
+            raise InputError(source, [located(("orders", "file"), f"{exc.source}: {msg}")
+                                      for _, msg, _ in exc.problems]) from None
     if check_policies:
         for name in scenario.policies:
             policy_scenario(scenario, name, source=source, lines=lines)

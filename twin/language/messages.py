@@ -28,11 +28,36 @@ def _clean_loc(data: Any, loc: Sequence[str | int]) -> Loc:
             # a tag of a discriminated union ('exponential', 'machine'), or a missing field
             if isinstance(node, dict) and isinstance(part, str) and _is_tag(node, part):
                 continue
+            if isinstance(part, str) and len(part) > 1 and (part[0].isupper() or "[" in part):
+                continue  # a member of a union (``Failures``, ``list[FailureMode]``)
             out.append(part)
             node = None
         else:
             continue
     return tuple(out)
+
+
+def _other_member(data: Any, loc: Sequence[str | int]) -> bool:
+    """Whether an error belongs to the alternative of a union that the data plainly is not (a
+    list where a mapping was given, or a mapping where a list was): not worth reporting."""
+    node = data
+    for part in loc:
+        if isinstance(part, str) and part.startswith("list[") and not isinstance(node, list):
+            return True
+        if isinstance(part, str) and len(part) > 1 and part[0].isupper() \
+                and isinstance(node, list):
+            return True
+        node = _child(node, part)
+    return False
+
+
+def _child(node: Any, part: str | int) -> Any:
+    """``node[part]`` where ``node`` has it (a key of a mapping, an index of a list)."""
+    if isinstance(node, dict):
+        return node.get(part, node)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return node
 
 
 def _is_tag(node: dict[str, Any], part: str) -> bool:
@@ -80,7 +105,7 @@ def model_at(loc: Loc, data: Any, root: Any = None) -> type[BaseModel] | None:
     annotation: Any = root if root is not None else Scenario
     node: Any = data
     for part in loc:
-        model = _resolve(annotation, node)
+        model = _resolve(annotation, node) if not isinstance(node, list) else None
         if model is not None:
             field = next((f for name, f in model.model_fields.items()
                           if part in (name, f.alias)), None)
@@ -143,6 +168,8 @@ def validation_problems(
     problems = []
     seen = set()
     for err in exc.errors():
+        if _other_member(data, err["loc"]):
+            continue
         loc = _clean_loc(data, err["loc"])
         msg = _message(err, data, loc, root)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
