@@ -25,8 +25,9 @@ Key = Callable[[Part, float], float]
 
 
 def _mean(part: Part) -> float:
+    """Mean process time of the part's next step (a part in a buffer has one ahead)."""
     plan = part.plan
-    return plan.means[part.step] if plan is not None and part.step < len(plan.means) else 0.0
+    return plan.means[part.step] if plan is not None else 0.0
 
 
 def fifo(ctx: BuildContext, buffer: str) -> Key | None:
@@ -40,7 +41,10 @@ def priority(ctx: BuildContext, buffer: str) -> Key:
 
 def spt(ctx: BuildContext, buffer: str) -> Key:
     """Shortest mean process time at the machine the part goes to next."""
-    return lambda part, now: _mean(part)
+    def key(part: Part, now: float) -> float:
+        plan = part.plan
+        return plan.means[part.step] if plan is not None else 0.0
+    return key
 
 
 def lpt(ctx: BuildContext, buffer: str) -> Key:
@@ -86,10 +90,15 @@ class RuleChannel(Channel):
 
     def try_get(self) -> Part | None:
         items = self.items
-        if len(items) > 1:  # the best part to the front; the others keep their order
+        n = len(items)
+        if n > 1:  # the best part to the front; the others keep their order
             now = self.env.now
             key = self.key
-            best = min(range(len(items)), key=lambda i: key(items[i], now))
+            best, lowest = 0, key(items[0], now)
+            for i in range(1, n):
+                k = key(items[i], now)
+                if k < lowest:
+                    best, lowest = i, k
             if best:
                 part = items[best]
                 del items[best]

@@ -289,8 +289,6 @@ class Machine:
         self.mode_failures = [0] * len(modes or ())
         self.holding: Part | None = None
         """The part in hand, from when it is taken in until it is passed on."""
-        self.work = (0.0, 0.0)
-        """(when, work left then) of the processing under way."""
         self.defects_made = 0
         self.rejected = 0
         self.suspect = False
@@ -356,6 +354,7 @@ class Machine:
         by_product = self.by_product
         changeover = self.changeover
         planned = self.planned
+        setup = self.setup
         batch_left = 0
         first, self.initial = self.initial, None
         pending: Part | None = None
@@ -393,16 +392,16 @@ class Machine:
                     if log is not None:
                         log(env.now, name, "setup_end", part)
                 self.last_product = product
-            elif self.setup is not None:
+            elif setup is not None:
                 if batch_left == 0:
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
                         log(env.now, name, "setup_start")
-                    yield timeout(self.setup[1]())
+                    yield timeout(setup[1]())
                     if log is not None:
                         log(env.now, name, "setup_end")
-                    batch_left = self.setup[0]
+                    batch_left = setup[0]
                 batch_left -= 1
             clock.set(WORKING)
             if log is not None:
@@ -413,7 +412,6 @@ class Machine:
                 work, given = given, None
             while work >= self.life_left or work >= self.pm_left:
                 step = min(self.life_left, self.pm_left)
-                self.work = (env.now, work)
                 yield timeout(step)
                 work -= step
                 self.life_left -= step
@@ -425,7 +423,6 @@ class Machine:
                 else:
                     yield from self._maintain()
                 clock.set(WORKING)
-            self.work = (env.now, work)
             yield timeout(work)
             self.life_left -= work
             self.pm_left -= work
@@ -480,18 +477,25 @@ class Machine:
             yield from self._wait(dest.put(part), BLOCKED)
         self.holding = None
 
+    def _working(self) -> tuple[float, float]:
+        """(time worked, time left) of the processing step under way: read off the event the
+        machine's process waits for (only a state capture asks, so the loop keeps no record)."""
+        target = self.process.target if self.process is not None else None
+        if self.clock.state != WORKING or not isinstance(target, simpy.Timeout):
+            return 0.0, 0.0
+        end = next((at for at, _, _, event in self.env._queue if event is target),
+                   self.env.now)
+        left = max(0.0, end - self.env.now)
+        return max(0.0, target._delay - left), left
+
     def current_age(self) -> float:
         """Operating time since the last renewal, now (mid-part included)."""
-        if self.clock.state == WORKING:
-            return self.age + self.env.now - self.work[0]
-        return self.age
+        return self.age + self._working()[0]
 
     def work_left(self) -> float:
-        """Process time left on the part in hand (working)."""
-        if self.clock.state != WORKING:
-            return 0.0
-        since, work = self.work
-        return max(0.0, work - (self.env.now - since))
+        """Process time left on the part in hand, to the end of the step under way (a failure
+        or maintenance due before the part ends cuts that step short)."""
+        return self._working()[1]
 
     def _wait(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
         """Wait (starved or blocked) for ``event``; an opportunity interrupts the wait for a
