@@ -162,6 +162,16 @@ def load_state(path: str | Path, scenario: Scenario) -> PlantState:
     return state
 
 
+def part_record(part: Any, now: float) -> dict[str, Any]:
+    """A part as a state file holds it: its age (time since release), product and order."""
+    out: dict[str, Any] = {"age": max(0.0, now - part.release)}
+    if part.product is not None:
+        out["product"] = part.product
+    if part.order is not None:
+        out["order"] = part.order
+    return out
+
+
 def capture(ctx: BuildContext, scenario: Scenario, replication: int) -> PlantState:
     """The state of a replication now (at its end): what ``--save-state`` writes."""
     from twin.engine.stations import STATES
@@ -169,12 +179,7 @@ def capture(ctx: BuildContext, scenario: Scenario, replication: int) -> PlantSta
     now = ctx.env.now
 
     def part_state(part: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"age": max(0.0, now - part.release)}
-        if part.product is not None:
-            out["product"] = part.product
-        if part.order is not None:
-            out["order"] = part.order
-        return out
+        return part_record(part, now)
 
     buffers: dict[str, Any] = {}
     for name, channel in ctx.channels.items():

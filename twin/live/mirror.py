@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.engine.state import PlantState
+from twin.engine.state import PlantState, part_record
 from twin.language.plant import plant_graph
 from twin.live.schema import Events, Machines, Readings
 
@@ -165,12 +165,7 @@ class Mirror:
         book = self.current()
 
         def part_state(part: Part) -> dict[str, Any]:
-            out: dict[str, Any] = {"age": max(0.0, now - part.release)}
-            if part.product is not None:
-                out["product"] = part.product
-            if part.order is not None:
-                out["order"] = part.order
-            return out
+            return part_record(part, now)
 
         inside: dict[str, list[tuple[float, int, Part]]] = {b: [] for b in self.buffers}
         for number, part in book.parts.items():
