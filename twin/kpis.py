@@ -178,7 +178,8 @@ class MachineStat:
 
 MACHINE_TABLE: tuple[MachineStat, ...] = (
     MachineStat("utilization", "fraction", "working"),
-    MachineStat("availability", "fraction", "neither failed, in repair nor in maintenance"),
+    MachineStat("availability", "fraction", "share of the planned production time (all but "
+                "off) neither failed, in repair nor in maintenance"),
     MachineStat("blocked", "fraction", "holding a finished part with no room downstream"),
     MachineStat("starved", "fraction", "waiting for a part"),
     MachineStat("failures", "count", "failures (shocks included)"),
@@ -190,12 +191,15 @@ MACHINE_TABLE: tuple[MachineStat, ...] = (
     MachineStat("repair", "fraction", "in repair"),
     MachineStat("maintenance", "fraction", "in preventive maintenance"),
     MachineStat("setup", "fraction", "in setup"),
+    MachineStat("waiting_operator", "fraction", "waiting for an operator"),
+    MachineStat("off", "fraction", "outside its calendar (not planned production time)"),
     MachineStat("setups", "count", "setups"),
     MachineStat("setup_share", "fraction", "setup time as a share of working and setup time"),
     MachineStat("alarms", "count", "predictive maintenance calls"),
     MachineStat("diverted", "count", "parts sent to inspection by predictive quality"),
     MachineStat("processed", "count", "parts processed"),
-    MachineStat("oee", "fraction", "the machine's own OEE (its good parts)"),
+    MachineStat("oee", "fraction", "the machine's own OEE (its good parts, over planned "
+                "production time)"),
 )
 MACHINE_STATS: tuple[str, ...] = tuple(s.name for s in MACHINE_TABLE)
 MACHINE_BY_NAME: dict[str, MachineStat] = {s.name: s for s in MACHINE_TABLE}

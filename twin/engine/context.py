@@ -21,8 +21,10 @@ from twin.engine.stations import Destination, Machine, Releaser, router
 from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
+    from twin.engine.calendar import Calendar
     from twin.engine.events import EventLog
     from twin.engine.kinds import NodeKind
+    from twin.engine.operators import OperatorPool
     from twin.engine.policies import MaintenancePolicy, QualityPolicy
     from twin.engine.products import Plan, ProductBook, Stamper
     from twin.engine.sensors import SensorStream
@@ -74,6 +76,29 @@ class BuildContext:
     stamp: Stamper | None = None
     entries: dict[str, Any] = field(default_factory=dict)
     """Where each product's parts enter the line."""
+    feeds: dict[tuple[str, str], Channel] = field(default_factory=dict)
+    """The hand-over from each node feeding an assembly directly, by (assembly, feeder)."""
+    pools: dict[str, OperatorPool] = field(default_factory=dict)
+    """Operator pools, made when a machine first calls one."""
+
+    def calendar(self, spec: Any) -> Calendar | None:
+        """The working calendar of a spec (inline, or named in the scenario's calendars)."""
+        from twin.engine.calendar import Calendar
+
+        if spec is None:
+            return None
+        return Calendar(self.scenario.calendars[spec] if isinstance(spec, str) else spec)
+
+    def pool(self, name: str) -> OperatorPool:
+        if name not in self.pools:
+            from twin.engine.operators import OperatorPool
+
+            spec = self.scenario.operators[name]
+            walk = (spec.walk.stream(self.streams.rng(f"operators/{name}/walk"))
+                    if spec.walk is not None else None)
+            self.pools[name] = OperatorPool(self.env, name, spec.size, self.warmup, walk,
+                                            self.calendar(spec.calendar))
+        return self.pools[name]
 
     def spec(self, name: str) -> Any:
         return self.graph.nodes[name]["spec"]

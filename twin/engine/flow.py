@@ -20,7 +20,7 @@ from twin.engine.warmup import Warmup
 
 class Part:
     __slots__ = ("id", "release", "defective", "lot", "product", "order", "plan", "step",
-                 "priority", "due", "job")
+                 "priority", "due", "job", "arrived")
 
     def __init__(self, part_id: int, release: float) -> None:
         self.id = part_id
@@ -37,6 +37,8 @@ class Part:
         self.due = math.inf
         self.job: Any = None
         """The production order the part belongs to, if any."""
+        self.arrived = release
+        """When it came into the buffer it waits in (kept where a batch machine needs it)."""
 
 
 class Level:
@@ -75,7 +77,7 @@ class Level:
 class Channel:
     """FIFO of parts with ``capacity`` places (``math.inf``: unbounded; 0: direct hand-over)."""
 
-    __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level")
+    __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level", "watchers")
 
     def __init__(self, env: simpy.Environment, name: str, capacity: float,
                  warmup: Warmup) -> None:
@@ -86,6 +88,57 @@ class Channel:
         self.getters: deque[simpy.Event] = deque()
         self.putters: deque[tuple[simpy.Event | None, Part]] = deque()
         self.level = Level(env, warmup)
+        self.watchers: list[Any] = []
+        """Called with each part that comes to wait here (assemblies and batch machines that
+        start only when enough are waiting)."""
+
+    def waiting(self) -> int:
+        """Parts waiting: in the channel and in front of it."""
+        return len(self.items) + len(self.putters)
+
+    def oldest(self) -> Part | None:
+        if self.items:
+            return self.items[0]
+        return self.putters[0][1] if self.putters else None
+
+    def take(self, product: str | None) -> Part | None:
+        """The first waiting part of ``product`` (any part for None), or None."""
+        if product is None:
+            return self.try_get()
+        items = self.items
+        for i, part in enumerate(items):
+            if part.product == product:
+                del items[i]
+                putters = self.putters
+                if putters:
+                    event, waiting = putters.popleft()
+                    items.append(waiting)
+                    if event is None:
+                        self.level.add(-1)
+                    else:
+                        event.succeed()
+                else:
+                    self.level.add(-1)
+                return part
+        for j, (event, part) in enumerate(self.putters):
+            if part.product == product:
+                del self.putters[j]
+                if event is None:
+                    self.level.add(-1)
+                else:
+                    event.succeed()
+                return part
+        return None
+
+    def count(self, product: str | None) -> int:
+        if product is None:
+            return self.waiting()
+        return (sum(p.product == product for p in self.items)
+                + sum(p.product == product for _, p in self.putters))
+
+    def _arrived(self, part: Part) -> None:
+        for watcher in self.watchers:
+            watcher(part)
 
     # -- taking parts out
     def try_get(self) -> Part | None:
@@ -129,6 +182,8 @@ class Channel:
         if len(self.items) < self.capacity:
             self.items.append(part)
             self.level.add(1)
+            if self.watchers:
+                self._arrived(part)
             return True
         return False
 
@@ -136,6 +191,8 @@ class Channel:
         """An event that fires when the channel accepts ``part`` (after ``try_put`` failed)."""
         event = self.env.event()
         self.putters.append((event, part))
+        if self.watchers:
+            self._arrived(part)
         return event
 
     def offer(self, part: Part) -> None:
@@ -143,6 +200,8 @@ class Channel:
         if not self.try_put(part):
             self.putters.append((None, part))
             self.level.add(1)
+            if self.watchers:
+                self._arrived(part)
 
 
 

@@ -26,13 +26,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
 
+from twin.engine.assembly import BatchInbox, Kit, Split
 from twin.engine.context import BuildContext
 from twin.engine.dispatching import dispatching_channel
 from twin.engine.flow import Channel, InfiniteSupply, Part, Sink
 from twin.engine.products import chooser
 from twin.engine.sensors import has_readings
 from twin.engine.state import machine_start, new_part
-from twin.engine.stations import Machine, Quality, Wear, infinite_source, timed_source
+from twin.engine.stations import (
+    Machine,
+    Quality,
+    Staff,
+    Wear,
+    infinite_source,
+    timed_source,
+)
 from twin.language.nodes import (
     BufferNode,
     CustomerNode,
@@ -80,6 +88,10 @@ class NodeKind:
 
 class SourceKind(NodeKind):
     schema = SourceNode
+
+    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        if spec.product is not None:
+            ctx.releaser.labels[name] = spec.product
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
         if spec.interarrival is None and ctx.graph.out_degree(name) == 1:
@@ -162,13 +174,44 @@ class MachineKind(NodeKind):
     def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
         preds = list(ctx.graph.predecessors(name))
         inbox = None
+        if spec.assembly is not None:
+            ctx.inboxes[name] = self._kit(ctx, name, spec, preds)
+            return
         if len(preds) == 1:
             feeder = preds[0]
             inbox = ctx.kinds[feeder].outlet(ctx, feeder, ctx.spec(feeder), name)
         if inbox is None:
             inbox = ctx.receivers[name] = ctx.channels[name] = Channel(ctx.env, name, 0,
                                                                         ctx.warmup)
+        if spec.batch is not None:
+            inbox = BatchInbox(ctx.env, name, inbox, spec.batch.min, spec.batch.max,
+                               spec.batch.wait)
         ctx.inboxes[name] = inbox
+
+    @staticmethod
+    def _kit(ctx: BuildContext, name: str, spec: Any, preds: list[str]) -> Kit:
+        """An assembly's inbox: each feeder's outlet (or a hand-over of its own), read by the
+        products each can supply."""
+        from twin.language.resources import products_reaching
+
+        reaching = products_reaching(ctx.scenario)
+        outlets: dict[str, Any] = {}
+        for feeder in preds:
+            outlet = ctx.kinds[feeder].outlet(ctx, feeder, ctx.spec(feeder), name)
+            if outlet is None:
+                outlet = ctx.feeds[(name, feeder)] = Channel(ctx.env, f"{name}<-{feeder}", 0,
+                                                             ctx.warmup)
+            outlets[feeder] = outlet
+        needs = []
+        for product, quantity in spec.assembly.items():
+            sources = [(outlets[f], None if reaching[f] == {product} else product)
+                       for f in preds if product in reaching[f]]
+            needs.append((sources, quantity))
+        return Kit(ctx.env, name, needs, spec.makes, ctx.wip)
+
+    def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
+        feed = ctx.feeds.get((name, sender))
+        return feed if feed is not None else ctx.receivers[name]
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
         streams = ctx.streams
@@ -178,6 +221,21 @@ class MachineKind(NodeKind):
         upkeep = ctx.maintenance if ctx.maintenance is not None and \
             ctx.maintenance.governs(name, spec) else None
         has_sensors = has_readings(spec)
+        staffing = spec.operators
+        staff = Staff(
+            setup=ctx.pool(staffing.setup) if staffing.setup else None,
+            load=ctx.pool(staffing.load) if staffing.load else None,
+            load_time=(staffing.load_time.stream(streams.rng(f"{name}/load"))
+                       if staffing.load_time is not None else None),
+            process=ctx.pool(staffing.process) if staffing.process else None,
+        ) if staffing is not None else None
+        modes = failures if isinstance(failures, list) else [failures] if failures else []
+        route: Any = ctx.route(name)
+        if spec.disassembly is not None:
+            split = Split(ctx.env, name, [(ctx.destination(name, t), n)
+                                          for t, n in spec.disassembly.items()],
+                          ctx.releaser.admit, ctx.events)
+            route = lambda: split  # noqa: E731
         machine = Machine(
             ctx.env, name, ctx.inboxes[name],
             spec.process_time.stream(streams.rng(f"{name}/process")),
@@ -196,7 +254,7 @@ class MachineKind(NodeKind):
             timeline=ctx.timeline or has_sensors,
             wear=wear,
             record_lives=has_sensors,
-            route=ctx.route(name),
+            route=route,
             setup=((spec.setup.batch, spec.setup.duration.stream(streams.rng(f"{name}/setup")))
                    if spec.setup is not None and spec.setup.matrix is None else None),
             quality=self._quality(ctx, name, spec),
@@ -211,6 +269,10 @@ class MachineKind(NodeKind):
                         if spec.setup is not None and spec.setup.matrix is not None else None),
             planned=bool(ctx.scenario.products),
             initial=machine_start(ctx, name, spec),
+            calendar=ctx.calendar(spec.calendar),
+            elapsed=bool(modes) and modes[0].basis == "calendar",
+            staff=staff,
+            batch=spec.batch is not None,
         )
         ctx.machines[name] = machine
         machine.process = ctx.env.process(machine.run())

@@ -20,16 +20,18 @@ from twin.engine.kinds import node_kinds
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import SensorSink, sensor_streams
+from twin.engine.sensors import Recorder, SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
 from twin.engine.stations import (
     BLOCKED,
     DOWN,
     MAINTENANCE,
+    OFF,
     REPAIR,
     SETUP,
     STARVED,
     STATES,
+    WAITING_OPERATOR,
     WORKING,
     Machine,
     Releaser,
@@ -80,6 +82,8 @@ class ReplicationResult:
     """Failures per mode, for machines with several."""
     energy: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per powered machine: kWh over the window, kg of CO2, kWh per time unit."""
+    operators: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per operator pool: its utilization, the tasks it did, each operator's utilization."""
 
 
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
@@ -151,11 +155,9 @@ def simulate(
         initial = None
     model = build(scenario, replication, timeline=timeline, events=event_sink is not None,
                   initial=initial, buckets=buckets)
-    model.env.run(until=scenario.horizon)
-    if sensor_sink is not None:
-        emit_readings(scenario, model, replication, sensor_sink)
-    if event_sink is not None and model.events is not None:
-        event_sink.write(model.events.table(replication))
+    # runs to the horizon, writing readings and events as it goes
+    Recorder(model, replication, sensor_sink, event_sink, timeline=timeline).run(
+        scenario.horizon)
     result = measure(scenario, model, replication)
     if not timeline:
         result.timelines = None
@@ -194,12 +196,15 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     lead = sum(s.lead_sum for s in sinks) + sum(w.lead_sum for w in stores)
     quality = good / arrivals if arrivals else math.nan
     machines: dict[str, dict[str, float]] = {}
+    planned: dict[str, float] = {}
     for name, m in model.machines.items():
         totals = m.clock.close()
         frac = [t / span for t in totals]
         down = frac[DOWN] + frac[REPAIR] + frac[MAINTENANCE]
-        availability = 1.0 - down
-        ideal = model.graph.nodes[name]["spec"].process_time.mean()
+        # OEE's planned production time: the time within the machine's calendar
+        plan = planned[name] = 1.0 - frac[OFF]
+        availability = max(0.0, 1.0 - down / plan) if plan > 0 else math.nan
+        ideal = _ideal(model.graph.nodes[name]["spec"])
         machines[name] = {
             "utilization": frac[WORKING],
             "availability": availability,
@@ -212,6 +217,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             "repair": frac[REPAIR],
             "maintenance": frac[MAINTENANCE],
             "setup": frac[SETUP],
+            "waiting_operator": frac[WAITING_OPERATOR],
+            "off": frac[OFF],
             "setups": float(m.setups),
             "setup_share": (frac[SETUP] / (frac[SETUP] + frac[WORKING])
                             if frac[SETUP] + frac[WORKING] > 0 else 0.0),
@@ -220,13 +227,16 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             "processed": float(m.processed),
             "defects": float(m.defects_made),
             "rejected": float(m.rejected),
-            "oee": ideal * (m.processed - m.defects_made) / span,
+            "oee": (ideal * (m.processed - m.defects_made) / (span * plan)
+                    if plan > 0 else math.nan),
         }
     constraint = line_constraint(model.graph)
     # availability x performance of the constraint, times the line's share of good parts
-    oee = (model.graph.nodes[constraint.machine]["spec"].process_time.mean()
-           * model.machines[constraint.machine].processed / span
-           * (quality if arrivals else 1.0)) if constraint else math.nan
+    oee = (_ideal(model.graph.nodes[constraint.machine]["spec"])
+           * model.machines[constraint.machine].processed
+           / (span * planned[constraint.machine])
+           * (quality if arrivals else 1.0)) if constraint and planned[constraint.machine] > 0 \
+        else math.nan
     prices = scenario.costs
     corrective = 0.0
     for name, m in model.machines.items():
@@ -290,6 +300,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
         result.learning = learning(model)
     result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
                             "energy_rate": kwh / span} for name, kwh in energy.items()}
+    result.operators = {name: pool.measure(scenario.horizon)
+                        for name, pool in model.pools.items()}
     result.failure_modes = {
         name: {mode: float(n) for (mode, _, _), n in zip(m.modes, m.mode_failures, strict=True)}
         for name, m in model.machines.items() if m.modes is not None}
@@ -318,13 +330,20 @@ def _energy(scenario: Scenario, model: BuildContext, machines: dict[str, dict[st
     return out
 
 
+def _ideal(spec: Any) -> float:
+    """Ideal time per part (OEE's performance): a batch machine's cycle over its places."""
+    batch = getattr(spec, "batch", None)
+    return float(spec.process_time.mean()) / (batch.max if batch is not None else 1)
+
+
 def find_deadlock(model: BuildContext) -> tuple[float, list[str]] | None:
     """Machines blocked at the end whose parts can never move: each waits for room in a channel
     that only other such machines could empty (a loop of full buffers, say)."""
     stuck = {m for m in model.machines.values() if m.clock.state == BLOCKED}
     consumers: dict[int, list[Machine]] = {}
     for m in model.machines.values():
-        consumers.setdefault(id(m.inbox), []).append(m)
+        for inbox in m.inbox.channels() if hasattr(m.inbox, "channels") else [m.inbox]:
+            consumers.setdefault(id(inbox), []).append(m)
     changed = True
     while changed:
         changed = False

@@ -26,14 +26,20 @@ from twin.engine.products import transfer_batch
 from twin.engine.warmup import Warmup
 
 if TYPE_CHECKING:
+    from twin.engine.calendar import Calendar
+    from twin.engine.operators import OperatorPool
     from twin.language.nodes import Degradation
 
+from twin.engine.assembly import Load, Split
+from twin.engine.calendar import watch
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
 
-WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE, SETUP = range(7)
-STATES = ("working", "starved", "blocked", "down", "repair", "maintenance", "setup")
+WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE, SETUP, WAITING_OPERATOR, OFF = range(9)
+STATES = ("working", "starved", "blocked", "down", "repair", "maintenance", "setup",
+          "waiting_operator", "off")
 """Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting;
-``setup``: changing over between batches."""
+``setup``: changing over between batches; ``waiting_operator``: waiting for an operator (walk
+included); ``off``: outside the machine's calendar (not planned production time)."""
 
 
 Destination = Channel | Sink
@@ -110,6 +116,8 @@ class Releaser:
         self.wip = wip
         self.count = 0
         self.log = log
+        self.labels: dict[str, str] = {}
+        """The product of the parts each labelling source releases."""
 
     def __call__(self, source: str = "") -> Part:
         return self.admit(Part(0, 0.0), source)
@@ -119,6 +127,8 @@ class Releaser:
         self.wip.add(1)
         part.id = self.count
         part.release = self.env.now
+        if self.labels and source in self.labels:
+            part.product = self.labels[source]
         if self.log is not None:
             self.log(part.release, source, "release", part)
         return part
@@ -203,6 +213,17 @@ class Quality:
     """Per product: its own (probability, per_wear) of being made defective here."""
 
 
+@dataclass(frozen=True)
+class Staff:
+    """The operator pools a machine calls: for its setups, to load each part (taking
+    ``load_time``), or for the whole process."""
+
+    setup: OperatorPool | None = None
+    load: OperatorPool | None = None
+    load_time: Draw | None = None
+    process: OperatorPool | None = None
+
+
 class Upkeep(Protocol):
     """What a maintenance policy does for the machines it governs (``twin.engine.policies``)."""
 
@@ -249,6 +270,10 @@ class Machine:
         planned: bool = False,
         initial: Start | None = None,
         modes: list[tuple[str, Draw, Draw]] | None = None,
+        calendar: Calendar | None = None,
+        elapsed: bool = False,
+        staff: Staff | None = None,
+        batch: bool = False,
     ) -> None:
         self.env = env
         self.name = name
@@ -287,6 +312,24 @@ class Machine:
         self.mode = 0
         """The mode whose failure ends the current life."""
         self.mode_failures = [0] * len(modes or ())
+        self.calendar = calendar
+        """When the machine works (none: always)."""
+        self.elapsed = elapsed
+        """Times to failure count elapsed time, not processing time."""
+        self.staff = staff
+        self.batch = batch
+        """Its parts come in loads processed together (a batch machine)."""
+        self.generation = 0
+        """Lives drawn so far: a failure timer of an earlier life is void."""
+        self.failing = False
+        """A failure on elapsed time has come and waits for a point where it can stop."""
+        self.interruptible = False
+        self.waiting: int | None = None
+        """The waiting state (starved or blocked) while the machine waits, else None."""
+        if calendar is not None or elapsed:
+            self._wait = self._wait_timed  # type: ignore[method-assign]
+        if calendar is not None:
+            env.process(watch(env, calendar, self._switched))
         self.holding: Part | None = None
         """The part in hand, from when it is taken in until it is passed on."""
         self.defects_made = 0
@@ -336,6 +379,12 @@ class Machine:
             self.mode = min(range(len(lives)), key=lives.__getitem__)
             life = lives[self.mode]
         self.age = 0.0
+        if self.elapsed:  # the life runs out in elapsed time: a timer stops the machine
+            self.generation += 1
+            self.failing = False
+            if life < math.inf:
+                self.env.process(self._timer(self.generation, life))
+            life = math.inf
         self.life_left = life
         self.pm_left = self.upkeep.next_due(self) if self.upkeep is not None else math.inf
         if start is not None and self.wear is None:  # an age-based plan counts the age lived
@@ -355,6 +404,9 @@ class Machine:
         changeover = self.changeover
         planned = self.planned
         setup = self.setup
+        calendar = self.calendar
+        staff = self.staff
+        timed = calendar is not None or self.elapsed
         batch_left = 0
         first, self.initial = self.initial, None
         pending: Part | None = None
@@ -378,31 +430,57 @@ class Machine:
             self.holding = part
             if self.opportunity:
                 yield from self._maintain()
+            if timed:
+                yield from self._ready()
             if changeover is not None:
                 product = part.product
                 last = self.last_product
                 row = changeover.get(last) if last is not None and last != product else None
                 change = row.get(product) if row is not None and product is not None else None
                 if change is not None:
+                    crew = None
+                    if staff is not None and staff.setup is not None:
+                        clock.set(WAITING_OPERATOR)
+                        crew = yield from staff.setup.attend(name)
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
                         log(env.now, name, "setup_start", part)
                     yield timeout(change())
+                    if crew is not None:
+                        staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
                         log(env.now, name, "setup_end", part)
                 self.last_product = product
             elif setup is not None:
                 if batch_left == 0:
+                    crew = None
+                    if staff is not None and staff.setup is not None:
+                        clock.set(WAITING_OPERATOR)
+                        crew = yield from staff.setup.attend(name)
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
                         log(env.now, name, "setup_start")
                     yield timeout(setup[1]())
+                    if crew is not None:
+                        staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
                         log(env.now, name, "setup_end")
                     batch_left = setup[0]
                 batch_left -= 1
+            operator = None
+            if staff is not None:
+                if staff.load is not None:
+                    clock.set(WAITING_OPERATOR)
+                    loader = yield from staff.load.attend(name)
+                    clock.set(WORKING)
+                    assert staff.load_time is not None
+                    yield timeout(staff.load_time())
+                    staff.load.release(loader)
+                elif staff.process is not None:
+                    clock.set(WAITING_OPERATOR)
+                    operator = yield from staff.process.attend(name)
             clock.set(WORKING)
             if log is not None:
                 log(env.now, name, "start", part)
@@ -410,6 +488,9 @@ class Machine:
                 work = draw() if by_product is None else by_product.get(part.product or "", draw)()
             else:
                 work, given = given, None
+            if timed:
+                yield from self._work(work)
+                work = 0.0
             while work >= self.life_left or work >= self.pm_left:
                 step = min(self.life_left, self.pm_left)
                 yield timeout(step)
@@ -429,8 +510,14 @@ class Machine:
             self.age += work
             self.operating += work
             self.processed += 1
+            if operator is not None:
+                staff.process.release(operator)  # type: ignore[union-attr]
             if log is not None:
                 log(env.now, name, "finish", part)
+            if self.batch:
+                self.holding = None
+                yield from self._unload(part)
+                continue
             if self.quality is not None:
                 dest = self._finish(part)
             elif planned and part.plan is not None:
@@ -453,9 +540,132 @@ class Machine:
                 yield from self._wait(dest.put(part), BLOCKED)
                 if log is not None:
                     log(env.now, name, "unblocked", part)
-            if log is not None and not isinstance(dest, Sink):
+            if log is not None and not isinstance(dest, (Sink, Split)):
                 log(env.now, getattr(dest, "name", ""), "arrive", part)
             self.holding = None
+
+    def _unload(self, load: Part) -> Process:
+        """Send on, one by one, the parts of a load processed together."""
+        assert isinstance(load, Load)
+        self.processed += len(load.members) - 1
+        for part in load.members:
+            self.holding = part
+            dest = self._finish(part) if self.quality is not None else (
+                self._next(part) if self.planned else self.route())
+            if not dest.try_put(part):
+                self.clock.set(BLOCKED)
+                self.waiting_on = dest
+                yield from self._wait(dest.put(part), BLOCKED)
+            if self.log is not None and not isinstance(dest, (Sink, Split)):
+                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+        self.holding = None
+
+    # -- calendars and failures on elapsed time
+
+    def _timer(self, generation: int, life: float) -> Process:
+        """The failure ending a life on elapsed time: it stops the machine at once where it
+        can (working, waiting or off), else as soon as what it does (a setup, say) ends."""
+        yield self.env.timeout(life)
+        if generation != self.generation:
+            return
+        self.failing = True
+        if self.interruptible and self.process is not None:
+            self.interruptible = False
+            self.process.interrupt("fail")
+
+    def _idle(self, state: int) -> int:
+        calendar = self.calendar
+        return OFF if calendar is not None and not calendar.on(self.env.now) else state
+
+    def _switched(self, on: bool) -> None:
+        """The calendar switched: a waiting machine is off (or waiting again)."""
+        waiting = self.waiting
+        if waiting is not None:
+            self.clock.set(waiting if on else OFF)
+
+    def _ready(self) -> Process:
+        """Before a part starts: fail if a failure has come, wait for working time."""
+        calendar = self.calendar
+        while True:
+            if self.failing:
+                self.failing = False
+                yield from self._repair()
+            elif calendar is not None and not calendar.on(self.env.now):
+                self.clock.set(OFF)
+                yield from self._pause(calendar.next_on(self.env.now) - self.env.now)
+            else:
+                return
+
+    def _pause(self, duration: float) -> Process:
+        self.interruptible = True
+        try:
+            yield self.env.timeout(duration)
+        except simpy.Interrupt:
+            pass
+        finally:
+            self.interruptible = False
+
+    def _work(self, work: float) -> Process:
+        """Process ``work`` on a machine with a calendar or failures on elapsed time: stopped
+        by the end of working time, a failure or a maintenance due, resumed after."""
+        env = self.env
+        calendar = self.calendar
+        while True:
+            yield from self._ready()
+            self.clock.set(WORKING)
+            life, due = self.life_left, self.pm_left
+            shift = calendar.left(env.now) if calendar is not None else math.inf
+            bound = min(life, due)
+            if work < bound and work <= shift:
+                step, then = work, 0
+            elif bound <= shift:
+                step, then = bound, (1 if life <= due else 2)
+            else:
+                step, then = shift, 3
+            start = env.now
+            self.interruptible = True
+            try:
+                yield env.timeout(step)
+            except simpy.Interrupt:
+                step, then = env.now - start, 4
+            finally:
+                self.interruptible = False
+            work -= step
+            self.life_left -= step
+            self.pm_left -= step
+            self.age += step
+            self.operating += step
+            if then == 0:
+                return
+            if then == 1:
+                yield from self._repair()
+            elif then == 2:
+                yield from self._maintain()
+
+    def _wait_timed(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
+        """``_wait`` for a machine with a calendar or failures on elapsed time: off outside
+        working time; a failure stops the wait for a repair."""
+        if self.failing:
+            self.failing = False
+            yield from self._repair()
+        if self.opportunity:
+            yield from self._maintain()
+        while True:
+            self.clock.set(self._idle(state))
+            self.waiting = state
+            self.interruptible = True
+            try:
+                return (yield event)
+            except simpy.Interrupt as stop:
+                cause = stop.cause
+            finally:
+                self.interruptible = False
+                self.waiting = None
+            if cause == "fail":
+                self.failing = False
+                yield from self._repair()
+            else:
+                yield from self._maintain()
 
     def _carry(self, batch: list[Part], dest: Destination) -> Process:
         """Move a transfer batch on, part by part, waiting for room (beside the machine, which
@@ -546,6 +756,10 @@ class Machine:
             return
         self.opportunity = True
         if self.clock.state in (STARVED, BLOCKED) and self.process is not None:
+            if self.calendar is not None or self.elapsed:
+                if not self.interruptible:
+                    return
+                self.interruptible = False
             self.process.interrupt("maintenance")
 
     def _maintain(self) -> Process:

@@ -21,6 +21,7 @@ from twin.language.messages import validation_problems
 from twin.language.nodes import DISPATCHING
 from twin.language.overrides import apply_override
 from twin.language.products import product_problems, read_orders
+from twin.language.resources import resource_problems
 from twin.language.schema import Scenario
 from twin.language.yamlio import line_of, load_yaml
 from twin.registry import DISPATCHING as DISPATCHING_GROUP
@@ -70,6 +71,8 @@ def scenario_from_data(
     problems += _dispatching_problems(scenario)
     if scenario.products and not problems:  # routes are read on a sound graph
         problems += product_problems(scenario)
+    if not problems:
+        problems += resource_problems(scenario)
     problems += scenario.maintenance.policy.problems(scenario, ("maintenance", "policy"))
     if scenario.quality.policy is not None:
         problems += scenario.quality.policy.problems(scenario, ("quality", "policy"))

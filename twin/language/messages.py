@@ -39,7 +39,8 @@ def _clean_loc(data: Any, loc: Sequence[str | int]) -> Loc:
 
 def _other_member(data: Any, loc: Sequence[str | int]) -> bool:
     """Whether an error belongs to the alternative of a union that the data plainly is not (a
-    list where a mapping was given, or a mapping where a list was): not worth reporting."""
+    list where a mapping was given, a mapping where a list or a name was): not worth
+    reporting."""
     node = data
     for part in loc:
         if isinstance(part, str) and part.startswith("list[") and not isinstance(node, list):
@@ -47,6 +48,8 @@ def _other_member(data: Any, loc: Sequence[str | int]) -> bool:
         if isinstance(part, str) and len(part) > 1 and part[0].isupper() \
                 and isinstance(node, list):
             return True
+        if part in ("str", "int", "float") and isinstance(node, dict | list):
+            return True  # a scalar alternative (a calendar's name) where a mapping was given
         node = _child(node, part)
     return False
 

@@ -13,14 +13,21 @@ from twin.language.distributions import Constant, Distribution
 
 # --------------------------------------------------------------------------- line
 
+Basis = Literal["operation", "calendar"]
+"""What a time to failure counts: processing time since the last renewal (``operation``) or
+time since the last renewal whatever the machine does (``calendar``)."""
+
+
 class Failures(Frozen):
-    """Operation-dependent failures: ``ttf`` counts processing time since the last renewal.
+    """Failures of one kind: ``ttf`` counts processing time since the last renewal (``basis:
+    operation``, the default) or elapsed time (``basis: calendar``).
 
     With a ``degradation`` model, ``ttf`` may be left out (failures come from wear) or given
     (random failures that compete with wear)."""
 
     ttf: Distribution | None = None
     ttr: Distribution
+    basis: Basis = "operation"
 
 
 class FailureMode(Frozen):
@@ -31,6 +38,7 @@ class FailureMode(Frozen):
     ttf: Distribution
     ttr: Distribution
     cost: NonNegative | None = None
+    basis: Basis = "operation"
 
 
 class Power(Frozen):
@@ -43,12 +51,88 @@ class Power(Frozen):
     down: NonNegative = 0.0
     setup: NonNegative | None = None
     maintenance: NonNegative | None = None
+    off: NonNegative = 0.0
+    """Outside the machine's calendar (planned downtime)."""
 
     def by_state(self) -> dict[str, float]:
         return {"working": self.working, "starved": self.idle, "blocked": self.idle,
                 "down": self.down, "repair": self.down,
                 "maintenance": self.down if self.maintenance is None else self.maintenance,
-                "setup": self.working if self.setup is None else self.setup}
+                "setup": self.working if self.setup is None else self.setup,
+                "waiting_operator": self.idle, "off": self.off}
+
+
+Interval = tuple[NonNegative, NonNegative]
+
+
+class Calendar(Frozen):
+    """When a machine (or an operator pool) works: the ``working`` intervals of every
+    ``period`` (e.g. ``[[0, 480], [510, 960]]`` of 1440 minutes: two shifts, a break between
+    them), shifted by ``offset``, less the planned ``shutdowns`` (absolute [start, end]
+    intervals). Outside it a machine is ``off``: it finishes no part (a part under way waits, to
+    be resumed when work starts again) and the time is not planned production time."""
+
+    period: PositiveNumber
+    working: Annotated[list[Interval], Field(min_length=1)]
+    offset: NonNegative = 0.0
+    shutdowns: list[Interval] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _intervals(self) -> Calendar:
+        for field in ("working", "shutdowns"):
+            spans = getattr(self, field)
+            for start, end in spans:
+                if end <= start:
+                    raise ValueError(f"{field}: the interval [{start:g}, {end:g}] ends before "
+                                     "it starts")
+                if field == "working" and end > self.period:
+                    raise ValueError(f"working: the interval [{start:g}, {end:g}] runs past the "
+                                     f"period ({self.period:g})")
+            ordered = sorted(spans)
+            for (a0, a1), (b0, b1) in zip(ordered, ordered[1:], strict=False):
+                if b0 < a1:
+                    raise ValueError(f"{field}: the intervals [{a0:g}, {a1:g}] and "
+                                     f"[{b0:g}, {b1:g}] overlap")
+        return self
+
+
+class Staffing(Frozen):
+    """The operator pools a machine needs: for its ``setup``, to ``load`` each part (for
+    ``load_time``, before the machine runs on its own), or for the whole ``process`` (the
+    operator stays with the part). An operator with the ``skill`` is needed where the pool
+    lists skills."""
+
+    setup: str | None = None
+    load: str | None = None
+    process: str | None = None
+    load_time: Distribution | None = None
+    skill: str | None = None
+
+    @model_validator(mode="after")
+    def _load_time(self) -> Staffing:
+        if (self.load is None) != (self.load_time is None):
+            raise ValueError("load and load_time go together: the pool that loads parts and "
+                             "how long loading takes")
+        if self.load is not None and self.process is not None:
+            raise ValueError("an operator either loads the part (load) or stays with it "
+                             "(process), not both")
+        return self
+
+
+class Batch(Frozen):
+    """A batch machine (oven, washer): it loads up to ``max`` parts and processes them together
+    in one cycle, starting when ``max`` are waiting, or when ``min`` are and the oldest has
+    waited ``wait``."""
+
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)]
+    wait: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Batch:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
 
 
 class _Degradation(Frozen):
@@ -135,6 +219,9 @@ class SourceNode(Frozen):
     kind: Literal["source"]
     interarrival: Distribution | None = None
     """Time between releases; none means an infinite supply."""
+    product: str | None = None
+    """In a plant without a products section: the product its parts are (what a bill of
+    materials names)."""
     mix: dict[str, Annotated[float, Field(gt=0, le=1)]] | None = None
     """With products: the share of each product among the parts it releases."""
     sequence: Annotated[list[str], Field(min_length=1)] | None = None
@@ -202,6 +289,37 @@ class MachineNode(Frozen):
     priority: Annotated[int, Field(ge=0, le=999)] = 0
     """Order of its jobs among those waiting for the crew (lower first; repairs before
     preventive work whatever the priority)."""
+    calendar: Calendar | str | None = None
+    """When the machine works: a calendar, or the name of one in the scenario's
+    ``calendars``; none: always."""
+    operators: Staffing | None = None
+    batch: Batch | None = None
+    assembly: dict[str, Annotated[int, Field(ge=1)]] | None = None
+    """Bill of materials: the parts of each product it joins into one (``{A: 1, B: 2}``); it
+    starts when its inputs can supply them all."""
+    makes: str | None = None
+    """The product of the parts it assembles (none: unlabelled)."""
+    disassembly: dict[str, Annotated[int, Field(ge=1)]] | None = None
+    """It splits each part into this many parts along each of its edges (by the next node)."""
+
+    @model_validator(mode="after")
+    def _forms(self) -> MachineNode:
+        if self.assembly is not None and self.disassembly is not None:
+            raise ValueError("a machine assembles or disassembles, not both")
+        if self.batch is not None and (self.assembly is not None
+                                       or self.disassembly is not None):
+            raise ValueError("a batch machine neither assembles nor disassembles")
+        if self.makes is not None and self.assembly is None:
+            raise ValueError("makes is the product an assembly makes: give assembly too")
+        failures = self.failures
+        modes = failures if isinstance(failures, list) else [failures] if failures else []
+        if len({m.basis for m in modes}) > 1:
+            raise ValueError("failure modes of one machine share a basis (operation or "
+                             "calendar)")
+        if modes and modes[0].basis == "calendar" and self.degradation is not None:
+            raise ValueError("wear grows with operation: a machine with degradation has "
+                             "operation-based failures")
+        return self
 
     @model_validator(mode="after")
     def _failure_model(self) -> MachineNode:

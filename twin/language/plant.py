@@ -135,6 +135,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
                     problems.append((edge_loc[(name, target)] + ("p",),
                                      f"buffer {name!r} has routing probabilities; the machines "
                                      "it feeds pull from it instead"))
+        elif len(outs) > 1 and getattr(nodes[name], "disassembly", None) is not None:
+            pass  # a disassembly sends parts along every edge
         elif len(outs) > 1:
             missing = [t for _, t, p in outs if p is None]
             if missing and scenario.products and len(missing) == len(outs):
@@ -153,7 +155,7 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
                              f"the only edge out of {name!r} has p={outs[0][2]:g}; it must be 1"))
         if kind == "machine":
             feeders = [n for n in graph.predecessors(name) if kinds[n] in ("buffer", "warehouse")]
-            if feeders and graph.in_degree(name) > 1:
+            if feeders and graph.in_degree(name) > 1 and getattr(nodes[name], "assembly", None) is None:
                 problems.append((loc, f"machine {name!r} is fed by {kinds[feeders[0]]} "
                                       f"{feeders[0]!r} and by "
                                       f"{graph.in_degree(name) - 1} other node(s); route them all "

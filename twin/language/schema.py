@@ -26,7 +26,9 @@ from twin.language.nodes import (  # noqa: F401 - the schema's public names
     LINE_NODES,
     SUPPLY_NODES,
     BaseStock,
+    Batch,
     BufferNode,
+    Calendar,
     CustomerNode,
     Defects,
     Degradation,
@@ -43,6 +45,7 @@ from twin.language.nodes import (  # noqa: F401 - the schema's public names
     Setup,
     SinkNode,
     SourceNode,
+    Staffing,
     StockPolicy,
     SupplierNode,
     WarehouseNode,
@@ -60,6 +63,7 @@ from twin.language.policies import (  # noqa: F401 - the schema's public names
     Reactive,
 )
 from twin.language.products import OrderList, Product
+from twin.language.resources import OperatorPool
 from twin.registry import NODE_KINDS, POLICIES, plugins
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
@@ -232,6 +236,10 @@ class Scenario(Frozen):
     energy: Energy = Energy()
     products: dict[str, Product] = Field(default_factory=dict)
     orders: OrderList | None = None
+    calendars: dict[str, Calendar] = Field(default_factory=dict)
+    """Named calendars machines and operator pools refer to (per area, say)."""
+    operators: dict[str, OperatorPool] = Field(default_factory=dict)
+    """Labour pools by name."""
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     _folder: str | None = PrivateAttr(default=None)
     """The folder of the scenario file, against which the paths it names resolve."""

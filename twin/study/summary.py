@@ -61,7 +61,8 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         **({section: {name: {s: statistic([getattr(r, section)[name][s] for r in results],
                                           bounds=(0.0, None)) for s in stats}
                          for name, stats in getattr(first, section).items()}
-            for section in ("failure_modes", "energy") if getattr(first, section)}),
+            for section in ("failure_modes", "energy", "operators")
+            if getattr(first, section)}),
         **({"products": {name: {s: statistic([r.products[name][s] for r in results],
                                              bounds=(0.0, None)) for s in stats}
                          for name, stats in first.products.items()}}
