@@ -710,6 +710,7 @@ def _fmt(stat: dict[str, Any]) -> tuple[str, str]:
 
 MACHINE_COLUMNS = {"utilization": "util", "availability": "avail", "blocked": "blocked",
                    "starved": "starved", "failures": "failures", "preventive": "PMs"}
+OPTIONAL_MACHINE_COLUMNS = {"setup": "setup", "waiting_operator": "op wait", "off": "off"}
 
 
 def print_summary(console: Console, summary: dict[str, Any]) -> None:
@@ -731,15 +732,29 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
         return
     machines = Table(title="machines: fractions of time, counts per replication (means)")
     machines.add_column("machine")
-    for header in MACHINE_COLUMNS.values():
+    columns = dict(MACHINE_COLUMNS)
+    for column, header in OPTIONAL_MACHINE_COLUMNS.items():  # where some machine has any
+        if any(stats.get(column, {}).get("mean") for stats in summary["machines"].values()):
+            columns[column] = header
+    for header in columns.values():
         machines.add_column(header, justify="right")
     for name, stats in summary["machines"].items():
         cells = []
-        for column in MACHINE_COLUMNS:
+        for column in columns:
             mean = stats[column]["mean"]
             cells.append(_number(mean, 1 if column in ("failures", "preventive") else 3))
         machines.add_row(name, *cells)
     console.print(machines)
+    if summary.get("operators"):
+        pools = Table(title="operators (means over replications)")
+        for header in ("pool", "utilization", "tasks", "each operator"):
+            pools.add_column(header, justify="right" if header != "pool" else "left")
+        for name, stats in summary["operators"].items():
+            each = [stats[k]["mean"] for k in stats if k.startswith("operator_")]
+            pools.add_row(name, _number(stats["utilization"]["mean"], 3),
+                          _number(stats["tasks"]["mean"], 1),
+                          " ".join(_number(u, 3) for u in each))
+        console.print(pools)
 
 
 def print_supply(console: Console, summary: dict[str, Any]) -> None:

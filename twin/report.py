@@ -32,10 +32,11 @@ from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
-                "setup": "#bcbd22"}
+                "setup": "#bcbd22", "waiting_operator": "#9467bd", "off": "#d9d9d9"}
 STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
                 "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance",
-                "setup": "setup"}
+                "setup": "setup", "waiting_operator": "waiting for an operator",
+                "off": "off (calendar)"}
 KPI_LABELS = {k.name: k.label for k in KPI_TABLE}
 
 CSS = """
@@ -185,11 +186,26 @@ def _state_section(machines: dict[str, Any], title: str = "Machine time by state
     names = list(machines)
     fig = go.Figure()
     for key, label in STATE_LABELS.items():
-        fig.add_bar(name=label, x=names, y=[machines[m][key]["mean"] for m in names],
-                    marker_color=STATE_COLORS[key])
+        values = [machines[m].get(key, {"mean": 0.0})["mean"] for m in names]
+        if key in ("waiting_operator", "off") and not any(values):
+            continue
+        fig.add_bar(name=label, x=names, y=values, marker_color=STATE_COLORS[key])
     fig.update_layout(barmode="stack", title=title, yaxis_title="fraction of time",
                       yaxis_range=[0, 1])
     return f"<h2>{html.escape(title)}</h2>" + _figure(fig)
+
+
+def _operator_section(pools: dict[str, Any]) -> str:
+    """Utilization of each operator pool and each operator, over the pool's working time."""
+    rows = []
+    for name, stats in pools.items():
+        each = [k for k in stats if k.startswith("operator_")]
+        rows.append([html.escape(name), _num(stats["utilization"]["mean"], 3),
+                     _ci(stats["utilization"]), _num(stats["tasks"]["mean"], 4),
+                     ", ".join(_num(stats[k]["mean"], 3) for k in each)])
+    return ("<h2>Operators</h2><p>Utilization over each pool's working time (walking "
+            "included).</p>" + _table(["pool", "utilization", "95% CI", "tasks",
+                                        "each operator"], rows))
 
 
 def _bottleneck_section(machines: dict[str, Any]) -> str:
@@ -365,6 +381,8 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
         sections.append("<h2>Over time</h2>" + _figure(fig, 320))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
+    if summary.get("operators"):
+        sections.append(_operator_section(summary["operators"]))
     sections.append("<h2>Costs</h2>" + _figure(fig, 320))
     if readings is not None and len(readings):
         sections.append(_sensor_section(readings))

@@ -4,9 +4,9 @@ process.
 A pool serves calls first come, first served. Of its idle operators it sends one already at the
 calling machine if there is one, else the one idle longest; an operator coming from another
 machine walks there first (``walk``), busy meanwhile. With a calendar, operators are assigned
-only in working time (a task under way at the end of a shift is finished). Each operator's busy
-time (walking included) is measured from the end of the warmup.
-"""
+only in working time; a task under way at the end of a shift waits for the next one (as the
+machines of the same calendar do). Each operator's busy time (walking included) in working time
+is measured from the end of the warmup; utilization is over the pool's working time."""
 
 from __future__ import annotations
 
@@ -34,16 +34,22 @@ class OperatorPool:
         self.location: list[str | None] = [None] * size
         self.busy = [0.0] * size
         self.since: list[float | None] = [None] * size
+        """Start of the busy stretch being counted (assigned, in working time)."""
+        self.assigned = [False] * size
         self.tasks = [0] * size
         self.origin = env.now
         self.on = calendar is None or calendar.on(env.now)
+        self.working = 0.0
+        """Working time of the pool before ``on_since`` (from the warmup on)."""
+        self.on_since = env.now
         if calendar is not None:
             env.process(watch(env, calendar, self._switched))
         warmup.register(self)
 
     def reset(self) -> None:
         now = self.env.now
-        self.origin = now
+        self.origin = self.on_since = now
+        self.working = 0.0
         self.busy = [0.0] * self.size
         self.tasks = [0] * self.size
         self.since = [now if s is not None else None for s in self.since]
@@ -67,9 +73,10 @@ class OperatorPool:
 
     def release(self, operator: int) -> None:
         start = self.since[operator]
-        assert start is not None
-        self.busy[operator] += self.env.now - start
+        if start is not None:
+            self.busy[operator] += self.env.now - start
         self.since[operator] = None
+        self.assigned[operator] = False
         if self.on and self.calls:
             event, machine = self.calls.popleft()
             event.succeed(self._assign(operator, machine))
@@ -85,18 +92,30 @@ class OperatorPool:
 
     def _assign(self, operator: int, machine: str | None = None) -> int:
         self.since[operator] = self.env.now
+        self.assigned[operator] = True
         self.tasks[operator] += 1
         return operator
 
     def _switched(self, on: bool) -> None:
+        now = self.env.now
+        if on and not self.on:
+            self.on_since = now
+            self.since = [now if a else None for a in self.assigned]
+        elif self.on and not on:
+            self.working += now - self.on_since
+            for k, start in enumerate(self.since):
+                if start is not None:
+                    self.busy[k] += now - start
+            self.since = [None] * self.size
         self.on = on
         while on and self.calls and self.idle:
             event, machine = self.calls.popleft()
             event.succeed(self._assign(self._pick(machine)))
 
     def measure(self, end: float) -> dict[str, float]:
-        """Utilization of the pool and of each operator (``operator_1``, ...), tasks done."""
-        span = end - self.origin
+        """Utilization of the pool and of each operator (``operator_1``, ...) over the pool's
+        working time, and the tasks done."""
+        span = self.working + (end - self.on_since if self.on else 0.0)
         busy = [b + (end - s if s is not None else 0.0) for b, s in zip(self.busy, self.since,
                                                                        strict=True)]
         each = [b / span if span > 0 else 0.0 for b in busy]
