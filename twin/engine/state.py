@@ -56,7 +56,7 @@ class PartState(Frozen):
 
 class MachineState(Frozen):
     state: Literal["working", "starved", "blocked", "down", "repair", "maintenance",
-                   "setup"] = "starved"
+                   "setup", "waiting_operator", "off"] = "starved"
     part: PartState | None = None
     """The part in hand (working or blocked)."""
     remaining: NonNegative | None = None
@@ -132,7 +132,10 @@ def load_state(path: str | Path, scenario: Scenario) -> PlantState:
                 loc: Loc = (section, name)
                 problems.append((loc, f"no {kind} {name!r} in scenario {scenario.name!r}"
                                       f"{did_you_mean(name, names)}", line_of(lines, loc)))
-    products = list(scenario.products)
+    from twin.language.resources import products_reaching
+
+    products = list(scenario.products) or sorted(set().union(
+        *products_reaching(scenario).values()))  # the labels of sources and assemblies
     for name in state.buffers:
         for i, part in enumerate(state.parts(name)):
             if part.product is not None and part.product not in products:
@@ -278,5 +281,7 @@ def new_part(ctx: BuildContext, where: str, state: PartState) -> Any:
     part.release = ctx.env.now - state.age
     if state.product is not None and ctx.stamp is not None:
         ctx.stamp(part, state.product)
+    elif state.product is not None:  # a label (the source's product, an assembly's)
+        part.product = state.product
     part.order = state.order
     return part
