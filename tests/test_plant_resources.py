@@ -237,3 +237,18 @@ def test_the_good_file_passes(tmp_path: Path) -> None:
     path = tmp_path / "good.yaml"
     path.write_text(GOOD)
     assert main(["validate", str(path)]) == 0
+
+
+def test_operators_work_by_their_calendar() -> None:
+    # the only operator works [0, 50) of every 100; the machine, always on, needs them for the
+    # whole process: 50 parts a period, the operator busy all their working time
+    plant = {"nodes": {"src": {"kind": "source"},
+                       "M": {"kind": "machine", "process_time": const(1),
+                             "operators": {"process": "crew"}},
+                       "out": {"kind": "sink"}},
+             "edges": [["src", "M"], ["M", "out"]]}
+    result = one_run(plant, 1000, operators={
+        "crew": {"size": 1, "calendar": {"period": 100, "working": [[0, 50]]}}})
+    assert result.kpis["throughput"] == pytest.approx(0.5)
+    assert result.operators["crew"]["utilization"] == pytest.approx(1.0)
+    assert result.machines["M"]["waiting_operator"] == pytest.approx(0.5)
