@@ -29,6 +29,7 @@ reads back whole), ``CallbackSink`` calls a function with each block.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -41,6 +42,8 @@ import pyarrow.parquet as pq
 from twin.engine.stations import STATES, WORKING
 
 if TYPE_CHECKING:
+    from twin.engine.context import BuildContext
+    from twin.engine.events import EventSink, StreamedFile
     from twin.engine.stations import Machine
     from twin.language.nodes import Sensor
 
@@ -73,18 +76,103 @@ class MemorySink:
 
 
 class ParquetSink:
-    """Writes ``<root>/machine=<name>/replication-<r>.parquet`` atomically."""
+    """Writes ``<root>/machine=<name>/replication-<r>.parquet`` atomically: in one piece
+    (``write``), or row group by row group as the run goes (``open``)."""
 
     def __init__(self, root: Path, replication: int) -> None:
         self.root = root
         self.replication = replication
 
+    def path(self, machine: str) -> Path:
+        return self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
+
     def write(self, machine: str, readings: pa.Table) -> None:
         from twin.study.output import atomic_write
 
-        path = self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
         data = readings.drop_columns(["machine"])
-        atomic_write(path, lambda tmp: pq.write_table(data, tmp))
+        atomic_write(self.path(machine),
+                     lambda tmp: pq.write_table(data, tmp, use_dictionary=DICTIONARY))
+
+    def open(self, machine: str, sensors: list[str], rows: int = 1 << 17) -> ReadingsFile:
+        """The file of ``machine``'s readings, written as they come (see ``ReadingsFile``)."""
+        return ReadingsFile(self, machine, sensors, rows)
+
+
+FILE_SCHEMA = pa.schema([
+    ("replication", pa.int32()), ("sensor", pa.dictionary(pa.int8(), pa.string())),
+    ("time", pa.float64()), ("value", pa.float64()),
+    ("state", pa.dictionary(pa.int8(), pa.string())), ("age", pa.float64()),
+    ("wear", pa.float64()), ("life", pa.int32())])
+"""Columns of a readings file (the machine is the folder's)."""
+DICTIONARY = ["replication", "sensor", "state", "life"]
+"""The columns Parquet stores by dictionary: those with few values (a dictionary of the
+times or the values would only cost memory while writing)."""
+
+
+class ReadingsFile:
+    """One machine's readings of one replication, written while the run goes on.
+
+    A file holds each sensor's readings in turn, in time order, as a whole replication written
+    at once does. Blocks are kept per sensor and written in row groups of ``rows`` readings:
+    the first sensor's into the file itself (under a temporary name), the others' into files
+    of their own beside it, appended at ``close``, which then renames the file into place. A
+    file that never filled a row group is written in one piece at ``close``, exactly as
+    ``ParquetSink.write`` writes it. ``abort`` removes what was written."""
+
+    def __init__(self, sink: ParquetSink, machine: str, sensors: list[str],
+                 rows: int = 1 << 17) -> None:
+        from twin.engine.events import StreamedFile
+
+        self.sink = sink
+        self.machine = machine
+        self.sensors = sensors
+        self.rows = rows
+        self.dictionary = pa.array(sensors, pa.string())
+        self.pending: dict[str, list[pa.Table]] = {s: [] for s in sensors}
+        self.counts = dict.fromkeys(sensors, 0)
+        path = sink.path(machine)
+        StreamedFile.clear(path)
+        self.files = {s: StreamedFile(path, "" if i == 0 else f"{s}.", FILE_SCHEMA, DICTIONARY)
+                      for i, s in enumerate(sensors)}
+        self.spilled = False
+
+    def add(self, block: pa.Table) -> None:
+        """A block of one sensor's readings (as ``SensorStream`` makes them)."""
+        sensor = block.column("sensor").chunk(0).dictionary[0].as_py()
+        self.pending[sensor].append(block)
+        self.counts[sensor] += block.num_rows
+        if self.counts[sensor] >= self.rows:
+            self._spill(sensor)
+
+    def _spill(self, sensor: str) -> None:
+        blocks = self.pending[sensor]
+        self.pending[sensor], self.counts[sensor] = [], 0
+        table = pa.concat_tables(blocks).drop_columns(["machine"])
+        code = np.full(table.num_rows, self.sensors.index(sensor), dtype=np.int8)
+        table = table.set_column(1, "sensor", pa.DictionaryArray.from_arrays(
+            pa.array(code, pa.int8()), self.dictionary))
+        self.files[sensor].write(table)
+        self.spilled = True
+
+    def close(self) -> None:
+        if not self.spilled:  # small: in one piece, as a whole replication is written
+            blocks = [b for s in self.sensors for b in self.pending[s]]
+            if blocks:
+                self.sink.write(self.machine, pa.concat_tables(blocks).unify_dictionaries())
+            self.files[self.sensors[0]].abort()
+            return
+        for sensor in self.sensors:
+            if self.pending[sensor]:
+                self._spill(sensor)
+        main = self.files[self.sensors[0]]
+        for sensor in self.sensors[1:]:
+            main.append(self.files[sensor])
+        main.close()
+        pa.default_memory_pool().release_unused()  # what the copies took, back at once
+
+    def abort(self) -> None:
+        for file in self.files.values():
+            file.abort()
 
 
 class CallbackSink:
@@ -95,6 +183,10 @@ class CallbackSink:
 
     def write(self, machine: str, readings: pa.Table) -> None:
         self.fn(machine, readings)
+
+
+def _first(item: tuple[float, int]) -> float:
+    return item[0]
 
 
 def _dictionary(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
@@ -137,7 +229,12 @@ class SensorStream:
         self.replication = replication
         self.done = 0.0
         self.knot = 0
+        """Index in the machine's timeline of the latest state change read."""
         self.knot_operating = 0.0
+        """Operating time at the state change the latest ``advance`` ended on."""
+        self.run = 0.0
+        """Operating time from there to the latest state change read."""
+        self._forgotten = 0
         self.blocks: list[pa.Table] = []
         self.recent: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
             s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)) for s in self.sensors}
@@ -146,21 +243,42 @@ class SensorStream:
         self._life_operating = np.zeros(0)
 
     def advance(self, until: float) -> None:
+        """The readings due up to ``until``, now (or the horizon): the machine's state at
+        ``until`` is the one it is in."""
+        self._generate(until, now=True)
+
+    def catch_up(self, until: float) -> None:
+        """The readings due up to ``until``, a time already past (every state change at it is
+        recorded), exactly as one ``advance`` at the end would give them: the operating time
+        at the state changes is summed on from where it stood, in the same order, and the
+        reading at ``until`` itself is made as any other, not as the end of a block."""
+        self._generate(until, now=False)
+
+    def _generate(self, until: float, now: bool) -> None:
         if until <= self.done:
             return
         machine = self.machine
         timeline = machine.clock.timeline
         lives = machine.lives
         assert timeline is not None and lives is not None
-        tail = timeline[self.knot:]
-        t_knots = np.array([t for t, _ in tail] + [until])
-        states = np.array([s for _, s in tail] + [tail[-1][1]])
+        if now:
+            tail = timeline[self.knot:]
+        else:  # the changes up to ``until`` only
+            tail = timeline[self.knot:bisect_right(timeline, until, lo=self.knot,
+                                                   key=_first)]
+        t_knots = np.array([t for t, _ in tail] + ([until] if now else []))
+        states = np.array([s for _, s in tail] + ([tail[-1][1]] if now else []))
         working = states[:-1] == WORKING
-        operating = self.knot_operating + np.concatenate(
-            [[0.0], np.cumsum(np.diff(t_knots) * working)])
+        # operating time since the block's first change, summed in order from the last
+        # ``advance`` (np.cumsum adds one term after another, so where blocks of readings
+        # start or end does not change the sums)
+        run = np.cumsum(np.concatenate([[self.run], np.diff(t_knots) * working]))
+        operating = self.knot_operating + run
         if len(lives) != len(self._life_start):  # lives are only ever appended
-            self._life_start = np.array([life.start for life in lives])
-            self._life_operating = np.array([life.operating for life in lives])
+            new = lives[len(self._life_start):]
+            self._life_start = np.concatenate([self._life_start, [life.start for life in new]])
+            self._life_operating = np.concatenate([self._life_operating,
+                                                   [life.operating for life in new]])
         life_start, life_operating = self._life_start, self._life_operating
         for name, spec in self.sensors.items():
             first = np.floor(self.done / spec.period + 1e-9) + 1
@@ -193,8 +311,22 @@ class SensorStream:
                                      np.concatenate([old_v, value])[-self.keep:],
                                      np.concatenate([old_l, life])[-self.keep:])
         self.knot += len(tail) - 1
-        self.knot_operating = float(operating[len(tail) - 1])
+        if now:
+            self.knot_operating = float(operating[len(tail) - 1])
+            self.run = 0.0
+        else:
+            self.run = float(run[len(tail) - 1])
         self.done = until
+
+    def forget(self) -> None:
+        """Let go of the wear paths of the lives that ended before the latest reading: the
+        readings to come do not need them (the lives themselves stay)."""
+        lives = self.machine.lives
+        assert lives is not None
+        current = int(np.searchsorted(self._life_start, self.done, side="right")) - 1
+        for life in lives[self._forgotten:max(current, 0)]:
+            life.path = None
+        self._forgotten = max(self._forgotten, current)
 
     def window(self, steps: int) -> np.ndarray | None:
         """The last ``steps`` readings of every sensor in the current life, aligned on the
@@ -249,6 +381,8 @@ class ReplayStream(SensorStream):
         self.done = 0.0
         self.knot = 0
         self.knot_operating = 0.0
+        self.run = 0.0
+        self._forgotten = 0
         self.blocks = []
         self.recent = {s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int))
                        for s in self.sensors}
@@ -336,3 +470,98 @@ def sensor_streams(machines: Mapping[str, Machine], specs: Mapping[str, object],
                                      {s: rng(f"{name}/sensor/{s}") for s in sensors},
                                      replication)
     return out
+
+
+class Recorder:
+    """Runs a replication's model to the horizon, writing its sensor readings and its event
+    log as it goes, so that its memory does not grow with the horizon.
+
+    The run is cut into stretches of simulated time sized to hold about ``rows`` readings and
+    events each. After each stretch the sensor streams catch up to the end of the one before
+    (every state change by then is known), their blocks go to the sink's files, and the wear
+    paths of ended lives are let go; the event log, once it holds ``rows`` events, is written
+    as a row group. The machines' state timelines stay whole (they grow with state changes,
+    not with readings, and the statistics read them at the end). Cutting the run does not
+    change it: no event is added to the model, and the readings are the same numbers as those
+    made all at once at the end. Streams read during the run (a policy's windows) and replayed
+    records, and sinks that take whole tables only (``MemorySink``, ``CallbackSink``), are
+    served at the end, as before. If the run fails, the files begun are removed.
+    ``timeline``: whether the run keeps the timelines for its result."""
+
+    def __init__(self, model: BuildContext, replication: int, sensor_sink: SensorSink | None,
+                 event_sink: EventSink | None, *, timeline: bool = False,
+                 rows: int = 1 << 17) -> None:
+        self.model = model
+        self.replication = replication
+        self.sensor_sink = sensor_sink
+        self.event_sink = event_sink
+        self.timeline = timeline
+        self.rows = rows
+        self.files: dict[str, ReadingsFile] = {}
+        self.events: StreamedFile | None = None
+
+    def run(self, until: float) -> None:
+        """Run the model to ``until``, then write out what is left and close the files."""
+        try:
+            self._run(until)
+        except BaseException:
+            for file in self.files.values():
+                file.abort()
+            if self.events is not None:
+                self.events.abort()
+            raise
+
+    def _run(self, until: float) -> None:
+        from twin.engine.events import EventLog
+
+        model, env, sink = self.model, self.model.env, self.sensor_sink
+        log = model.events
+        streamed = {}
+        if sink is not None and hasattr(sink, "open"):
+            streamed = {name: s for name, s in model.sensors.items()
+                        if type(s) is SensorStream and not s.keep}
+            self.files = {name: sink.open(name, list(s.sensors), self.rows)
+                          for name, s in streamed.items()}
+        if (self.event_sink is not None and hasattr(self.event_sink, "open")
+                and type(log) is EventLog):
+            self.events = self.event_sink.open()
+        rate = sum(1.0 / spec.period for s in streamed.values() for spec in s.sensors.values())
+        if self.files or self.events is not None:
+            step = self.rows / rate if rate else until / 1024
+            start = env.now
+            while env.now < until:
+                end = min(until, env.now + step)
+                logged = len(log) if log is not None else 0
+                env.run(until=end)
+                for name, stream in streamed.items():
+                    stream.catch_up(start)  # all is known up to the stretch before this one
+                    self._take(name, stream)
+                    stream.forget()
+                made = (len(log) - logged if log is not None else 0) + rate * (end - start)
+                if self.events is not None and len(log) >= self.rows:  # type: ignore[arg-type]
+                    self.events.write(log.drain(self.replication))  # type: ignore[union-attr]
+                start = end
+                step *= min(4.0, max(0.25, self.rows / made)) if made else 4.0
+        else:
+            env.run(until=until)
+        for name, stream in model.sensors.items():
+            stream.advance(until)
+            if name in self.files:
+                self._take(name, stream)
+                self.files.pop(name).close()
+            elif sink is not None:
+                sink.write(name, stream.table())
+        if self.event_sink is not None and log is not None:
+            if self.events is not None and self.events.rows:
+                self.events.write(log.drain(self.replication))
+                self.events.close()
+            else:  # small: in one piece, as before
+                if self.events is not None:
+                    self.events.abort()
+                self.event_sink.write(log.table(self.replication))
+            self.events = None
+
+    def _take(self, name: str, stream: SensorStream) -> None:
+        blocks, stream.blocks = stream.blocks, []
+        for block in blocks:
+            self.files[name].add(block)
