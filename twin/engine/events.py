@@ -115,10 +115,12 @@ class EventSink(Protocol):
 
 class ParquetEvents:
     """Writes each replication's events to ``folder/replication-NNNN.parquet`` (atomically):
-    in one piece (``write``), or batch by batch as the run goes (``open``)."""
+    in one piece (``write``), or in row groups of about ``rows`` events as the run goes
+    (``open``)."""
 
-    def __init__(self, folder: Path, replication: int) -> None:
+    def __init__(self, folder: Path, replication: int, rows: int = 1 << 17) -> None:
         self.path = folder / f"replication-{replication:04d}.parquet"
+        self.rows = rows
 
     def write(self, table: pa.Table) -> None:
         from twin.study.output import atomic_write

@@ -75,13 +75,18 @@ class MemorySink:
         return self.table().to_pandas()
 
 
+ROWS = 1 << 17
+"""Rows of a row group of the files written as the run goes."""
+
+
 class ParquetSink:
     """Writes ``<root>/machine=<name>/replication-<r>.parquet`` atomically: in one piece
-    (``write``), or row group by row group as the run goes (``open``)."""
+    (``write``), or row group by row group of ``rows`` readings as the run goes (``open``)."""
 
-    def __init__(self, root: Path, replication: int) -> None:
+    def __init__(self, root: Path, replication: int, rows: int = ROWS) -> None:
         self.root = root
         self.replication = replication
+        self.rows = rows
 
     def path(self, machine: str) -> Path:
         return self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
@@ -93,9 +98,9 @@ class ParquetSink:
         atomic_write(self.path(machine),
                      lambda tmp: pq.write_table(data, tmp, use_dictionary=DICTIONARY))
 
-    def open(self, machine: str, sensors: list[str], rows: int = 1 << 17) -> ReadingsFile:
+    def open(self, machine: str, sensors: list[str]) -> ReadingsFile:
         """The file of ``machine``'s readings, written as they come (see ``ReadingsFile``)."""
-        return ReadingsFile(self, machine, sensors, rows)
+        return ReadingsFile(self, machine, sensors, self.rows)
 
 
 FILE_SCHEMA = pa.schema([
@@ -120,7 +125,7 @@ class ReadingsFile:
     ``ParquetSink.write`` writes it. ``abort`` removes what was written."""
 
     def __init__(self, sink: ParquetSink, machine: str, sensors: list[str],
-                 rows: int = 1 << 17) -> None:
+                 rows: int = ROWS) -> None:
         from twin.engine.events import StreamedFile
 
         self.sink = sink
@@ -477,11 +482,12 @@ class Recorder:
     log as it goes, so that its memory does not grow with the horizon.
 
     The run is cut into stretches of simulated time sized to hold about ``rows`` readings and
-    events each. After each stretch the sensor streams catch up to the end of the one before
-    (every state change by then is known), their blocks go to the sink's files, and the wear
-    paths of ended lives are let go; the event log, once it holds ``rows`` events, is written
-    as a row group. The machines' state timelines stay whole (they grow with state changes,
-    not with readings, and the statistics read them at the end). Cutting the run does not
+    events each (the smaller of the sinks' ``rows``). After each stretch the sensor streams
+    catch up to the end of the one before (every state change by then is known), their blocks
+    go to the sink's files, and the wear paths of ended lives are let go; the event log, once
+    it holds ``rows`` events, is written as a row group. The machines' state timelines stay
+    whole (they grow with state changes, not with readings, and the statistics read them at
+    the end). Cutting the run does not
     change it: no event is added to the model, and the readings are the same numbers as those
     made all at once at the end. Streams read during the run (a policy's windows) and replayed
     records, and sinks that take whole tables only (``MemorySink``, ``CallbackSink``), are
@@ -489,14 +495,13 @@ class Recorder:
     ``timeline``: whether the run keeps the timelines for its result."""
 
     def __init__(self, model: BuildContext, replication: int, sensor_sink: SensorSink | None,
-                 event_sink: EventSink | None, *, timeline: bool = False,
-                 rows: int = 1 << 17) -> None:
+                 event_sink: EventSink | None, *, timeline: bool = False) -> None:
         self.model = model
         self.replication = replication
         self.sensor_sink = sensor_sink
         self.event_sink = event_sink
         self.timeline = timeline
-        self.rows = rows
+        self.rows = min(getattr(sensor_sink, "rows", ROWS), getattr(event_sink, "rows", ROWS))
         self.files: dict[str, ReadingsFile] = {}
         self.events: StreamedFile | None = None
 
@@ -520,7 +525,7 @@ class Recorder:
         if sink is not None and hasattr(sink, "open"):
             streamed = {name: s for name, s in model.sensors.items()
                         if type(s) is SensorStream and not s.keep}
-            self.files = {name: sink.open(name, list(s.sensors), self.rows)
+            self.files = {name: sink.open(name, list(s.sensors))
                           for name, s in streamed.items()}
         if (self.event_sink is not None and hasattr(self.event_sink, "open")
                 and type(log) is EventLog):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,11 @@ def has_sensors(scenario: Scenario) -> bool:
     return any(has_readings(node) for node in scenario.plant.nodes.values())
 
 
-def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationResult]:
+Task = tuple[str, Scenario, int, Options]
+"""One replication of one variant: (variant id, its scenario, replication, options)."""
+
+
+def _task(item: Task) -> tuple[str, ReplicationResult]:
     variant_id, scenario, replication, options = item
     sink = (ParquetSink(options.sensor_dir, replication)
             if options.sensor_dir is not None else None)
@@ -86,6 +91,31 @@ def _task(item: tuple[str, Scenario, int, Options]) -> tuple[str, ReplicationRes
                                 event_sink=events, state=options.state,
                                 save_state=options.save_state and replication == 0,
                                 buckets=options.buckets)
+
+
+Timing = tuple[float, float]
+"""What a simulation took: seconds of wall-clock time and of the process's CPU time."""
+
+
+def _batch(items: list[Task]) -> list[tuple[str, ReplicationResult, Timing]]:
+    """Several replications in one task, each with what its simulation took."""
+    out = []
+    for item in items:
+        wall, cpu = time.perf_counter(), time.process_time()
+        variant_id, result = _task(item)
+        out.append((variant_id, result,
+                    (time.perf_counter() - wall, time.process_time() - cpu)))
+    return out
+
+
+def batch_size(tasks: int, workers: int | None) -> int:
+    """Replications per task: one where there are few (each is long, and is saved as soon as
+    it ends), more where there are many short ones, so that sending them to the workers and
+    back costs little against the simulations; enough tasks stay for every worker to be kept
+    busy to the end (eight per worker)."""
+    if workers is None or workers <= 1:
+        return 1
+    return max(1, min(64, tasks // (8 * workers)))
 
 
 def result_to_json(result: ReplicationResult) -> dict[str, Any]:
@@ -189,8 +219,16 @@ class RunStore:
             return None
         return result_from_json(json.loads(path.read_text()))
 
-    def save(self, variant: Variant, result: ReplicationResult) -> None:
-        write_text(self.path(variant, result.replication), json.dumps(result_to_json(result)))
+    def save(self, variant: Variant, result: ReplicationResult,
+             took: Timing | None = None) -> None:
+        """Save a finished replication; what its simulation took is kept beside the result
+        (``seconds`` of wall-clock time, ``cpu_seconds``; ``load`` leaves them out)."""
+        # the fields as they are: json writes tuples as lists, so the text is that of
+        # result_to_json's data, without copying every nested list first
+        data = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+        if took is not None:
+            data["seconds"], data["cpu_seconds"] = took
+        write_text(self.path(variant, result.replication), json.dumps(data))
 
 
 def run_variants(
@@ -201,10 +239,13 @@ def run_variants(
     progress: Progress | None = None,
     study: tuple[str, Scenario, str] | None = None,
     options: Options | None = None,
+    batch: int | None = None,
 ) -> dict[str, list[ReplicationResult]]:
     """All replications of every variant, reusing those already saved under ``out``.
     ``study`` is (kind, scenario, key) of the study the folder is claimed for (see
-    ``RunStore.claim_study``); ``options`` what each replication records besides."""
+    ``RunStore.claim_study``); ``options`` what each replication records besides. ``batch``
+    replications go to a worker at a time (default: ``batch_size``); the results do not
+    depend on it."""
     executor = executor or make_executor()
     options = options or Options()
     store = RunStore(out) if out is not None else None
@@ -212,7 +253,7 @@ def run_variants(
         store.claim_study(*study, variants)
     by_id = {v.id: v for v in variants}
     results: dict[str, list[ReplicationResult]] = {v.id: [] for v in variants}
-    todo: list[tuple[str, Scenario, int, Options]] = []
+    todo: list[Task] = []
     for variant in variants:
         if store is not None:
             store.claim(variant)
@@ -229,15 +270,19 @@ def run_variants(
     done = total - len(todo)
     if progress is not None:
         progress(done, total)
-    finished = executor.map_unordered(_task, todo)
+    size = batch if batch is not None else batch_size(len(todo), getattr(executor, "workers",
+                                                                          None))
+    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    finished = executor.map_unordered(_batch, batches)
     try:
-        for variant_id, result in finished:
-            if store is not None:
-                store.save(by_id[variant_id], result)
-            results[variant_id].append(result)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        for batch_results in finished:
+            for variant_id, result, took in batch_results:
+                if store is not None:
+                    store.save(by_id[variant_id], result, took)
+                results[variant_id].append(result)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
     finally:  # stopped early (an interrupt): the executor ends its workers now
         close = getattr(finished, "close", None)
         if close is not None:

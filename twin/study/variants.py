@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
@@ -104,14 +105,11 @@ def rank(
         return sign * mean if math.isfinite(mean) else math.inf
 
     order = sorted(names, key=key)
-    differs = {
-        (a, b): _distinguishable(paired_difference(values[a], values[b]))
-        for a in order for b in order if a != b
-    }
+    differs = _differs([values[name] for name in order])
     ranks: dict[str, int] = {}
     previous = 1
     for i, name in enumerate(order):
-        own = 1 + sum(differs[(name, o)] for o in order[:i])
+        own = 1 + int(differs[i, :i].sum())
         ranks[name] = previous = max(own, previous)
     out: list[dict[str, Any]] = []
     for i, name in enumerate(order):
@@ -120,12 +118,55 @@ def rank(
         if i > 0:
             entry["difference_to_previous"] = paired_difference(values[name],
                                                                 values[order[i - 1]])
-        entry["not_distinguishable_from"] = [o for o in order if o != name
-                                             and not differs[(name, o)]]
+        entry["not_distinguishable_from"] = [o for o, d in zip(order, differs[i], strict=True)
+                                             if o != name and not d]
         entry["distinguishable_from_next"] = (
-            differs[(name, order[i + 1])] if i + 1 < len(order) else None)
+            bool(differs[i, i + 1]) if i + 1 < len(order) else None)
         out.append(entry)
     return out
+
+
+def _differs(values: Sequence[Sequence[float]], rows: int = 128) -> np.ndarray:
+    """``[i, j]``: whether entries i and j are distinguishable (``_distinguishable`` of their
+    paired difference), for all pairs at once. Pairs whose differences are all finite are
+    computed as arrays, with the very operations of ``t_interval`` (the mean and the standard
+    deviation of each pair's differences, reduced the same way); pairs with missing values,
+    and those within a hair of the boundary, go through ``paired_difference`` itself, so the
+    answers are exactly its answers."""
+    n = len(values)
+    out = np.zeros((n, n), dtype=bool)
+    lengths = {len(v) for v in values}
+    if n < 2:
+        return out
+    if len(lengths) != 1 or lengths == {0}:
+        for i in range(n):
+            for j in range(i + 1, n):
+                out[i, j] = out[j, i] = _distinguishable(paired_difference(values[i],
+                                                                           values[j]))
+        return out
+    (size,) = lengths
+    x = np.array([[math.nan if v is None else float(v) for v in row] for row in values])
+    q = _t_quantile(size - 1) if size > 1 else math.nan
+    for start in range(0, n, rows):
+        d = x[start:start + rows, None, :] - x[None, :, :]
+        finite = np.isfinite(d).all(axis=2)
+        with np.errstate(invalid="ignore"):
+            mean = d.mean(axis=2)
+            half = q * d.std(axis=2, ddof=1) / math.sqrt(size)
+        low, high = mean - half, mean + half
+        block = (low > 0) | (high < 0)
+        near = np.abs(np.abs(mean) - half) <= 1e-9 * (np.abs(mean) + half)
+        for i, j in zip(*np.nonzero(~finite | near), strict=True):
+            block[i, j] = _distinguishable(paired_difference(values[start + i], values[j]))
+        out[start:start + rows] = block
+    np.fill_diagonal(out, False)
+    return out
+
+
+def _t_quantile(df: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + 0.95 / 2, df))  # as t_interval reads its level
 
 
 def compare(
@@ -136,6 +177,7 @@ def compare(
     executor: Executor | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
     """Run every policy of ``scenario`` on common random numbers; the compare.json document.
     With ``out``, finished replications are saved under ``out/runs/`` as they complete (a
@@ -159,7 +201,7 @@ def compare(
         used.add(vid)
         variants.append(Variant(vid, name, {"policy": name}, policy_scenario(scenario, name)))
     results = run_variants(variants, executor=executor, out=out, progress=progress,
-                           study=("compare", scenario, fingerprint(scenario)))
+                           study=("compare", scenario, fingerprint(scenario)), batch=batch)
     by_name = {v.label: results[v.id] for v in variants}
     base = by_name[baseline]
     policies = {}
@@ -213,8 +255,22 @@ def parse_values(text: str, param: str) -> list[Any]:
     return values
 
 
+_GRID: list[Any] = []
+"""The latest grid: (scenario, factors, variants); the command line asks for a sweep's grid
+before running it, and validating a thousand points twice is not free."""
+
+
 def grid(scenario: Scenario, factors: Sequence[tuple[str, Sequence[Any]]]) -> list[Variant]:
     """One variant per combination of the factors' values, each validated."""
+    key = [(p, list(v)) for p, v in factors]
+    if _GRID and _GRID[0] is scenario and _GRID[1] == key:
+        return list(_GRID[2])
+    variants = _grid(scenario, factors)
+    _GRID[:] = [scenario, key, variants]
+    return list(variants)
+
+
+def _grid(scenario: Scenario, factors: Sequence[tuple[str, Sequence[Any]]]) -> list[Variant]:
     if not factors:
         raise InputError("--param", [((), "a sweep needs at least one --param with --values",
                                       None)])
@@ -244,15 +300,17 @@ def sweep(
     executor: Executor | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
+    batch: int | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run every point of the grid; the sweep.json document and the flat table of rows
     (one per point and replication). With ``out``, resumable like ``compare``, and sweep.json,
-    sweep.csv, sweep.parquet and report.html are written there at the end."""
+    sweep.csv, sweep.parquet and report.html are written there at the end. ``batch``: the
+    replications sent to a worker at a time (see ``run_variants``)."""
     _check_rank_by(scenario, rank_by)
     variants = grid(scenario, factors)
     key = fingerprint(scenario, [[p, list(v)] for p, v in factors])
     results = run_variants(variants, executor=executor, out=out, progress=progress,
-                           study=("sweep", scenario, key))
+                           study=("sweep", scenario, key), batch=batch)
     rows = []
     points = []
     for variant in variants:
