@@ -26,8 +26,14 @@ What the live twin publishes:
 - ``twin/v1/{plant}/twin/forecast``: ``{"v", "time", "horizon", "replications", "elapsed_s",
   "latency_s", "kpis": {kpi: {"mean", "ci95"}}, "buckets": {"width", "end", "throughput":
   [{"mean", "ci95"}, ...]}}``
+- ``twin/v1/{plant}/twin/predictions``: ``{"v", "kind", "threshold", "predictions": [[time,
+  machine, value], ...]}``: where the scenario's policy is predictive with a saved model, its
+  scores of the machines' windows at each decision epoch (``kind``: ``rul``, or ``failure`` for
+  a risk), in time order (``twin.live.alarms``).
 - ``twin/v1/{plant}/twin/alarms/{machine}``: ``{"v", "time", "machine", "kind", "value",
-  "threshold"}``
+  "threshold"}``: once per life of the machine; ``kind`` is the watched sensor (a reading at or
+  above the policy's threshold) or the predictive model's ``rul`` (at most the threshold) or
+  ``failure`` (a risk at least the threshold).
 - ``twin/v1/{plant}/twin/status``: the status document (``twin.live.twin``), retained.
 """
 

@@ -60,6 +60,17 @@ def page(status: dict[str, Any]) -> str:
             sections.append(_table(["until", "throughput", "95% interval"], [
                 [end, s["mean"], f"[{_cell(s['ci95'][0])}, {_cell(s['ci95'][1])}]"]
                 for end, s in zip(buckets["end"], buckets["throughput"], strict=False)]))
+    predictive = status.get("predictive")
+    if predictive:
+        share = predictive.get("share")
+        sections += [f"<h2>Predictions ({html.escape(str(predictive['kind']))}, alarm at "
+                     f"{_cell(predictive['threshold'])})</h2>",
+                     _table(["machine", "time", "prediction"],
+                            [[name, p["time"], p["value"]]
+                             for name, p in (predictive.get("latest") or {}).items()]),
+                     f"<p>failures seen {predictive['failures']}, warned of by an alarm "
+                     f"{predictive['warned']}"
+                     f"{'' if share is None else f' (share {share:.2f})'}</p>"]
     alarms = status.get("alarms") or []
     if alarms:
         sections += ["<h2>Alarms</h2>", _table(["time", "machine", "kind", "value"], [

@@ -1,5 +1,6 @@
 """``twin live``: subscribe to a plant's topics, keep the mirror of its state, forecast from it
-every so often in a worker process, and keep ``status.json`` and the report page.
+every so often in a worker process, score the scenario's predictive model on the live sensor
+windows (``twin.live.alarms``), and keep ``status.json`` and the report page.
 
 The loop drains the connector's queue in batches and never waits for a forecast: it submits
 one when it is due and the last has finished, and publishes each when it comes back. A message
@@ -18,11 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from twin.live.alarms import PredictiveAlarms
 from twin.live.connector import Connector
 from twin.live.emulator import unit_seconds
 from twin.live.forecast import Forecaster
 from twin.live.mirror import Mirror
-from twin.live.schema import ROOT, Malformed, Unknown, decode, encode, twin_topic
+from twin.live.schema import (
+    ROOT,
+    Events,
+    Malformed,
+    Readings,
+    Unknown,
+    decode,
+    encode,
+    twin_topic,
+)
 from twin.live.status import write_status
 
 if TYPE_CHECKING:
@@ -57,6 +68,8 @@ class LiveTwin:
         self.alarms: deque[dict[str, Any]] = deque(maxlen=50)
         self.watch = self._watched()
         self.armed: dict[str, float] = {}
+        self.predictive = PredictiveAlarms.of(scenario)
+        """The scenario's predictive model scored on the live windows, if it has one."""
         self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
                                    (f"{ROOT}/{self.plant}/plant/#",))
         self.started = time.monotonic()
@@ -86,9 +99,30 @@ class LiveTwin:
             log.warning("%s message on %s: %s", kind, topic, exc)
             return
         stream = topic.rsplit("/plant/", 1)[1]
+        fresh = message.seq not in self.mirror.seen.get(stream, ())
         self.mirror.take(stream, message)
         if self.watch and stream.startswith("sensors/"):
             self._check(stream[len("sensors/"):])
+        if self.predictive is not None and fresh:
+            if isinstance(message, Events):
+                self.predictive.take_events(message.rows, message.clock)
+            elif isinstance(message, Readings):
+                self.predictive.take_readings(message.machine, message.clock,
+                                              message.readings)
+            self._predict()
+
+    def _predict(self) -> None:
+        """Score the epochs now due; publish the predictions and any alarm."""
+        assert self.predictive is not None
+        predictions, raised = self.predictive.due()
+        if predictions:
+            self.connector.publish(twin_topic(self.plant, "predictions"), encode(
+                {"kind": self.predictive.kind, "threshold": self.predictive.threshold,
+                 "predictions": predictions}))
+        for alarm in raised:
+            self.alarms.append(alarm)
+            self.connector.publish(twin_topic(self.plant, f"alarms/{alarm['machine']}"),
+                                   encode(alarm))
 
     def _check(self, machine: str) -> None:
         """A condition alarm when the watched indicator reads at or above its threshold, once
@@ -151,7 +185,8 @@ class LiveTwin:
                 "connected": self.connector.connected.is_set(), "stopped": self.stopped,
                 "counts": counts, "problems": list(self.problems),
                 "state": self.mirror.state().model_dump(mode="json", exclude_none=True),
-                "forecast": self.forecast, "alarms": list(self.alarms)}
+                "forecast": self.forecast, "alarms": list(self.alarms),
+                **({"predictive": self.predictive.status()} if self.predictive else {})}
 
     def write_status(self) -> None:
         status = self.status()

@@ -37,6 +37,51 @@ def cached_predictor(path: str) -> tuple[Any, dict[str, Any]]:
     return _CACHE[key]
 
 
+class Scoring:
+    """A predictive policy's saved model, ready to score windows of machines with ``sensors``
+    (per machine, in the order their windows hold them): the readings per window (``steps``),
+    the normalization of a model trained on recorded lives, and the decision rule. The engine's
+    decision epochs and the live twin's alarms score with it alike."""
+
+    def __init__(self, policy: Predictive | PredictiveQuality,
+                 sensors: dict[str, list[str]]) -> None:
+        meta: dict[str, Any] = {"metadata": {}}
+        self.predictor: Any = None
+        if policy.model is not None:
+            self.predictor, meta = cached_predictor(policy.model)
+        learn = getattr(policy, "learn", None)
+        self.steps = int(meta["metadata"].get("steps", learn.steps if learn else 30))
+        self.threshold = float(policy.threshold)
+        expected = meta["metadata"].get("sensors")
+        self.prep = None
+        if "preprocess" in meta["metadata"]:  # trained on recorded lives: normalize as then
+            from twin.ml.lives import Preprocess
+
+            self.prep = Preprocess.from_json(meta["metadata"]["preprocess"])
+            for names in sensors.values():
+                self.prep.check(names, str(policy.model))
+            expected = None
+        for name, names in sensors.items():
+            if expected is not None and names != list(expected):
+                raise InputError(str(policy.model), [((), f"the model reads sensors {expected}, "
+                                                     f"machine {name!r} has {names}", None)])
+
+    def score(self, batch: list[np.ndarray], sensors: list[str], predictor: Any = None
+              ) -> np.ndarray:
+        """Predictions for windows (each ``(steps, sensors)``) in one call, by the saved model
+        (or ``predictor``: a learning policy's latest)."""
+        X = np.stack(batch)
+        if self.prep is not None:
+            X = self.prep.transform_windows(X, sensors)
+        model = predictor if predictor is not None else self.predictor
+        return np.asarray(model.predict(X), dtype=float)
+
+    def alarms(self, score: float, rul: bool) -> bool:
+        """Whether ``score`` calls for a maintenance: a remaining life at most the threshold,
+        or a risk at least the threshold."""
+        return score <= self.threshold if rul else score >= self.threshold
+
+
 class EpochScorer:
     """Scores the watched machines' latest sensor windows with one saved model, in one batch
     per decision epoch; subclasses act on the scores."""
@@ -47,26 +92,10 @@ class EpochScorer:
         self.policy = policy
         self.machines = machines
         self.streams = streams
-        meta: dict[str, Any] = {"metadata": {}}
-        self.predictor: Any = None
-        if policy.model is not None:
-            self.predictor, meta = cached_predictor(policy.model)
-        learn = getattr(policy, "learn", None)
-        self.steps = int(meta["metadata"].get("steps", learn.steps if learn else 30))
-        sensors = meta["metadata"].get("sensors")
-        self.prep = None
-        if "preprocess" in meta["metadata"]:  # trained on recorded lives: normalize as then
-            from twin.ml.lives import Preprocess
-
-            self.prep = Preprocess.from_json(meta["metadata"]["preprocess"])
-            for stream in streams.values():
-                self.prep.check(list(stream.sensors), str(policy.model))
-            sensors = None
-        for name, stream in streams.items():
-            if sensors is not None and list(stream.sensors) != list(sensors):
-                raise InputError(str(policy.model), [((), f"the model reads sensors {sensors}, "
-                                                     f"machine {name!r} has "
-                                                     f"{list(stream.sensors)}", None)])
+        self.scoring = Scoring(policy, {n: list(s.sensors) for n, s in streams.items()})
+        self.predictor: Any = self.scoring.predictor
+        self.steps = self.scoring.steps
+        for stream in streams.values():
             stream.keep = max(stream.keep, self.steps * 50)
         self.epochs = 0
         self.scored = 0
@@ -99,10 +128,8 @@ class EpochScorer:
             self.epochs += 1
             self.scored_now(advanced)
             if batch and self.predictor is not None:
-                X = np.stack(batch)
-                if self.prep is not None:
-                    X = self.prep.transform_windows(X, list(self.streams[names[0]].sensors))
-                scores = self.predictor.predict(X)
+                scores = self.scoring.score(batch, list(self.streams[names[0]].sensors),
+                                            self.predictor)
                 self.scored += len(batch)
                 for name, value in zip(names, scores, strict=True):
                     self.act(name, float(value))
@@ -147,8 +174,7 @@ class DecisionMaker(EpochScorer):
     def act(self, name: str, score: float | None) -> None:
         if score is None:
             return
-        threshold = self.policy.threshold
-        if (score <= threshold) if self.rul else (score >= threshold):
+        if self.scoring.alarms(score, self.rul):
             self.alarms[name] += 1
             self.machines[name].call_maintenance()
 

@@ -1,0 +1,210 @@
+"""Predictive alarms on live sensor windows.
+
+Where the scenario's maintenance policy is predictive with a saved model
+(``{kind: predictive, model: ..., threshold: ..., every: ...}``), the live twin scores the
+watched machines (those with a degradation model and sensors) the way the engine's decision
+epochs do (``twin.ml.decisions.Scoring``): at every multiple of ``every`` of plant time, the
+latest ``steps`` readings of each sensor in the machine's current life, aligned on the first
+sensor's times, in one batch. A machine that is down, in repair or in maintenance then is not
+scored. A remaining life at most the threshold (or a risk at least it) raises an alarm, once
+per life.
+
+The plant's messages say all the twin needs: its lives start at ``repair_end`` and ``pm_end``
+events, it is off from ``fail`` and ``pm_start`` until then, and each topic's ``clock`` says up
+to when it has published. An epoch is scored only once the events and the machine's readings
+have both reached it, so the scores do not depend on how the messages of different topics
+interleave, nor on how much plant time one message covers (the readings are kept until every
+epoch they fall in is scored). Failures are kept too, to tell how many an alarm came before
+(``warned``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from twin.language.schema import Scenario
+
+RENEWALS = ("repair_end", "pm_end")
+STOPS = ("fail", "repair_start", "pm_start")
+
+
+def window(readings: dict[str, tuple[np.ndarray, np.ndarray]], sensors: list[str],
+           start: float, end: float, steps: int) -> np.ndarray | None:
+    """The last ``steps`` readings of every sensor taken from ``start`` (the life's start) to
+    ``end``, aligned on the first sensor's times (each other sensor's latest reading at or
+    before them), as ``SensorStream.window`` builds them; None if there are too few."""
+    if sensors[0] not in readings:
+        return None
+    times, values = readings[sensors[0]]
+    lo, hi = np.searchsorted(times, start, "left"), np.searchsorted(times, end, "right")
+    if hi - lo < steps:
+        return None
+    base = times[hi - steps:hi]
+    columns = [values[hi - steps:hi]]
+    for other in sensors[1:]:
+        if other not in readings:
+            return None
+        t, v = readings[other]
+        a, b = np.searchsorted(t, start, "left"), np.searchsorted(t, end, "right")
+        if b <= a:
+            return None
+        t, v = t[a:b], v[a:b]
+        idx = np.clip(np.searchsorted(t, base, side="right") - 1, 0, t.size - 1)
+        columns.append(v[idx])
+    return np.stack(columns, axis=1)
+
+
+@dataclass
+class Track:
+    """What the plant's messages said about one watched machine."""
+
+    sensors: list[str]
+    next_epoch: float
+    readings_clock: float = -math.inf
+    changes: list[tuple[float, int, bool]] = field(default_factory=list)
+    """(time, order received, off after it) at each stop or renewal, in time order."""
+    renewals: list[float] = field(default_factory=list)
+    failures: list[float] = field(default_factory=list)
+    alarmed: dict[float, float] = field(default_factory=dict)
+    """Life start -> time of the alarm raised in that life."""
+    latest: tuple[float, float] | None = None
+
+    def state_at(self, time: float) -> tuple[bool, float]:
+        """Whether the machine is off at ``time``, and when its life then began."""
+        k = bisect.bisect_right(self.changes, (time, math.inf, True))
+        off = self.changes[k - 1][2] if k else False
+        r = bisect.bisect_right(self.renewals, time)
+        return off, self.renewals[r - 1] if r else -math.inf
+
+
+class PredictiveAlarms:
+    """The live scoring of the scenario's predictive model; ``None`` from ``of`` where the
+    scenario's policy has no saved model to score with."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        from twin.engine.sensors import has_readings
+        from twin.ml.decisions import Scoring
+
+        policy: Any = scenario.maintenance.policy
+        watched = {name: sorted(spec.sensors)  # type: ignore[union-attr]
+                   for name, spec in scenario.plant.nodes.items()
+                   if getattr(spec, "degradation", None) is not None and has_readings(spec)}
+        self.scoring = Scoring(policy, watched)
+        self.kind = str(self.scoring.predictor.task)
+        self.rul = self.kind == "rul"
+        self.every = float(policy.every)
+        self.threshold = self.scoring.threshold
+        self.model = str(policy.model)
+        self.steps = self.scoring.steps
+        self.tracks = {name: Track(sensors, self.every) for name, sensors in watched.items()}
+        self.keep = self.steps * 50
+        self.readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.events_clock = -math.inf
+        self.received = 0
+        self.scored = 0
+        self.alarms: list[dict[str, Any]] = []
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> PredictiveAlarms | None:
+        policy = scenario.maintenance.policy
+        if getattr(policy, "kind", None) != "predictive" or getattr(policy, "model", None) is None:
+            return None
+        return cls(scenario)
+
+    # -- what the plant said
+    def take_events(self, rows: list[tuple[Any, ...]], clock: float) -> None:
+        for time, node, event, *_ in rows:
+            track = self.tracks.get(node)
+            if track is None or (event not in RENEWALS and event not in STOPS):
+                continue
+            self.received += 1
+            bisect.insort(track.changes, (time, self.received, event in STOPS))
+            if event in RENEWALS:
+                bisect.insort(track.renewals, time)
+            elif event == "fail":
+                bisect.insort(track.failures, time)
+        self.events_clock = max(self.events_clock, clock)
+
+    def take_readings(self, machine: str, clock: float,
+                      readings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        track = self.tracks.get(machine)
+        if track is None:
+            return
+        track.readings_clock = max(track.readings_clock, clock)
+        for sensor, (times, values) in readings.items():
+            old = self.readings.get((machine, sensor))
+            if old is not None:
+                times, values = np.concatenate([old[0], times]), np.concatenate([old[1], values])
+            self.readings[(machine, sensor)] = (times, values)
+
+    # -- scoring
+    def due(self) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+        """Score every epoch both the events and the machine's readings have reached:
+        the predictions ``[time, machine, value]`` and the alarms raised."""
+        batch: list[np.ndarray] = []
+        keys: list[tuple[float, str, float]] = []
+        readings = self.readings
+        for name, track in self.tracks.items():
+            mine = {s: readings[(name, s)] for s in track.sensors if (name, s) in readings}
+            while track.next_epoch <= self.events_clock:
+                epoch = track.next_epoch
+                off, start = track.state_at(epoch)
+                if not off:
+                    if epoch > track.readings_clock:
+                        break  # its readings up to then are still on their way
+                    found = window(mine, track.sensors, start, epoch, self.steps)
+                    if found is not None:
+                        batch.append(found)
+                        keys.append((epoch, name, start))
+                track.next_epoch = epoch + self.every
+        for key, (times, values) in readings.items():  # what later windows may still need
+            if times.size > self.keep:
+                readings[key] = (times[-self.keep:], values[-self.keep:])
+        if not batch:
+            return [], []
+        sensors = self.tracks[keys[0][1]].sensors
+        scores = self.scoring.score(batch, sensors)
+        self.scored += len(batch)
+        predictions: list[list[Any]] = []
+        raised: list[dict[str, Any]] = []
+        for (epoch, name, start), score in sorted(zip(keys, scores.tolist(), strict=True)):
+            track = self.tracks[name]
+            track.latest = (epoch, score)
+            predictions.append([epoch, name, score])
+            if self.scoring.alarms(score, self.rul) and start not in track.alarmed:
+                track.alarmed[start] = epoch
+                alarm = {"time": epoch, "machine": name, "kind": self.kind, "value": score,
+                         "threshold": self.threshold}
+                raised.append(alarm)
+        self.alarms += raised
+        return predictions, raised
+
+    def warned(self) -> dict[str, Any]:
+        """The failures seen so far, and those an alarm came before (in the same life): their
+        count, share and the median time from the alarm to the failure."""
+        failures = warned = 0
+        leads: list[float] = []
+        for track in self.tracks.values():
+            for time in track.failures:
+                failures += 1
+                _, start = track.state_at(time - 1e-9)
+                alarm = track.alarmed.get(start)
+                if alarm is not None and alarm < time:
+                    warned += 1
+                    leads.append(time - alarm)
+        return {"failures": failures, "warned": warned,
+                "share": warned / failures if failures else None,
+                "median_lead": float(np.median(leads)) if leads else None}
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": self.kind, "threshold": self.threshold, "model": self.model,
+                "every": self.every, "scored": self.scored, "alarms": len(self.alarms),
+                "latest": {name: {"time": t.latest[0], "value": t.latest[1]}
+                           for name, t in self.tracks.items() if t.latest is not None},
+                **self.warned()}
