@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from twin import load_scenario
@@ -27,35 +28,90 @@ def scenario(horizon: float = 40_000, learn: dict | None = None):  # type: ignor
     return load_scenario(WEAR, [("horizon", horizon), ("maintenance.policy", policy)])
 
 
-def test_learns_only_from_lives_that_ended_before_each_update() -> None:
-    sc = scenario()
-    ctx = build(sc, 0)
-    fits: list[tuple[float, int]] = []
-    policy = ctx.maintenance
-    learner = policy.decisions.learner  # type: ignore[union-attr]
-    fresh = learner.fresh
-    original = type(fresh).fit
+def expected_windows(sc, ctx) -> list[tuple[float, np.ndarray, np.ndarray, float]]:  # type: ignore[no-untyped-def]
+    """Each ended life of the press, rebuilt after the run from the event log and the full
+    readings, independently of the learner: (when it ended, its windows, their labels, its last
+    reading's time). A life ends at its failure, or when its maintenance is done; its windows
+    hold the last 30 temperature readings (every fifth) with the vibration at or before each,
+    labelled with the remaining life capped at the horizon, or, for a maintained life, only
+    those whose remaining life reached the horizon."""
+    learn = sc.maintenance.policy.learn
+    steps, stride, cap = learn.steps, learn.stride, learn.horizon
+    log = ctx.events
+    ends = [(t, e == "fail") for t, n, e in zip(log.time, log.node, log.event, strict=True)
+            if n == "press" and e in ("fail", "pm_end")]
+    press, stream = ctx.machines["press"], ctx.sensors["press"]
+    stream.advance(sc.horizon)
+    readings = stream.table().to_pandas()
+    out = []
+    for life, (end, failed) in enumerate(ends):
+        after = press.lives[life + 1].operating if life + 1 < len(press.lives) \
+            else press.lives[life].operating + press.age
+        end_age = after - press.lives[life].operating
+        mine = readings[readings["life"] == life]
+        base = mine[mine["sensor"] == "temperature"].sort_values("time")
+        other = mine[mine["sensor"] == "vibration"].sort_values("time")
+        last = float(mine["time"].max()) if len(mine) else -np.inf
+        if len(base) < steps:
+            out.append((end, np.zeros((0, steps, 2)), np.zeros(0), last))
+            continue
+        vibration = pd.merge_asof(base[["time"]], other[["time", "value"]], on="time",
+                                  direction="backward")["value"].bfill().to_numpy()
+        values = np.stack([base["value"].to_numpy(), vibration], axis=1)
+        at = np.arange(steps - 1, len(base), stride)
+        left = end_age - base["age"].to_numpy()[at]
+        keep = np.ones(len(at), bool) if failed else left >= cap
+        label = np.minimum(left, cap) if failed else np.full(len(at), float(cap))
+        at, label = at[keep], label[keep]
+        out.append((end, values[at[:, None] - np.arange(steps - 1, -1, -1)[None, :]], label,
+                    last))
+    return out
 
-    def spy(self, X, y, *args, **kwargs):  # type: ignore[no-untyped-def]
-        fits.append((ctx.env.now, len(y)))
-        return original(self, X, y, *args, **kwargs)
 
-    type(fresh).fit = spy  # type: ignore[method-assign]
-    try:
-        ctx.env.run(until=sc.horizon)
-    finally:
-        type(fresh).fit = original  # type: ignore[method-assign]
-    press = ctx.machines["press"]
-    assert len(fits) >= 3 and len(learner.updates) >= 3
-    for time, lives_ended, _failures, windows, _error in learner.updates:
-        # the lives it had learned from by then had all ended, and every reading of them was
-        # taken before the update
-        assert all(end <= time and last <= time for end, last in learner.learned[:lives_ended])
-        assert lives_ended == sum(1 for life in press.lives[1:] if life.start <= time + 1e-9)
-        assert (time, windows) in fits
-    # warm-up: the first fit came when the fourth life ended, not before
-    ends = [life.start for life in press.lives[1:]]
-    assert learner.switched_at == pytest.approx(ends[3], abs=60)  # the repair or PM in between
+@pytest.mark.parametrize("predictor", ["linear", "sgd"])
+def test_learns_only_from_lives_that_ended_before_each_update(
+        predictor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fit (a refit on all it has seen, or a ``partial_fit`` on what is new) is given
+    exactly the windows and labels of the lives that had ended by then, rebuilt after the run
+    from the event log and the readings: none of a life still running, no reading taken after
+    the update, no label that needs the future."""
+    sc = scenario(25_000, learn={"predictor": predictor})
+    ctx = build(sc, 0, events=True)
+    learner = ctx.maintenance.decisions.learner  # type: ignore[union-attr]
+    calls: list[tuple[float, str, np.ndarray, np.ndarray]] = []
+    cls = type(learner.fresh)
+    for method in ("fit", "partial_fit"):
+        if hasattr(cls, method):
+            original = getattr(cls, method)
+
+            def spy(self, X, y, _original=original, _method=method):  # type: ignore[no-untyped-def]
+                calls.append((ctx.env.now, _method, np.array(X), np.array(y)))
+                return _original(self, X, y)
+
+            monkeypatch.setattr(cls, method, spy)
+    ctx.env.run(until=sc.horizon)
+    lives = expected_windows(sc, ctx)
+    ends = [end for end, *_ in lives]
+    assert len(calls) >= 5 and len(calls) == len(learner.updates)
+    warm_up, every = sc.maintenance.policy.learn.warm_up, sc.maintenance.policy.learn.every
+    learned = 0
+    for k, (time, method, X, y) in enumerate(calls):
+        ended = sum(end <= time for end in ends)
+        # an update comes only as a life ends: the warm-up's last, then every `every` more
+        assert time == ends[ended - 1] and (ended - warm_up) % every == 0
+        assert learner.updates[k][0] == time and learner.updates[k][1] == ended
+        first = 0 if method == "fit" else learned
+        assert method == ("partial_fit" if learner.partial and k else "fit")
+        want_X = np.concatenate([w for _, w, _, _ in lives[first:ended]])
+        want_y = np.concatenate([label for _, _, label, _ in lives[first:ended]])
+        assert np.array_equal(X, want_X), (k, time)
+        # the remaining lives to the micro-minute (the end age is summed in another order)
+        np.testing.assert_allclose(y, want_y, rtol=0, atol=1e-6, err_msg=f"{k} at {time}")
+        assert max(last for *_, last in lives[:ended]) <= time  # every reading came before
+        learned = ended
+    assert learner.switched_at == calls[0][0] >= ends[warm_up - 1]
+    if learner.partial:
+        assert learner.model.updates_ == len(calls) - 1
 
 
 def test_fallback_is_preventive_at_an_age_until_the_model_takes_over() -> None:
@@ -85,14 +141,6 @@ def test_learning_is_reproducible_on_any_number_of_workers(tmp_path: Path) -> No
     assert len(learning["cost_rate_by_period"]) == 10
     assert learning["error_by_update"][0]["error"] is None  # no model to score with yet
     assert np.isfinite(learning["error_by_update"][-1]["error"])
-
-
-def test_sgd_learns_by_partial_fit() -> None:
-    sc = scenario(learn={"predictor": "sgd"})
-    ctx = build(sc, 1)
-    ctx.env.run(until=sc.horizon)
-    learner = ctx.maintenance.decisions.learner  # type: ignore[union-attr]
-    assert learner.partial and learner.model.updates_ == len(learner.updates) - 1
 
 
 def test_a_risk_predictor_needs_its_horizon_and_an_unknown_one_is_named() -> None:

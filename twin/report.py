@@ -350,6 +350,51 @@ def _product_section(summary: dict[str, Any], orders: pd.DataFrame | None,
     return out + _figure(fig, 360)
 
 
+def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> str:
+    """Maintenance cost rate per period (a year, or a tenth of the horizon) of each policy whose
+    summary has it (``learning.cost_rate_by_period``), with when a learning policy's model took
+    over; a policy without it is drawn at its cost rate over the whole run (dashed)."""
+    timed = {n: e["learning"] for n, e in entries.items()
+             if e.get("learning", {}).get("cost_rate_by_period")}
+    if not timed:
+        return ""
+    first = next(iter(timed.values()))
+    label, period = first["period_label"], first["period"]
+    count = max(len(t["cost_rate_by_period"]) for t in timed.values())
+    yearly = label == "year"
+    xs = [k + 1 for k in range(count)] if yearly else [period * (k + 1) for k in range(count)]
+    fig = go.Figure()
+    rows = []
+    for name, entry in entries.items():
+        if name in timed:
+            stats = timed[name]["cost_rate_by_period"]
+            fig.add_scatter(x=xs[:len(stats)], y=[s["mean"] for s in stats], name=name,
+                            mode="lines+markers", error_y=_error_bars(stats))
+            rows.append([name] + [f"{_num(s['mean'])} [{_ci(s)}]" for s in stats]
+                        + [""] * (count - len(stats)))
+        elif "cost_rate" in entry.get("kpis", {}):
+            level = entry["kpis"]["cost_rate"]["mean"]
+            fig.add_scatter(x=[xs[0], xs[-1]], y=[level, level], mode="lines",
+                            name=f"{name} (whole run)", line={"dash": "dash"})
+    notes = []
+    for name, learning in timed.items():
+        switched = learning.get("switched_at")
+        if switched and switched.get("mean") is not None:
+            notes.append(f"{html.escape(name)}: its model took over at "
+                         f"{_num(switched['mean'])} {html.escape(unit)} on average"
+                         + (f" ({learning['never_switched']} replications never)"
+                            if learning.get("never_switched") else "") + ".")
+    what = "year of operation" if yearly else f"end of the {label} ({unit})"
+    fig.update_layout(title=f"Maintenance cost rate per {label}", xaxis_title=what,
+                      yaxis_title=f"per {unit}")
+    headers = ["policy"] + [f"{label} {k + 1}" for k in range(count)]
+    return ("<h2>Cost rate over time</h2>" + _figure(fig, 360)
+            + _table(headers, rows)
+            + "<p class=\"note\">Failures and preventive maintenances paid in each period, "
+              "per time unit: mean [95% interval] over replications. "
+            + " ".join(notes) + "</p>")
+
+
 def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
                inventory: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
                events: pd.DataFrame | None = None) -> str:
@@ -384,6 +429,8 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
     if summary.get("operators"):
         sections.append(_operator_section(summary["operators"]))
     sections.append("<h2>Costs</h2>" + _figure(fig, 320))
+    sections.append(_cost_by_period_section({summary["scenario"]: summary},
+                                            summary["time_unit"]))
     if readings is not None and len(readings):
         sections.append(_sensor_section(readings))
     return _page(f"{summary['scenario']}: run", _meta(summary), sections)
@@ -434,6 +481,7 @@ def compare_report(doc: dict[str, Any]) -> str:
         fig.add_bar(name=cause, x=names, y=[policies[n]["costs"][cause]["mean"] for n in names])
     fig.update_layout(barmode="stack", title="Cost rate by cause", yaxis_title=f"per {unit}")
     sections.append("<h2>Costs</h2>" + _figure(fig, 340))
+    sections.append(_cost_by_period_section(policies, unit))
     for n in names:
         if policies[n]["machines"]:
             sections.append(_state_section(policies[n]["machines"],

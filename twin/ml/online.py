@@ -197,6 +197,46 @@ class Learner:
                             for u in self.updates]}
 
 
+def period_edges(time_unit: str, horizon: float) -> tuple[np.ndarray, float, str]:
+    """The bounds of the periods costs are reported by (the last one may be shorter), the
+    period and its name."""
+    period, label = period_of(time_unit, horizon)
+    edges = np.arange(0.0, horizon + 1e-9, period)
+    if edges[-1] < horizon - 1e-9:
+        edges = np.append(edges, horizon)
+    return edges, period, label
+
+
+def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
+    """The maintenance cost rate per period of a policy that keeps no record of its own (a
+    predictive policy does): every failure and preventive maintenance read off the state
+    timelines of the machines that can fail or wear; empty where one of them keeps no
+    timeline (only machines with sensors, or all with timelines asked for, keep one) or has
+    failure modes of their own cost."""
+    from twin.engine.stations import DOWN, MAINTENANCE
+
+    costs = scenario.costs
+    times: list[float] = []
+    paid: list[float] = []
+    for name, machine in ctx.machines.items():
+        spec = scenario.plant.nodes[name]
+        if spec.failures is None and getattr(spec, "degradation", None) is None:
+            continue
+        timeline = machine.clock.timeline
+        if timeline is None or (machine.modes is not None and any(
+                getattr(mode, "cost", None) is not None for mode in spec.failures)):
+            return {}
+        for time, state in timeline[1:]:
+            if state in (DOWN, MAINTENANCE):
+                times.append(time)
+                paid.append(costs.corrective if state == DOWN else costs.preventive)
+    edges, period, label = period_edges(scenario.time_unit, scenario.horizon)
+    spent = np.histogram(times, bins=edges, weights=paid)[0] if times \
+        else np.zeros(len(edges) - 1)
+    return {"period": period, "period_label": label,
+            "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
+
+
 def learning_summary(learning: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json's ``learning`` section from the replications' ``learning`` records: the cost
     rate per period (mean and 95% interval over replications), when the model took over, and
