@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from twin.errors import InputError
 from twin.language.loading import to_data
 from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json, write_text
+from twin.study.output import write_json
 
 Progress = Callable[[int, int], None]
 """Called with (replications done, replications in all)."""
@@ -228,7 +229,26 @@ class RunStore:
         data = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
         if took is not None:
             data["seconds"], data["cpu_seconds"] = took
-        write_text(self.path(variant, result.replication), json.dumps(data))
+        _write_small(self.path(variant, result.replication), json.dumps(data).encode())
+
+
+def _write_small(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` atomically, as ``atomic_write`` does, with fewer system calls
+    (one open of a temporary file named by this process, one write, one rename): a study
+    saves thousands of these."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_variants(

@@ -155,7 +155,8 @@ def _differs(values: Sequence[Sequence[float]], rows: int = 128) -> np.ndarray:
             half = q * d.std(axis=2, ddof=1) / math.sqrt(size)
         low, high = mean - half, mean + half
         block = (low > 0) | (high < 0)
-        near = np.abs(np.abs(mean) - half) <= 1e-9 * (np.abs(mean) + half)
+        scale = np.abs(mean) + half  # 0: the differences are all 0, not distinguishable
+        near = (np.abs(np.abs(mean) - half) <= 1e-9 * scale) & (scale > 0)
         for i, j in zip(*np.nonzero(~finite | near), strict=True):
             block[i, j] = _distinguishable(paired_difference(values[start + i], values[j]))
         out[start:start + rows] = block
