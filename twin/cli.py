@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
-import logging
 import math
 import os
 import re
@@ -17,22 +15,71 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.kpis import COMPACT, KPIS, headline_kpis, kpi_units
 from twin.language.loading import load_scenario
 from twin.language.overrides import parse_assignment
-from twin.language.schema import Scenario
+
+if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
+    from rich.table import Table as RichTable
+
+    from twin.language.schema import Scenario
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
+
+
+# rich is imported where it is used: `twin validate` prints one plain line, and importing rich
+# is a good share of the command's time
+
+
+def Console(*args: Any, **kwargs: Any) -> RichConsole:  # noqa: N802 - rich's class, made late
+    from rich.console import Console as RichConsole
+
+    return RichConsole(*args, **kwargs)
+
+
+def Table(*args: Any, **kwargs: Any) -> RichTable:  # noqa: N802 - rich's class, made late
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+_PLAIN = re.compile(r"[ -~]*")
+"""Printable ASCII: rich prints such a line as it is, unless it holds markup or an emoji code."""
+
+
+class _Stdout:
+    """The commands' console on stdout, made when first used (wide enough that tables do not
+    wrap when stdout is a log or a pipe). ``line`` prints a line of plain text without it."""
+
+    def __init__(self) -> None:
+        self._console: RichConsole | None = None
+
+    def _get(self) -> RichConsole:
+        if self._console is None:
+            console = Console()
+            if not console.is_terminal:  # a log or a pipe: wide enough that tables do not wrap
+                console = Console(width=150)
+            self._console = console
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def line(self, text: str) -> None:
+        """``print(text, highlight=False, soft_wrap=True)``: plain text, as rich would print
+        it, is written as it is; anything rich might read as markup or emoji goes to rich."""
+        if self._console is None and _PLAIN.fullmatch(text) and "[" not in text \
+                and not re.search(r":\S*:", text):
+            sys.stdout.write(text + "\n")
+            return
+        self._get().print(text, highlight=False, soft_wrap=True)
 
 
 class ArgumentError(Exception):
@@ -314,7 +361,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     return load_scenario(args.scenario, overrides_from(args))
 
 
-def cmd_fit(args: argparse.Namespace, console: Console) -> int:
+def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.fitting.fit import fit_log
     from twin.fitting.text import print_fit
 
@@ -324,7 +371,7 @@ def cmd_fit(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.language.plant import plant_graph
 
     scenario = scenario_from(args)
@@ -333,9 +380,12 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     for _, kind in graph.nodes(data="kind"):
         kinds[kind] = kinds.get(kind, 0) + 1
     parts = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
-    console.print(
-        f"{args.scenario}: ok: scenario {scenario.name!r}, {parts}, {graph.number_of_edges()} "
-        f"edges, {len(scenario.policies)} policies", highlight=False, soft_wrap=True)
+    text = (f"{args.scenario}: ok: scenario {scenario.name!r}, {parts}, "
+            f"{graph.number_of_edges()} edges, {len(scenario.policies)} policies")
+    if isinstance(console, _Stdout):
+        console.line(text)
+    else:
+        console.print(text, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -450,13 +500,13 @@ def resume_hint(out: Path) -> str:
             f"--out {out} to go on")
 
 
-def print_paths(console: Console, out: Path, report: Path | None) -> None:
+def print_paths(console: RichConsole, out: Path, report: Path | None) -> None:
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None:
         console.print(f"report: {report}", highlight=False, soft_wrap=True)
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
+def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.runner import run
 
     check_out(args.out)
@@ -508,7 +558,7 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
         allow_imports=args.allow_import, stage=stage)
 
 
-def cmd_train(args: argparse.Namespace, console: Console) -> int:
+def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.ml.training import train
 
     check_out(args.out)
@@ -516,6 +566,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
     def stage(text: str) -> None:
         err.print(text, markup=False)
+
+    import logging
 
     class Epochs(logging.Handler):  # the torch models report each epoch
         def emit(self, record: logging.LogRecord) -> None:
@@ -560,7 +612,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.variants import compare
 
     check_out(args.out)
@@ -576,7 +628,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.variants import grid, parse_values, sweep
 
     check_out(args.out)
@@ -598,7 +650,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
+def print_compare(console: RichConsole, doc: dict[str, Any],
+                  chosen: list[str] | None = None) -> None:
     unit = doc["time_unit"]
     table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
                         f"{doc['replications']} replications on common random numbers "
@@ -639,7 +692,7 @@ def print_compare(console: Console, doc: dict[str, Any], chosen: list[str] | Non
                   "above a policy with a worse mean", highlight=False, soft_wrap=True)
 
 
-def print_sweep(console: Console, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
+def print_sweep(console: RichConsole, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
     factors = [f["param"] for f in doc["factors"]]
     table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
     kpis = table_kpis(doc["points"][0]["kpis"], doc["rank_by"], chosen)
@@ -713,7 +766,7 @@ MACHINE_COLUMNS = {"utilization": "util", "availability": "avail", "blocked": "b
 OPTIONAL_MACHINE_COLUMNS = {"setup": "setup", "waiting_operator": "op wait", "off": "off"}
 
 
-def print_summary(console: Console, summary: dict[str, Any]) -> None:
+def print_summary(console: RichConsole, summary: dict[str, Any]) -> None:
     n = summary["replications"]
     unit = summary["time_unit"]
     table = Table(title=f"{summary['scenario']}: {n} replication{'s' if n > 1 else ''}, "
@@ -757,7 +810,7 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(pools)
 
 
-def print_supply(console: Console, summary: dict[str, Any]) -> None:
+def print_supply(console: RichConsole, summary: dict[str, Any]) -> None:
     unit = summary["time_unit"]
     columns = {"warehouses": {"inventory": "inventory", "backorders": "backorders",
                               "fill_rate": "fill rate", "stockouts": "stock-outs",
@@ -795,7 +848,7 @@ def _probability(text: str) -> float:
     return value
 
 
-def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
+def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.optimize import Param, optimize, parse_constraint, parse_range
 
     check_out(args.out)
@@ -822,7 +875,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def print_optimize(console: Console, doc: dict[str, Any]) -> None:
+def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
     selection = doc["selection"]
     kpi = doc["objective"]
     table = Table(title=f"{doc['scenario']}: {doc['direction']} {kpi}, selection of the best "
@@ -857,7 +910,7 @@ def print_optimize(console: Console, doc: dict[str, Any]) -> None:
                   highlight=False, soft_wrap=True)
 
 
-def cmd_emulate(args: argparse.Namespace, console: Console) -> int:
+def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.engine.state import dump_state
     from twin.live.connector import broker_address
     from twin.live.emulator import emulate
@@ -883,7 +936,7 @@ def cmd_emulate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def cmd_live(args: argparse.Namespace, console: Console) -> int:
+def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.live.connector import broker_address
     from twin.live.twin import LiveTwin
 
@@ -904,6 +957,8 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
 
 def _suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) -> str:
     """The parser's message, with a "did you mean" for a misspelled command or option."""
+    import difflib
+
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     commands = list(sub.choices)
     words = [a for a in argv if not a.startswith("-")]
@@ -953,15 +1008,16 @@ def _interrupts() -> Iterator[None]:
             signal.signal(sig, previous if count[0] == 0 else signal.SIG_IGN)
 
 
+def _stderr() -> RichConsole:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    console = Console()
-    if not console.is_terminal:  # a log or a pipe: wide enough that tables do not wrap
-        console = Console(width=150)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console: Any = _Stdout()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
-        err.print(parser.format_help(), markup=False)
+        _stderr().print(parser.format_help(), markup=False)
         return EXIT_INPUT
     OUT.clear()
     with _interrupts():
@@ -972,26 +1028,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INPUT
             except ArgumentError as exc:
                 raise ArgumentError(_suggest(parser, argv, str(exc))) from None
-            handler: Callable[[argparse.Namespace, Console], int] = args.handler
+            handler: Callable[[argparse.Namespace, Any], int] = args.handler
             return handler(args, console)
         except ArgumentError as exc:
-            err.print(f"error: {exc}", markup=False)
+            _stderr().print(f"error: {exc}", markup=False)
             return EXIT_INPUT
         except InputError as exc:
-            err.print(f"error: {exc.render()}", markup=False)
+            _stderr().print(f"error: {exc.render()}", markup=False)
             return EXIT_INPUT
         except TwinError as exc:
-            err.print(f"error: {exc}", markup=False)
+            _stderr().print(f"error: {exc}", markup=False)
             return EXIT_FAILURE
         except (Interrupted, KeyboardInterrupt):
             hint = f": {resume_hint(OUT[-1])}" if OUT else ""
-            err.print(f"interrupted{hint}", markup=False)
+            _stderr().print(f"interrupted{hint}", markup=False)
             return EXIT_FAILURE
         except Exception as exc:  # noqa: BLE001 - last resort: a message, and the trace on demand
             if os.environ.get("TWIN_DEBUG"):
+                import traceback
+
                 traceback.print_exc()
-            err.print(f"error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the traceback)",
-                      markup=False)
+            _stderr().print(f"error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for the "
+                            "traceback)", markup=False)
             return EXIT_FAILURE
 
 
