@@ -140,3 +140,21 @@ def test_an_interrupted_sweep_runs_only_what_it_had_not_finished(tmp_path: Path)
     assert not list(runs.glob("*/.*.tmp"))
     whole, _ = sweep(scenario, factors, executor=SerialExecutor())
     assert doc["points"] == whole["points"]
+
+
+def test_the_report_reads_the_readings_it_plots_and_only_those(tmp_path: Path) -> None:
+    from twin.study.runner import report_readings
+
+    scenario = load_scenario(WEAR, [("horizon", 3000), ("replications", 1)])
+    simulate(scenario, 0, sensor_sink=ParquetSink(tmp_path, 0, rows=300))
+    every = pd.read_parquet(tmp_path, filters=[("replication", "==", 0)])
+    thinned = report_readings(tmp_path, points=100)
+    assert thinned is not None and len(thinned) < len(every) / 5
+    for (machine, sensor), group in every.groupby(["machine", "sensor"], observed=True):
+        group = group.sort_values("time")
+        plotted = group.iloc[::max(1, len(group) // 100)]  # as the report picks them
+        mine = thinned[(thinned["machine"] == machine) & (thinned["sensor"] == sensor)]
+        assert len(mine) // 100 == 1  # so the report then plots all it was given
+        for column in ("time", "value", "wear"):
+            assert np.array_equal(mine.sort_values("time")[column].to_numpy(),
+                                  plotted[column].to_numpy())

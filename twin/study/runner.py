@@ -97,13 +97,66 @@ class RunResult:
 
         readings = None
         if self.sensor_dir is not None and self.sensor_dir.exists():
-            readings = pd.read_parquet(self.sensor_dir, filters=[("replication", "==", 0)])
+            readings = report_readings(self.sensor_dir)
         events = None
         if self.event_dir is not None and orders is not None:
             first = self.event_dir / "replication-0000.parquet"
             events = pd.read_parquet(first) if first.exists() else None
         return write_report(out, "run", self.summary, readings=readings, inventory=inventory,
                             orders=orders, events=events)
+
+
+REPORT_POINTS = 4000
+"""Readings the report plots per sensor (``twin.report``'s sensor section shows every
+``n // REPORT_POINTS``-th of a sensor's ``n``)."""
+
+
+def report_readings(folder: Path, points: int = REPORT_POINTS) -> pd.DataFrame | None:
+    """The readings of replication 0 the report plots (time, value, wear by machine and
+    sensor), read one row group at a time: of a sensor's ``n`` readings, every
+    ``n // points``-th in time order, where there are at least twice ``points``, the very
+    rows the report would pick from all of them (and it then shows them all); all of them
+    otherwise. A long replication's readings are never all in memory at once."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+        """A sensor column's names, as numbers into a list of the names."""
+        array = column.combine_chunks()
+        if not pa.types.is_dictionary(array.type):
+            array = array.dictionary_encode()
+        return (array.indices.to_numpy(zero_copy_only=False),
+                [str(name) for name in array.dictionary.to_pylist()])
+
+    tables = []
+    for path in sorted(folder.glob("machine=*/replication-0000.parquet")):
+        machine = path.parent.name.split("=", 1)[1]
+        with pq.ParquetFile(path) as source:
+            counts: dict[str, int] = {}
+            for group in range(source.num_row_groups):
+                index, names = codes(source.read_row_group(group, columns=["sensor"],
+                                                           use_threads=False).column(0))
+                for code, n in enumerate(np.bincount(index, minlength=len(names))):
+                    counts[names[code]] = counts.get(names[code], 0) + int(n)
+            steps = {name: max(1, n // points) for name, n in counts.items()}
+            seen = dict.fromkeys(counts, 0)
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group, columns=["sensor", "time", "value", "wear"],
+                                              use_threads=False)
+                index, names = codes(table.column("sensor"))
+                keep = np.zeros(table.num_rows, dtype=bool)
+                for code, name in enumerate(names):
+                    rows = np.flatnonzero(index == code)
+                    keep[rows[(seen[name] + np.arange(rows.size)) % steps[name] == 0]] = True
+                    seen[name] += rows.size
+                table = table.filter(pa.array(keep))
+                tables.append(table.append_column("machine", pa.array(
+                    [machine] * table.num_rows, pa.string()).dictionary_encode()))
+    if not tables:
+        return None
+    frame = pa.concat_tables(tables).unify_dictionaries().to_pandas()
+    return frame if len(frame) else None
 
 
 def run_replications(
