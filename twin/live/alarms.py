@@ -163,9 +163,12 @@ class PredictiveAlarms:
                         batch.append(found)
                         keys.append((epoch, name, start))
                 track.next_epoch = epoch + self.every
-        for key, (times, values) in readings.items():  # what later windows may still need
-            if times.size > self.keep:
-                readings[key] = (times[-self.keep:], values[-self.keep:])
+        for (name, sensor), (times, values) in readings.items():
+            # keep what the epochs not yet scored may need: everything from their start, and
+            # the `keep` readings before
+            first = max(0, int(np.searchsorted(times, self.tracks[name].next_epoch)) - self.keep)
+            if first:
+                readings[(name, sensor)] = (times[first:], values[first:])
         if not batch:
             return [], []
         sensors = self.tracks[keys[0][1]].sensors

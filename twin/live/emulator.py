@@ -93,12 +93,14 @@ class Emulator:
         self.seq: dict[str, int] = {}
         self.states: dict[str, tuple[str, float]] = {}
         self.sent_blocks = {name: 0 for name in self.ctx.sensors}
+        self.sent_until = 0.0
+        """Plant time up to which every batch has been sent."""
 
-    def _send(self, kind: str, payload: dict[str, Any]) -> None:
+    def _send(self, kind: str, payload: dict[str, Any], clock: float | None = None) -> None:
         seq = self.seq.get(kind, 0)
         self.seq[kind] = seq + 1
-        self.connector.publish(plant_topic(self.plant, kind),
-                               encode({"seq": seq, "clock": self.env.now, **payload}))
+        self.connector.publish(plant_topic(self.plant, kind), encode(
+            {"seq": seq, "clock": self.env.now if clock is None else clock, **payload}))
         self.result.messages[kind] = self.result.messages.get(kind, 0) + 1
 
     def publish(self) -> None:
@@ -106,7 +108,10 @@ class Emulator:
         now = self.env.now
         rows = self.log.take()
         for i in range(0, max(len(rows), 1), BATCH):  # an empty batch still moves the clock
-            self._send("events", {"events": rows[i:i + BATCH]})
+            # only the batch's last message says everything up to now is sent
+            last = i + BATCH >= len(rows)
+            self._send("events", {"events": rows[i:i + BATCH]},
+                       None if last else self.sent_until)
         self.result.events += len(rows)
         changed = {}
         for name, m in self.ctx.machines.items():
@@ -133,6 +138,7 @@ class Emulator:
             if readings:
                 self._send(f"sensors/{name}", {"readings": readings})
                 self.result.readings += sum(len(e["time"]) for e in readings.values())
+        self.sent_until = now
 
     def run(self, until: float, stop: threading.Event | None = None) -> Emulation:
         """Run to plant time ``until`` (or until ``stop`` is set), publishing as it goes; the
