@@ -48,7 +48,9 @@ if TYPE_CHECKING:
     from twin.language.nodes import Sensor
 
 COLUMNS = ("replication", "machine", "sensor", "time", "value", "state", "age", "wear", "life")
-ON_STATES = {WORKING, STATES.index("starved"), STATES.index("blocked")}
+ON_STATES = {WORKING, *(STATES.index(s) for s in ("starved", "blocked", "waiting_operator"))}
+"""States in which a machine is on (its sensors read; off: down, in repair or maintenance,
+outside its calendar)."""
 ON = np.array([s in ON_STATES for s in range(len(STATES))])
 """Lookup by state: is the sensor on?"""
 
