@@ -99,7 +99,7 @@ def test_a_run_that_fails_midway_leaves_no_file_and_a_rerun_clears_what_a_kill_l
 
 
 def test_batches_and_workers_do_not_change_a_sweep() -> None:
-    scenario = load_scenario(TWO, [("horizon", 3000), ("replications", 3)])
+    scenario = load_scenario(TWO, [("horizon", 1500), ("replications", 3)])
     factors = [("plant.nodes.B1.capacity", [1, 2, 3, 5])]
     docs = set()
     for executor, batch in ((SerialExecutor(), 1), (SerialExecutor(), 5), (LocalExecutor(2), 1),
@@ -112,7 +112,7 @@ def test_batches_and_workers_do_not_change_a_sweep() -> None:
 
 
 def test_an_interrupted_sweep_runs_only_what_it_had_not_finished(tmp_path: Path) -> None:
-    scenario = load_scenario(TWO, [("horizon", 3000), ("replications", 3)])
+    scenario = load_scenario(TWO, [("horizon", 1500), ("replications", 3)])
     factors = [("plant.nodes.B1.capacity", [1, 2, 3, 4, 5, 6])]
     total = 18
 
