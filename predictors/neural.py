@@ -4,16 +4,20 @@ Both standardize the readings and the target with statistics learned in ``fit``,
 on mean squared error in mini-batches, hold out a share ``validation`` of the training lives
 (``groups``; else the last windows) and stop when the validation error has not improved for
 ``patience`` epochs, keeping the best weights. They run on the CPU, or on CUDA when
-``device="auto"`` finds one. Training is seeded and deterministic on the CPU. ``partial_fit``
-fine-tunes a fitted network on new windows (online learning). The learned state is the
-network's weights as numpy arrays (no pickle).
+``device="auto"`` finds one, on ``threads`` CPU threads (1 by default: the same numbers
+whatever the machine's core count, and no slow-down when other work shares the cores; more
+threads than free cores make training many times slower). Training is seeded and
+deterministic on the CPU. ``partial_fit`` fine-tunes a fitted network on new windows (online
+learning). The learned state is the network's weights as numpy arrays (no pickle).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,19 @@ class _TorchRUL(Predictor):
     def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        """torch on ``threads`` threads for the duration (restored after)."""
+        torch = _torch()
+        before = torch.get_num_threads()
+        if self.threads and self.threads != before:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
+
     def _device(self) -> Any:
         torch = _torch()
         if self.device == "auto":
@@ -57,7 +74,9 @@ class _TorchRUL(Predictor):
         self.updates_ = 0
         net = self._network(X.shape[2], X.shape[1]).to(self._device())
         fit, valid = validation_split(len(y), groups, self.validation, self.seed)
-        self.net_ = self._train(net, X[fit], y[fit], X[valid], y[valid], self.epochs, self.seed)
+        with self._threads():
+            self.net_ = self._train(net, X[fit], y[fit], X[valid], y[valid], self.epochs,
+                                    self.seed)
         return self
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> _TorchRUL:
@@ -68,8 +87,9 @@ class _TorchRUL(Predictor):
         self.updates_ += 1
         _torch().manual_seed(self.seed + self.updates_)
         empty = X[:0]
-        self.net_ = self._train(self.net_, X, np.asarray(y, dtype=float), empty, np.zeros(0),
-                                self.fine_tune_epochs, self.seed + self.updates_)
+        with self._threads():
+            self.net_ = self._train(self.net_, X, np.asarray(y, dtype=float), empty,
+                                    np.zeros(0), self.fine_tune_epochs, self.seed + self.updates_)
         return self
 
     def _train(self, net: Any, X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray,
@@ -120,7 +140,7 @@ class _TorchRUL(Predictor):
         torch = _torch()
         X = check_windows(X)
         device = next(self.net_.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), self._threads():
             inputs = torch.as_tensor((X - self.x_mean_) / self.x_scale_, dtype=torch.float32)
             out = self.net_(inputs.to(device)).squeeze(-1).cpu().numpy().astype(float)
         return np.maximum(out * self.y_scale_ + self.y_mean_, 0.0)
@@ -152,9 +172,10 @@ class CNNRUL(_TorchRUL):
     ``dense`` units, a linear head."""
 
     def __init__(self, hidden: int = 10, kernel: int = 10, layers: int = 4, dense: int = 100,
-                 dropout: float = 0.5, epochs: int = 150, batch_size: int = 256,
+                 dropout: float = 0.5, epochs: int = 60, batch_size: int = 256,
                  learning_rate: float = 1e-3, validation: float = 0.15, patience: int = 20,
-                 fine_tune_epochs: int = 5, seed: int = 0, device: str = "auto") -> None:
+                 fine_tune_epochs: int = 5, seed: int = 0, device: str = "auto",
+                 threads: int = 1) -> None:
         self.hidden = hidden
         self.kernel = kernel
         self.layers = layers
@@ -168,6 +189,7 @@ class CNNRUL(_TorchRUL):
         self.fine_tune_epochs = fine_tune_epochs
         self.seed = seed
         self.device = device
+        self.threads = threads
 
     def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         nn = _torch().nn
@@ -213,10 +235,10 @@ def _MeanPooledCNN(nn: Any, sensors: int, hidden: int) -> Any:  # noqa: N802
 class LSTMRUL(_TorchRUL):
     """``layers`` LSTM layers over the window; the last hidden state feeds a linear head."""
 
-    def __init__(self, hidden: int = 32, layers: int = 1, epochs: int = 60,
+    def __init__(self, hidden: int = 32, layers: int = 1, epochs: int = 40,
                  batch_size: int = 128, learning_rate: float = 3e-3, validation: float = 0.15,
                  patience: int = 10, fine_tune_epochs: int = 5, seed: int = 0,
-                 device: str = "auto") -> None:
+                 device: str = "auto", threads: int = 1) -> None:
         self.hidden = hidden
         self.layers = layers
         self.epochs = epochs
@@ -227,6 +249,7 @@ class LSTMRUL(_TorchRUL):
         self.fine_tune_epochs = fine_tune_epochs
         self.seed = seed
         self.device = device
+        self.threads = threads
 
     def _network(self, sensors: int, steps: int, legacy: bool = False) -> Any:
         nn = _torch().nn

@@ -1,7 +1,9 @@
 """Gradient-boosted trees of remaining life on window features (scikit-learn's histogram
 gradient boosting), with early stopping on held-out lives.
 
-The fitted trees are kept as flat arrays (feature, threshold, children, leaf values), so the
+Fitting uses ``threads`` OpenMP threads (1 by default: on cores shared with other work, more
+threads than free cores make the fit many times slower, not faster). The fitted trees are kept
+as flat arrays (feature, threshold, children, leaf values), so the
 model is saved without pickle and scored the same way before and after saving: every tree of
 every window walked in one numpy step per level.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 from twin.ml.predictor import Predictor, trend_features, validation_split
 
@@ -18,14 +21,14 @@ from twin.ml.predictor import Predictor, trend_features, validation_split
 class BoostedRUL(Predictor):
     """Histogram gradient boosting of RUL on each sensor's last value, mean, spread, slope,
     recent level and trend; the number of trees chosen on a share ``validation`` of the
-    training lives (at most ``max_iter``)."""
+    training lives (at most ``max_iter``), fitted on ``threads`` threads."""
 
     task = "rul"
 
     def __init__(self, max_iter: int = 500, learning_rate: float = 0.05,
                  max_leaf_nodes: int = 15, min_samples_leaf: int = 40,
                  l2_regularization: float = 1.0, validation: float = 0.15,
-                 seed: int = 0) -> None:
+                 seed: int = 0, threads: int = 1) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -33,22 +36,24 @@ class BoostedRUL(Predictor):
         self.l2_regularization = l2_regularization
         self.validation = validation
         self.seed = seed
+        self.threads = threads
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> BoostedRUL:
         features = trend_features(X)
         y = np.asarray(y, dtype=float)
         fit, valid = validation_split(len(y), groups, self.validation, self.seed)
-        model = HistGradientBoostingRegressor(
-            max_iter=self.max_iter, learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization, early_stopping=False,
-            random_state=self.seed).fit(features[fit], y[fit])
-        trees = len(model._predictors)
-        if valid.any():
-            errors = [float(np.mean((p - y[valid]) ** 2))
-                      for p in model.staged_predict(features[valid])]
-            trees = int(np.argmin(errors)) + 1
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            model = HistGradientBoostingRegressor(
+                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+                l2_regularization=self.l2_regularization, early_stopping=False,
+                random_state=self.seed).fit(features[fit], y[fit])
+            trees = len(model._predictors)
+            if valid.any():
+                errors = [float(np.mean((p - y[valid]) ** 2))
+                          for p in model.staged_predict(features[valid])]
+                trees = int(np.argmin(errors)) + 1
         self._export(model, trees)
         return self
 

@@ -60,6 +60,7 @@ def test_train_from_a_lives_file_prints_and_saves_held_out_scores(
     assert meta["preprocess"]["dropped"] == ["s1"]
     assert len(meta["preprocess"]["mean"]) == 1  # a jittering setting is one regime
     assert meta["rul_cap"] == 60
+    assert meta["history"] == 30  # windows end from the 30th reading on, held-out cuts too
 
 
 def test_scoring_with_missing_or_extra_sensors_names_them(model: Path) -> None:
@@ -99,7 +100,8 @@ def test_cmapss_format(tmp_path: Path) -> None:
     (lambda f: f.drop(columns="unit"), [], "no 'unit' column"),
     (lambda f: f.astype({"s3": object}).assign(s3=lambda d: d["s3"].where(d.index != 7, "n/a")),
      [], r"bad.csv:9: s3: row 8: 'n/a' is not a number"),
-    (lambda f: f, ["--steps", "200"], "fewer than the window of 200"),
+    (lambda f: f[(f["unit"] != 2) | (f["cycle"] <= 20)], [],
+     "the life of unit 2 has 20 readings, fewer than the 30 a window needs"),
     (lambda f: f, ["--rul-cap", "0"], "--rul-cap: must be a positive number"),
 ])
 def test_bad_input_exits_2(change, args, message, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -111,6 +113,43 @@ def test_bad_input_exits_2(change, args, message, tmp_path: Path,  # type: ignor
     err = capsys.readouterr().err
     assert re.search(message, err), err
     assert "Traceback" not in err
+
+
+def test_windows_longer_than_a_life_so_far_are_padded_and_cuts_do_not_depend_on_them(
+        lives: Path) -> None:
+    from twin.ml.lives import life_windows, truncated
+
+    data = read_lives(lives)
+    prep = Preprocess.fit(data)
+    X30, y30, _ = truncated(data, prep, 30, seed=5, per_unit=4)
+    X60, y60, _ = truncated(data, prep, 60, seed=5, per_unit=4, history=30)
+    assert np.array_equal(y30, y60) and np.array_equal(X60[:, 30:], X30)  # the same cuts
+    first = prep.transform(data.subset([1]).frame)
+    windows = life_windows(data.subset([1]), prep, 60, rul_cap=1000, history=30)
+    n = len(first)
+    assert len(windows.rul) == n - 29 and windows.rul[0] == n - 30  # ends at readings 30..n
+    # the first window: 30 copies of the first reading, then readings 1..30
+    assert np.array_equal(windows.X[0], first[[0] * 30 + list(range(30))])
+    assert np.array_equal(windows.X[-1], first[n - 60:])
+
+
+def test_a_published_test_set_of_truncated_lives(lives: Path, tmp_path: Path) -> None:
+    """--test and --test-rul: the last window of every test life is scored against its true
+    remaining life, a life shorter than the window padded (here 12 readings, windows of 60)."""
+    frame = make_lives(units=5, seed=9)
+    keep = {1: 12, 2: 40, 3: 55, 4: 30, 5: 70}
+    test = frame[frame["cycle"] <= frame["unit"].map(keep)]
+    truth = [int((frame["unit"] == u).sum()) - k for u, k in keep.items()]
+    test.to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "rul.txt").write_text("\n".join(map(str, truth)) + "\n")
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(lives), "--predictor", "linear", "--steps", "60",
+                 "--test", str(tmp_path / "test.csv"), "--test-rul", str(tmp_path / "rul.txt"),
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_windows"] == 5 and metrics["train_lives"] == 16
+    meta = json.loads((out / "model.json").read_text())["metadata"]
+    assert meta["steps"] == 60 and meta["test_units"] == []
 
 
 def replay_scenario(lives: Path, model: Path, **extra: object) -> dict[str, object]:

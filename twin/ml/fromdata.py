@@ -5,8 +5,15 @@ test set of truncated lives with their true remaining lives, as published benchm
 the normalization on the training lives only, cuts windows labelled with the remaining life
 (capped: the piecewise-linear target), fits the predictor (with the life of each window, for
 its validation split) and scores it on the held-out lives, each cut at random cycles as the
-C-MAPSS benchmark does. The model is saved with everything it needs to read new data: sensor
-order, dropped sensors, regimes and normalization, and which units it learned from.
+C-MAPSS benchmark does.
+
+Windows are longer than the shortest history a model must score (``HISTORY``, 30 readings: the
+shortest test lives of C-MAPSS have 31): a window reaching back before a life's first reading
+repeats it. The held-out cuts depend on the shortest history only, never on the window, so
+models with different windows are scored at the same cuts.
+
+The model is saved with everything it needs to read new data: sensor order, dropped sensors,
+regimes and normalization, and which units it learned from.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ from twin.ml.lives import (
 from twin.ml.predictor import accepts_groups
 from twin.ml.training import TrainResult, phm_score, rmse
 
+STEPS = 60
+"""Readings per window by default: sixty cycles of C-MAPSS score better than thirty (a longer
+mean of noisy sensors, and the padding of young lives shows their age)."""
+HISTORY = 30
+"""The fewest readings a window ends after, and where held-out lives are first cut."""
+
 
 def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
@@ -56,7 +69,7 @@ def train_from_data(
     predictor: str,
     *,
     format: str = "long",
-    steps: int = 30,
+    steps: int = STEPS,
     stride: int = 1,
     rul_cap: float | None = 125.0,
     label_horizon: float = 30.0,
@@ -68,13 +81,16 @@ def train_from_data(
     allow_imports: bool = False,
     stage: Callable[[str], None] | None = None,
     params: dict[str, Any] | None = None,
+    history: int | None = None,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
-    set ``test`` with its true remaining lives ``test_rul``."""
+    set ``test`` with its true remaining lives ``test_rul``. Windows of ``steps`` readings end
+    from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter)."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
+    history = min(steps, HISTORY) if history is None else history
     model = create(predictor, allow_imports=allow_imports, **(params or {}))
     if (test is None) != (test_rul is None):
         raise InputError("--test", [((), "--test and --test-rul go together (the truncated "
@@ -91,12 +107,12 @@ def train_from_data(
         + (f"; dropped (no variation): {', '.join(prep.dropped)}" if prep.dropped else "")
         + f"; {max(1, len(prep.centers))} operating regime(s)")
     if model.task == "rul":
-        windows = life_windows(training, prep, steps, stride, rul_cap)
+        windows = life_windows(training, prep, steps, stride, rul_cap, history)
         y = windows.rul
     else:
         # failure within the horizon: censored lives give the windows whose record goes on at
         # least the horizon (label 0)
-        windows = life_windows(training, prep, steps, stride, label_horizon)
+        windows = life_windows(training, prep, steps, stride, label_horizon, history)
         y = (windows.rul < label_horizon).astype(int)
     keep = np.ones(len(y), dtype=bool)
     X, y = windows.X[keep], y[keep]
@@ -110,7 +126,7 @@ def train_from_data(
     if test is not None:
         assert test_rul is not None
         test_lives = read_lives(test, format)
-        Xt, _units = last_windows(test_lives, prep, steps)
+        Xt, _units = last_windows(test_lives, prep, steps, min(history, 1))
         actual = read_rul(test_rul)
         if len(actual) != len(Xt):
             raise InputError(str(test_rul), [((), f"{len(actual)} remaining lives for "
@@ -120,9 +136,9 @@ def train_from_data(
         evaluation = "test set (last window of each truncated life)"
     else:
         Xt, actual, uncapped = truncated(lives.subset(test_units), prep, steps, seed + 1,
-                                         truncations, rul_cap)
+                                         truncations, rul_cap, history)
         evaluation = (f"{len(test_units)} held-out lives, each cut at {truncations} random "
-                      "cycles")
+                      f"cycles from the {history}th on")
     metrics: dict[str, Any] = {"train_lives": len(windows.units), "test_lives":
                                len(test_units) if test is None else len(Xt),
                                "windows": int(len(y)), "test_windows": int(len(Xt)),
@@ -146,6 +162,7 @@ def train_from_data(
     metadata = {
         "data": str(Path(data).resolve()), "data_sha256": file_digest(data), "format": format,
         "sensors": prep.sensors, "preprocess": prep.to_json(), "steps": steps,
+        "history": history,
         "stride": stride, "rul_cap": rul_cap, "label_horizon": label_horizon,
         "task": model.task if model.task == "rul" else "failure", "time_unit": "cycle",
         "train_units": [_plain(u) for u in train_units],

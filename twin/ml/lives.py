@@ -303,12 +303,27 @@ class LifeWindows:
     """Time since the life's start at the end of each window."""
 
 
+def window_index(ends: np.ndarray, steps: int) -> np.ndarray:
+    """Row indices of the windows of ``steps`` readings ending at ``ends``; a window reaching
+    back before the life's first reading repeats that reading (padding)."""
+    return np.maximum(ends[:, None] - np.arange(steps - 1, -1, -1)[None, :], 0)
+
+
+def _too_short(lives: Lives, unit: Any, n: int, history: int) -> InputError:
+    return InputError(lives.source, [(("unit",), (
+        f"the life of unit {unit} has {n} readings, fewer than the {history} a window needs "
+        "(give a shorter --steps, or leave the unit out)"), None)])
+
+
 def life_windows(lives: Lives, prep: Preprocess, steps: int, stride: int = 1,
-                 rul_cap: float | None = None) -> LifeWindows:
+                 rul_cap: float | None = None, history: int | None = None) -> LifeWindows:
     """Windows of ``steps`` readings of every life, labelled with the remaining life to the
-    failure (capped at ``rul_cap``: the piecewise-linear target). A censored life gives the
-    windows whose remaining life is known to reach the cap (label: the cap); without a cap it
-    gives none. A life shorter than the window is an input error."""
+    failure (capped at ``rul_cap``: the piecewise-linear target). The first window ends at
+    reading ``history`` (default ``steps``); earlier readings than the life's first are padded
+    with it. A censored life gives the windows whose remaining life is known to reach the cap
+    (label: the cap); without a cap it gives none. A life shorter than ``history`` is an input
+    error."""
+    history = steps if history is None else history
     xs, ys, lf, ages = [], [], [], []
     units: list[Any] = []
     values = prep.transform(lives.frame, lives.source)
@@ -318,11 +333,9 @@ def life_windows(lives: Lives, prep: Preprocess, steps: int, stride: int = 1,
         block = values[start:start + n]
         times = group["time"].to_numpy()
         start += n
-        if n < steps:
-            raise InputError(lives.source, [(("unit",), (
-                f"the life of unit {unit} has {n} readings, fewer than the window of {steps} "
-                "(give a shorter --steps, or leave the unit out)"), None)])
-        ends = np.arange(steps - 1, n, stride)
+        if n < history:
+            raise _too_short(lives, unit, n, history)
+        ends = np.arange(history - 1, n, stride)
         if ends[-1] != n - 1:
             ends = np.append(ends, n - 1)
         left = times[-1] - times[ends]
@@ -335,8 +348,7 @@ def life_windows(lives: Lives, prep: Preprocess, steps: int, stride: int = 1,
         ends, label = ends[keep], label[keep]
         if not len(ends):
             continue
-        index = ends[:, None] - np.arange(steps - 1, -1, -1)[None, :]
-        xs.append(block[index])
+        xs.append(block[window_index(ends, steps)])
         ys.append(label.astype(float))
         lf.append(np.full(len(ends), len(units)))
         ages.append(times[ends] - times[0])
@@ -349,10 +361,15 @@ def life_windows(lives: Lives, prep: Preprocess, steps: int, stride: int = 1,
 
 
 def truncated(lives: Lives, prep: Preprocess, steps: int, seed: int, per_unit: int = 1,
-              rul_cap: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The benchmark's test: each life (run to failure) cut at ``per_unit`` random cycles (at
-    least a window in), the last window before the cut scored. Returns windows, true remaining
-    lives (capped at ``rul_cap`` where given) and the uncapped ones."""
+              rul_cap: float | None = None, history: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's test: each life (run to failure) cut at ``per_unit`` random readings,
+    uniformly from reading ``history`` (default ``steps``) to the last, the window ending at the
+    cut scored (padded where the life so far is shorter than the window). The cuts depend on
+    ``history`` and ``seed`` only, so models with different windows are scored at the same
+    ones. Returns windows, true remaining lives (capped at ``rul_cap`` where given) and the
+    uncapped ones."""
+    history = steps if history is None else history
     rng = np.random.default_rng(seed)
     values = prep.transform(lives.frame, lives.source)
     xs, ys = [], []
@@ -364,21 +381,22 @@ def truncated(lives: Lives, prep: Preprocess, steps: int, seed: int, per_unit: i
         start += n
         if not lives.failed[unit]:
             continue
-        if n < steps:
-            raise InputError(lives.source, [(("unit",), (
-                f"the life of unit {unit} has {n} readings, fewer than the window of {steps}"),
-                None)])
-        ends = rng.integers(steps - 1, n, size=per_unit)
-        index = ends[:, None] - np.arange(steps - 1, -1, -1)[None, :]
-        xs.append(block[index])
+        if n < history:
+            raise _too_short(lives, unit, n, history)
+        ends = rng.integers(history - 1, n, size=per_unit)
+        xs.append(block[window_index(ends, steps)])
         ys.append(times[-1] - times[ends])
     y = np.concatenate(ys)
     capped = y if rul_cap is None else np.minimum(y, rul_cap)
     return np.concatenate(xs), capped, y
 
 
-def last_windows(lives: Lives, prep: Preprocess, steps: int) -> tuple[np.ndarray, list[Any]]:
-    """The last window of every life (a published test set's truncated lives)."""
+def last_windows(lives: Lives, prep: Preprocess, steps: int, history: int | None = None
+                 ) -> tuple[np.ndarray, list[Any]]:
+    """The window ending at the last reading of every life (a published test set's truncated
+    lives), padded where the life is shorter than the window; a life shorter than ``history``
+    (default ``steps``) is an input error."""
+    history = steps if history is None else history
     values = prep.transform(lives.frame, lives.source)
     xs, units = [], []
     start = 0
@@ -386,10 +404,8 @@ def last_windows(lives: Lives, prep: Preprocess, steps: int) -> tuple[np.ndarray
         n = len(group)
         block = values[start:start + n]
         start += n
-        if n < steps:
-            raise InputError(lives.source, [(("unit",), (
-                f"the life of unit {unit} has {n} readings, fewer than the window of {steps}"),
-                None)])
-        xs.append(block[n - steps:])
+        if n < history:
+            raise _too_short(lives, unit, n, history)
+        xs.append(block[window_index(np.array([n - 1]), steps)][0])
         units.append(unit)
     return np.stack(xs), units
