@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --data and no --test: share of the units held out (default 0.2)")
     p.add_argument("--truncations", type=_positive_int, default=10,
                    help="with --data and no --test: random cuts per held-out life (default 10)")
-    p.add_argument("--steps", type=_positive_int, default=30, help="readings per window")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="readings per window (default 30; 60 with --data)")
     p.add_argument("--stride", type=_positive_int, default=None,
                    help="readings between windows (default 5; 1 with --data)")
     p.add_argument("--label-horizon", type=_horizon, default=None,
@@ -372,16 +373,15 @@ def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
-    from twin.language.plant import plant_graph
-
     scenario = scenario_from(args)
-    graph = plant_graph(scenario)
+    # the plant graph's nodes and edges, counted off the checked scenario (it has no duplicate
+    # edge), without building the graph
     kinds: dict[str, int] = {}
-    for _, kind in graph.nodes(data="kind"):
-        kinds[kind] = kinds.get(kind, 0) + 1
+    for node in scenario.plant.nodes.values():
+        kinds[node.kind] = kinds.get(node.kind, 0) + 1
     parts = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
     text = (f"{args.scenario}: ok: scenario {scenario.name!r}, {parts}, "
-            f"{graph.number_of_edges()} edges, {len(scenario.policies)} policies")
+            f"{len(scenario.plant.edges)} edges, {len(scenario.policies)} policies")
     if isinstance(console, _Stdout):
         console.line(text)
     else:
@@ -551,7 +551,7 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
     if args.scenario is not None:
         seed = scenario_from(args).seed
     return train_from_data(
-        args.data, args.predictor, format=args.format, steps=args.steps,
+        args.data, args.predictor, format=args.format, steps=args.steps or 60,
         stride=args.stride or 1, rul_cap=args.rul_cap if args.rul_cap is not None else 125.0,
         label_horizon=args.label_horizon or 30.0, test=args.test, test_rul=args.test_rul,
         holdout=args.holdout, truncations=args.truncations, seed=seed,
@@ -592,7 +592,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     else:
         scenario = scenario_from(args)
         with progress(f"{scenario.name}: histories", scenario.replications) as update:
-            trained = train(scenario, args.predictor, steps=args.steps, stride=args.stride or 5,
+            trained = train(scenario, args.predictor, steps=args.steps or 30,
+                            stride=args.stride or 5,
                             label_horizon=args.label_horizon or 200.0, task=args.task,
                             allow_imports=args.allow_import, progress=update, stage=stage,
                             source=str(args.scenario))
