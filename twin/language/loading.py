@@ -91,6 +91,9 @@ def scenario_from_data(
 
 
 def _dispatching_problems(scenario: Scenario) -> list[tuple[Loc, str]]:
+    if all(spec.dispatch in DISPATCHING for spec in scenario.plant.nodes.values()
+           if spec.kind == "buffer"):
+        return []  # built-in rules only: no need to read the installed plug-ins
     rules = [*DISPATCHING, *plugin_names(DISPATCHING_GROUP)]
     return [(("plant", "nodes", name, "dispatch"),
              f"unknown dispatching rule {spec.dispatch!r}{did_you_mean(spec.dispatch, rules)} "

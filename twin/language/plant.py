@@ -155,7 +155,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
                              f"the only edge out of {name!r} has p={outs[0][2]:g}; it must be 1"))
         if kind == "machine":
             feeders = [n for n in graph.predecessors(name) if kinds[n] in ("buffer", "warehouse")]
-            if feeders and graph.in_degree(name) > 1 and getattr(nodes[name], "assembly", None) is None:
+            joins = getattr(nodes[name], "assembly", None) is not None  # an assembly's inputs
+            if feeders and graph.in_degree(name) > 1 and not joins:
                 problems.append((loc, f"machine {name!r} is fed by {kinds[feeders[0]]} "
                                       f"{feeders[0]!r} and by "
                                       f"{graph.in_degree(name) - 1} other node(s); route them all "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,13 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     mean = float(x.mean())
     if x.size < 2:
         return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    half = float(_t_quantile(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return mean, mean - half, mean + half
+
+
+@cache
+def _t_quantile(q: float, df: int) -> float:
+    return float(stats.t.ppf(q, df))  # scipy's ppf costs a millisecond a call
 
 
 def _json_number(v: float) -> float | None:
