@@ -9,10 +9,10 @@ first if it is missing). Or reads a compare.json written that way (``--compare``
 - the cost rate per year of operation of each policy, mean and 95% interval over replications;
 - when the learning policy's model took over;
 - from when on its cost rate stays below the preventive policy's, and how many failures it had
-  seen (learned from) by then: its cost between model updates follows from the failures and
-  lives each update records (a failure costs ``costs.corrective``, any other end of a life
-  ``costs.preventive``), averaged over replications per week; the preventive policy's is its
-  cost rate over the whole run (a renewal process: the same every week).
+  seen (learned from) by then: its cost per week from the lives' ends it records (a failure
+  costs ``costs.corrective``, a maintenance ``costs.preventive``), averaged over replications;
+  the preventive policy's is its cost rate over the whole run (a renewal process: the same
+  every week).
 
 Usage: python benchmarks/learning.py [--replications N] [--years Y] [--workers W] [--out DIR]
        python benchmarks/learning.py --compare results/wear-learning/compare.json
@@ -99,33 +99,30 @@ def crossing(doc: dict[str, Any]) -> None:
     learning = doc["policies"][LEARNING]["learning"]
     costs = load_scenario(SCENARIO).costs
     reference = doc["policies"][PREVENTIVE]["kpis"]["cost_rate"]["mean"]
-    horizon = doc["horizon"]
-    grid = np.arange(0.0, horizon + 1e-9, WEEK)
-    spent, failures, followed = [], [], []
-    for updates in learning["updates"]:
-        rows = np.array([[0.0, 0.0, 0.0]] + [u[:3] for u in updates], dtype=float)
-        t, lives, failed = rows[:, 0], rows[:, 1], rows[:, 2]
-        paid = costs.corrective * failed + costs.preventive * (lives - failed)
-        spent.append(np.interp(grid, t, paid))
-        failures.append(np.interp(grid, t, failed))
-        followed.append(int(np.searchsorted(grid, t[-1], side="right")) - 1)
-    weeks = min(followed)  # weeks every replication's updates cover
-    rate = np.diff(np.array(spent), axis=1)[:, :weeks].mean(axis=0) / WEEK
-    seen = np.array(failures)[:, :weeks].mean(axis=0)
+    edges = np.arange(0.0, doc["horizon"] + 1e-9, WEEK)
+    rates, seen = [], []
+    for ends in learning["ends"]:
+        times = np.array([t for t, _ in ends])
+        failed = np.array([f for _, f in ends], dtype=bool)
+        paid = np.where(failed, costs.corrective, costs.preventive)
+        rates.append(np.histogram(times, bins=edges, weights=paid)[0] / WEEK)
+        seen.append(np.searchsorted(times[failed], edges[:-1], side="right"))
+    rate, failures = np.mean(rates, axis=0), np.mean(seen, axis=0)
     above = np.flatnonzero(rate >= reference)
     week = int(above[-1]) + 1 if above.size else 0
     switched = learning["switched_at"]["mean"]
     print(f"\n{LEARNING}: model took over at {switched:,.0f} min on average "
           f"({switched / 1440:.1f} days)")
-    if week >= weeks:
+    if week >= len(rate):
         print(f"its weekly cost rate never stays below {PREVENTIVE}'s ({reference:.3f})")
         return
     print(f"its weekly cost rate (mean over replications) stays below {PREVENTIVE}'s "
-          f"({reference:.3f}/min) from week {week + 1} on (day {grid[week] / 1440:.0f}) to the "
-          f"last week followed ({weeks}), after {seen[week]:.1f} failures seen (mean over "
+          f"({reference:.3f}/min) from week {week + 1} of {len(rate)} on (day "
+          f"{edges[week] / 1440:.0f}), after {failures[week]:.1f} failures seen (mean over "
           "replications)")
     print("weekly cost rate, first weeks: " + ", ".join(f"{r:.2f}" for r in rate[:week + 3]))
-    print(f"failures seen by the end: {seen[-1]:.1f} (mean over replications)")
+    print(f"failures by the end: {np.mean([sum(f for _, f in e) for e in learning['ends']]):.1f}"
+          " (mean over replications)")
 
 
 def main() -> None:

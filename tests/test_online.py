@@ -110,6 +110,9 @@ def test_learns_only_from_lives_that_ended_before_each_update(
         assert max(last for *_, last in lives[:ended]) <= time  # every reading came before
         learned = ended
     assert learner.switched_at == calls[0][0] >= ends[warm_up - 1]
+    log = ctx.events
+    assert learner.ends == [[t, float(e == "fail")] for t, n, e in zip(
+        log.time, log.node, log.event, strict=True) if n == "press" and e in ("fail", "pm_end")]
     if learner.partial:
         assert learner.model.updates_ == len(calls) - 1
 

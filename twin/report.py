@@ -365,13 +365,14 @@ def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> st
     xs = [k + 1 for k in range(count)] if yearly else [period * (k + 1) for k in range(count)]
     fig = go.Figure()
     rows = []
+    wide = count > 4  # the intervals only in the figure: the table stays within the page
     for name, entry in entries.items():
         if name in timed:
             stats = timed[name]["cost_rate_by_period"]
             fig.add_scatter(x=xs[:len(stats)], y=[s["mean"] for s in stats], name=name,
                             mode="lines+markers", error_y=_error_bars(stats))
-            rows.append([name] + [f"{_num(s['mean'])} [{_ci(s)}]" for s in stats]
-                        + [""] * (count - len(stats)))
+            rows.append([name] + [_num(s["mean"], 3) if wide else f"{_num(s['mean'])} [{_ci(s)}]"
+                                  for s in stats] + [""] * (count - len(stats)))
         elif "cost_rate" in entry.get("kpis", {}):
             level = entry["kpis"]["cost_rate"]["mean"]
             fig.add_scatter(x=[xs[0], xs[-1]], y=[level, level], mode="lines",
@@ -387,11 +388,12 @@ def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> st
     what = "year of operation" if yearly else f"end of the {label} ({unit})"
     fig.update_layout(title=f"Maintenance cost rate per {label}", xaxis_title=what,
                       yaxis_title=f"per {unit}")
-    headers = ["policy"] + [f"{label} {k + 1}" for k in range(count)]
+    headers = ["policy"] + [f"year {x}" if yearly else f"to {_num(x, 3)}" for x in xs]
     return ("<h2>Cost rate over time</h2>" + _figure(fig, 360)
             + _table(headers, rows)
             + "<p class=\"note\">Failures and preventive maintenances paid in each period, "
-              "per time unit: mean [95% interval] over replications. "
+              "per time unit: mean " + ("(95% intervals in the figure)" if wide else
+                                       "[95% interval]") + " over replications. "
             + " ".join(notes) + "</p>")
 
 

@@ -76,6 +76,8 @@ class Learner:
         self.switched_at: float | None = None if start is None else 0.0
         self.learned: list[tuple[float, float]] = []
         """Per life ended: (its end, its latest reading), in the order they ended."""
+        self.ends: list[list[float]] = []
+        """Per life ended: [its end, 1 if it failed else 0]."""
 
     # ------------------------------------------------------------------ readings
 
@@ -120,6 +122,7 @@ class Learner:
         last = max((float(t[-1][-1]) for t in record.times.values() if t and len(t[-1])),
                    default=math.nan)
         self.learned.append((now, last))
+        self.ends.append([now, float(failed)])
         windows = self._windows(list(stream.sensors), record, age, failed)
         if windows is not None:
             self.pending.append(windows)
@@ -191,10 +194,12 @@ class Learner:
         return values[index], label
 
     def report(self) -> dict[str, Any]:
-        """JSON data: when the model took over, and each update (no error: null)."""
+        """JSON data: when the model took over, each update (no error: null), and each life's
+        end (time, whether it failed)."""
         return {"switched_at": self.switched_at,
                 "updates": [[None if isinstance(v, float) and math.isnan(v) else v for v in u]
-                            for u in self.updates]}
+                            for u in self.updates],
+                "ends": self.ends}
 
 
 def period_edges(time_unit: str, horizon: float) -> tuple[np.ndarray, float, str]:
@@ -258,6 +263,7 @@ def learning_summary(learning: list[dict[str, Any]]) -> dict[str, Any]:
         out["switched_at"] = statistic([math.nan if s is None else float(s) for s in switched])
         out["never_switched"] = sum(s is None for s in switched)
         out["updates"] = [r["updates"] for r in learning]
+        out["ends"] = [r.get("ends", []) for r in learning]
         count = min(len(r["updates"]) for r in learning)
         out["error_by_update"] = [
             {"time": float(np.mean([r["updates"][k][0] for r in learning])),
