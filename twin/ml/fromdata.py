@@ -126,7 +126,7 @@ def train_from_data(
     if test is not None:
         assert test_rul is not None
         test_lives = read_lives(test, format)
-        Xt, _units = last_windows(test_lives, prep, steps, min(history, 1))
+        Xt, _units = last_windows(test_lives, prep, steps, 1)  # every test life, padded
         actual = read_rul(test_rul)
         if len(actual) != len(Xt):
             raise InputError(str(test_rul), [((), f"{len(actual)} remaining lives for "
