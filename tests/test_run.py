@@ -116,6 +116,9 @@ def test_default_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize("scenario", sorted((ROOT / "scenarios").glob("*.yaml")),
                          ids=lambda p: p.stem)
 def test_bundled_scenarios_validate(scenario: Path) -> None:
+    if scenario.stem == "fd001" and not (ROOT.parent / "shared" / "data" / "cmapss"
+                                         / "train_FD001.txt").exists():
+        pytest.skip("the C-MAPSS data is not here")
     assert main(["validate", str(scenario)]) == 0
 
 

@@ -170,9 +170,9 @@ def validation_problems(
     hints are read off ``root``'s schema (the Scenario's by default)."""
     problems = []
     seen = set()
-    for err in exc.errors():
-        if _other_member(data, err["loc"]):
-            continue
+    errors = exc.errors()
+    # every alternative of a union may look like one the data plainly is not: keep them then
+    for err in [e for e in errors if not _other_member(data, e["loc"])] or errors:
         loc = _clean_loc(data, err["loc"])
         msg = _message(err, data, loc, root)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
