@@ -17,7 +17,9 @@ first if it is missing). Or reads a compare.json written that way (``--compare``
 Usage: python benchmarks/learning.py [--replications N] [--years Y] [--workers W] [--out DIR]
        python benchmarks/learning.py --compare results/wear-learning/compare.json
 The run takes long (three policies x replications x three years of a press sampled every
-minute); on the 2-core machine, 5 replications take about half an hour.
+minute): 5 replications took 80 minutes on the 2-core machine while other jobs shared it.
+The preventive policy's cost per year needs the replications to record it (its cost rate over
+the whole run stands in where they do not).
 """
 
 from __future__ import annotations
