@@ -154,3 +154,27 @@ def test_a_risk_predictor_needs_its_horizon_and_an_unknown_one_is_named() -> Non
     with pytest.raises(InputError, match="give a saved model, or learn"):
         load_scenario(WEAR, [("maintenance.policy", {k: v for k, v in LEARN.items()
                                                      if k != "learn"})])
+
+
+def test_a_policy_without_a_record_of_its_own_has_its_cost_per_period(tmp_path: Path) -> None:
+    """Preventive at an age: the cost per period, read off the press's timeline, adds up to
+    every failure and maintenance the run counted, at the scenario's prices."""
+    out = tmp_path / "preventive"
+    assert main(["run", str(WEAR), "--horizon", "20000", "--replications", "2", "--set",
+                 "warmup=0", "--set", "maintenance.policy={kind: preventive, every: 350, "
+                 "duration: 20}", "--out", str(out)]) == 0
+    doc = json.loads((out / "summary.json").read_text())
+    learning, press = doc["learning"], doc["machines"]["press"]
+    assert learning["period"] == 2000.0 and len(learning["cost_rate_by_period"]) == 10
+    for rep in range(2):
+        spent = sum(p["values"][rep] * learning["period"] for p in learning["cost_rate_by_period"])
+        paid = 2500 * press["failures"]["values"][rep] + 200 * press["preventive"]["values"][rep]
+        assert spent == pytest.approx(paid, rel=1e-12)
+    assert press["preventive"]["values"][0] > 0
+
+
+def test_no_cost_per_period_where_nothing_can_fail(tmp_path: Path) -> None:
+    out = tmp_path / "mm1"
+    assert main(["run", str(WEAR.parent / "mm1.yaml"), "--horizon", "5000", "--replications",
+                 "1", "--out", str(out)]) == 0
+    assert "learning" not in json.loads((out / "summary.json").read_text())

@@ -298,6 +298,10 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     learning = getattr(model.maintenance, "learning", None)
     if learning is not None:
         result.learning = learning(model)
+    else:
+        from twin.ml.online import period_costs
+
+        result.learning = period_costs(scenario, model)
     result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
                             "energy_rate": kwh / span} for name, kwh in energy.items()}
     result.operators = {name: pool.measure(scenario.horizon)

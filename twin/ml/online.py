@@ -215,7 +215,7 @@ def period_edges(time_unit: str, horizon: float) -> tuple[np.ndarray, float, str
 def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
     """The maintenance cost rate per period of a policy that keeps no record of its own (a
     predictive policy does): every failure and preventive maintenance read off the state
-    timelines of the machines that can fail or wear; empty where one of them keeps no
+    timelines of the machines that can fail or wear; empty where none can, where one keeps no
     timeline (only machines with sensors, or all with timelines asked for, keep one) or has
     failure modes of their own cost."""
     from twin.engine.stations import DOWN, MAINTENANCE
@@ -223,10 +223,12 @@ def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
     costs = scenario.costs
     times: list[float] = []
     paid: list[float] = []
+    watched = 0
     for name, machine in ctx.machines.items():
         spec = scenario.plant.nodes[name]
         if spec.failures is None and getattr(spec, "degradation", None) is None:
             continue
+        watched += 1
         timeline = machine.clock.timeline
         if timeline is None or (machine.modes is not None and any(
                 getattr(mode, "cost", None) is not None for mode in spec.failures)):
@@ -235,6 +237,8 @@ def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
             if state in (DOWN, MAINTENANCE):
                 times.append(time)
                 paid.append(costs.corrective if state == DOWN else costs.preventive)
+    if not watched:
+        return {}
     edges, period, label = period_edges(scenario.time_unit, scenario.horizon)
     spent = np.histogram(times, bins=edges, weights=paid)[0] if times \
         else np.zeros(len(edges) - 1)
