@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -20,6 +21,9 @@ from twin.live.emulator import emulate
 from twin.live.schema import twin_topic
 from twin.live.twin import LiveTwin
 from twin.ml.training import train
+
+if TYPE_CHECKING:
+    from twin.language.schema import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 WEAR = ROOT / "scenarios" / "wear.yaml"
@@ -88,7 +92,7 @@ def test_scoring_skips_a_stopped_machine_and_alarms_once_per_life(model: Path) -
 mqtt = pytest.mark.skipif(mosquitto() is None, reason="Eclipse Mosquitto is not installed")
 
 
-def in_hand(model: Path, until: float) -> PredictiveAlarms:
+def in_hand(live: Scenario, until: float) -> PredictiveAlarms:
     """The scoring of replication 0 of the plant with all its events and readings in hand."""
     sc = load_scenario(WEAR, [REACTIVE])
     ctx = build(sc, 0, events=True)
@@ -97,24 +101,35 @@ def in_hand(model: Path, until: float) -> PredictiveAlarms:
     stream.advance(until)
     table = stream.table().to_pandas()
     log = ctx.events
-    alarms = PredictiveAlarms(predictive(model))
+    alarms = PredictiveAlarms(live)
     alarms.take_events([(t, n, e, None, None, None) for t, n, e
                         in zip(log.time, log.node, log.event, strict=True)], until)
-    alarms.take_readings("press", until, {s: (g["time"].to_numpy(), g["value"].to_numpy())
-                                          for s, g in table.groupby("sensor", observed=True)})
+    groups = table.groupby("sensor", observed=True)
+    alarms.take_readings("press", until,
+                         {s: (g["time"].to_numpy(), g["value"].to_numpy()) for s, g in groups},
+                         {s: g["age"].to_numpy() for s, g in groups})
     alarms.due()
     return alarms
 
 
+LEARN_FROM_ZERO = {"kind": "predictive", "threshold": 250, "every": 30, "duration": 20,
+                   "learn": {"every": 1, "warm_up": 5, "predictor": "linear"}}
+
+
 @mqtt
-def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["model", "learning"])
+def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path,
+                                                     policy: str) -> None:
     """The plant runs to failure (reactive), emulated so fast that a message covers hours of
-    plant time; the live twin scores the press's windows with the model and publishes its
-    alarms: exactly those of the same scoring with every event and reading in hand, and most
-    failures were warned of in the same life."""
+    plant time; the live twin scores the press's windows with the model (a saved one, or one it
+    learns from the plant's lives, from none, refitted at each failure after the fifth) and
+    publishes its alarms: exactly those of the same scoring with every event and reading in
+    hand, and most failures (after the model took over) were warned of in the same life."""
     until = 20_000.0  # about 40 shifts of the press, some 15 failures
+    scenario = predictive(model) if policy == "model" else load_scenario(
+        WEAR, [("maintenance.policy", LEARN_FROM_ZERO)])
     with Broker(tmp_path / "broker") as broker:
-        live = LiveTwin(predictive(model), broker.url, out=tmp_path / "live", forecasts=False,
+        live = LiveTwin(scenario, broker.url, out=tmp_path / "live", forecasts=False,
                         client_id="live-alarms")
         listener = Connector(broker.url, "alarm-listener",
                              (twin_topic("press-wear", "alarms/#"),))
@@ -147,7 +162,7 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
             if len(got) >= len(scorer.alarms):
                 break
         listener.close()
-    whole = in_hand(model, emulation.clock)
+    whole = in_hand(scenario, emulation.clock)
     assert scorer.scored == whole.scored and scorer.alarms == whole.alarms
     warned = scorer.warned()
     assert warned == whole.warned()
@@ -156,9 +171,106 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
           f"(share {warned['share']:.2f}, median lead {warned['median_lead']:.0f} min); "
           f"{scorer.scored} windows scored, {len(scorer.alarms)} alarms")
     assert warned["failures"] >= 10
+    if policy == "learning":
+        learner, theirs = scorer.learner, whole.learner
+        assert learner is not None and theirs is not None
+        assert learner.updates == theirs.updates and learner.ends == theirs.ends
+        switched = learner.switched_at
+        assert switched == learner.ends[4][0]  # at the fifth failure
+        after = [t for t, _ in learner.ends if t > switched]
+        print(f"learning from zero: the model took over at {switched:.0f} min (5 failures), "
+              f"{learner.updates[-1][1]:.0f} lives learned from; after it, {len(after)} "
+              f"failures, {warned['warned']} warned of (share {warned['warned'] / len(after):.2f})")
+        assert warned["warned"] / len(after) > 0.5
+        status = json.loads((tmp_path / "live" / "status.json").read_text())
+        assert status["predictive"]["learning"]["switched_at"] == switched
+        return
     assert warned["share"] > 0.5
     assert len(got) == len(scorer.alarms)
     first = json.loads(got[0][1])
     assert first["v"] == 1 and first["kind"] == "rul" and first["value"] <= 250
     status = json.loads((tmp_path / "live" / "status.json").read_text())
     assert status["predictive"]["warned"] == warned["warned"]
+
+
+LEARN = {"kind": "predictive", "threshold": 250, "every": 30, "duration": 20,
+         "learn": {"every": 2, "warm_up": 4, "predictor": "linear", "horizon": 400}}
+PREVENTIVE = ("maintenance.policy", {"kind": "preventive", "every": 600, "duration": 20})
+
+
+def test_live_learning_learns_each_life_the_plant_ended_and_nothing_after() -> None:
+    """The plant maintains its press at an age of 600 min (so lives end both ways); a live twin
+    whose policy learns in the loop is fed its events and readings (with their ages) in chunks,
+    the events running ahead of the readings and behind them in turn. It learns from exactly the
+    lives the plant ended, each once both had reached its end: the windows and labels rebuilt
+    from the plant's record after the run, to the micro-minute, updates at the ends of the
+    warm-up's last life and every second one after, and it scores only once it has a model."""
+    from tests.test_online import expected_windows
+
+    until = 25_000.0
+    plant = load_scenario(WEAR, [PREVENTIVE, ("horizon", until)])
+    ctx = build(plant, 0, events=True)
+    ctx.env.run(until=until)
+    stream = ctx.sensors["press"]
+    stream.advance(until)
+    table = stream.table().to_pandas()
+    log = ctx.events
+    events = [(t, n, e, None, None, None) for t, n, e
+              in zip(log.time, log.node, log.event, strict=True)]
+    live_sc = load_scenario(WEAR, [("maintenance.policy", LEARN), ("horizon", until)])
+    alarms = PredictiveAlarms(live_sc)
+    learner = alarms.learner
+    assert learner is not None and alarms.predictor is None
+    switched: list[float] = []
+    done = -np.inf  # the readings sent so far: up to 700 min behind the events, or ahead
+    for k, cut in enumerate(np.arange(1000.0, until + 1, 1000.0)):
+        alarms.take_events([e for e in events if cut - 1000 < e[0] <= cut], cut)
+        ahead = min(until, max(done, cut + (700.0 if k % 2 else -700.0)))
+        chunk = table[(table["time"] > done) & (table["time"] <= ahead)]
+        done = ahead
+        alarms.take_readings("press", done, {
+            s: (g["time"].to_numpy(), g["value"].to_numpy())
+            for s, g in chunk.groupby("sensor", observed=True)},
+            {s: g["age"].to_numpy() for s, g in chunk.groupby("sensor", observed=True)})
+        predictions, _ = alarms.due()
+        if predictions and not switched:
+            switched.append(predictions[0][0])
+    alarms.take_readings("press", until, {}, {})
+    alarms.due()
+    lives = expected_windows(live_sc, ctx)
+    ends = [end for end, *_ in lives]
+    assert learner.ends == [[t, float(e == "fail")] for t, n, e, *_ in events
+                            if n == "press" and e in ("fail", "pm_end")]
+    failed = [f for _, f in learner.ends]
+    assert 0 < sum(failed) < len(failed)  # lives ended both ways
+    warm_up, every = 4, 2
+    updates = [u[0] for u in learner.updates]
+    assert updates == [ends[i - 1] for i in range(warm_up, len(ends) + 1)
+                       if (i - warm_up) % every == 0][:len(updates)]
+    learned = int(learner.updates[-1][1])
+    assert learned >= len(ends) - every
+    X, y = np.concatenate(learner.X), np.concatenate(learner.y)
+    assert np.array_equal(X, np.concatenate([w for _, w, _, _ in lives[:learned]]))
+    np.testing.assert_allclose(y, np.concatenate([lab for _, _, lab, _ in lives[:learned]]),
+                               rtol=0, atol=1e-6)
+    assert learner.switched_at == updates[0] and switched and switched[0] > updates[0]
+    status = alarms.status()["learning"]
+    assert status["lives_ended"] == len(ends) and status["switched_at"] == updates[0]
+
+
+def test_a_readings_age_must_be_one_age_per_reading() -> None:
+    from twin.live.schema import Malformed, decode, encode, plant_topic
+
+    nodes = {"press": "machine"}
+    topic = plant_topic("press-wear", "sensors/press")
+
+    def readings(age: object) -> bytes:
+        return encode({"seq": 0, "clock": 2.0, "readings": {
+            "vibration": {"time": [1.0, 2.0], "value": [2.0, 2.1], "age": age}}})
+
+    message = decode(topic, readings([0.5, 1.5]), "press-wear", nodes)
+    assert message.ages["vibration"].tolist() == [0.5, 1.5]  # type: ignore[union-attr]
+    assert decode(topic, readings(None), "press-wear", nodes).ages == {}  # type: ignore[union-attr]
+    for bad in ([0.5], [0.5, -1.0], ["a", 1.0]):
+        with pytest.raises(Malformed, match="readings.vibration.age"):
+            decode(topic, readings(bad), "press-wear", nodes)

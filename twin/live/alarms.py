@@ -16,6 +16,16 @@ have both reached it, so the scores do not depend on how the messages of differe
 interleave, nor on how much plant time one message covers (the readings are kept until every
 epoch they fall in is scored). Failures are kept too, to tell how many an alarm came before
 (``warned``).
+
+A policy that learns in the loop (``learn: {...}``, with or without a starting model) learns
+from the plant's lives as the engine's does (``twin.ml.online``): a life ends at a ``fail``
+(failed) or a ``pm_end`` (maintained) of a watched machine, and once the events and every
+watched machine's readings have reached its end, its windows are cut from the readings of that
+life, labelled with the remaining operating life (from the readings' ``age``; the age at the
+end is the last reading's plus the time from it to the failure or the maintenance's start),
+and the model is updated when due. Epochs and life ends are taken in time order, so each epoch
+is scored by the model learned from the lives that had ended before it, whatever the messages'
+interleaving. Until the first update (with no starting model) nothing is scored.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from twin.language.schema import Scenario
+    from twin.ml.online import Learner
 
 RENEWALS = ("repair_end", "pm_end")
 STOPS = ("fail", "repair_start", "pm_start")
@@ -96,15 +107,34 @@ class PredictiveAlarms:
                    for name, spec in scenario.plant.nodes.items()
                    if getattr(spec, "degradation", None) is not None and has_readings(spec)}
         self.scoring = Scoring(policy, watched)
-        self.kind = str(self.scoring.predictor.task)
+        self.predictor: Any = self.scoring.predictor
+        self.learner: Learner | None = None
+        if getattr(policy, "learn", None) is not None:
+            from twin.ml.online import Learner
+
+            start = None
+            if self.predictor is not None:  # a copy: the cached model is shared in the process
+                from sklearn.base import clone
+
+                start = clone(self.predictor).set_state(self.predictor.get_state())
+            self.learner = Learner(policy.learn, {}, start)
+            self.predictor = start
+        task = (self.predictor if self.predictor is not None
+                else self.learner.fresh).task  # type: ignore[union-attr]
+        self.kind = str(task)
         self.rul = self.kind == "rul"
         self.every = float(policy.every)
         self.threshold = self.scoring.threshold
-        self.model = str(policy.model)
+        self.model = None if policy.model is None else str(policy.model)
         self.steps = self.scoring.steps
         self.tracks = {name: Track(sensors, self.every) for name, sensors in watched.items()}
         self.keep = self.steps * 50
         self.readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.ages: dict[tuple[str, str], np.ndarray] = {}
+        """The operating age at each reading (NaN where the plant did not say it)."""
+        self.ends: list[tuple[float, int, str, bool]] = []
+        """Life ends not yet learned from: (time, order received, machine, failed)."""
+        self.learned_until = {name: -math.inf for name in watched}
         self.events_clock = -math.inf
         self.received = 0
         self.scored = 0
@@ -113,7 +143,9 @@ class PredictiveAlarms:
     @classmethod
     def of(cls, scenario: Scenario) -> PredictiveAlarms | None:
         policy = scenario.maintenance.policy
-        if getattr(policy, "kind", None) != "predictive" or getattr(policy, "model", None) is None:
+        if getattr(policy, "kind", None) != "predictive" or (
+                getattr(policy, "model", None) is None
+                and getattr(policy, "learn", None) is None):
             return None
         return cls(scenario)
 
@@ -129,10 +161,13 @@ class PredictiveAlarms:
                 bisect.insort(track.renewals, time)
             elif event == "fail":
                 bisect.insort(track.failures, time)
+            if self.learner is not None and event in ("fail", "pm_end"):
+                bisect.insort(self.ends, (time, self.received, node, event == "fail"))
         self.events_clock = max(self.events_clock, clock)
 
     def take_readings(self, machine: str, clock: float,
-                      readings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+                      readings: dict[str, tuple[np.ndarray, np.ndarray]],
+                      ages: dict[str, np.ndarray] | None = None) -> None:
         track = self.tracks.get(machine)
         if track is None:
             return
@@ -142,37 +177,105 @@ class PredictiveAlarms:
             if old is not None:
                 times, values = np.concatenate([old[0], times]), np.concatenate([old[1], values])
             self.readings[(machine, sensor)] = (times, values)
+            if self.learner is not None:
+                age = (ages or {}).get(sensor)
+                if age is None:
+                    age = np.full(len(readings[sensor][0]), np.nan)
+                before = self.ages.get((machine, sensor))
+                self.ages[(machine, sensor)] = age if before is None \
+                    else np.concatenate([before, age])
+
+    # -- learning
+    def _learn(self, name: str, end: float, failed: bool) -> None:
+        """Learn from the life of ``name`` that ended at ``end`` (its readings have all come)."""
+        from twin.ml.online import LifeRecord
+
+        assert self.learner is not None
+        track = self.tracks[name]
+        r = bisect.bisect_left(track.renewals, end)  # a pm_end ending it renews it too
+        start = track.renewals[r - 1] if r else -math.inf
+        record = LifeRecord()
+        for sensor in track.sensors:
+            if (name, sensor) not in self.readings:
+                continue
+            times, values = self.readings[(name, sensor)]
+            lo = np.searchsorted(times, start, "left")
+            hi = np.searchsorted(times, end, "right")
+            if hi <= lo:
+                continue
+            record.times[sensor] = [times[lo:hi]]
+            record.values[sensor] = [values[lo:hi]]
+            if sensor == track.sensors[0]:
+                ages = self.ages[(name, sensor)][lo:hi].copy()
+                since = start if math.isfinite(start) else float(times[lo])
+                unknown = np.isnan(ages)
+                ages[unknown] = times[lo:hi][unknown] - since
+                record.ages = [ages]
+        # the operating age when it stopped (failed, or went into maintenance): the last
+        # reading's, plus the time from it to the stop
+        first = record.times.get(track.sensors[0])
+        last = float(first[0][-1]) if first else (start if math.isfinite(start) else end)
+        k = bisect.bisect_left(track.changes, (last, -1, False))
+        stop = next((t for t, _, off in track.changes[k:] if off and t <= end), end)
+        age = (float(record.ages[0][-1]) if first else 0.0) + (stop - last)
+        self.learned_until[name] = end
+        if self.learner.learn(end, track.sensors, record, age, failed):
+            self.predictor = self.learner.model
 
     # -- scoring
     def due(self) -> tuple[list[list[Any]], list[dict[str, Any]]]:
         """Score every epoch both the events and the machine's readings have reached:
-        the predictions ``[time, machine, value]`` and the alarms raised."""
+        the predictions ``[time, machine, value]`` and the alarms raised (a learning policy:
+        and learn from the lives ended before each)."""
+        if self.learner is None:
+            return self._score(math.inf)
+        ready = min([self.events_clock, *(t.readings_clock for t in self.tracks.values())])
+        predictions: list[list[Any]] = []
+        raised: list[dict[str, Any]] = []
+        while self.ends and self.ends[0][0] <= ready:
+            end, _, name, failed = self.ends.pop(0)
+            more, alarms = self._score(end)
+            predictions += more
+            raised += alarms
+            self._learn(name, end, failed)
+        more, alarms = self._score(ready)
+        return predictions + more, raised + alarms
+
+    def _score(self, until: float) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+        """Score the epochs up to ``until`` the events and readings have reached."""
         batch: list[np.ndarray] = []
         keys: list[tuple[float, str, float]] = []
         readings = self.readings
+        limit = min(self.events_clock, until)
         for name, track in self.tracks.items():
             mine = {s: readings[(name, s)] for s in track.sensors if (name, s) in readings}
-            while track.next_epoch <= self.events_clock:
+            while track.next_epoch <= limit:
                 epoch = track.next_epoch
                 off, start = track.state_at(epoch)
                 if not off:
                     if epoch > track.readings_clock:
                         break  # its readings up to then are still on their way
-                    found = window(mine, track.sensors, start, epoch, self.steps)
+                    found = None if self.predictor is None else \
+                        window(mine, track.sensors, start, epoch, self.steps)
                     if found is not None:
                         batch.append(found)
                         keys.append((epoch, name, start))
                 track.next_epoch = epoch + self.every
         for (name, sensor), (times, values) in readings.items():
             # keep what the epochs not yet scored may need: everything from their start, and
-            # the `keep` readings before
+            # the `keep` readings before (learning: and the lives not yet learned from)
             first = max(0, int(np.searchsorted(times, self.tracks[name].next_epoch)) - self.keep)
+            if self.learner is not None:
+                first = min(first, int(np.searchsorted(times, self.learned_until[name],
+                                                       "right")))
             if first:
                 readings[(name, sensor)] = (times[first:], values[first:])
+                if (name, sensor) in self.ages:
+                    self.ages[(name, sensor)] = self.ages[(name, sensor)][first:]
         if not batch:
             return [], []
         sensors = self.tracks[keys[0][1]].sensors
-        scores = self.scoring.score(batch, sensors)
+        scores = self.scoring.score(batch, sensors, self.predictor)
         self.scored += len(batch)
         predictions: list[list[Any]] = []
         raised: list[dict[str, Any]] = []
@@ -206,8 +309,16 @@ class PredictiveAlarms:
                 "median_lead": float(np.median(leads)) if leads else None}
 
     def status(self) -> dict[str, Any]:
-        return {"kind": self.kind, "threshold": self.threshold, "model": self.model,
-                "every": self.every, "scored": self.scored, "alarms": len(self.alarms),
-                "latest": {name: {"time": t.latest[0], "value": t.latest[1]}
-                           for name, t in self.tracks.items() if t.latest is not None},
-                **self.warned()}
+        out = {"kind": self.kind, "threshold": self.threshold, "model": self.model,
+               "every": self.every, "scored": self.scored, "alarms": len(self.alarms),
+               "latest": {name: {"time": t.latest[0], "value": t.latest[1]}
+                          for name, t in self.tracks.items() if t.latest is not None},
+               **self.warned()}
+        if self.learner is not None:
+            learner = self.learner
+            out["learning"] = {"lives_ended": learner.ended, "failures_seen": learner.failures,
+                               "switched_at": learner.switched_at,
+                               "updates": len(learner.updates),
+                               "last_update": learner.report()["updates"][-1]
+                               if learner.updates else None}
+        return out

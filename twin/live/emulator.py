@@ -132,9 +132,10 @@ class Emulator:
                 if table.num_rows == 0:
                     continue
                 sensor = str(table.column("sensor")[0])
-                entry = readings.setdefault(sensor, {"time": [], "value": []})
+                entry = readings.setdefault(sensor, {"time": [], "value": [], "age": []})
                 entry["time"].extend(table.column("time").to_pylist())
                 entry["value"].extend(table.column("value").to_pylist())
+                entry["age"].extend(table.column("age").to_pylist())
             if readings:
                 self._send(f"sensors/{name}", {"readings": readings})
                 self.result.readings += sum(len(e["time"]) for e in readings.values())

@@ -10,7 +10,9 @@ What the plant publishes (``twin emulate`` does, as a plant's MES or gateway wou
 - ``twin/v1/{plant}/plant/machines``:
   ``{"v", "seq", "clock", "machines": {name: {"state", "since", "age"}}}``
 - ``twin/v1/{plant}/plant/sensors/{machine}``:
-  ``{"v", "seq", "clock", "readings": {sensor: {"time": [...], "value": [...]}}}``
+  ``{"v", "seq", "clock", "readings": {sensor: {"time": [...], "value": [...], "age": [...]}}}``
+  (``age``, optional: the machine's operating age at each reading; a policy that learns in the
+  loop labels remaining life with it, and counts time since the life's start where it is absent)
 
 - ``events`` rows are the event log's columns (``twin.engine.events``) without the replication:
   the event names and their meaning are the event log's; ``part`` is null for a machine's own.
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,6 +100,8 @@ class Readings:
     machine: str
     readings: dict[str, tuple[np.ndarray, np.ndarray]]
     """sensor -> (times, values)."""
+    ages: dict[str, np.ndarray] = field(default_factory=dict)
+    """sensor -> the operating age at each reading, where the plant says it."""
 
     def __len__(self) -> int:
         return sum(len(t) for t, _ in self.readings.values())
@@ -145,7 +149,7 @@ def decode(topic: str, payload: bytes, plant: str, nodes: dict[str, str]) -> Mes
         machine = kind[len("sensors/"):]
         if nodes.get(machine) != "machine":
             raise Unknown(f"no machine {machine!r} in the scenario")
-        return Readings(seq, clock, machine, _readings(data.get("readings")))
+        return Readings(seq, clock, machine, *_readings(data.get("readings")))
     raise Unknown(f"unknown topic kind {kind!r}")
 
 
@@ -187,10 +191,12 @@ def _machines(machines: Any, nodes: dict[str, str]) -> dict[str, tuple[str, floa
     return out
 
 
-def _readings(readings: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _readings(readings: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
+                                      dict[str, np.ndarray]]:
     if not isinstance(readings, dict):
         raise Malformed("readings: not an object")
     out = {}
+    ages = {}
     for sensor, entry in readings.items():
         if not isinstance(entry, dict):
             raise Malformed(f"readings.{sensor}: not an object")
@@ -204,4 +210,13 @@ def _readings(readings: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if not (np.isfinite(times).all() and np.isfinite(values).all()):
             raise Malformed(f"readings.{sensor}: a number is not finite")
         out[sensor] = (times, values)
-    return out
+        if entry.get("age") is not None:
+            try:
+                age = np.asarray(entry["age"], dtype=float)
+            except (TypeError, ValueError):
+                raise Malformed(f"readings.{sensor}.age: not a list of numbers") from None
+            if age.shape != times.shape or not np.isfinite(age).all() or (age < 0).any():
+                raise Malformed(f"readings.{sensor}.age: not one finite age, at least 0, "
+                                "per reading")
+            ages[sensor] = age
+    return out, ages

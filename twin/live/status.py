@@ -71,6 +71,14 @@ def page(status: dict[str, Any]) -> str:
                      f"<p>failures seen {predictive['failures']}, warned of by an alarm "
                      f"{predictive['warned']}"
                      f"{'' if share is None else f' (share {share:.2f})'}</p>"]
+        learning = predictive.get("learning")
+        if learning:
+            switched = learning["switched_at"]
+            sections.append(
+                f"<p>learning in the loop: {learning['lives_ended']} lives ended "
+                f"({learning['failures_seen']} failures), {learning['updates']} updates; "
+                + ("no model yet" if switched is None
+                   else f"the model took over at {_cell(switched)}") + "</p>")
     alarms = status.get("alarms") or []
     if alarms:
         sections += ["<h2>Alarms</h2>", _table(["time", "machine", "kind", "value"], [

@@ -108,7 +108,7 @@ class LiveTwin:
                 self.predictive.take_events(message.rows, message.clock)
             elif isinstance(message, Readings):
                 self.predictive.take_readings(message.machine, message.clock,
-                                              message.readings)
+                                              message.readings, message.ages)
             self._predict()
 
     def _predict(self) -> None:

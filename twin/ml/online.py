@@ -117,13 +117,20 @@ class Learner:
         record = self.current[name]
         self.current[name] = LifeRecord()
         self.life[name] += 1
+        return self.learn(now, list(stream.sensors), record, age, failed)
+
+    def learn(self, now: float, sensors: list[str], record: LifeRecord, age: float,
+              failed: bool) -> bool:
+        """A life whose readings are ``record`` (of ``sensors``, the first one's ages in
+        ``record.ages``) ended at time ``now`` at operating ``age``: learn its windows when an
+        update is due; True when the model was updated."""
         self.ended += 1
         self.failures += int(failed)
         last = max((float(t[-1][-1]) for t in record.times.values() if t and len(t[-1])),
                    default=math.nan)
         self.learned.append((now, last))
         self.ends.append([now, float(failed)])
-        windows = self._windows(list(stream.sensors), record, age, failed)
+        windows = self._windows(sensors, record, age, failed)
         if windows is not None:
             self.pending.append(windows)
         spec = self.spec
