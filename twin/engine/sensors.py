@@ -243,6 +243,8 @@ class SensorStream:
         """Operating time from there to the latest state change read."""
         self._forgotten = 0
         self.blocks: list[pa.Table] = []
+        self.dropped = 0
+        """Blocks taken off the front of ``blocks`` by a writer (those read from it count on)."""
         self.recent: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
             s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)) for s in self.sensors}
         self.keep = 0
@@ -391,6 +393,7 @@ class ReplayStream(SensorStream):
         self.run = 0.0
         self._forgotten = 0
         self.blocks = []
+        self.dropped = 0
         self.recent = {s: (np.zeros(0), np.zeros(0), np.zeros(0, dtype=int))
                        for s in self.sensors}
         self.keep = 0
@@ -491,9 +494,11 @@ class Recorder:
     whole (they grow with state changes, not with readings, and the statistics read them at
     the end). Cutting the run does not
     change it: no event is added to the model, and the readings are the same numbers as those
-    made all at once at the end. Streams read during the run (a policy's windows) and replayed
-    records, and sinks that take whole tables only (``MemorySink``, ``CallbackSink``), are
-    served at the end, as before. If the run fails, the files begun are removed.
+    made all at once at the end. Streams a policy reads during the run (its windows) are
+    advanced by the policy alone: what they made is written as the run goes (or, with no sink,
+    let go of). Replayed records
+    no policy reads, and sinks that take whole tables only (``MemorySink``, ``CallbackSink``),
+    are served at the end, as before. If the run fails, the files begun are removed.
     ``timeline``: whether the run keeps the timelines for its result."""
 
     def __init__(self, model: BuildContext, replication: int, sensor_sink: SensorSink | None,
@@ -523,17 +528,22 @@ class Recorder:
 
         model, env, sink = self.model, self.model.env, self.sensor_sink
         log = model.events
-        streamed = {}
+        streamed: dict[str, SensorStream] = {}
+        read: dict[str, SensorStream] = {}
         if sink is not None and hasattr(sink, "open"):
             streamed = {name: s for name, s in model.sensors.items()
                         if type(s) is SensorStream and not s.keep}
+            read = {name: s for name, s in model.sensors.items() if s.keep}
             self.files = {name: sink.open(name, list(s.sensors))
-                          for name, s in streamed.items()}
+                          for name, s in {**streamed, **read}.items()}
+        # read by a policy, written nowhere: let go of what it made as the run goes
+        dropped = {name: s for name, s in model.sensors.items() if s.keep} if sink is None \
+            else {}
         if (self.event_sink is not None and hasattr(self.event_sink, "open")
                 and type(log) is EventLog):
             self.events = self.event_sink.open()
         rate = sum(1.0 / spec.period for s in streamed.values() for spec in s.sensors.values())
-        if self.files or self.events is not None:
+        if self.files or self.events is not None or dropped:
             step = self.rows / rate if rate else until / 1024
             start = env.now
             while env.now < until:
@@ -544,7 +554,17 @@ class Recorder:
                     stream.catch_up(start)  # all is known up to the stretch before this one
                     self._take(name, stream)
                     stream.forget()
-                made = (len(log) - logged if log is not None else 0) + rate * (end - start)
+                taken = 0
+                for name, stream in read.items():  # what the policy's epochs made
+                    taken += self._take(name, stream)
+                    stream.forget()
+                for stream in dropped.values():
+                    taken += sum(block.num_rows for block in stream.blocks)
+                    stream.dropped += len(stream.blocks)
+                    stream.blocks = []
+                    stream.forget()
+                made = (len(log) - logged if log is not None else 0) + rate * (end - start) \
+                    + taken
                 if self.events is not None and len(log) >= self.rows:  # type: ignore[arg-type]
                     self.events.write(log.drain(self.replication))  # type: ignore[union-attr]
                 start = end
@@ -568,7 +588,10 @@ class Recorder:
                 self.event_sink.write(log.table(self.replication))
             self.events = None
 
-    def _take(self, name: str, stream: SensorStream) -> None:
+    def _take(self, name: str, stream: SensorStream) -> int:
+        """Write what ``stream`` has made since the last call: the readings' count."""
         blocks, stream.blocks = stream.blocks, []
+        stream.dropped += len(blocks)
         for block in blocks:
             self.files[name].add(block)
+        return sum(block.num_rows for block in blocks)

@@ -84,8 +84,11 @@ class Learner:
     def collect(self, name: str) -> None:
         """Take the readings the stream has emitted since the last call."""
         stream = self.streams[name]
-        blocks = stream.blocks[self.block[name]:]
-        self.block[name] = len(stream.blocks)
+        first = self.block[name] - stream.dropped  # a writer may have taken some off the front
+        if first < 0:
+            raise RuntimeError(f"readings of {name} were written before they were learned from")
+        blocks = stream.blocks[first:]
+        self.block[name] = stream.dropped + len(stream.blocks)
         for table in blocks:
             sensor = str(table.column("sensor")[0]) if table.num_rows else None
             if sensor is None:
