@@ -144,6 +144,9 @@ def test_learning_is_reproducible_on_any_number_of_workers(tmp_path: Path) -> No
     assert len(learning["cost_rate_by_period"]) == 10
     assert learning["error_by_update"][0]["error"] is None  # no model to score with yet
     assert np.isfinite(learning["error_by_update"][-1]["error"])
+    report = (tmp_path / "1" / "report.html").read_text()
+    assert "Cost rate over time" in report
+    assert "the model's error on each new life, before it learns from it" in report
 
 
 def test_a_risk_predictor_needs_its_horizon_and_an_unknown_one_is_named() -> None:

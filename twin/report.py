@@ -388,13 +388,49 @@ def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> st
     what = "year of operation" if yearly else f"end of the {label} ({unit})"
     fig.update_layout(title=f"Maintenance cost rate per {label}", xaxis_title=what,
                       yaxis_title=f"per {unit}")
+    if yearly:
+        fig.update_xaxes(dtick=1)
     headers = ["policy"] + [f"year {x}" if yearly else f"to {_num(x, 3)}" for x in xs]
     return ("<h2>Cost rate over time</h2>" + _figure(fig, 360)
             + _table(headers, rows)
             + "<p class=\"note\">Failures and preventive maintenances paid in each period, "
               "per time unit: mean " + ("(95% intervals in the figure)" if wide else
                                        "[95% interval]") + " over replications. "
-            + " ".join(notes) + "</p>")
+            + " ".join(notes) + "</p>" + _learning_error_figure(timed, unit))
+
+
+def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
+    """A learning policy's model error over calendar time: at each update, the error of the
+    model then in use on the windows of the lives it is about to learn from (the prequential,
+    test-then-train error), every replication's; a dotted line where the model took over (on
+    average)."""
+    fig = go.Figure()
+    drawn = 0
+    for name, learning in timed.items():
+        xs: list[float] = []
+        ys: list[float] = []
+        text: list[str] = []
+        for rep, updates in enumerate(learning.get("updates") or []):
+            for time, lives, failures, windows, error in updates:
+                if error is None:
+                    continue
+                xs.append(time)
+                ys.append(error)
+                text.append(f"replication {rep}: {lives:.0f} lives ended, {failures:.0f} "
+                            f"failures seen, {windows:.0f} windows learned from")
+        if xs:
+            drawn += len(xs)
+            fig.add_scatter(x=xs, y=ys, mode="markers", name=name, hovertext=text)
+        switched = (learning.get("switched_at") or {}).get("mean")
+        if xs and switched is not None:
+            fig.add_vline(x=switched, line_dash="dot",
+                          annotation_text=f"{name}: the model takes over")
+    if not drawn:
+        return ""
+    fig.update_layout(title="Learning in the loop: the model's error on each new life, before "
+                            "it learns from it", xaxis_title=unit,
+                      yaxis_title="RMSE of the new windows")
+    return _figure(fig, 360)
 
 
 def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
