@@ -5,6 +5,8 @@ an interrupted sweep runs only what it had not finished."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,11 @@ from twin.study.variants import sweep
 ROOT = Path(__file__).resolve().parents[1]
 WEAR = ROOT / "scenarios" / "wear.yaml"
 TWO = ROOT / "scenarios" / "two-station.yaml"
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+
+HEAVY = ("torch", "sklearn", "pandas", "pyarrow", "scipy", "plotly", "dask", "networkx", "simpy",
+         "numpy", "rich")
+"""What validating a scenario does without: the simulation, learning, tables and plots."""
 
 
 class WholeEvents:
@@ -49,6 +56,17 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         else:
             assert x.equals(y), column
     return True
+
+
+def test_validate_loads_no_simulation_learning_or_plotting_library() -> None:
+    code = ("import json, sys, twin.cli\n"
+            f"rc = twin.cli.main(['validate', {str(DEFAULT)!r}])\n"
+            "print(json.dumps([rc, sorted({m.split('.')[0] for m in sys.modules})]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT, timeout=120)
+    rc, modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rc == 0 and "default.yaml: ok: scenario 'bracket-line'" in out.stdout
+    assert sorted(set(modules) & set(HEAVY)) == []
 
 
 def test_streamed_readings_and_events_are_those_written_in_one_piece(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ without a traceback; 1 anything else.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import math
 import os
 import re
@@ -22,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.kpis import COMPACT, KPIS, headline_kpis, kpi_units
-from twin.language.loading import load_scenario
-from twin.language.overrides import parse_assignment
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
@@ -35,7 +35,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
 
 # rich is imported where it is used: `twin validate` prints one plain line, and importing rich
-# is a good share of the command's time
+# is a good share of the command's time. So is the scenario language (pydantic, its schemas),
+# imported by the commands that read a scenario, not for `twin --help`.
 
 
 def Console(*args: Any, **kwargs: Any) -> RichConsole:  # noqa: N802 - rich's class, made late
@@ -350,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    from twin.language.overrides import parse_assignment
+
     overrides = [parse_assignment(text) for text in args.sets]
     for name in ("replications", "seed", "horizon"):
         value = getattr(args, name, None)
@@ -359,6 +362,8 @@ def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
+    from twin.language.loading import load_scenario
+
     return load_scenario(args.scenario, overrides_from(args))
 
 
@@ -913,6 +918,8 @@ def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
 
 def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.engine.state import dump_state
+    from twin.language.loading import load_scenario
+    from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
     from twin.live.emulator import emulate
 
@@ -938,6 +945,8 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
+    from twin.language.loading import load_scenario
+    from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
     from twin.live.twin import LiveTwin
 
@@ -1015,6 +1024,7 @@ def _stderr() -> RichConsole:
 
 def main(argv: Sequence[str] | None = None) -> int:
     console: Any = _Stdout()
+    whole_process = argv is None  # the command line's own process, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
@@ -1030,6 +1040,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ArgumentError as exc:
                 raise ArgumentError(_suggest(parser, argv, str(exc))) from None
             handler: Callable[[argparse.Namespace, Any], int] = args.handler
+            if whole_process and args.command == "validate":
+                # it writes nothing, and its process ends when it does: the objects left (the
+                # scenario language's schemas, mostly) go with the process, without the
+                # collector's last passes over them, which cost a good share of the command
+                atexit.register(gc.freeze)
             return handler(args, console)
         except ArgumentError as exc:
             _stderr().print(f"error: {exc}", markup=False)

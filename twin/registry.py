@@ -17,23 +17,44 @@ An entry point is loaded the first time its group is asked for, once per process
 is not registered gets a "did you mean" built from the names that are. Distributions load while
 the scenario language itself loads, so a module that registers one imports nothing of twin but
 ``twin.language.distributions``.
+
+The installed entry points are read once for all the groups (each read goes through every
+installed distribution's metadata), and again only if ``sys.path`` changes.
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterator
-from functools import cache
-from importlib.metadata import entry_points
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoints
 
 NODE_KINDS = "twin.node_kinds"
 POLICIES = "twin.policies"
 DISTRIBUTIONS = "twin.distributions"
 PREDICTORS = "twin.predictors"
 DISPATCHING = "twin.dispatching"
+
+
+@lru_cache(maxsize=4)
+def _installed(path: tuple[str, ...]) -> Any:
+    """Every entry point of the distributions found on ``path`` (``sys.path``): an
+    ``EntryPoints`` (on Python 3.11 a ``SelectableGroups``; both ``select`` a group)."""
+    from importlib.metadata import entry_points
+
+    return entry_points()
+
+
+def entry_points(group: str) -> EntryPoints:
+    """``importlib.metadata.entry_points(group=group)``, off one read of the installed ones."""
+    found: EntryPoints = _installed(tuple(sys.path)).select(group=group)
+    return found
 
 
 @cache

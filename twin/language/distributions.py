@@ -7,6 +7,8 @@ scenario a bare number stands for ``{dist: constant, value: number}``.
 The simulation draws through ``stream(rng)``, which samples in blocks (one numpy call per block
 rather than per value) and hands the values out one at a time; the values are the same whatever
 the block size, so common random numbers hold.
+
+numpy is imported where values are drawn: validating a scenario does without it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from twin.registry import DISTRIBUTIONS, plugins
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -60,6 +64,8 @@ class Constant(BaseDistribution):
     value: NonNegFloat
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        import numpy as np
+
         return np.full(size, self.value)
 
     def mean(self) -> float:
@@ -202,9 +208,13 @@ class Empirical(BaseDistribution):
     values: Annotated[list[NonNegFloat], Field(min_length=1)]
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        import numpy as np
+
         return rng.choice(np.asarray(self.values, dtype=float), size)
 
     def mean(self) -> float:
+        import numpy as np
+
         return float(np.mean(self.values))
 
 

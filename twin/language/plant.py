@@ -1,5 +1,8 @@
 """The plant as a networkx DiGraph, and the checks that make it safe to simulate.
 
+The checks work on plain dicts (``check_plant``): validating a scenario needs neither networkx
+nor numpy, which are imported where a graph is built or solved.
+
 Node attributes hold the frozen node specs (``spec``) and their kind; edge attributes hold the
 routing probability ``p``. Structural rules:
 
@@ -13,15 +16,15 @@ routing probability ``p``. Structural rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import networkx as nx
-import numpy as np
 
 from twin.errors import Loc
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from twin.language.schema import Scenario
 
 P_TOLERANCE = 1e-9
@@ -29,6 +32,8 @@ P_TOLERANCE = 1e-9
 
 def plant_graph(scenario: Scenario) -> nx.DiGraph:
     """The plant graph; assumes ``check_plant`` found no problem."""
+    import networkx as nx
+
     graph = nx.DiGraph(name=scenario.name)
     for name, spec in scenario.plant.nodes.items():
         graph.add_node(name, kind=spec.kind, spec=spec)
@@ -46,12 +51,51 @@ def plant_graph(scenario: Scenario) -> nx.DiGraph:
     return graph
 
 
+class _Graph:
+    """The few directed-graph queries the checks make, on dicts: nodes, successors and
+    predecessors in the order they were added (as a networkx DiGraph keeps them), each edge's
+    attributes."""
+
+    def __init__(self, nodes: Any) -> None:
+        self.succ: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in nodes}
+        self.pred: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in nodes}
+
+    def add_edge(self, source: str, target: str, **data: Any) -> None:
+        self.succ[source][target] = self.pred[target][source] = data
+
+    def edge(self, source: str, target: str) -> dict[str, Any]:
+        return self.succ[source][target]
+
+    def predecessors(self, node: str) -> Iterator[str]:
+        return iter(self.pred[node])
+
+    def out_edges(self, node: str, key: str) -> list[tuple[str, str, Any]]:
+        return [(node, target, data.get(key)) for target, data in self.succ[node].items()]
+
+    def in_degree(self, node: str) -> int:
+        return len(self.pred[node])
+
+    def out_degree(self, node: str) -> int:
+        return len(self.succ[node])
+
+    def reached(self, starts: list[str], forward: bool) -> set[str]:
+        """``starts`` and every node reached from them along (or against) the edges."""
+        links = self.succ if forward else self.pred
+        seen = set(starts)
+        stack = list(starts)
+        while stack:
+            for nxt in links[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+
 def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
     """Structural problems of the plant, each with the field path it concerns."""
     nodes = scenario.plant.nodes
     problems: list[tuple[Loc, str]] = []
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
+    graph = _Graph(nodes)
     edge_loc: dict[tuple[str, str], Loc] = {}
     for i, edge in enumerate(scenario.plant.edges):
         loc: Loc = ("plant", "edges", i)
@@ -116,9 +160,9 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
 
     for name, kind in kinds.items():
         loc = ("plant", "nodes", name)
-        rejects = [t for _, t, w in graph.out_edges(name, data="when") if w == "rejected"]
-        special = [t for _, t, w in graph.out_edges(name, data="when") if w is not None]
-        outs = [(s, t, p) for s, t, p in graph.out_edges(name, data="p") if t not in special]
+        rejects = [t for _, t, w in graph.out_edges(name, "when") if w == "rejected"]
+        special = [t for _, t, w in graph.out_edges(name, "when") if w is not None]
+        outs = [(s, t, p) for s, t, p in graph.out_edges(name, "p") if t not in special]
         if getattr(nodes[name], "inspection", None) is not None and len(rejects) != 1:
             problems.append((loc + ("inspection",), f"machine {name!r} inspects parts: give it "
                                                     "exactly one edge with when: rejected "
@@ -164,12 +208,8 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
     if problems:
         return problems
 
-    reached = set(sources)
-    for s in sources:
-        reached |= nx.descendants(graph, s)
-    reaching = set(sinks)
-    for s in sinks:
-        reaching |= nx.ancestors(graph, s)
+    reached = graph.reached(sources, forward=True)
+    reaching = graph.reached(sinks, forward=False)
     for name, kind in kinds.items():
         if name not in reached:
             problems.append((("plant", "nodes", name), f"{kind} {name!r} is not reachable from any "
@@ -228,7 +268,7 @@ def _supply_edge_problems(source: str, target: str, pair: tuple[str, str],
     return []
 
 
-def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
+def _supply_node_problems(scenario: Scenario, graph: _Graph,
                           edge_loc: dict[tuple[str, str], Loc]) -> list[tuple[Loc, str]]:
     nodes = scenario.plant.nodes
     problems: list[tuple[Loc, str]] = []
@@ -262,7 +302,7 @@ def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
                                                     "order with "
                                                     "(base-stock, sS or rQ)"))
             elif len(sources) > 1:
-                shares = {n: graph.edges[n, name]["share"] for n in sources}
+                shares = {n: graph.edge(n, name)["share"] for n in sources}
                 missing = [n for n, v in shares.items() if v is None]
                 if missing:
                     problems.append((edge_loc[(missing[0], name)], f"warehouse {name!r} has "
@@ -272,7 +312,7 @@ def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
                     problems.append((loc, f"the shares of the sources of warehouse {name!r} "
                                           f"sum to {sum(shares.values()):g}, not 1"))
             elif len(sources) == 1:
-                share = graph.edges[sources[0], name]["share"]
+                share = graph.edge(sources[0], name)["share"]
                 if share is not None and abs(share - 1.0) > P_TOLERANCE:
                     problems.append((edge_loc[(sources[0], name)] + ("share",),
                                      f"{sources[0]!r} is the only source of {name!r}: its "
@@ -293,10 +333,10 @@ def _supply_node_problems(scenario: Scenario, graph: nx.DiGraph,
     return problems
 
 
-def line_entries(graph: nx.DiGraph, warehouse: str, nodes: Any) -> list[str]:
+def line_entries(graph: nx.DiGraph | _Graph, warehouse: str, nodes: Any) -> list[str]:
     """The machines where the line that feeds ``warehouse`` takes in material: those upstream of
     it (up to the warehouses that feed the line) fed by a source or a warehouse, directly or
-    through a buffer."""
+    through a buffer. ``graph`` is the plant graph, or the checks' own."""
     def intake(node: str) -> bool:
         return nodes[node].kind in ("source", "warehouse") or (
             nodes[node].kind == "buffer" and any(intake(n) for n in graph.predecessors(node)))
@@ -336,6 +376,8 @@ def visit_ratios(graph: nx.DiGraph) -> dict[str, float]:
     Releases are split over sources by their rate (infinite sources count as equal). A buffer
     passes parts evenly to the machines it feeds.
     """
+    import numpy as np
+
     names = list(graph)
     index = {n: i for i, n in enumerate(names)}
     n = len(names)

@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 from pydantic import Field
 
 from twin.errors import InputError, Loc
@@ -60,6 +59,7 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
                 source: str | None = None) -> pd.DataFrame:
     """The order list of ``path``, checked: every column there, numbers where numbers belong,
     quantities of at least 1, known products. Sorted by release (stable)."""
+    import numpy as np
     import pandas as pd  # here: most scenarios have no order list
 
     path = Path(path)
