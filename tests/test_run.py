@@ -175,3 +175,16 @@ def test_output_files_are_readable_by_others(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_an_interval_without_spread_prints_without_rounding_noise() -> None:
+    """Policies that never fail have the same cost in every replication: an interval of width
+    1e-16 from the sums' rounding is no spread."""
+    from twin.cli import _pm
+
+    mean = 1.0799308705984019
+    assert _pm({"mean": mean, "ci95": [mean - 2.2e-16, mean + 2.2e-16]}, signed=False) \
+        == "1.080 ± 0.000"
+    assert _pm({"mean": -0.100000000000000006, "ci95": [-0.10000000000000002, -0.09999999999999999]}) \
+        == "-0.100 ± 0.000*"
+    assert _pm({"mean": 0.473, "ci95": [0.462, 0.484]}, signed=False) == "0.473 ± 0.011"

@@ -733,7 +733,12 @@ def _pm(stat: dict[str, Any], signed: bool = True) -> str:
     if mean is None or low is None:
         return _number(mean, 3)
     half = (high - low) / 2
+    if half <= 1e-12 * max(1.0, abs(mean)):  # no spread but rounding in the sums
+        low = high = mean
+        half = 0.0
     digits = max(0, 1 - math.floor(math.log10(half))) if half > 0 else 3
+    if not signed and half == 0:
+        return f"{mean:.{digits}f} ± {half:.{digits}f}"
     if not signed:
         up, down = high - mean, mean - low
         if abs(up - down) > 1e-9 * max(abs(up), abs(down)):  # clipped to the KPI's range
