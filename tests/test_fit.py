@@ -192,6 +192,27 @@ def test_bad_logs_exit_2_naming_the_file_row_and_column(tmp_path: Path, capsys) 
 
     assert main(["fit", str(tmp_path / "nowhere.parquet")]) == 2
     assert "no such file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["fit", str(tmp_path / "empty")]) == 2
+    assert "a folder without Parquet files" in capsys.readouterr().err
+
+
+def test_a_folder_of_parquet_parts_is_one_log(tmp_path: Path) -> None:
+    """A live twin's record, or any log written in parts: read in name order, the same log."""
+    from twin.fitting.log import read_log
+
+    frame, _ = machine_log(1, lives=5)
+    whole = tmp_path / "whole.parquet"
+    frame.to_parquet(whole)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    half = len(frame) // 2
+    frame.iloc[:half].to_parquet(parts / "part-00000.parquet")
+    frame.iloc[half:].to_parquet(parts / "part-00001.parquet")
+    (parts / ".part-00002.parquet.tmp").write_text("being written")
+    one, two = read_log(whole).frame, read_log(parts).frame
+    for name in ("replication", "time", "node", "event", "part"):
+        assert one[name].astype(str).tolist() == two[name].astype(str).tolist(), name
 
 
 ROUND_TRIP = {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from twin.engine.replication import build
@@ -92,8 +93,9 @@ def test_scoring_skips_a_stopped_machine_and_alarms_once_per_life(model: Path) -
 mqtt = pytest.mark.skipif(mosquitto() is None, reason="Eclipse Mosquitto is not installed")
 
 
-def in_hand(live: Scenario, until: float) -> PredictiveAlarms:
-    """The scoring of replication 0 of the plant with all its events and readings in hand."""
+def in_hand(live: Scenario, until: float) -> tuple[PredictiveAlarms, pd.DataFrame, pd.DataFrame]:
+    """The scoring of replication 0 of the plant with all its events and readings in hand; the
+    readings and the event log."""
     sc = load_scenario(WEAR, [REACTIVE])
     ctx = build(sc, 0, events=True)
     ctx.env.run(until=until)
@@ -109,7 +111,7 @@ def in_hand(live: Scenario, until: float) -> PredictiveAlarms:
                          {s: (g["time"].to_numpy(), g["value"].to_numpy()) for s, g in groups},
                          {s: g["age"].to_numpy() for s, g in groups})
     alarms.due()
-    return alarms
+    return alarms, table, log.table(0).to_pandas()
 
 
 LEARN_FROM_ZERO = {"kind": "predictive", "threshold": 250, "every": 30, "duration": 20,
@@ -130,7 +132,7 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
         WEAR, [("maintenance.policy", LEARN_FROM_ZERO)])
     with Broker(tmp_path / "broker") as broker:
         live = LiveTwin(scenario, broker.url, out=tmp_path / "live", forecasts=False,
-                        client_id="live-alarms")
+                        client_id="live-alarms", record=policy == "model", record_rows=20_000)
         listener = Connector(broker.url, "alarm-listener",
                              (twin_topic("press-wear", "alarms/#"),))
         stop = threading.Event()
@@ -162,7 +164,7 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
             if len(got) >= len(scorer.alarms):
                 break
         listener.close()
-    whole = in_hand(scenario, emulation.clock)
+    whole, readings, events = in_hand(scenario, emulation.clock)
     assert scorer.scored == whole.scored and scorer.alarms == whole.alarms
     warned = scorer.warned()
     assert warned == whole.warned()
@@ -187,6 +189,21 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
         return
     assert warned["share"] > 0.5
     assert len(got) == len(scorer.alarms)
+    # what the twin received, recorded: the plant's own event log and readings, in parts
+    record = tmp_path / "live" / "record"
+    assert len(list((record / "events").glob("part-*.parquet"))) > 1
+    kept = pd.read_parquet(record / "events")
+    key = ["time", "node", "event"]
+    assert kept.sort_values(key, kind="stable").astype(str).reset_index(drop=True).equals(
+        events.sort_values(key, kind="stable").astype(str).reset_index(drop=True))
+    kept = pd.read_parquet(record / "sensors" / "machine=press").sort_values(
+        ["sensor", "time"], kind="stable")
+    truth = readings.sort_values(["sensor", "time"], kind="stable")
+    assert len(kept) == len(truth) > 20_000
+    for column in ("time", "value", "age"):
+        assert np.array_equal(kept[column].to_numpy(), truth[column].to_numpy()), column
+    assert kept["wear"].isna().all() and kept["state"].isna().all()
+    assert not list(record.rglob(".*"))  # no temporary file left
     first = json.loads(got[0][1])
     assert first["v"] == 1 and first["kind"] == "rul" and first["value"] <= 250
     status = json.loads((tmp_path / "live" / "status.json").read_text())

@@ -271,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="build a scenario from an event log (Parquet or CSV): graph, "
                                    "routing, fitted laws with censoring; write it and a report")
-    p.add_argument("log", type=Path, help="event log (.parquet, or .csv)")
+    p.add_argument("log", type=Path,
+                   help="event log (.parquet, .csv, or a folder of .parquet parts)")
     p.add_argument("--out", type=Path, help="scenario file to write (default: <log>.yaml)")
     p.add_argument("--report", type=Path, help="fit report (default: <out>.html)")
     p.set_defaults(handler=cmd_fit)
@@ -346,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.add_argument("--client-id", help="MQTT client id (default twin-live-<plant>)")
+    p.add_argument("--record", action="store_true",
+                   help="write every event and reading received to Parquet under OUT/record "
+                        "(parts of --record-rows rows)")
+    p.add_argument("--record-rows", type=_positive_int, default=1 << 20, metavar="N",
+                   help="rows per recorded part file (default 1048576)")
     p.set_defaults(handler=cmd_live)
     return parser
 
@@ -959,7 +965,8 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets])
     twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
                     horizon=args.horizon, replications=args.replications,
-                    buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id)
+                    buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id,
+                    record=args.record, record_rows=args.record_rows)
     console.print(f"live twin of {scenario.name!r} on {args.broker}: status in "
                   f"{args.out / 'status.json'}, page {args.out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +70,17 @@ class EventLog:
             self.part.append(part.id)
             self.product.append(part.product)
             self.order.append(part.order)
+
+    def extend(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Events given as rows ``(time, node, event, part, product, order)`` (as ``take``
+        gives them, or a plant publishes them)."""
+        for time, node, event, part, product, order in rows:
+            self.time.append(time)
+            self.node.append(node)
+            self.event.append(event)
+            self.part.append(part)
+            self.product.append(product)
+            self.order.append(order)
 
     def __len__(self) -> int:
         return len(self.time)

@@ -53,16 +53,21 @@ def _problem(log_source: str, csv: bool, row: int | None, column: str | None,
 
 
 def read_log(path: str | Path) -> EventLog:
-    """Read and check the event log at ``path``; raise ``InputError`` on any problem."""
+    """Read and check the event log at ``path`` (a Parquet or CSV file, or a folder of Parquet
+    files holding its parts, read in name order); raise ``InputError`` on any problem."""
     path = Path(path)
     source = str(path)
     csv = path.suffix.lower() in (".csv", ".txt") or path.name.lower().endswith(".csv.gz")
     if not path.exists():
         raise InputError(source, [((), "no such file", None)])
-    if path.is_dir():
-        raise InputError(source, [((), "is a folder, not an event log (Parquet or CSV)", None)])
+    parts = sorted(path.glob("[!.]*.parquet")) if path.is_dir() else []
+    if path.is_dir() and not parts:
+        raise InputError(source, [((), "a folder without Parquet files, not an event log "
+                                       "(Parquet, CSV, or a folder of Parquet parts)", None)])
     try:
-        if csv:
+        if parts:  # the parts of one log (a live twin's record, a run's replications)
+            frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        elif csv:
             frame = pd.read_csv(path, dtype={"node": "string", "event": "string",
                                              "product": "string", "order": "string"},
                                 low_memory=False)

@@ -1,6 +1,7 @@
 """``twin live``: subscribe to a plant's topics, keep the mirror of its state, forecast from it
 every so often in a worker process, score the scenario's predictive model on the live sensor
-windows (``twin.live.alarms``), and keep ``status.json`` and the report page.
+windows (``twin.live.alarms``), and keep ``status.json`` and the report page; with ``record``,
+write what it receives to Parquet (``twin.live.record``).
 
 The loop drains the connector's queue in batches and never waits for a forecast: it submits
 one when it is due and the last has finished, and publishes each when it comes back. A message
@@ -24,6 +25,7 @@ from twin.live.connector import Connector
 from twin.live.emulator import unit_seconds
 from twin.live.forecast import Forecaster
 from twin.live.mirror import Mirror
+from twin.live.record import Record
 from twin.live.schema import (
     ROOT,
     Events,
@@ -49,7 +51,8 @@ class LiveTwin:
                  forecast_every: float = 60.0, horizon: float | None = None,
                  replications: int = 10, buckets: float | None = None,
                  tolerance: float = 5.0, client_id: str | None = None,
-                 status_every: float = 1.0, forecasts: bool = True) -> None:
+                 status_every: float = 1.0, forecasts: bool = True, record: bool = False,
+                 record_rows: int = 1 << 20) -> None:
         self.scenario = scenario
         self.plant = scenario.name
         self.out = Path(out)
@@ -70,6 +73,8 @@ class LiveTwin:
         self.armed: dict[str, float] = {}
         self.predictive = PredictiveAlarms.of(scenario)
         """The scenario's predictive model scored on the live windows, if it has one."""
+        self.record = Record(self.out / "record", record_rows) if record else None
+        """The events and readings received, written to Parquet (``twin.live.record``)."""
         self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
                                    (f"{ROOT}/{self.plant}/plant/#",))
         self.started = time.monotonic()
@@ -101,6 +106,11 @@ class LiveTwin:
         stream = topic.rsplit("/plant/", 1)[1]
         fresh = message.seq not in self.mirror.seen.get(stream, ())
         self.mirror.take(stream, message)
+        if self.record is not None and fresh:
+            if isinstance(message, Events):
+                self.record.take_events(message.rows)
+            elif isinstance(message, Readings):
+                self.record.take_readings(message.machine, message.readings, message.ages)
         if self.watch and stream.startswith("sensors/"):
             self._check(stream[len("sensors/"):])
         if self.predictive is not None and fresh:
@@ -186,7 +196,8 @@ class LiveTwin:
                 "counts": counts, "problems": list(self.problems),
                 "state": self.mirror.state().model_dump(mode="json", exclude_none=True),
                 "forecast": self.forecast, "alarms": list(self.alarms),
-                **({"predictive": self.predictive.status()} if self.predictive else {})}
+                **({"predictive": self.predictive.status()} if self.predictive else {}),
+                **({"recorded": self.record.status()} if self.record else {})}
 
     def write_status(self) -> None:
         status = self.status()
@@ -201,6 +212,8 @@ class LiveTwin:
         if self.forecaster is not None:
             self.forecaster.close()
         try:
+            if self.record is not None:
+                self.record.close()
             self.write_status()
         finally:
             self.connector.close()
