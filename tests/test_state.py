@@ -151,3 +151,59 @@ def test_bad_state_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert str(path) in err and words in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_downtime_per_bucket_follows_the_two_state_chain(tmp_path: Path) -> None:
+    """A saturated machine that fails at rate l = 0.2 per minute of work and is repaired in an
+    exponential r = 2 minutes, up at time 0: the expected time down in [t0, t1] is
+    a ((t1 - t0) - (exp(-c t0) - exp(-c t1)) / c), a = l r / (1 + l r), c = l + 1 / r; each
+    bucket's interval holds it, and in every replication the buckets add up to the run's
+    unplanned downtime."""
+    import yaml
+
+    scenario = {"name": "updown", "horizon": 20, "replications": 400,
+                "plant": {"nodes": {"src": {"kind": "source"},
+                                    "M": {"kind": "machine",
+                                          "process_time": {"dist": "constant", "value": 0.01},
+                                          "failures": {
+                                              "ttf": {"dist": "exponential", "mean": 5},
+                                              "ttr": {"dist": "exponential", "mean": 2}}},
+                                    "out": {"kind": "sink"}},
+                          "edges": [["src", "M"], ["M", "out"]]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario))
+    assert main(["run", str(tmp_path / "s.yaml"), "--buckets", "5", "--no-sensors",
+                 "--out", str(tmp_path / "out"), "--workers", "2"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    buckets = summary["buckets"]
+    rate, repair = 0.2, 2.0
+    a, c = rate * repair / (1 + rate * repair), rate + 1 / repair
+    for k, stat in enumerate(buckets["unplanned_downtime"]):
+        t0, t1 = 5.0 * k, 5.0 * (k + 1)
+        exact = a * ((t1 - t0) - (math.exp(-c * t0) - math.exp(-c * t1)) / c) / 5
+        low, high = stat["ci95"]
+        assert low <= exact <= high, (k, low, exact, high)
+    whole = summary["kpis"]["unplanned_downtime"]["values"]
+    per_bucket = np.mean([s["values"] for s in buckets["unplanned_downtime"]], axis=0)
+    np.testing.assert_allclose(per_bucket, whole, rtol=1e-9, atol=1e-12)
+    assert "orders_due" not in buckets  # no orders in this plant
+
+
+def test_orders_due_and_late_per_bucket_are_the_orders_tables(tmp_path: Path) -> None:
+    """Per day of the cell's week: the orders due that day, and those late (done after their
+    due date, or still open at the end), as the run's orders table counts them."""
+    import pandas as pd
+
+    out = tmp_path / "out"
+    assert main(["run", str(ROOT / "scenarios" / "cell-orders.yaml"), "--buckets", "1440",
+                 "--replications", "2", "--no-sensors", "--out", str(out)]) == 0
+    buckets = json.loads((out / "summary.json").read_text())["buckets"]
+    orders = pd.read_parquet(out / "orders.parquet")
+    orders["day"] = (orders["due"] // 1440).astype(int)
+    orders["late"] = orders["completion"].isna() | (orders["lateness"] > 0)
+    for rep in range(2):
+        mine = orders[orders["replication"] == rep]
+        due = mine.groupby("day").size().reindex(range(7), fill_value=0)
+        late = mine.groupby("day")["late"].sum().reindex(range(7), fill_value=0)
+        assert [s["values"][rep] for s in buckets["orders_due"]] == due.tolist()
+        assert [s["values"][rep] for s in buckets["late_orders"]] == late.tolist()
+    assert sum(s["mean"] for s in buckets["late_orders"]) > 10

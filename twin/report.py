@@ -461,7 +461,27 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
         fig.update_layout(title=f"Throughput per {buckets['width']:g} {summary['time_unit']} "
                                 "(bucket ends)", xaxis_title=summary["time_unit"],
                           yaxis_title=f"parts/{summary['time_unit']}")
-        sections.append("<h2>Over time</h2>" + _figure(fig, 320))
+        over = "<h2>Over time</h2>" + _figure(fig, 320)
+        if "unplanned_downtime" in buckets:
+            fig = go.Figure()
+            fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets["unplanned_downtime"]],
+                        error_y=_error_bars(buckets["unplanned_downtime"]),
+                        marker_color="#d62728")
+            fig.update_layout(title="Unplanned downtime per bucket (machines down or in repair, "
+                                    "on average)", xaxis_title=summary["time_unit"],
+                              yaxis_title="machines")
+            over += _figure(fig, 300)
+        if "orders_due" in buckets:
+            fig = go.Figure()
+            for name, color in (("orders_due", "#7f7f7f"), ("late_orders", "#ff7f0e")):
+                fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets[name]],
+                            error_y=_error_bars(buckets[name]), marker_color=color,
+                            name=name.replace("_", " "))
+            fig.update_layout(title="Orders due per bucket, and those late (by due date)",
+                              xaxis_title=summary["time_unit"], yaxis_title="orders",
+                              barmode="group")
+            over += _figure(fig, 300)
+        sections.append(over)
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
     if summary.get("operators"):

@@ -155,6 +155,9 @@ def simulate(
         initial = None
     model = build(scenario, replication, timeline=timeline, events=event_sink is not None,
                   initial=initial, buckets=buckets)
+    n = math.ceil((scenario.horizon - scenario.warmup) / buckets - 1e-9) if buckets else 0
+    for machine in model.machines.values() if buckets else ():
+        machine.clock.count_down(scenario.warmup, buckets, n)
     # runs to the horizon, writing readings and events as it goes
     Recorder(model, replication, sensor_sink, event_sink, timeline=timeline).run(
         scenario.horizon)
@@ -164,12 +167,25 @@ def simulate(
     if save_state:
         result.end_state = dump_state(capture(model, scenario, replication))
     if buckets:
-        n = math.ceil((scenario.horizon - scenario.warmup) / buckets - 1e-9)
         good = [0] * n
         for sink in model.sinks.values():
             for k, count in enumerate(sink.by_bucket[:n]):
                 good[k] += count
-        result.buckets = {"throughput": [g / buckets for g in good]}
+        down = [0.0] * n
+        for machine in model.machines.values():
+            for k, spent in enumerate(machine.clock.down_by_bucket or ()):
+                down[k] += spent
+        result.buckets = {"throughput": [g / buckets for g in good],
+                          "unplanned_downtime": [d / buckets for d in down]}
+        if result.orders:  # by due date: the orders due, and those late (or open past due)
+            due, late = [0] * n, [0] * n
+            for _, _, _, _, when, done in result.orders:
+                k = math.floor((when - scenario.warmup) / buckets)
+                if 0 <= k < n:
+                    due[k] += 1
+                    late[k] += int(not done <= when)  # open (NaN) or done after its due date
+            result.buckets.update({"orders_due": [float(d) for d in due],
+                                   "late_orders": [float(x) for x in late]})
     if not inventory:
         result.inventory = {}
         result.orders = []

@@ -51,7 +51,8 @@ class StateClock:
     """Time spent in each state (from the end of the warmup), and optionally the timeline of
     changes (from the start)."""
 
-    __slots__ = ("env", "state", "since", "totals", "timeline")
+    __slots__ = ("env", "state", "since", "totals", "timeline", "down_by_bucket", "origin",
+                 "width")
 
     def __init__(self, env: simpy.Environment, state: int, timeline: bool) -> None:
         self.env = env
@@ -59,12 +60,35 @@ class StateClock:
         self.since = env.now
         self.totals = [0.0] * len(STATES)
         self.timeline: list[tuple[float, int]] | None = [(env.now, state)] if timeline else None
+        self.down_by_bucket: list[float] | None = None
+        """With ``count_down``: the time down or in repair in each bucket of ``width``."""
+        self.origin = 0.0
+        self.width = 0.0
+
+    def count_down(self, origin: float, width: float, buckets: int) -> None:
+        """Also count the unplanned downtime (down or in repair) per bucket of ``width`` time
+        from ``origin``."""
+        self.origin, self.width = origin, width
+        self.down_by_bucket = [0.0] * buckets
+
+    def _spread(self, start: float, end: float) -> None:
+        """Add the downtime from ``start`` to ``end`` to the buckets it overlaps."""
+        assert self.down_by_bucket is not None
+        buckets = self.down_by_bucket
+        start = max(start, self.origin)
+        k = int((start - self.origin) // self.width)
+        while start < end and k < len(buckets):
+            edge = min(end, self.origin + (k + 1) * self.width)
+            buckets[k] += max(0.0, edge - start)
+            start, k = edge, k + 1
 
     def set(self, state: int) -> None:
         if state == self.state:
             return
         now = self.env.now
         self.totals[self.state] += now - self.since
+        if self.down_by_bucket is not None and self.state in (DOWN, REPAIR):
+            self._spread(self.since, now)
         self.state = state
         self.since = now
         if self.timeline is not None:
@@ -77,6 +101,8 @@ class StateClock:
     def close(self) -> list[float]:
         now = self.env.now
         self.totals[self.state] += now - self.since
+        if self.down_by_bucket is not None and self.state in (DOWN, REPAIR):
+            self._spread(self.since, now)
         self.since = now
         return self.totals
 

@@ -18,10 +18,16 @@ if TYPE_CHECKING:
     from twin.language.schema import Scenario
 
 
+BUCKET_KPIS = ("throughput", "unplanned_downtime", "orders_due", "late_orders")
+"""What a forecast gives per bucket: good parts per time unit, machines down (on average),
+and where the plant has orders, the orders due in the bucket and how many of them are late."""
+
+
 def look_ahead(scenario: Scenario, state: PlantState, horizon: float, replications: int,
                buckets: float) -> dict[str, Any]:
     """One forecast: the KPIs (mean and 95% interval over replications) of the next
-    ``horizon`` from ``state``, and the throughput of each bucket of width ``buckets``."""
+    ``horizon`` from ``state``, and those of each bucket of width ``buckets``
+    (``BUCKET_KPIS``)."""
     from twin.study.runner import run
 
     started = time.perf_counter()
@@ -38,8 +44,8 @@ def look_ahead(scenario: Scenario, state: PlantState, horizon: float, replicatio
     if "buckets" in summary:
         b = summary["buckets"]
         out["buckets"] = {"width": b["width"], "end": [state.time + e for e in b["end"]],
-                          "throughput": [{"mean": s["mean"], "ci95": s["ci95"]}
-                                         for s in b["throughput"]]}
+                          **{name: [{"mean": s["mean"], "ci95": s["ci95"]} for s in b[name]]
+                             for name in BUCKET_KPIS if name in b}}
     out["elapsed_s"] = time.perf_counter() - started
     return out
 

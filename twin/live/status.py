@@ -18,6 +18,8 @@ def write_status(folder: Path, status: dict[str, Any]) -> None:
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
@@ -57,9 +59,13 @@ def page(status: dict[str, Any]) -> str:
                      _table(["KPI", "mean", "95% interval"], rows)]
         buckets = forecast.get("buckets")
         if buckets:
-            sections.append(_table(["until", "throughput", "95% interval"], [
-                [end, s["mean"], f"[{_cell(s['ci95'][0])}, {_cell(s['ci95'][1])}]"]
-                for end, s in zip(buckets["end"], buckets["throughput"], strict=False)]))
+            names = [n for n in ("throughput", "unplanned_downtime", "orders_due",
+                                 "late_orders") if n in buckets]
+            sections.append(_table(["until", *(f"{n.replace('_', ' ')} [95% interval]"
+                                               for n in names)], [
+                [end, *(f"{_cell(buckets[n][k]['mean'])} [{_cell(buckets[n][k]['ci95'][0])}, "
+                        f"{_cell(buckets[n][k]['ci95'][1])}]" for n in names)]
+                for k, end in enumerate(buckets["end"])]))
     predictive = status.get("predictive")
     if predictive:
         share = predictive.get("share")

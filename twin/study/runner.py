@@ -13,6 +13,7 @@ A run is a study of one variant: with ``out``, each finished replication is save
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,12 @@ def bucket_summary(scenario: Scenario, results: list[ReplicationResult],
     from twin.study.stats import statistic
 
     n = len(results[0].buckets.get("throughput", []))
-    return {"width": width,
-            "end": [scenario.warmup + width * (k + 1) for k in range(n)],
-            "throughput": [statistic([r.buckets["throughput"][k] for r in results],
-                                     bounds=kpi_range("throughput")) for k in range(n)]}
+    out: dict[str, Any] = {"width": width,
+                           "end": [scenario.warmup + width * (k + 1) for k in range(n)]}
+    for name in ("throughput", "unplanned_downtime", "orders_due", "late_orders"):
+        if all(name in r.buckets for r in results):
+            bounds = kpi_range(name) if name in ("throughput", "unplanned_downtime") \
+                else (0.0, math.inf)
+            out[name] = [statistic([r.buckets[name][k] for r in results], bounds=bounds)
+                         for k in range(n)]
+    return out
