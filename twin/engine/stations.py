@@ -67,9 +67,10 @@ class StateClock:
 
     def count_down(self, origin: float, width: float, buckets: int) -> None:
         """Also count the unplanned downtime (down or in repair) per bucket of ``width`` time
-        from ``origin``."""
+        from ``origin`` (the clock becomes a ``BucketClock``: the others pay nothing for it)."""
         self.origin, self.width = origin, width
         self.down_by_bucket = [0.0] * buckets
+        self.__class__ = BucketClock
 
     def _spread(self, start: float, end: float) -> None:
         """Add the downtime from ``start`` to ``end`` to the buckets it overlaps."""
@@ -87,8 +88,6 @@ class StateClock:
             return
         now = self.env.now
         self.totals[self.state] += now - self.since
-        if self.down_by_bucket is not None and self.state in (DOWN, REPAIR):
-            self._spread(self.since, now)
         self.state = state
         self.since = now
         if self.timeline is not None:
@@ -101,10 +100,24 @@ class StateClock:
     def close(self) -> list[float]:
         now = self.env.now
         self.totals[self.state] += now - self.since
-        if self.down_by_bucket is not None and self.state in (DOWN, REPAIR):
-            self._spread(self.since, now)
         self.since = now
         return self.totals
+
+
+class BucketClock(StateClock):
+    """A state clock that also counts the downtime per bucket (``StateClock.count_down``)."""
+
+    __slots__ = ()
+
+    def set(self, state: int) -> None:
+        if state != self.state and self.state in (DOWN, REPAIR):
+            self._spread(self.since, self.env.now)
+        super().set(state)
+
+    def close(self) -> list[float]:
+        if self.state in (DOWN, REPAIR):
+            self._spread(self.since, self.env.now)
+        return super().close()
 
 
 Choice = TypeVar("Choice")
