@@ -273,6 +273,19 @@ def test_live_learning_learns_each_life_the_plant_ended_and_nothing_after() -> N
     assert learner.switched_at == updates[0] and switched and switched[0] > updates[0]
     status = alarms.status()["learning"]
     assert status["lives_ended"] == len(ends) and status["switched_at"] == updates[0]
+    # a plant that does not say the operating age: the same windows, labelled with the time
+    # from each reading to the life's end (the press works all but a few minutes of its lives)
+    blind = PredictiveAlarms(live_sc)
+    blind.take_events(events, until)
+    groups = table.groupby("sensor", observed=True)
+    blind.take_readings("press", until, {s: (g["time"].to_numpy(), g["value"].to_numpy())
+                                         for s, g in groups})
+    blind.due()
+    assert blind.learner is not None
+    assert [u[0] for u in blind.learner.updates] == updates
+    assert np.array_equal(np.concatenate(blind.learner.X), X)
+    calendar = np.concatenate(blind.learner.y)
+    assert np.all(calendar >= y - 1e-6) and np.median(calendar - y) < 5.0
 
 
 def test_a_readings_age_must_be_one_age_per_reading() -> None:
