@@ -198,6 +198,30 @@ def test_replay_draws_held_out_lives_and_reads_their_sensors(lives: Path, model:
     assert result.machines["engine"]["failures"] == len(drawn)
 
 
+def test_a_replayed_record_is_written_as_the_run_goes(lives: Path, model: Path,
+                                                     tmp_path: Path) -> None:
+    """Under a policy that reads no readings, the replaying machine's readings go to the file
+    row group by row group: the same numbers, bit for bit, as written in one piece."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from tests.test_scale import same
+    from twin import scenario_from_data
+    from twin.engine.sensors import CallbackSink, ParquetSink
+
+    data = replay_scenario(lives, model)
+    data["maintenance"]["policy"] = {"kind": "reactive"}  # type: ignore[index]
+    scenario = scenario_from_data(data)
+    whole_sink = ParquetSink(tmp_path / "whole", 0)
+    whole = simulate(scenario, 0, sensor_sink=CallbackSink(whole_sink.write))
+    streamed = simulate(scenario, 0, sensor_sink=ParquetSink(tmp_path / "streamed", 0,
+                                                             rows=200))
+    assert streamed.kpis == whole.kpis
+    file = tmp_path / "streamed" / "machine=engine" / "replication-0000.parquet"
+    assert pq.ParquetFile(file).num_row_groups > 10
+    assert same(pd.read_parquet(tmp_path / "whole"), pd.read_parquet(tmp_path / "streamed"))
+
+
 def test_replay_refuses_the_lives_the_model_trained_on(lives: Path, model: Path,
                                                        capsys: pytest.CaptureFixture[str]
                                                        ) -> None:

@@ -402,17 +402,31 @@ class ReplayStream(SensorStream):
         self._first = 0
 
     def advance(self, until: float) -> None:
+        self._replay(until, now=True)
+
+    def catch_up(self, until: float) -> None:
+        """The readings due up to ``until``, a time already past, as ``advance`` at the end
+        would give them (the operating time is summed on in the same order)."""
+        self._replay(until, now=False)
+
+    def _replay(self, until: float, now: bool) -> None:
         if until <= self.done:
             return
         machine = self.machine
         timeline, lives = machine.clock.timeline, machine.lives
         assert timeline is not None and lives is not None
-        tail = timeline[self.knot:]
-        t_knots = np.array([t for t, _ in tail] + [until])
-        states = np.array([s for _, s in tail] + [tail[-1][1]])
+        if now:
+            tail = timeline[self.knot:]
+        else:  # the changes up to ``until`` only: the readings after the last wait for it
+            tail = timeline[self.knot:bisect_right(timeline, until, lo=self.knot,
+                                                   key=_first)]
+        t_knots = np.array([t for t, _ in tail] + ([until] if now else []))
+        states = np.array([s for _, s in tail] + ([tail[-1][1]] if now else []))
         working = states[:-1] == WORKING
-        operating = self.knot_operating + np.concatenate(
-            [[0.0], np.cumsum(np.diff(t_knots) * working)])
+        # one term after another from the operating time at the first knot, so that where
+        # the calls fall does not change the sums
+        operating = np.cumsum(np.concatenate([[self.knot_operating],
+                                              np.diff(t_knots) * working]))
         start_op, end_op = operating[0], operating[-1]
         times_l, values_l, ages_l, wear_l, life_l = [], [], [], [], []
         while self._first + 1 < len(lives) and lives[self._first + 1].operating <= start_op:
@@ -496,9 +510,8 @@ class Recorder:
     change it: no event is added to the model, and the readings are the same numbers as those
     made all at once at the end. Streams a policy reads during the run (its windows) are
     advanced by the policy alone: what they made is written as the run goes (or, with no sink,
-    let go of). Replayed records
-    no policy reads, and sinks that take whole tables only (``MemorySink``, ``CallbackSink``),
-    are served at the end, as before. If the run fails, the files begun are removed.
+    let go of). Sinks that take whole tables only (``MemorySink``, ``CallbackSink``) are
+    served at the end, as before. If the run fails, the files begun are removed.
     ``timeline``: whether the run keeps the timelines for its result."""
 
     def __init__(self, model: BuildContext, replication: int, sensor_sink: SensorSink | None,
@@ -531,8 +544,7 @@ class Recorder:
         streamed: dict[str, SensorStream] = {}
         read: dict[str, SensorStream] = {}
         if sink is not None and hasattr(sink, "open"):
-            streamed = {name: s for name, s in model.sensors.items()
-                        if type(s) is SensorStream and not s.keep}
+            streamed = {name: s for name, s in model.sensors.items() if not s.keep}
             read = {name: s for name, s in model.sensors.items() if s.keep}
             self.files = {name: sink.open(name, list(s.sensors))
                           for name, s in {**streamed, **read}.items()}
@@ -542,7 +554,8 @@ class Recorder:
         if (self.event_sink is not None and hasattr(self.event_sink, "open")
                 and type(log) is EventLog):
             self.events = self.event_sink.open()
-        rate = sum(1.0 / spec.period for s in streamed.values() for spec in s.sensors.values())
+        rate = sum(1.0 / spec.period for s in streamed.values() if type(s) is SensorStream
+                   for spec in s.sensors.values())  # a replayed record's: counted as taken
         if self.files or self.events is not None or dropped:
             step = self.rows / rate if rate else until / 1024
             start = env.now
@@ -550,11 +563,12 @@ class Recorder:
                 end = min(until, env.now + step)
                 logged = len(log) if log is not None else 0
                 env.run(until=end)
+                taken = 0
                 for name, stream in streamed.items():
                     stream.catch_up(start)  # all is known up to the stretch before this one
-                    self._take(name, stream)
+                    rows = self._take(name, stream)
+                    taken += 0 if type(stream) is SensorStream else rows
                     stream.forget()
-                taken = 0
                 for name, stream in read.items():  # what the policy's epochs made
                     taken += self._take(name, stream)
                     stream.forget()
