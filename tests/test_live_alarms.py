@@ -304,3 +304,54 @@ def test_a_readings_age_must_be_one_age_per_reading() -> None:
     for bad in ([0.5], [0.5, -1.0], ["a", 1.0]):
         with pytest.raises(Malformed, match="readings.vibration.age"):
             decode(topic, readings(bad), "press-wear", nodes)
+
+
+def test_a_machine_whose_readings_stop_does_not_hold_the_learning_back() -> None:
+    """Two presses; the second one's sensors go quiet at 3,000 min while the events and the
+    first one's readings go on to 20,000: the learning waits for it, then, a minute of wall
+    time later, names it stalled and goes on learning from the lives ended and scoring the first
+    press's windows to the end."""
+    import yaml
+
+    from twin import scenario_from_data
+
+    data = yaml.safe_load(WEAR.read_text())
+    nodes = data["plant"]["nodes"]
+    nodes["press2"] = nodes["press"]
+    data["plant"]["edges"] += [["B1", "press2"], ["press2", "B2"]]
+    data["maintenance"]["policy"] = {"kind": "reactive"}
+    plant = scenario_from_data(data)
+    until = 20_000.0
+    ctx = build(plant, 0, events=True)
+    ctx.env.run(until=until)
+    log = ctx.events
+    events = [(t, n, e, None, None, None) for t, n, e
+              in zip(log.time, log.node, log.event, strict=True)]
+    data["maintenance"]["policy"] = LEARN_FROM_ZERO
+    alarms = PredictiveAlarms(scenario_from_data(data))
+    wall = [0.0]
+    alarms.clock = lambda: wall[0]
+    alarms.take_events(events, until)
+    for name, quiet in (("press", until), ("press2", 3000.0)):
+        stream = ctx.sensors[name]
+        stream.advance(until)
+        table = stream.table().to_pandas()
+        table = table[table["time"] <= quiet]
+        groups = table.groupby("sensor", observed=True)
+        alarms.take_readings(name, quiet, {s: (g["time"].to_numpy(), g["value"].to_numpy())
+                                           for s, g in groups},
+                             {s: g["age"].to_numpy() for s, g in groups})
+    predictions, _ = alarms.due()
+    learner = alarms.learner
+    assert learner is not None
+    ends = [t for t, n, e, *_ in events if e == "fail" and n in ("press", "press2")]
+    assert alarms.status()["stalled"] == []
+    assert learner.ended == sum(t <= 3000 for t in ends)  # waiting for press2's readings
+    wall[0] = 61.0  # a minute later, nothing more from press2
+    predictions, _ = alarms.due()
+    assert learner.ended == len(ends) > 10  # every life ended was learned from
+    assert learner.updates[-1][0] > 15_000
+    press = [p[0] for p in predictions if p[1] == "press"]
+    assert press and max(press) > until - 100
+    assert all(p[0] <= 3000 for p in predictions if p[1] == "press2")
+    assert alarms.status()["stalled"] == ["press2"]

@@ -25,14 +25,19 @@ life, labelled with the remaining operating life (from the readings' ``age``; th
 end is the last reading's plus the time from it to the failure or the maintenance's start),
 and the model is updated when due. Epochs and life ends are taken in time order, so each epoch
 is scored by the model learned from the lives that had ended before it, whatever the messages'
-interleaving. Until the first update (with no starting model) nothing is scored.
+interleaving. Until the first update (with no starting model) nothing is scored. A machine
+whose readings lag the events and have not come for ``STALL_SECONDS`` of wall time (a sensor
+gone quiet) stops holding the others back: its lives that end meanwhile are learned from the
+readings that came, and its epochs wait for its readings.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +46,9 @@ if TYPE_CHECKING:
     from twin.language.schema import Scenario
     from twin.ml.online import Learner
 
+STALL_SECONDS = 60.0
+"""A watched machine whose readings lag the events and from which no readings have come for
+this long (wall time) no longer holds back the learning (and the scoring) of the others."""
 RENEWALS = ("repair_end", "pm_end")
 STOPS = ("fail", "repair_start", "pm_start")
 
@@ -78,6 +86,8 @@ class Track:
     sensors: list[str]
     next_epoch: float
     readings_clock: float = -math.inf
+    heard: float = 0.0
+    """When (wall time) its readings last came."""
     changes: list[tuple[float, int, bool]] = field(default_factory=list)
     """(time, order received, off after it) at each stop or renewal, in time order."""
     renewals: list[float] = field(default_factory=list)
@@ -127,7 +137,11 @@ class PredictiveAlarms:
         self.threshold = self.scoring.threshold
         self.model = None if policy.model is None else str(policy.model)
         self.steps = self.scoring.steps
-        self.tracks = {name: Track(sensors, self.every) for name, sensors in watched.items()}
+        self.clock: Callable[[], float] = monotonic
+        """Wall time, to tell a machine whose sensors went quiet."""
+        started = self.clock()
+        self.tracks = {name: Track(sensors, self.every, heard=started)
+                       for name, sensors in watched.items()}
         self.keep = self.steps * 50
         self.readings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.ages: dict[tuple[str, str], np.ndarray] = {}
@@ -172,6 +186,7 @@ class PredictiveAlarms:
         if track is None:
             return
         track.readings_clock = max(track.readings_clock, clock)
+        track.heard = self.clock()
         for sensor, (times, values) in readings.items():
             old = self.readings.get((machine, sensor))
             if old is not None:
@@ -229,7 +244,9 @@ class PredictiveAlarms:
         and learn from the lives ended before each)."""
         if self.learner is None:
             return self._score(math.inf)
-        ready = min([self.events_clock, *(t.readings_clock for t in self.tracks.values())])
+        stalled = self.stalled()
+        ready = min([self.events_clock, *(t.readings_clock for n, t in self.tracks.items()
+                                          if n not in stalled)])
         predictions: list[list[Any]] = []
         raised: list[dict[str, Any]] = []
         while self.ends and self.ends[0][0] <= ready:
@@ -240,6 +257,14 @@ class PredictiveAlarms:
             self._learn(name, end, failed)
         more, alarms = self._score(ready)
         return predictions + more, raised + alarms
+
+    def stalled(self) -> list[str]:
+        """The watched machines whose readings lag the events and have not come for
+        ``STALL_SECONDS``."""
+        now = self.clock()
+        return sorted(n for n, t in self.tracks.items()
+                      if t.readings_clock < self.events_clock
+                      and now - t.heard > STALL_SECONDS)
 
     def _score(self, until: float) -> tuple[list[list[Any]], list[dict[str, Any]]]:
         """Score the epochs up to ``until`` the events and readings have reached."""
@@ -316,6 +341,7 @@ class PredictiveAlarms:
                **self.warned()}
         if self.learner is not None:
             learner = self.learner
+            out["stalled"] = self.stalled()
             out["learning"] = {"lives_ended": learner.ended, "failures_seen": learner.failures,
                                "switched_at": learner.switched_at,
                                "updates": len(learner.updates),
