@@ -84,7 +84,9 @@ def page(status: dict[str, Any]) -> str:
                 f"<p>learning in the loop: {learning['lives_ended']} lives ended "
                 f"({learning['failures_seen']} failures), {learning['updates']} updates; "
                 + ("no model yet" if switched is None
-                   else f"the model took over at {_cell(switched)}") + "</p>")
+                   else f"the model took over at {_cell(switched)}")
+                + (f"; readings stalled: {html.escape(', '.join(predictive['stalled']))}"
+                   if predictive.get("stalled") else "") + "</p>")
     alarms = status.get("alarms") or []
     if alarms:
         sections += ["<h2>Alarms</h2>", _table(["time", "machine", "kind", "value"], [
