@@ -186,6 +186,17 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
         assert warned["warned"] / len(after) > 0.5
         status = json.loads((tmp_path / "live" / "status.json").read_text())
         assert status["predictive"]["learning"]["switched_at"] == switched
+        # the model it learned, saved after each update as twin train saves one: a predictive
+        # policy loads it, and it predicts what the live twin's model predicts
+        from twin.ml.predictor import load_predictor
+
+        saved = tmp_path / "live" / "learned" / "model.json"
+        meta = json.loads(saved.read_text())["metadata"]
+        assert meta["learned_live"]["updates"] == len(learner.updates)
+        load_scenario(WEAR, [("maintenance.policy", {**LEARN_FROM_ZERO, "learn": None,
+                                                     "model": str(saved)})])
+        loaded, _ = load_predictor(saved.with_suffix(""))
+        assert np.array_equal(loaded.predict(learner.X[-1]), learner.model.predict(learner.X[-1]))
         return
     assert warned["share"] > 0.5
     assert len(got) == len(scorer.alarms)

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from twin.language.schema import Scenario
     from twin.ml.online import Learner
 
@@ -151,6 +153,8 @@ class PredictiveAlarms:
         self.learned_until = {name: -math.inf for name in watched}
         self.events_clock = -math.inf
         self.received = 0
+        self.saved = 0
+        """The learner's updates when its model was last saved."""
         self.scored = 0
         self.alarms: list[dict[str, Any]] = []
 
@@ -257,6 +261,25 @@ class PredictiveAlarms:
             self._learn(name, end, failed)
         more, alarms = self._score(ready)
         return predictions + more, raised + alarms
+
+    def save_learned(self, folder: Path) -> Path | None:
+        """After each update of a learning policy's model: ``folder/model.json`` (with
+        ``model.npz``), as ``twin train`` saves one, for a predictive policy to load (the window
+        and the sensors in its metadata, and what it learned from); its path, or None when
+        there is nothing new to save."""
+        learner = self.learner
+        if learner is None or learner.model is None or len(learner.updates) == self.saved:
+            return None
+        from twin.ml.predictor import save_predictor
+
+        self.saved = len(learner.updates)
+        time, lives, failures, windows, _ = learner.updates[-1]
+        sensors = next(iter(self.tracks.values())).sensors
+        save_predictor(learner.model, learner.spec.predictor, folder / "model", {
+            "steps": self.steps, "stride": learner.spec.stride, "sensors": sensors,
+            "learned_live": {"time": time, "lives": lives, "failures": failures,
+                             "windows": windows, "updates": len(learner.updates)}})
+        return folder / "model.json"
 
     def stalled(self) -> list[str]:
         """The watched machines whose readings lag the events and have not come for

@@ -133,6 +133,7 @@ class LiveTwin:
             self.alarms.append(alarm)
             self.connector.publish(twin_topic(self.plant, f"alarms/{alarm['machine']}"),
                                    encode(alarm))
+        self.predictive.save_learned(self.out / "learned")
 
     def _check(self, machine: str) -> None:
         """A condition alarm when the watched indicator reads at or above its threshold, once
