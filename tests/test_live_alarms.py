@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from twin.engine.replication import build
+from twin.engine.stations import STATES
 from twin.language.loading import load_scenario
 from twin.live.alarms import PredictiveAlarms, window
 from twin.live.broker import Broker, mosquitto
@@ -214,6 +215,9 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
     for column in ("time", "value", "age"):
         assert np.array_equal(kept[column].to_numpy(), truth[column].to_numpy()), column
     assert kept["wear"].isna().all() and kept["state"].isna().all()
+    states = pd.read_parquet(record / "machines")
+    assert len(states) > 10 and set(states["state"]) <= set(STATES)
+    assert set(states["machine"]) >= {"press"} and (states["age"] >= 0).all()
     assert not list(record.rglob(".*"))  # no temporary file left
     first = json.loads(got[0][1])
     assert first["v"] == 1 and first["kind"] == "rul" and first["value"] <= 250

@@ -7,7 +7,9 @@ in the order received) with the writers a run uses (``twin.engine.events.Streame
   ``twin run --events`` writes them, so ``twin fit`` reads them as it reads a run's;
 - ``record/sensors/machine=<name>/part-NNNNN.parquet``: a readings file's columns, with the
   plant's ``age`` where it gave one and ``state``, ``wear`` and ``life`` empty (a plant does
-  not publish them).
+  not publish them);
+- ``record/machines/part-NNNNN.parquet``: each machine state change published (``time``,
+  ``machine``, ``state``, ``age``: the ``machines`` topic's entries, one row each).
 
 Each part is written a row group at a time under a hidden temporary name and renamed into
 place once it holds ``rows`` rows, or when the twin stops (Ctrl-C, SIGTERM): a reader never
@@ -29,6 +31,11 @@ from twin.engine.events import EventLog, StreamedFile
 from twin.engine.sensors import DICTIONARY as READING_DICTIONARY
 from twin.engine.sensors import FILE_SCHEMA
 
+STATE_SCHEMA = pa.schema([("time", pa.float64()),
+                          ("machine", pa.dictionary(pa.int32(), pa.string())),
+                          ("state", pa.dictionary(pa.int32(), pa.string())),
+                          ("age", pa.float64())])
+"""Columns of the recorded machine states."""
 GROUP = 1 << 14
 """Rows buffered before they are written as a row group."""
 PART = re.compile(r"part-(\d+)\.parquet")
@@ -78,6 +85,26 @@ class Record:
         self.readings: dict[str, Parts] = {}
         self.pending: dict[str, list[pa.Table]] = {}
         self.counts: dict[str, int] = {}
+        self.states = Parts(folder / "machines", rows, STATE_SCHEMA, ["machine", "state"])
+        self.changes: list[tuple[float, str, str, float]] = []
+
+    def take_machines(self, machines: dict[str, tuple[str, float, float]]) -> None:
+        """The ``machines`` topic's entries: name -> (state, since, age then)."""
+        self.changes += [(since, name, state, age)
+                         for name, (state, since, age) in machines.items()]
+        if len(self.changes) >= GROUP:
+            self._flush_states()
+
+    def _flush_states(self) -> None:
+        if not self.changes:
+            return
+        time, machine, state, age = zip(*self.changes, strict=True)
+        self.changes = []
+        self.states.write(pa.table({
+            "time": pa.array(time, pa.float64()),
+            "machine": pa.array(machine, pa.string()).dictionary_encode(),
+            "state": pa.array(state, pa.string()).dictionary_encode(),
+            "age": pa.array(age, pa.float64())}, schema=STATE_SCHEMA))
 
     def take_events(self, rows: list[tuple[Any, ...]]) -> None:
         self.log.extend(rows)
@@ -129,8 +156,11 @@ class Record:
             self._flush(machine)
         for parts in self.readings.values():
             parts.close()
+        self._flush_states()
+        self.states.close()
 
     def status(self) -> dict[str, int]:
         return {"events": self.events.written + len(self.log),
+                "machine_states": self.states.written + len(self.changes),
                 "readings": sum(p.written for p in self.readings.values())
                 + sum(self.counts.values())}

@@ -111,6 +111,8 @@ class LiveTwin:
                 self.record.take_events(message.rows)
             elif isinstance(message, Readings):
                 self.record.take_readings(message.machine, message.readings, message.ages)
+            else:
+                self.record.take_machines(message.machines)
         if self.watch and stream.startswith("sensors/"):
             self._check(stream[len("sensors/"):])
         if self.predictive is not None and fresh:
