@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from twin.live.twin import LiveTwin
 from twin.ml.training import train
 
 if TYPE_CHECKING:
+    from twin.engine.context import BuildContext
     from twin.language.schema import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,11 +60,9 @@ def test_live_windows_are_the_engines_windows() -> None:
     for epoch in np.arange(30.0, 6000.0, 30.0):
         ctx.env.run(until=epoch)
         stream.advance(epoch)
-        table = stream.table().to_pandas()
-        published = {s: (g["time"].to_numpy(), g["value"].to_numpy())
-                     for s, g in table.groupby("sensor", observed=True)}
+        sent, _ = published(stream.table().to_pandas())
         start = press.lives[-1].start if len(press.lives) > 1 else -np.inf
-        mine, theirs = window(published, sensors, start, epoch, 30), stream.window(30)
+        mine, theirs = window(sent, sensors, start, epoch, 30), stream.window(30)
         if theirs is None:
             assert mine is None
             empty += 1
@@ -94,25 +93,42 @@ def test_scoring_skips_a_stopped_machine_and_alarms_once_per_life(model: Path) -
 mqtt = pytest.mark.skipif(mosquitto() is None, reason="Eclipse Mosquitto is not installed")
 
 
+def plant_record(plant: Scenario, until: float) -> tuple[BuildContext, list[tuple[Any, ...]]]:
+    """Replication 0 of ``plant`` run to ``until``: the model, and its event log as a plant
+    publishes it (rows of time, node, event and no part)."""
+    ctx = build(plant, 0, events=True)
+    ctx.env.run(until=until)
+    log = ctx.events
+    assert log is not None
+    return ctx, [(t, n, e, None, None, None)
+                 for t, n, e in zip(log.time, log.node, log.event, strict=True)]
+
+
+def readings_table(ctx: BuildContext, machine: str, until: float) -> pd.DataFrame:
+    stream = ctx.sensors[machine]
+    stream.advance(until)
+    return stream.table().to_pandas()
+
+
+def published(table: pd.DataFrame) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
+                                             dict[str, np.ndarray]]:
+    """A readings table as a plant publishes it: times and values per sensor, and ages."""
+    groups = table.groupby("sensor", observed=True)
+    return ({s: (g["time"].to_numpy(), g["value"].to_numpy()) for s, g in groups},
+            {s: g["age"].to_numpy() for s, g in groups})
+
+
 def in_hand(live: Scenario, until: float) -> tuple[PredictiveAlarms, pd.DataFrame, pd.DataFrame]:
     """The scoring of replication 0 of the plant with all its events and readings in hand; the
     readings and the event log."""
-    sc = load_scenario(WEAR, [REACTIVE])
-    ctx = build(sc, 0, events=True)
-    ctx.env.run(until=until)
-    stream = ctx.sensors["press"]
-    stream.advance(until)
-    table = stream.table().to_pandas()
-    log = ctx.events
+    ctx, events = plant_record(load_scenario(WEAR, [REACTIVE]), until)
+    table = readings_table(ctx, "press", until)
     alarms = PredictiveAlarms(live)
-    alarms.take_events([(t, n, e, None, None, None) for t, n, e
-                        in zip(log.time, log.node, log.event, strict=True)], until)
-    groups = table.groupby("sensor", observed=True)
-    alarms.take_readings("press", until,
-                         {s: (g["time"].to_numpy(), g["value"].to_numpy()) for s, g in groups},
-                         {s: g["age"].to_numpy() for s, g in groups})
+    alarms.take_events(events, until)
+    alarms.take_readings("press", until, *published(table))
     alarms.due()
-    return alarms, table, log.table(0).to_pandas()
+    assert ctx.events is not None
+    return alarms, table, ctx.events.table(0).to_pandas()
 
 
 LEARN_FROM_ZERO = {"kind": "predictive", "threshold": 250, "every": 30, "duration": 20,
@@ -240,15 +256,8 @@ def test_live_learning_learns_each_life_the_plant_ended_and_nothing_after() -> N
     from tests.test_online import expected_windows
 
     until = 25_000.0
-    plant = load_scenario(WEAR, [PREVENTIVE, ("horizon", until)])
-    ctx = build(plant, 0, events=True)
-    ctx.env.run(until=until)
-    stream = ctx.sensors["press"]
-    stream.advance(until)
-    table = stream.table().to_pandas()
-    log = ctx.events
-    events = [(t, n, e, None, None, None) for t, n, e
-              in zip(log.time, log.node, log.event, strict=True)]
+    ctx, events = plant_record(load_scenario(WEAR, [PREVENTIVE, ("horizon", until)]), until)
+    table = readings_table(ctx, "press", until)
     live_sc = load_scenario(WEAR, [("maintenance.policy", LEARN), ("horizon", until)])
     alarms = PredictiveAlarms(live_sc)
     learner = alarms.learner
@@ -260,10 +269,7 @@ def test_live_learning_learns_each_life_the_plant_ended_and_nothing_after() -> N
         ahead = min(until, max(done, cut + (700.0 if k % 2 else -700.0)))
         chunk = table[(table["time"] > done) & (table["time"] <= ahead)]
         done = ahead
-        alarms.take_readings("press", done, {
-            s: (g["time"].to_numpy(), g["value"].to_numpy())
-            for s, g in chunk.groupby("sensor", observed=True)},
-            {s: g["age"].to_numpy() for s, g in chunk.groupby("sensor", observed=True)})
+        alarms.take_readings("press", done, *published(chunk))
         predictions, _ = alarms.due()
         if predictions and not switched:
             switched.append(predictions[0][0])
@@ -292,9 +298,7 @@ def test_live_learning_learns_each_life_the_plant_ended_and_nothing_after() -> N
     # from each reading to the life's end (the press works all but a few minutes of its lives)
     blind = PredictiveAlarms(live_sc)
     blind.take_events(events, until)
-    groups = table.groupby("sensor", observed=True)
-    blind.take_readings("press", until, {s: (g["time"].to_numpy(), g["value"].to_numpy())
-                                         for s, g in groups})
+    blind.take_readings("press", until, published(table)[0])
     blind.due()
     assert blind.learner is not None
     assert [u[0] for u in blind.learner.updates] == updates
@@ -335,27 +339,16 @@ def test_a_machine_whose_readings_stop_does_not_hold_the_learning_back() -> None
     nodes["press2"] = nodes["press"]
     data["plant"]["edges"] += [["B1", "press2"], ["press2", "B2"]]
     data["maintenance"]["policy"] = {"kind": "reactive"}
-    plant = scenario_from_data(data)
     until = 20_000.0
-    ctx = build(plant, 0, events=True)
-    ctx.env.run(until=until)
-    log = ctx.events
-    events = [(t, n, e, None, None, None) for t, n, e
-              in zip(log.time, log.node, log.event, strict=True)]
+    ctx, events = plant_record(scenario_from_data(data), until)
     data["maintenance"]["policy"] = LEARN_FROM_ZERO
     alarms = PredictiveAlarms(scenario_from_data(data))
     wall = [0.0]
     alarms.clock = lambda: wall[0]
     alarms.take_events(events, until)
     for name, quiet in (("press", until), ("press2", 3000.0)):
-        stream = ctx.sensors[name]
-        stream.advance(until)
-        table = stream.table().to_pandas()
-        table = table[table["time"] <= quiet]
-        groups = table.groupby("sensor", observed=True)
-        alarms.take_readings(name, quiet, {s: (g["time"].to_numpy(), g["value"].to_numpy())
-                                           for s, g in groups},
-                             {s: g["age"].to_numpy() for s, g in groups})
+        table = readings_table(ctx, name, until)
+        alarms.take_readings(name, quiet, *published(table[table["time"] <= quiet]))
     predictions, _ = alarms.due()
     learner = alarms.learner
     assert learner is not None

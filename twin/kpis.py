@@ -128,6 +128,12 @@ def kpi_units(time_unit: str) -> dict[str, str]:
     return {k.name: k.unit_for(time_unit) for k in KPI_TABLE}
 
 
+BUCKET_KPIS = ("throughput", "unplanned_downtime", "orders_due", "late_orders")
+"""What ``--buckets`` gives per time bucket: good parts per time unit, machines down or in
+repair (on average) and, where the plant has orders, the orders due in the bucket and how many
+of them are late."""
+
+
 def kpi_range(name: str) -> tuple[float | None, float | None]:
     """The bounds of a KPI's values; unbounded for a name not in the table."""
     kpi = BY_NAME.get(name)

@@ -239,21 +239,13 @@ class PredictivePolicy(MaintenancePolicy):
     def learning(self, ctx: BuildContext) -> dict[str, Any]:
         """Cost rate per period, and for a learning policy when its model took over and its
         updates (time, lives ended, failures seen, windows, prequential error)."""
-        from twin.ml.online import period_of
+        from twin.ml.online import cost_by_period
 
         scenario = ctx.scenario
-        period, label = period_of(scenario.time_unit, scenario.horizon)
-        edges = np.arange(0.0, scenario.horizon + 1e-9, period)
-        if edges[-1] < scenario.horizon - 1e-9:
-            edges = np.append(edges, scenario.horizon)
         costs = scenario.costs
-        times = np.array([t for t, _ in getattr(self, "events", [])])
-        paid = np.array([costs.corrective if f else costs.preventive
-                         for _, f in getattr(self, "events", [])])
-        spent = np.histogram(times, bins=edges, weights=paid)[0] if times.size \
-            else np.zeros(len(edges) - 1)
-        out: dict[str, Any] = {"period": period, "period_label": label,
-                               "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
+        events = getattr(self, "events", [])
+        out = cost_by_period(scenario.time_unit, scenario.horizon, [t for t, _ in events],
+                             [costs.corrective if f else costs.preventive for _, f in events])
         learner = getattr(self.decisions, "learner", None)
         if learner is not None:
             out.update(learner.report())

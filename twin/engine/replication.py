@@ -156,8 +156,9 @@ def simulate(
     model = build(scenario, replication, timeline=timeline, events=event_sink is not None,
                   initial=initial, buckets=buckets)
     n = math.ceil((scenario.horizon - scenario.warmup) / buckets - 1e-9) if buckets else 0
-    for machine in model.machines.values() if buckets else ():
-        machine.clock.count_down(scenario.warmup, buckets, n)
+    if buckets:
+        for machine in model.machines.values():
+            machine.clock.count_down(scenario.warmup, buckets, n)
     # runs to the horizon, writing readings and events as it goes
     Recorder(model, replication, sensor_sink, event_sink, timeline=timeline).run(
         scenario.horizon)

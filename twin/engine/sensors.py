@@ -541,22 +541,22 @@ class Recorder:
 
         model, env, sink = self.model, self.model.env, self.sensor_sink
         log = model.events
-        streamed: dict[str, SensorStream] = {}
-        read: dict[str, SensorStream] = {}
-        if sink is not None and hasattr(sink, "open"):
-            streamed = {name: s for name, s in model.sensors.items() if not s.keep}
-            read = {name: s for name, s in model.sensors.items() if s.keep}
-            self.files = {name: sink.open(name, list(s.sensors))
-                          for name, s in {**streamed, **read}.items()}
-        # read by a policy, written nowhere: let go of what it made as the run goes
-        dropped = {name: s for name, s in model.sensors.items() if s.keep} if sink is None \
+        writes = sink is not None and hasattr(sink, "open")
+        streamed = {name: s for name, s in model.sensors.items() if not s.keep} if writes \
             else {}
+        # read by a policy, which advances them: what they made goes to their files as the run
+        # goes, or, written nowhere, is let go of
+        read = {name: s for name, s in model.sensors.items() if s.keep} \
+            if writes or sink is None else {}
+        if writes:
+            self.files = {name: sink.open(name, list(s.sensors))  # type: ignore[union-attr]
+                          for name, s in {**streamed, **read}.items()}
         if (self.event_sink is not None and hasattr(self.event_sink, "open")
                 and type(log) is EventLog):
             self.events = self.event_sink.open()
         rate = sum(1.0 / spec.period for s in streamed.values() if type(s) is SensorStream
                    for spec in s.sensors.values())  # a replayed record's: counted as taken
-        if self.files or self.events is not None or dropped:
+        if self.files or self.events is not None or read:
             step = self.rows / rate if rate else until / 1024
             start = env.now
             while env.now < until:
@@ -571,11 +571,6 @@ class Recorder:
                     stream.forget()
                 for name, stream in read.items():  # what the policy's epochs made
                     taken += self._take(name, stream)
-                    stream.forget()
-                for stream in dropped.values():
-                    taken += sum(block.num_rows for block in stream.blocks)
-                    stream.dropped += len(stream.blocks)
-                    stream.blocks = []
                     stream.forget()
                 made = (len(log) - logged if log is not None else 0) + rate * (end - start) \
                     + taken
@@ -605,9 +600,11 @@ class Recorder:
             self.events = None
 
     def _take(self, name: str, stream: SensorStream) -> int:
-        """Write what ``stream`` has made since the last call: the readings' count."""
+        """Write what ``stream`` has made since the last call (to its file, where it has
+        one; else let it go): the readings' count."""
         blocks, stream.blocks = stream.blocks, []
         stream.dropped += len(blocks)
-        for block in blocks:
-            self.files[name].add(block)
+        file = self.files.get(name)
+        for block in blocks if file is not None else ():
+            file.add(block)  # type: ignore[union-attr]
         return sum(block.num_rows for block in blocks)

@@ -72,17 +72,6 @@ class StateClock:
         self.down_by_bucket = [0.0] * buckets
         self.__class__ = BucketClock
 
-    def _spread(self, start: float, end: float) -> None:
-        """Add the downtime from ``start`` to ``end`` to the buckets it overlaps."""
-        assert self.down_by_bucket is not None
-        buckets = self.down_by_bucket
-        start = max(start, self.origin)
-        k = int((start - self.origin) // self.width)
-        while start < end and k < len(buckets):
-            edge = min(end, self.origin + (k + 1) * self.width)
-            buckets[k] += max(0.0, edge - start)
-            start, k = edge, k + 1
-
     def set(self, state: int) -> None:
         if state == self.state:
             return
@@ -118,6 +107,17 @@ class BucketClock(StateClock):
         if self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         return super().close()
+
+    def _spread(self, start: float, end: float) -> None:
+        """Add the downtime from ``start`` to ``end`` to the buckets it overlaps."""
+        assert self.down_by_bucket is not None
+        buckets = self.down_by_bucket
+        start = max(start, self.origin)
+        k = int((start - self.origin) // self.width)
+        while start < end and k < len(buckets):
+            edge = min(end, self.origin + (k + 1) * self.width)
+            buckets[k] += max(0.0, edge - start)
+            start, k = edge, k + 1
 
 
 Choice = TypeVar("Choice")

@@ -122,15 +122,10 @@ class PredictiveAlarms:
         self.predictor: Any = self.scoring.predictor
         self.learner: Learner | None = None
         if getattr(policy, "learn", None) is not None:
-            from twin.ml.online import Learner
+            from twin.ml.online import start_learner
 
-            start = None
-            if self.predictor is not None:  # a copy: the cached model is shared in the process
-                from sklearn.base import clone
-
-                start = clone(self.predictor).set_state(self.predictor.get_state())
-            self.learner = Learner(policy.learn, {}, start)
-            self.predictor = start
+            self.learner = start_learner(policy, self.predictor, {})
+            self.predictor = self.learner.model  # type: ignore[union-attr]
         task = (self.predictor if self.predictor is not None
                 else self.learner.fresh).task  # type: ignore[union-attr]
         self.kind = str(task)

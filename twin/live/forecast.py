@@ -10,7 +10,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from twin.kpis import headline_kpis
+from twin.kpis import BUCKET_KPIS, headline_kpis
 from twin.study.executors import _worker_init
 
 if TYPE_CHECKING:
@@ -18,16 +18,11 @@ if TYPE_CHECKING:
     from twin.language.schema import Scenario
 
 
-BUCKET_KPIS = ("throughput", "unplanned_downtime", "orders_due", "late_orders")
-"""What a forecast gives per bucket: good parts per time unit, machines down (on average),
-and where the plant has orders, the orders due in the bucket and how many of them are late."""
-
-
 def look_ahead(scenario: Scenario, state: PlantState, horizon: float, replications: int,
                buckets: float) -> dict[str, Any]:
     """One forecast: the KPIs (mean and 95% interval over replications) of the next
     ``horizon`` from ``state``, and those of each bucket of width ``buckets``
-    (``BUCKET_KPIS``)."""
+    (``twin.kpis.BUCKET_KPIS``)."""
     from twin.study.runner import run
 
     started = time.perf_counter()

@@ -28,7 +28,7 @@ What the live twin publishes:
 - ``twin/v1/{plant}/twin/forecast``: ``{"v", "time", "horizon", "replications", "elapsed_s",
   "latency_s", "kpis": {kpi: {"mean", "ci95"}}, "buckets": {"width", "end", "throughput":
   [{"mean", "ci95"}, ...], "unplanned_downtime": [...], "orders_due": [...], "late_orders":
-  [...]}}`` (the orders' where the plant has orders; ``twin.live.forecast.BUCKET_KPIS``)
+  [...]}}`` (the orders' where the plant has orders; ``twin.kpis.BUCKET_KPIS``)
 - ``twin/v1/{plant}/twin/predictions``: ``{"v", "kind", "threshold", "predictions": [[time,
   machine, value], ...]}``: where the scenario's policy is predictive with a saved model, its
   scores of the machines' windows at each decision epoch (``kind``: ``rul``, or ``failure`` for

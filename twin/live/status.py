@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from twin.kpis import BUCKET_KPIS
 from twin.study.output import write_json, write_text
 
 REFRESH_S = 5
@@ -59,8 +60,7 @@ def page(status: dict[str, Any]) -> str:
                      _table(["KPI", "mean", "95% interval"], rows)]
         buckets = forecast.get("buckets")
         if buckets:
-            names = [n for n in ("throughput", "unplanned_downtime", "orders_due",
-                                 "late_orders") if n in buckets]
+            names = [n for n in BUCKET_KPIS if n in buckets]
             sections.append(_table(["until", *(f"{n.replace('_', ' ')} [95% interval]"
                                                for n in names)], [
                 [end, *(f"{_cell(buckets[n][k]['mean'])} [{_cell(buckets[n][k]['ci95'][0])}, "

@@ -144,15 +144,10 @@ class DecisionMaker(EpochScorer):
         super().__init__(env, policy, machines, streams)
         self.learner = None
         if policy.learn is not None:
-            from twin.ml.online import Learner
+            from twin.ml.online import start_learner
 
-            start = None
-            if self.predictor is not None:  # a copy: the cached model is shared in the process
-                from sklearn.base import clone
-
-                start = clone(self.predictor).set_state(self.predictor.get_state())
-            self.learner = Learner(policy.learn, streams, start)
-            self.predictor = start
+            self.learner = start_learner(policy, self.predictor, streams)
+            self.predictor = self.learner.model  # type: ignore[union-attr]
         model = self.predictor if self.predictor is not None else self.learner.fresh  # type: ignore[union-attr]
         self.rul = model.task == "rul"
         self.alarms = {name: 0 for name in machines}

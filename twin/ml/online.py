@@ -74,8 +74,6 @@ class Learner:
         self.updates: list[list[float]] = []
         """[time, lives ended, failures seen, windows learned from, prequential error]"""
         self.switched_at: float | None = None if start is None else 0.0
-        self.learned: list[tuple[float, float]] = []
-        """Per life ended: (its end, its latest reading), in the order they ended."""
         self.ends: list[list[float]] = []
         """Per life ended: [its end, 1 if it failed else 0]."""
 
@@ -129,9 +127,6 @@ class Learner:
         update is due; True when the model was updated."""
         self.ended += 1
         self.failures += int(failed)
-        last = max((float(t[-1][-1]) for t in record.times.values() if t and len(t[-1])),
-                   default=math.nan)
-        self.learned.append((now, last))
         self.ends.append([now, float(failed)])
         windows = self._windows(sensors, record, age, failed)
         if windows is not None:
@@ -212,14 +207,32 @@ class Learner:
                 "ends": self.ends}
 
 
-def period_edges(time_unit: str, horizon: float) -> tuple[np.ndarray, float, str]:
-    """The bounds of the periods costs are reported by (the last one may be shorter), the
-    period and its name."""
+def start_learner(policy: Any, model: Predictor | None, streams: dict[str, SensorStream]
+                  ) -> Learner | None:
+    """The learner of a policy that learns in the loop (``learn``), None for one that does not;
+    it starts from a copy of ``model`` where one is given (a saved model is cached, shared in
+    the process)."""
+    if getattr(policy, "learn", None) is None:
+        return None
+    start = None
+    if model is not None:
+        from sklearn.base import clone
+
+        start = clone(model).set_state(model.get_state())
+    return Learner(policy.learn, streams, start)
+
+
+def cost_by_period(time_unit: str, horizon: float, times: Any, paid: Any) -> dict[str, Any]:
+    """The cost ``paid`` at ``times`` per time unit in each period (a year, or a tenth of the
+    horizon; the last may be shorter), with the period and its name."""
     period, label = period_of(time_unit, horizon)
     edges = np.arange(0.0, horizon + 1e-9, period)
     if edges[-1] < horizon - 1e-9:
         edges = np.append(edges, horizon)
-    return edges, period, label
+    spent = np.histogram(times, bins=edges, weights=paid)[0] if len(times) \
+        else np.zeros(len(edges) - 1)
+    return {"period": period, "period_label": label,
+            "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
 
 
 def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
@@ -249,11 +262,7 @@ def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
                 paid.append(costs.corrective if state == DOWN else costs.preventive)
     if not watched:
         return {}
-    edges, period, label = period_edges(scenario.time_unit, scenario.horizon)
-    spent = np.histogram(times, bins=edges, weights=paid)[0] if times \
-        else np.zeros(len(edges) - 1)
-    return {"period": period, "period_label": label,
-            "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
+    return cost_by_period(scenario.time_unit, scenario.horizon, times, paid)
 
 
 def learning_summary(learning: list[dict[str, Any]]) -> dict[str, Any]:

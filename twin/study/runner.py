@@ -229,13 +229,13 @@ def bucket_summary(scenario: Scenario, results: list[ReplicationResult],
                    width: float) -> dict[str, Any]:
     """KPIs per time bucket, each with its interval over replications (a look-ahead from a
     warm start is transient: the next hours differ from the steady state)."""
-    from twin.kpis import kpi_range
+    from twin.kpis import BUCKET_KPIS, kpi_range
     from twin.study.stats import statistic
 
     n = len(results[0].buckets.get("throughput", []))
     out: dict[str, Any] = {"width": width,
                            "end": [scenario.warmup + width * (k + 1) for k in range(n)]}
-    for name in ("throughput", "unplanned_downtime", "orders_due", "late_orders"):
+    for name in BUCKET_KPIS:
         if all(name in r.buckets for r in results):
             bounds = kpi_range(name) if name in ("throughput", "unplanned_downtime") \
                 else (0.0, math.inf)
