@@ -207,3 +207,7 @@ def test_orders_due_and_late_per_bucket_are_the_orders_tables(tmp_path: Path) ->
         assert [s["values"][rep] for s in buckets["orders_due"]] == due.tolist()
         assert [s["values"][rep] for s in buckets["late_orders"]] == late.tolist()
     assert sum(s["mean"] for s in buckets["late_orders"]) > 10
+    report = (out / "report.html").read_text()
+    for title in ("Throughput per 1440", "Unplanned downtime per bucket",
+                  "Orders due per bucket", "Cost rate by cause"):  # the costs' own figure too
+        assert title in report, title

@@ -433,6 +433,30 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
     return _figure(fig, 360)
 
 
+def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
+    """The KPIs per time bucket (``--buckets``), with their intervals, one figure each: the
+    throughput, the unplanned downtime, and the orders due beside those late."""
+    charts = [([("throughput", "#1f77b4")], f"Throughput per {buckets['width']:g} {unit} "
+               "(bucket ends)", f"parts/{unit}", 320),
+              ([("unplanned_downtime", "#d62728")], "Unplanned downtime per bucket (machines "
+               "down or in repair, on average)", "machines", 300),
+              ([("orders_due", "#7f7f7f"), ("late_orders", "#ff7f0e")], "Orders due per "
+               "bucket, and those late (by due date)", "orders", 300)]
+    out = "<h2>Over time</h2>"
+    for bars, title, label, height in charts:
+        if bars[0][0] not in buckets:
+            continue
+        fig = go.Figure()
+        for name, color in bars:
+            fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets[name]],
+                        error_y=_error_bars(buckets[name]), marker_color=color,
+                        name=name.replace("_", " "))
+        fig.update_layout(title=title, xaxis_title=unit, yaxis_title=label, barmode="group",
+                          showlegend=len(bars) > 1)
+        out += _figure(fig, height)
+    return out
+
+
 def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
                inventory: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
                events: pd.DataFrame | None = None) -> str:
@@ -441,10 +465,10 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
     ``orders`` given and their operations per machine if its ``events`` are given."""
     machines = summary["machines"]
     costs = summary.get("costs", {})
-    fig = go.Figure()
-    fig.add_bar(x=[k for k in costs], y=[costs[k]["mean"] for k in costs],
-                error_y=_error_bars(list(costs.values())), marker_color="#8c564b")
-    fig.update_layout(title="Cost rate by cause", yaxis_title=f"per {summary['time_unit']}")
+    by_cause = go.Figure()
+    by_cause.add_bar(x=[k for k in costs], y=[costs[k]["mean"] for k in costs],
+                     error_y=_error_bars(list(costs.values())), marker_color="#8c564b")
+    by_cause.update_layout(title="Cost rate by cause", yaxis_title=f"per {summary['time_unit']}")
     sections = [
         _warnings(summary.get("warnings", [])),
         _kpi_section(summary["kpis"], summary["time_unit"]),
@@ -454,39 +478,12 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
     if "products" in summary:
         sections.append(_product_section(summary, orders, events))
     if "buckets" in summary:
-        buckets = summary["buckets"]
-        fig = go.Figure()
-        fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets["throughput"]],
-                    error_y=_error_bars(buckets["throughput"]), marker_color="#1f77b4")
-        fig.update_layout(title=f"Throughput per {buckets['width']:g} {summary['time_unit']} "
-                                "(bucket ends)", xaxis_title=summary["time_unit"],
-                          yaxis_title=f"parts/{summary['time_unit']}")
-        over = "<h2>Over time</h2>" + _figure(fig, 320)
-        if "unplanned_downtime" in buckets:
-            fig = go.Figure()
-            fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets["unplanned_downtime"]],
-                        error_y=_error_bars(buckets["unplanned_downtime"]),
-                        marker_color="#d62728")
-            fig.update_layout(title="Unplanned downtime per bucket (machines down or in repair, "
-                                    "on average)", xaxis_title=summary["time_unit"],
-                              yaxis_title="machines")
-            over += _figure(fig, 300)
-        if "orders_due" in buckets:
-            fig = go.Figure()
-            for name, color in (("orders_due", "#7f7f7f"), ("late_orders", "#ff7f0e")):
-                fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets[name]],
-                            error_y=_error_bars(buckets[name]), marker_color=color,
-                            name=name.replace("_", " "))
-            fig.update_layout(title="Orders due per bucket, and those late (by due date)",
-                              xaxis_title=summary["time_unit"], yaxis_title="orders",
-                              barmode="group")
-            over += _figure(fig, 300)
-        sections.append(over)
+        sections.append(_bucket_section(summary["buckets"], summary["time_unit"]))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
     if summary.get("operators"):
         sections.append(_operator_section(summary["operators"]))
-    sections.append("<h2>Costs</h2>" + _figure(fig, 320))
+    sections.append("<h2>Costs</h2>" + _figure(by_cause, 320))
     sections.append(_cost_by_period_section({summary["scenario"]: summary},
                                             summary["time_unit"]))
     if readings is not None and len(readings):
