@@ -494,7 +494,7 @@ def check_out(path: Path | None) -> None:
 def out_folder(args: argparse.Namespace, name: str) -> Path:
     """``--out``, or a new ``results/<name>/<UTC time>/`` with ``results/<name>/latest``
     pointing at it; remembered for the hint if the command is interrupted."""
-    from twin.study.output import default_out, point_latest
+    from twin.records.output import default_out, point_latest
 
     if args.out is not None:
         out: Path = args.out
@@ -535,10 +535,12 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
                      event_dir=out / "events" if args.events else None, state=state,
                      save_state=args.save_state is not None, buckets=args.buckets or 0.0)
     if args.save_state is not None and result.end_state is not None:
-        from twin.study.output import write_text
+        from twin.records.output import write_text
 
         write_text(args.save_state, result.end_state)
-    report = result.save(out)
+    from twin.report.save import save_run
+
+    report = save_run(result, out)
     print_summary(console, result.summary)
     print_warnings(result.summary)
     print_paths(console, out, report)
@@ -635,8 +637,11 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     with progress(f"{scenario.name}: policies x replications", total) as update:
         doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
                       executor=executor, out=out, progress=update)
+    from twin.report.save import save_compare
+
+    report = save_compare(doc, out)
     print_compare(console, doc, args.kpis)
-    print_paths(console, out, out / "report.html")
+    print_paths(console, out, report)
     return EXIT_OK
 
 
@@ -657,8 +662,11 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     with progress(f"{scenario.name}: points x replications", total) as update:
         doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
                            out=out, progress=update)
+    from twin.report.save import save_sweep
+
+    report = save_sweep(doc, out)
     print_sweep(console, doc, args.kpis)
-    print_paths(console, out, out / "report.html")
+    print_paths(console, out, report)
     return EXIT_OK
 
 
@@ -887,8 +895,11 @@ def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
                        candidates=args.candidates, delta=args.delta, pcs=args.pcs,
                        max_replications=args.max_replications, batch=args.batch,
                        executor=executor, out=out, progress=update)
+    from twin.report.save import save_optimize
+
+    report = save_optimize(doc, out)
     print_optimize(console, doc)
-    print_paths(console, out, out / "report.html")
+    print_paths(console, out, report)
     return EXIT_OK
 
 
@@ -949,7 +960,7 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
                   f"{sum(result.messages.values())} messages, to plant time {result.clock:g}",
                   highlight=False)
     if args.save_state is not None and result.end is not None:
-        from twin.study.output import write_text
+        from twin.records.output import write_text
 
         write_text(args.save_state, dump_state(result.end))
     return EXIT_OK

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from twin.engine.flow import Channel, Part
 from twin.engine.warmup import Warmup
-from twin.registry import DISPATCHING, plugins
+from twin.registry import DISPATCHING, Registry
 
 if TYPE_CHECKING:
     from twin.engine.context import BuildContext
@@ -69,13 +68,9 @@ def cr(ctx: BuildContext, buffer: str) -> Key:
     return key
 
 
-BUILTINS: dict[str, Callable[..., Key | None]] = {
-    "fifo": fifo, "priority": priority, "spt": spt, "lpt": lpt, "edd": edd, "cr": cr}
-
-
-@cache
-def rules() -> dict[str, Callable[..., Key | None]]:
-    return {**plugins(DISPATCHING), **BUILTINS}
+RULES: Registry[Callable[..., Key | None]] = Registry(DISPATCHING, "dispatching rule", {
+    "fifo": fifo, "priority": priority, "spt": spt, "lpt": lpt, "edd": edd, "cr": cr})
+"""The dispatching rules: the built-ins, then those plugged in (``twin.dispatching``)."""
 
 
 class RuleChannel(Channel):
@@ -107,7 +102,7 @@ class RuleChannel(Channel):
 
 
 def dispatching_channel(ctx: BuildContext, name: str, capacity: float, rule: str) -> Any:
-    key = rules()[rule](ctx, name)
+    key = RULES.load(rule)(ctx, name)
     if key is None:
         return Channel(ctx.env, name, capacity, ctx.warmup)
     return RuleChannel(ctx.env, name, capacity, ctx.warmup, key)

@@ -135,7 +135,7 @@ class ParquetEvents:
         self.rows = rows
 
     def write(self, table: pa.Table) -> None:
-        from twin.study.output import atomic_write
+        from twin.records.output import atomic_write
 
         atomic_write(self.path, lambda tmp: pq.write_table(table, tmp, use_dictionary=DICTIONARY))
 
@@ -224,7 +224,7 @@ class StreamedFile:
 def merge(folder: Path, out: Path) -> int:
     """The replications' event files of ``folder`` joined into one Parquet file ``out``, in
     replication order, one row group at a time (atomically); the number of events."""
-    from twin.study.output import atomic_write
+    from twin.records.output import atomic_write
 
     files = sorted(folder.glob("replication-*.parquet"))
     total = 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
@@ -43,14 +42,11 @@ from twin.engine.stations import (
 )
 from twin.language.nodes import (
     BufferNode,
-    CustomerNode,
     MachineNode,
     SinkNode,
     SourceNode,
-    SupplierNode,
-    WarehouseNode,
 )
-from twin.registry import NODE_KINDS, plugins
+from twin.registry import NODE_KINDS, Registry
 
 if TYPE_CHECKING:
     from twin.engine.stations import Destination
@@ -299,52 +295,19 @@ class MachineKind(NodeKind):
             reject=reject, suspect=suspect, products=products or None)
 
 
-class WarehouseKind(NodeKind):
-    schema = WarehouseNode
-
-    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        from twin.supply.warehouse import Warehouse
-
-        ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.warmup,
-                                                               ctx.wip, ctx.releaser)
-        state = ctx.initial.warehouses.get(name) if ctx.initial is not None else None
-        if state is not None:  # a warm start: the stock on hand
-            ctx.warehouses[name].restock(state.on_hand)
-
-    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
-        return ctx.warehouses[name]
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
-
-    def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
-        return ctx.supply_chain().into_warehouse(sender, name)  # type: ignore[return-value]
+def _instance(kind: Any) -> NodeKind:
+    """A registered node kind: an instance, or a class to make one of."""
+    made: NodeKind = kind() if isinstance(kind, type) else kind
+    return made
 
 
-class SupplierKind(NodeKind):
-    schema = SupplierNode
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
-
-
-class CustomerKind(NodeKind):
-    schema = CustomerNode
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
+NODE_KIND_REGISTRY: Registry[NodeKind] = Registry(NODE_KINDS, "node kind", {
+    "source": SourceKind(), "machine": MachineKind(), "buffer": BufferKind(),
+    "sink": SinkKind()}, adapt=_instance)
+"""The node kinds: the engine's own line kinds, then those plugged in (twin's supply chain
+among them, ``twin.supply.kinds``)."""
 
 
-BUILTINS: dict[str, NodeKind] = {
-    "source": SourceKind(), "machine": MachineKind(), "buffer": BufferKind(), "sink": SinkKind(),
-    "supplier": SupplierKind(), "warehouse": WarehouseKind(), "customer": CustomerKind(),
-}
-
-
-@cache
 def node_kinds() -> dict[str, NodeKind]:
     """Every node kind by name: the built-ins, then the plug-ins (``twin.node_kinds``)."""
-    out = dict(BUILTINS)
-    for name, kind in plugins(NODE_KINDS).items():
-        out.setdefault(name, kind() if isinstance(kind, type) else kind)
-    return out
+    return NODE_KIND_REGISTRY.items()

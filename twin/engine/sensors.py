@@ -94,7 +94,7 @@ class ParquetSink:
         return self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
 
     def write(self, machine: str, readings: pa.Table) -> None:
-        from twin.study.output import atomic_write
+        from twin.records.output import atomic_write
 
         data = readings.drop_columns(["machine"])
         atomic_write(self.path(machine),
@@ -480,7 +480,7 @@ def sensor_streams(machines: Mapping[str, Machine], specs: Mapping[str, object],
                    ) -> dict[str, SensorStream]:
     """The sensor stream of every machine that gives readings: its own sensors (noise drawn from
     ``rng(f"{name}/sensor/{sensor}")``), or the record it replays."""
-    from twin.engine.health import replay
+    from twin.records.lives import replay
 
     out: dict[str, SensorStream] = {}
     for name, machine in machines.items():

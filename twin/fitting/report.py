@@ -154,7 +154,7 @@ def fit_report(result: FitResult) -> str:
 
 
 def write_fit_report(result: FitResult, path: Path) -> Path:
-    from twin.study.output import write_text
+    from twin.records.output import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, fit_report(result))

@@ -85,7 +85,7 @@ def check(result: FitResult) -> None:
 
 
 def write_scenario(result: FitResult, path: Path) -> Path:
-    from twin.study.output import write_text
+    from twin.records.output import write_text
 
     check(result)
     header = (f"# Fitted by `twin fit {result.log.source}`: laws chosen by AIC among "

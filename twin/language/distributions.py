@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from twin.registry import DISTRIBUTIONS, plugins
+from twin.registry import DISTRIBUTIONS, Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -224,10 +224,9 @@ BUILTINS: tuple[type[BaseDistribution], ...] = (
 
 def registered() -> dict[str, type[BaseDistribution]]:
     """Every distribution by its ``dist`` name: the built-ins, then the plug-ins."""
-    out = {_tag(cls): cls for cls in BUILTINS}
-    for name, cls in plugins(DISTRIBUTIONS).items():
-        out.setdefault(name, cls)
-    return out
+    registry: Registry[type[BaseDistribution]] = Registry(
+        DISTRIBUTIONS, "distribution", {_tag(cls): cls for cls in BUILTINS})
+    return registry.items()
 
 
 def _tag(cls: type[BaseModel]) -> str:

@@ -189,7 +189,7 @@ class ReplayDegradation(_Degradation):
 
     @model_validator(mode="after")
     def _lives_exist(self) -> ReplayDegradation:
-        from twin.engine.health import replay_units
+        from twin.records.lives import replay_units
 
         replay_units(self)  # the file reads, and the units are in it (ValueError otherwise)
         return self

@@ -137,12 +137,14 @@ class Predictive(PolicySpec):
 
 def _learner_problems(learn: Learn, at: Loc) -> list[tuple[Loc, str]]:
     from twin.errors import InputError
-    from twin.ml.registry import create
+    from twin.registry import PREDICTOR_REGISTRY
 
     try:
-        model = create(learn.predictor, **learn.params)
+        model = PREDICTOR_REGISTRY.load(learn.predictor)(**learn.params)
     except InputError as exc:
         return [((*at, "predictor"), "; ".join(p[1] for p in exc.problems))]
+    except TypeError as exc:
+        return [((*at, "predictor"), f"{learn.predictor}: {exc}")]
     if model.task != "rul" and learn.horizon is None:
         return [((*at, "horizon"), f"{learn.predictor} predicts a risk: give the horizon it "
                                    "learns failures within")]
@@ -157,8 +159,7 @@ def _shared_lives(model: str, scenario: Scenario, at: Loc) -> list[tuple[Loc, st
     trained = meta.get("train_units")
     if not trained:
         return []
-    from twin.engine.health import replay_units
-    from twin.ml.fromdata import file_digest
+    from twin.records.lives import file_digest, replay_units
 
     out: list[tuple[Loc, str]] = []
     for name, node in scenario.plant.nodes.items():

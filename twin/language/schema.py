@@ -53,7 +53,6 @@ from twin.language.nodes import (  # noqa: F401 - the schema's public names
 )
 from twin.language.policies import (  # noqa: F401 - the schema's public names
     MAINTENANCE_POLICIES,
-    QUALITY_POLICIES,
     ConditionBased,
     Opportunistic,
     PolicySpec,
@@ -62,9 +61,12 @@ from twin.language.policies import (  # noqa: F401 - the schema's public names
     Preventive,
     Reactive,
 )
+from twin.language.policies import (
+    QUALITY_POLICIES as QUALITY_POLICY_SPECS,
+)
 from twin.language.products import OrderList, Product
 from twin.language.resources import OperatorPool
-from twin.registry import NODE_KINDS, POLICIES, plugins
+from twin.registry import NODE_KINDS, POLICIES, QUALITY_POLICIES, Registry
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 
@@ -72,18 +74,21 @@ SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 def node_schemas() -> dict[str, type[Frozen]]:
     """Every node kind's schema by kind name: the built-ins, then the plug-ins."""
     out: dict[str, type[Frozen]] = {_tag(cls): cls for cls in (*LINE_NODES, *SUPPLY_NODES)}
-    for name, kind in plugins(NODE_KINDS).items():
-        out.setdefault(name, kind.schema)
+    registry: Registry[Any] = Registry(NODE_KINDS, "node kind", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # kinds whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 
 def policy_schemas(scope: str) -> dict[str, type[PolicySpec]]:
     """Every policy schema of ``scope`` (``maintenance`` or ``quality``) by kind name."""
-    builtin = MAINTENANCE_POLICIES if scope == "maintenance" else QUALITY_POLICIES
+    maintenance = scope == "maintenance"
+    builtin = MAINTENANCE_POLICIES if maintenance else QUALITY_POLICY_SPECS
     out: dict[str, type[PolicySpec]] = {_tag(cls): cls for cls in builtin}
-    for name, policy in plugins(POLICIES).items():
-        if getattr(policy, "scope", "maintenance") == scope:
-            out.setdefault(name, policy.schema)
+    registry: Registry[Any] = Registry(POLICIES if maintenance else QUALITY_POLICIES,
+                                       f"{scope} policy", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # policies whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.kpis import BUCKET_KPIS
-from twin.study.output import write_json, write_text
+from twin.records.output import write_json, write_text
 
 REFRESH_S = 5
 

@@ -66,7 +66,7 @@ def window_features(X: np.ndarray) -> np.ndarray:
 def save_predictor(predictor: Predictor, name: str, path: Path,
                    metadata: dict[str, Any] | None = None) -> None:
     """Write ``path.json`` (name, hyper-parameters, metadata) and ``path.npz`` (state)."""
-    from twin.study.output import atomic_write, write_json
+    from twin.records.output import atomic_write, write_json
 
     state = predictor.get_state()
     atomic_write(path.with_suffix(".npz"), lambda tmp: _savez(tmp, state))

@@ -184,7 +184,7 @@ class TrainResult:
     def save(self, out: str | Path) -> Path:
         """``out/model.json`` (with ``model.npz``) and ``out/metrics.json``; the model's path."""
         from twin.ml.predictor import save_predictor
-        from twin.study.output import write_json
+        from twin.records.output import write_json
 
         out = Path(out)
         save_predictor(self.predictor, self.name, out / "model", self.metadata)

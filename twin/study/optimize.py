@@ -41,9 +41,9 @@ from twin.errors import InputError
 from twin.kpis import BY_NAME, KPIS
 from twin.language.loading import scenario_from_data, to_data
 from twin.language.schema import Scenario
+from twin.records.output import write_json, write_text
 from twin.registry import did_you_mean
 from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json, write_text
 from twin.study.selection import kim_nelson
 from twin.study.stats import statistic
 from twin.study.store import Progress, RunStore, fingerprint
@@ -563,12 +563,9 @@ def _select(points: Points, chosen: list[dict[str, Any]], objective: str,
 
 
 def save_optimize(doc: dict[str, Any], out: Path) -> Path:
-    """``out/optimize.json`` and ``out/report.html``; the report's path."""
-    from twin.study.optimize_report import optimize_report
-
-    write_json(out / "optimize.json", _finite(doc))
-    path = out / "report.html"
-    write_text(path, optimize_report(doc))
+    """``out/optimize.json`` (its numbers finite or null); its path."""
+    path = out / "optimize.json"
+    write_json(path, _finite(doc))
     return path
 
 

@@ -29,8 +29,8 @@ from twin.engine.sensors import ParquetSink
 from twin.errors import InputError
 from twin.language.loading import to_data
 from twin.language.schema import Scenario
+from twin.records.output import write_json
 from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json
 
 Progress = Callable[[int, int], None]
 """Called with (replications done, replications in all)."""

@@ -47,6 +47,11 @@ class SupplyChain:
         for customer in self.customers.values():
             self.env.process(customer.run())
 
+    def measure(self, span: float, end: float) -> dict[str, Any] | None:
+        """The supply chain's KPIs, statistics and costs over the window (``measure_supply``);
+        None for a plant without one."""
+        return measure_supply(self, span, end) if self else None
+
 
 def build_supply(env: simpy.Environment, graph: Any, streams: Any, warmup: Warmup,
                  warehouses: dict[str, Warehouse], inboxes: dict[str, Any]) -> SupplyChain:
