@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twin import __version__
 from twin.errors import InputError, TwinError
 from twin.kpis import COMPACT, KPIS, headline_kpis, kpi_units
+from twin.records import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
