@@ -31,6 +31,7 @@ def _mean(part: Part) -> float:
 
 
 def fifo(ctx: BuildContext, buffer: str) -> Key | None:
+    """First come, first served: no key."""
     return None
 
 
@@ -75,6 +76,7 @@ BUILTINS: dict[str, Callable[..., Key | None]] = {
 
 @cache
 def rules() -> dict[str, Callable[..., Key | None]]:
+    """Dispatching rules by name: the built-in ones and the ``twin.dispatching`` plug-ins."""
     return {**plugins(DISPATCHING), **BUILTINS}
 
 
@@ -89,6 +91,7 @@ class RuleChannel(Channel):
         self.key = key
 
     def try_get(self) -> Part | None:
+        """The waiting part with the smallest key now (ties first come, first served), or None."""
         items = self.items
         n = len(items)
         if n > 1:  # the best part to the front; the others keep their order
@@ -107,6 +110,8 @@ class RuleChannel(Channel):
 
 
 def dispatching_channel(ctx: BuildContext, name: str, capacity: float, rule: str) -> Any:
+    """The channel of buffer ``name``: a plain FIFO channel, or a rule channel if ``rule`` ranks
+    parts."""
     key = rules()[rule](ctx, name)
     if key is None:
         return Channel(ctx.env, name, capacity, ctx.warmup)

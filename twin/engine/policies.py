@@ -50,6 +50,7 @@ class MaintenancePolicy:
         self.spec = spec
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Whether the policy governs machine ``name`` (here: any machine that can fail)."""
         return spec.failures is not None
 
     def duration(self, ctx: BuildContext, name: str) -> Draw:
@@ -63,12 +64,16 @@ class MaintenancePolicy:
         """Every machine and sensor is built."""
 
     def next_due(self, machine: Machine) -> float:
+        """Operating time from this renewal of ``machine`` until its next maintenance (inf: none
+        planned)."""
         return math.inf
 
     def failed(self, machine: Machine) -> None:
+        """``machine`` has just failed."""
         pass
 
     def maintained(self, machine: Machine) -> None:
+        """``machine`` has just been maintained."""
         pass
 
     def alarms(self, name: str) -> float:
@@ -86,6 +91,7 @@ class ReactivePolicy(MaintenancePolicy):
     schema = Reactive
 
     def governs(self, name: str, spec: Any) -> bool:
+        """None: every failure is simply repaired."""
         return False
 
 
@@ -95,9 +101,13 @@ class PreventivePolicy(MaintenancePolicy):
     schema = Preventive
 
     def next_due(self, machine: Machine) -> float:
+        """``every`` on the age basis; on the calendar basis maintenance is called by time instead
+        (inf)."""
         return self.spec.every if self.spec.basis == "age" else math.inf
 
     def attach(self, ctx: BuildContext, machine: Machine) -> None:
+        """On the calendar basis, start calling the machine's maintenance every ``every`` time
+        units."""
         if self.spec.basis == "calendar":
             ctx.env.process(self._calendar(ctx.env, machine, self.spec.every))
 
@@ -121,6 +131,8 @@ class Inspection:
     rng: np.random.Generator
 
     def maintenance_age(self, path: WearPath) -> float:
+        """The operating age of the first inspection whose indicator reaches the threshold on
+        ``path`` (inf if the machine fails first)."""
         ages = np.arange(1, int(path.fail_age // self.every) + 1) * self.every
         ages = ages[ages < path.fail_age]
         if ages.size == 0:
@@ -150,9 +162,11 @@ class ConditionPolicy(MaintenancePolicy):
                                                     ctx.streams.rng(f"{name}/inspection"))
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear (have a ``degradation``)."""
         return getattr(spec, "degradation", None) is not None
 
     def next_due(self, machine: Machine) -> float:
+        """The age at which inspections of the machine's current wear path call maintenance."""
         if machine.path is None:
             return math.inf
         return self.inspections[machine.name].maintenance_age(machine.path)
@@ -171,9 +185,11 @@ class OpportunisticPolicy(MaintenancePolicy):
         self.neighbours: dict[str, list[Machine]] = {}
 
     def next_due(self, machine: Machine) -> float:
+        """The preventive age ``every``."""
         return self.spec.every
 
     def start(self, ctx: BuildContext) -> None:
+        """Find each governed machine's governed neighbours within two edges of the plant graph."""
         undirected = self.graph.to_undirected(as_view=True)
         for name, machine in self.machines.items():
             if machine.upkeep is not self:
@@ -183,6 +199,8 @@ class OpportunisticPolicy(MaintenancePolicy):
                                      and n != name and self.machines[n].upkeep is self]
 
     def failed(self, machine: Machine) -> None:
+        """Call the maintenance of the neighbours of ``machine`` due within ``window`` that are up.
+        """
         window = self.spec.window
         for other in self.neighbours.get(machine.name, ()):
             if other.pm_left <= window and not other.opportunity \
@@ -200,11 +218,13 @@ class PredictivePolicy(MaintenancePolicy):
         self.decisions: Any = None
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear and carry sensors."""
         from twin.engine.sensors import has_readings
 
         return getattr(spec, "degradation", None) is not None and has_readings(spec)
 
     def start(self, ctx: BuildContext) -> None:
+        """Start the decision maker that scores the governed machines' sensor windows."""
         from twin.ml.decisions import DecisionMaker
 
         watched = {n: s for n, s in ctx.sensors.items() if ctx.machines[n].wear is not None}
@@ -216,6 +236,8 @@ class PredictivePolicy(MaintenancePolicy):
         ctx.env.process(self.decisions.run())
 
     def next_due(self, machine: Machine) -> float:
+        """The fallback age while no model is trained yet, else inf (the model calls maintenance).
+        """
         learn = self.spec.learn
         if learn is not None and learn.fallback_age is not None and (
                 self.decisions is None or self.decisions.predictor is None):
@@ -223,17 +245,20 @@ class PredictivePolicy(MaintenancePolicy):
         return math.inf
 
     def failed(self, machine: Machine) -> None:
+        """Tell the decision maker a life ended in failure (a labelled life to learn from)."""
         if self.decisions is not None:
             self.events.append((self.env.now, 1))
             self.decisions.life_ended(machine, machine.age, failed=True)
 
     def maintained(self, machine: Machine) -> None:
+        """Tell the decision maker a life ended in maintenance (a censored life)."""
         if self.decisions is not None and machine.lives is not None and len(machine.lives) > 1:
             self.events.append((self.env.now, 0))
             ended = machine.lives[-1].operating - machine.lives[-2].operating
             self.decisions.life_ended(machine, ended, failed=False)
 
     def alarms(self, name: str) -> float:
+        """Maintenance calls the model made for machine ``name``."""
         return float(self.decisions.alarms.get(name, 0)) if self.decisions else 0.0
 
     def learning(self, ctx: BuildContext) -> dict[str, Any]:
@@ -252,6 +277,8 @@ class PredictivePolicy(MaintenancePolicy):
         return out
 
     def online(self) -> dict[str, float]:
+        """Decision epochs, windows scored, alarms, failures not prevented and the prevented share.
+        """
         d = self.decisions
         if d is None:
             return {}
@@ -274,9 +301,12 @@ class AgentPolicy(MaintenancePolicy):
         self.loop: Any = None
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear (have a ``degradation``)."""
         return getattr(spec, "degradation", None) is not None
 
     def start(self, ctx: BuildContext) -> None:
+        """Build the observer of the governed machines and, with a saved model, start its decision
+        loop."""
         from twin.ml.agent import AgentLoop, Observer, cached_agent, life_scale
 
         mine = {n: m for n, m in ctx.machines.items() if m.upkeep is self}
@@ -291,9 +321,11 @@ class AgentPolicy(MaintenancePolicy):
         ctx.env.process(self.loop.run())
 
     def alarms(self, name: str) -> float:
+        """Maintenance calls the agent made for machine ``name``."""
         return float(self.loop.alarms.get(name, 0)) if self.loop is not None else 0.0
 
     def online(self) -> dict[str, float]:
+        """Decision epochs and maintenance alarms of the agent."""
         if self.loop is None:
             return {}
         return {"epochs": float(self.loop.epochs),
@@ -310,6 +342,7 @@ class QualityPolicy:
         self.spec = spec
 
     def start(self, ctx: BuildContext) -> None:
+        """Every machine and sensor is built."""
         pass
 
 
@@ -319,6 +352,7 @@ class PredictiveQualityPolicy(QualityPolicy):
     schema = PredictiveQuality
 
     def start(self, ctx: BuildContext) -> None:
+        """Start the watch that scores the sensors of machines with a ``suspect`` edge."""
         from twin.ml.decisions import QualityWatch
 
         watched = {n: s for n, s in ctx.sensors.items() if ctx.targets(n, "suspect")}
@@ -349,6 +383,8 @@ def maintenance_policy(spec: Any, ctx: BuildContext) -> MaintenancePolicy:
 
 
 def quality_policy(spec: Any, ctx: BuildContext) -> QualityPolicy | None:
+    """The quality policy object of a replication for the scenario's ``quality.policy`` (None if
+    none)."""
     if spec is None:
         return None
     return _registered("quality")[spec.kind](spec, ctx)
