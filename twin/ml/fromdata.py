@@ -47,6 +47,7 @@ HISTORY = 30
 
 
 def file_digest(path: str | Path) -> str:
+    """A 16-hex-digit SHA-256 digest of the file's bytes (to tie a model to its training data)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 

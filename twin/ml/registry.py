@@ -70,6 +70,10 @@ def resolve(name: str, allow_imports: bool = False) -> type[Predictor]:
 
 
 def create(name: str, allow_imports: bool = False, **params: Any) -> Predictor:
+    """A new predictor ``name`` with hyper-parameters ``params``.
+
+    Raises InputError for an unknown name or hyper-parameters the class does not take.
+    """
     cls = resolve(name, allow_imports)
     try:
         return cls(**params)
