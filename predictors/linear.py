@@ -39,8 +39,8 @@ class LinearRUL(Predictor):
                 "coef": self.model_.coef_, "intercept": np.array(self.model_.intercept_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> LinearRUL:
-        """Restore the scaler and the regression from ``get_state``'s arrays; returns the predictor.
-        """
+        """Restore the scaler and the regression from ``get_state``'s arrays; returns the
+        predictor."""
         self.scaler_ = StandardScaler()
         self.scaler_.mean_, self.scaler_.scale_ = state["mean"], state["scale"]
         self.scaler_.var_ = state["scale"] ** 2

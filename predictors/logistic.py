@@ -43,8 +43,8 @@ class LogisticRisk(Predictor):
                 "classes": self.model_.classes_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> LogisticRisk:
-        """Restore the scaler and the regression from ``get_state``'s arrays; returns the predictor.
-        """
+        """Restore the scaler and the regression from ``get_state``'s arrays; returns the
+        predictor."""
         self.scaler_ = StandardScaler()
         self.scaler_.mean_, self.scaler_.scale_ = state["mean"], state["scale"]
         self.scaler_.var_ = state["scale"] ** 2

@@ -965,8 +965,8 @@ def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
 
 
 def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
-    """``twin emulate``: play the scenario as a plant publishing on the broker, in scaled real time.
-    """
+    """``twin emulate``: play the scenario as a plant publishing on the broker, in scaled real
+    time."""
     from twin.engine.state import dump_state
     from twin.language.loading import load_scenario
     from twin.language.overrides import parse_assignment

@@ -271,8 +271,8 @@ class Sink:
         self.arrivals = 0
 
     def try_put(self, part: Part) -> bool:
-        """Count ``part`` in (scrapped, escaped defective or good, with its lead time); always True.
-        """
+        """Count ``part`` in (scrapped, escaped defective or good, with its lead time); always
+        True."""
         if self.scrap:
             self.scrapped += 1
         elif part.defective:

@@ -76,8 +76,8 @@ class OperatorPool:
         return operator
 
     def release(self, operator: int) -> None:
-        """Free ``operator``: count their busy time and hand them to the next waiting call, if any.
-        """
+        """Free ``operator``: count their busy time and hand them to the next waiting call, if
+        any."""
         start = self.since[operator]
         if start is not None:
             self.busy[operator] += self.env.now - start

@@ -199,8 +199,8 @@ class OpportunisticPolicy(MaintenancePolicy):
                                      and n != name and self.machines[n].upkeep is self]
 
     def failed(self, machine: Machine) -> None:
-        """Call the maintenance of the neighbours of ``machine`` due within ``window`` that are up.
-        """
+        """Call the maintenance of the neighbours of ``machine`` due within ``window`` that are
+        up."""
         window = self.spec.window
         for other in self.neighbours.get(machine.name, ()):
             if other.pm_left <= window and not other.opportunity \
@@ -236,8 +236,8 @@ class PredictivePolicy(MaintenancePolicy):
         ctx.env.process(self.decisions.run())
 
     def next_due(self, machine: Machine) -> float:
-        """The fallback age while no model is trained yet, else inf (the model calls maintenance).
-        """
+        """The fallback age while no model is trained yet, else inf (the model calls
+        maintenance)."""
         learn = self.spec.learn
         if learn is not None and learn.fallback_age is not None and (
                 self.decisions is None or self.decisions.predictor is None):
@@ -277,8 +277,8 @@ class PredictivePolicy(MaintenancePolicy):
         return out
 
     def online(self) -> dict[str, float]:
-        """Decision epochs, windows scored, alarms, failures not prevented and the prevented share.
-        """
+        """Decision epochs, windows scored, alarms, failures not prevented and the prevented
+        share."""
         d = self.decisions
         if d is None:
             return {}

@@ -112,8 +112,9 @@ class ProductBook:
                 for p in self.wip}
 
     def kpis(self) -> dict[str, float]:
-        """Order KPIs: mean tardiness and share of late orders (orders released after the warmup),
-        and the makespan (NaN unless every order of a finite order list is done)."""
+        """Order KPIs: mean tardiness and share of late orders, over the orders with a due date
+        released after the warmup and done; and the makespan (NaN unless every order of a finite
+        order list is done)."""
         counted = [o for o in self.orders if o.release >= self.since and not math.isnan(o.done)
                    and not math.isinf(o.due)]
         tardy = [max(0.0, o.done - o.due) for o in counted]

@@ -57,8 +57,8 @@ class PartState(Frozen):
 
 
 class MachineState(Frozen):
-    """A machine of a plant state: what it is doing, the part in hand, its operating age and wear.
-    """
+    """A machine of a plant state: what it is doing, the part in hand, its operating age and
+    wear."""
 
     state: Literal["working", "starved", "blocked", "down", "repair", "maintenance",
                    "setup", "waiting_operator", "off"] = "starved"

@@ -108,8 +108,8 @@ class BucketClock(StateClock):
         super().set(state)
 
     def close(self) -> list[float]:
-        """The time spent in each state up to now, spreading a downtime under way over its buckets.
-        """
+        """The time spent in each state up to now, spreading a downtime under way over its
+        buckets."""
         if self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         return super().close()

@@ -77,8 +77,8 @@ class Summary:
 
     @classmethod
     def of(cls, x: np.ndarray, lx: np.ndarray) -> Summary:
-        """The summary of values ``x`` and their logs ``lx`` (log statistics NaN unless all finite).
-        """
+        """The summary of values ``x`` and their logs ``lx`` (log statistics NaN unless all
+        finite)."""
         n = len(x)
         mean = float(np.mean(x)) if n else 0.0
         finite = n and bool(np.all(np.isfinite(lx)))

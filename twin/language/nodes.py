@@ -451,8 +451,8 @@ class WarehouseNode(Frozen):
     """Per replenishment order placed."""
 
     def start_stock(self) -> int:
-        """The stock on hand at the start (parts): ``initial``, else the policy's order-up-to level.
-        """
+        """The stock on hand at the start (parts): ``initial``, else the policy's order-up-to
+        level."""
         if self.initial is not None:
             return self.initial
         policy = self.policy

@@ -71,8 +71,8 @@ class Observer:
         return {n: ["age", "unavailable", *self.sensors[n]] for n in self.names}
 
     def unavailable(self, name: str) -> bool:
-        """Whether machine ``name`` is down, in repair, in maintenance, or has a maintenance called.
-        """
+        """Whether machine ``name`` is down, in repair, in maintenance, or has a maintenance
+        called."""
         m = self.machines[name]
         return m.clock.state in (DOWN, REPAIR, MAINTENANCE) or m.opportunity
 

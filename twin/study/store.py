@@ -41,8 +41,8 @@ STUDY_FILES = {"compare": "compare.json", "sweep": "sweep.json", "run": "summary
 
 @dataclass(frozen=True)
 class Variant:
-    """One scenario of a study: its folder id, label, the parameters that make it, and the scenario.
-    """
+    """One scenario of a study: its folder id, label, the parameters that make it, and the
+    scenario."""
 
     id: str
     """Folder-safe identifier, unique in the study."""

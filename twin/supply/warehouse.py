@@ -73,8 +73,8 @@ class Transfer:
         warmup.register(self)
 
     def reset(self) -> None:
-        """Count orders, demand, units from stock and lost units from now (the end of the warmup).
-        """
+        """Count orders, demand, units from stock and lost units from now (the end of the
+        warmup)."""
         self.orders = 0
         self.demanded = 0
         self.from_stock = 0
@@ -97,8 +97,8 @@ class Gate:
         self.orders = orders
 
     def try_get(self) -> Part | None:
-        """A part for the line now if a production order is open (the part carries it), else None.
-        """
+        """A part for the line now if a production order is open (the part carries it), else
+        None."""
         if self.orders.open <= 0:
             return None
         part: Part | None = self.inbox.try_get()
