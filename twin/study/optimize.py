@@ -168,7 +168,7 @@ def point_id(params: dict[str, Any]) -> str:
 
 def point_scenario(scenario: Scenario, base: dict[str, Any], params: dict[str, Any],
                    option: str = "--param") -> Scenario:
-    """The scenario at the point ``params`` (paths into ``base``, the scenario's data).
+    """``scenario`` with the values of ``params`` (by dotted path) set on ``base``, its data.
 
     Raises InputError, naming ``option`` and the point, if the values make it invalid.
     """
