@@ -40,12 +40,14 @@ EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
 
 def Console(*args: Any, **kwargs: Any) -> RichConsole:  # noqa: N802 - rich's class, made late
+    """A ``rich.console.Console`` made with these arguments (rich imported only now)."""
     from rich.console import Console as RichConsole
 
     return RichConsole(*args, **kwargs)
 
 
 def Table(*args: Any, **kwargs: Any) -> RichTable:  # noqa: N802 - rich's class, made late
+    """A ``rich.table.Table`` made with these arguments (rich imported only now)."""
     from rich.table import Table as RichTable
 
     return RichTable(*args, **kwargs)
@@ -84,10 +86,12 @@ class _Stdout:
 
 
 class ArgumentError(Exception):
+    """Bad command-line arguments: reported on stderr, exit status 2."""
     pass
 
 
 class Interrupted(Exception):
+    """The command was interrupted: reported with the resume hint, exit status 1."""
     pass
 
 
@@ -182,6 +186,7 @@ def _factor_label(path: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``twin`` argument parser: every command, its options and its handler."""
     parser = _Parser(prog="twin", description="Digital-twin discrete-event simulator.")
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -357,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The scenario overrides of the command line: each ``--set PATH=VALUE``, then
+    ``--replications``, ``--seed`` and ``--horizon`` where given."""
     from twin.language.overrides import parse_assignment
 
     overrides = [parse_assignment(text) for text in args.sets]
@@ -368,12 +375,14 @@ def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
+    """The scenario file of the command line, loaded with its overrides."""
     from twin.language.loading import load_scenario
 
     return load_scenario(args.scenario, overrides_from(args))
 
 
 def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin fit``: fit a scenario to an event log, write it and its report, print the fits."""
     from twin.fitting.fit import fit_log
     from twin.fitting.text import print_fit
 
@@ -384,6 +393,8 @@ def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin validate``: check the scenario and print one line counting its nodes, edges and
+    policies."""
     scenario = scenario_from(args)
     # the plant graph's nodes and edges, counted off the checked scenario (it has no duplicate
     # edge), without building the graph
@@ -475,6 +486,10 @@ def progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
 
 
 def executor_from(args: argparse.Namespace) -> Any:
+    """The executor that ``--workers``, ``--executor`` and ``--scheduler`` ask for.
+
+    Raises ArgumentError for Dask without a scheduler, or a scheduler without Dask.
+    """
     from twin.study.executors import make_executor
 
     if args.executor == "dask" and not args.scheduler:
@@ -507,17 +522,20 @@ def out_folder(args: argparse.Namespace, name: str) -> Path:
 
 
 def resume_hint(out: Path) -> str:
+    """How to go on with an interrupted study saved in ``out``."""
     return (f"finished replications are saved in {out}; run the same command with "
             f"--out {out} to go on")
 
 
 def print_paths(console: RichConsole, out: Path, report: Path | None) -> None:
+    """Print the results folder and the report's path."""
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None:
         console.print(f"report: {report}", highlight=False, soft_wrap=True)
 
 
 def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin run``: simulate the replications, save the results and report, print the summary."""
     from twin.study.runner import run
 
     check_out(args.out)
@@ -572,6 +590,8 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
 
 
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin train``: train a predictor on simulated histories or recorded lives, save it, and
+    print its metrics on held-out lives."""
     from twin.ml.training import train
 
     check_out(args.out)
@@ -583,7 +603,10 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     import logging
 
     class Epochs(logging.Handler):  # the torch models report each epoch
+        """Passes each epoch's log line on to ``stage``."""
+
         def emit(self, record: logging.LogRecord) -> None:
+            """Print the record's message as a stage line."""
             stage(record.getMessage())
 
     epochs = logging.getLogger("twin.train")
@@ -627,6 +650,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin compare``: run every policy of the scenario on common random numbers, print the
+    comparison and ranking."""
     from twin.study.variants import compare
 
     check_out(args.out)
@@ -646,6 +671,8 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin sweep``: run every point of the grid of ``--param``/``--values``, print the points and
+    the best."""
     from twin.study.variants import grid, parse_values, sweep
 
     check_out(args.out)
@@ -672,6 +699,8 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 
 def print_compare(console: RichConsole, doc: dict[str, Any],
                   chosen: list[str] | None = None) -> None:
+    """Print a comparison: each policy's KPIs, the paired differences against the baseline, and the
+    ranking."""
     unit = doc["time_unit"]
     table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
                         f"{doc['replications']} replications on common random numbers "
@@ -713,6 +742,7 @@ def print_compare(console: RichConsole, doc: dict[str, Any],
 
 
 def print_sweep(console: RichConsole, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
+    """Print a sweep: each point's KPIs, the best point and those not distinguishable from it."""
     factors = [f["param"] for f in doc["factors"]]
     table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
     kpis = table_kpis(doc["points"][0]["kpis"], doc["rank_by"], chosen)
@@ -792,6 +822,8 @@ OPTIONAL_MACHINE_COLUMNS = {"setup": "setup", "waiting_operator": "op wait", "of
 
 
 def print_summary(console: RichConsole, summary: dict[str, Any]) -> None:
+    """Print a run's summary: the headline KPIs with their 95% intervals, then the supply chain,
+    machines and operator pools."""
     n = summary["replications"]
     unit = summary["time_unit"]
     table = Table(title=f"{summary['scenario']}: {n} replication{'s' if n > 1 else ''}, "
@@ -836,6 +868,7 @@ def print_summary(console: RichConsole, summary: dict[str, Any]) -> None:
 
 
 def print_supply(console: RichConsole, summary: dict[str, Any]) -> None:
+    """Print the warehouses' and customers' statistics of a run's summary, if it has any."""
     unit = summary["time_unit"]
     columns = {"warehouses": {"inventory": "inventory", "backorders": "backorders",
                               "fill_rate": "fill rate", "stockouts": "stock-outs",
@@ -858,6 +891,7 @@ def print_supply(console: RichConsole, summary: dict[str, Any]) -> None:
 
 
 def print_warnings(summary: dict[str, Any]) -> None:
+    """Print the summary's warnings on stderr."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for warning in summary.get("warnings", []):
         err.print(f"warning: {warning}", style="yellow", markup=False)
@@ -874,6 +908,8 @@ def _probability(text: str) -> float:
 
 
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin optimize``: search the ``--param`` ranges for the best objective under the
+    constraints, then select among the best candidates; print the selection."""
     from twin.study.optimize import Param, optimize, parse_constraint, parse_range
 
     check_out(args.out)
@@ -904,6 +940,7 @@ def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
+    """Print an optimization's candidates, its notes, and the point selected with its guarantee."""
     selection = doc["selection"]
     kpi = doc["objective"]
     table = Table(title=f"{doc['scenario']}: {doc['direction']} {kpi}, selection of the best "
@@ -939,6 +976,8 @@ def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
 
 
 def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin emulate``: play the scenario as a plant publishing on the broker, in scaled real
+    time."""
     from twin.engine.state import dump_state
     from twin.language.loading import load_scenario
     from twin.language.overrides import parse_assignment
@@ -967,6 +1006,7 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin live``: run the live twin of the scenario on the broker until Ctrl-C."""
     from twin.language.loading import load_scenario
     from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
@@ -1046,6 +1086,8 @@ def _stderr() -> RichConsole:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``twin`` command with ``argv`` (the process's arguments by default); returns the exit
+    status: 0 success, 2 invalid input, 1 anything else."""
     console: Any = _Stdout()
     whole_process = argv is None  # the command line's own process, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)

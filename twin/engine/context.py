@@ -49,6 +49,9 @@ class Extension(Protocol):
 
 @dataclass
 class BuildContext:
+    """Everything the node kinds share while a replication is built: the environment, the scenario,
+    its graph and random streams, and what each node has made so far."""
+
     env: simpy.Environment
     scenario: Scenario
     graph: nx.DiGraph
@@ -106,6 +109,7 @@ class BuildContext:
         return Calendar(self.scenario.calendars[spec] if isinstance(spec, str) else spec)
 
     def pool(self, name: str) -> OperatorPool:
+        """The operator pool ``name``, made on first call from the scenario's ``operators``."""
         if name not in self.pools:
             from twin.engine.operators import OperatorPool
 
@@ -117,6 +121,7 @@ class BuildContext:
         return self.pools[name]
 
     def spec(self, name: str) -> Any:
+        """The validated schema of node ``name``."""
         return self.graph.nodes[name]["spec"]
 
     def destination(self, sender: str, target: str) -> Destination:

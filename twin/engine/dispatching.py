@@ -30,6 +30,7 @@ def _mean(part: Part) -> float:
 
 
 def fifo(ctx: BuildContext, buffer: str) -> Key | None:
+    """First come, first served: no key."""
     return None
 
 
@@ -84,6 +85,7 @@ class RuleChannel(Channel):
         self.key = key
 
     def try_get(self) -> Part | None:
+        """The waiting part with the smallest key now (ties first come, first served), or None."""
         items = self.items
         n = len(items)
         if n > 1:  # the best part to the front; the others keep their order
@@ -102,6 +104,8 @@ class RuleChannel(Channel):
 
 
 def dispatching_channel(ctx: BuildContext, name: str, capacity: float, rule: str) -> Any:
+    """The channel of buffer ``name``: a plain FIFO channel, or a rule channel if ``rule`` ranks
+    parts."""
     key = RULES.load(rule)(ctx, name)
     if key is None:
         return Channel(ctx.env, name, capacity, ctx.warmup)

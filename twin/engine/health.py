@@ -53,6 +53,8 @@ class WearPath:
     """The recorded life a replayed path reads its sensors from."""
 
     def at(self, age: float | np.ndarray) -> np.ndarray:
+        """Wear (fraction of the failure threshold) at operating ``age``; ages past the failure read
+        the wear at failure."""
         a = np.minimum(np.asarray(age, dtype=float), self.fail_age)
         if self.step:
             idx = np.searchsorted(self.ages, a, side="right") - 1

@@ -47,6 +47,7 @@ class MaintenancePolicy:
         self.spec = spec
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Whether the policy governs machine ``name`` (here: any machine that can fail)."""
         return spec.failures is not None
 
     def duration(self, ctx: BuildContext, name: str) -> Draw:
@@ -60,12 +61,16 @@ class MaintenancePolicy:
         """Every machine and sensor is built."""
 
     def next_due(self, machine: Machine) -> float:
+        """Operating time from this renewal of ``machine`` until its next maintenance (inf: none
+        planned)."""
         return math.inf
 
     def failed(self, machine: Machine) -> None:
+        """``machine`` has just failed."""
         pass
 
     def maintained(self, machine: Machine) -> None:
+        """``machine`` has just been maintained."""
         pass
 
     def alarms(self, name: str) -> float:
@@ -83,6 +88,7 @@ class ReactivePolicy(MaintenancePolicy):
     schema = Reactive
 
     def governs(self, name: str, spec: Any) -> bool:
+        """None: every failure is simply repaired."""
         return False
 
 
@@ -92,9 +98,13 @@ class PreventivePolicy(MaintenancePolicy):
     schema = Preventive
 
     def next_due(self, machine: Machine) -> float:
+        """``every`` on the age basis; on the calendar basis maintenance is called by time instead
+        (inf)."""
         return self.spec.every if self.spec.basis == "age" else math.inf
 
     def attach(self, ctx: BuildContext, machine: Machine) -> None:
+        """On the calendar basis, start calling the machine's maintenance every ``every`` time
+        units."""
         if self.spec.basis == "calendar":
             ctx.env.process(self._calendar(ctx.env, machine, self.spec.every))
 
@@ -118,6 +128,8 @@ class Inspection:
     rng: np.random.Generator
 
     def maintenance_age(self, path: WearPath) -> float:
+        """The operating age of the first inspection whose indicator reaches the threshold on
+        ``path`` (inf if the machine fails first)."""
         ages = np.arange(1, int(path.fail_age // self.every) + 1) * self.every
         ages = ages[ages < path.fail_age]
         if ages.size == 0:
@@ -147,9 +159,11 @@ class ConditionPolicy(MaintenancePolicy):
                                                     ctx.streams.rng(f"{name}/inspection"))
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear (have a ``degradation``)."""
         return getattr(spec, "degradation", None) is not None
 
     def next_due(self, machine: Machine) -> float:
+        """The age at which inspections of the machine's current wear path call maintenance."""
         if machine.path is None:
             return math.inf
         return self.inspections[machine.name].maintenance_age(machine.path)
@@ -168,9 +182,11 @@ class OpportunisticPolicy(MaintenancePolicy):
         self.neighbours: dict[str, list[Machine]] = {}
 
     def next_due(self, machine: Machine) -> float:
+        """The preventive age ``every``."""
         return self.spec.every
 
     def start(self, ctx: BuildContext) -> None:
+        """Find each governed machine's governed neighbours within two edges of the plant graph."""
         undirected = self.graph.to_undirected(as_view=True)
         for name, machine in self.machines.items():
             if machine.upkeep is not self:
@@ -180,6 +196,8 @@ class OpportunisticPolicy(MaintenancePolicy):
                                      and n != name and self.machines[n].upkeep is self]
 
     def failed(self, machine: Machine) -> None:
+        """Call the maintenance of the neighbours of ``machine`` due within ``window`` that are
+        up."""
         window = self.spec.window
         for other in self.neighbours.get(machine.name, ()):
             if other.pm_left <= window and not other.opportunity \
@@ -197,6 +215,7 @@ class QualityPolicy:
         self.spec = spec
 
     def start(self, ctx: BuildContext) -> None:
+        """Every machine and sensor is built."""
         pass
 
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Plan:
+    """The route of one product: where a part goes after each step, the mean time of each step, its
+    dispatching priority and transfer batch size."""
+
     product: str
     hops: list[Any]
     """Where the part goes after each step of the route."""
@@ -36,10 +39,14 @@ class Plan:
     """Transfer batch size between machines."""
 
     def remaining(self, step: int) -> float:
+        """Mean process time of the route from ``step`` on."""
         return sum(self.means[step:])
 
 
 class ProductionOrder:
+    """An order of ``quantity`` parts of ``product``, released at ``release`` and due at ``due``;
+    ``done``: when its last part came out (NaN until then)."""
+
     __slots__ = ("id", "product", "quantity", "release", "due", "left", "done", "staged",
                  "passed")
 
@@ -71,12 +78,14 @@ class ProductBook:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Forget counts and lead times so far; measure from now (the end of the warmup)."""
         self.since = self.env.now
         self.good = dict.fromkeys(self.wip, 0)
         self.out = dict.fromkeys(self.wip, 0)
         self.lead_sum = dict.fromkeys(self.wip, 0.0)
 
     def released(self, part: Part) -> None:
+        """Count a part of its product into the line's WIP."""
         self.wip[part.product].add(1)  # type: ignore[index]
 
     def left_line(self, part: Part, good: bool) -> None:
@@ -95,12 +104,17 @@ class ProductBook:
                 job.done = now
 
     def measure(self, span: float, end: float) -> dict[str, dict[str, float]]:
+        """Throughput (parts per time unit over ``span``), mean lead time and time-weighted WIP, per
+        product."""
         return {p: {"throughput": self.good[p] / span,
                     "lead_time": self.lead_sum[p] / self.out[p] if self.out[p] else math.nan,
                     "wip": self.wip[p].mean(end)}
                 for p in self.wip}
 
     def kpis(self) -> dict[str, float]:
+        """Order KPIs: mean tardiness and share of late orders, over the orders with a due date
+        released after the warmup and done; and the makespan (NaN unless every order of a finite
+        order list is done)."""
         counted = [o for o in self.orders if o.release >= self.since and not math.isnan(o.done)
                    and not math.isinf(o.due)]
         tardy = [max(0.0, o.done - o.due) for o in counted]
@@ -113,6 +127,7 @@ class ProductBook:
         }
 
     def rows(self) -> list[tuple[str, str, int, float, float, float]]:
+        """Every order as (id, product, quantity, release, due, done)."""
         return [(o.id, o.product, o.quantity, o.release, o.due, o.done) for o in self.orders]
 
 

@@ -206,6 +206,8 @@ def emit_readings(scenario: Scenario, model: BuildContext, replication: int,
 
 
 def measure(scenario: Scenario, model: BuildContext, replication: int) -> ReplicationResult:
+    """The replication's result: KPIs over the measured span (horizon less warmup), per machine,
+    buffer, product and node statistics, and any deadlock found."""
     span = scenario.horizon - scenario.warmup
     deadlock = find_deadlock(model)
     sinks = model.sinks.values()

@@ -56,7 +56,10 @@ ON = np.array([s in ON_STATES for s in range(len(STATES))])
 
 
 class SensorSink(Protocol):
-    def write(self, machine: str, readings: pa.Table) -> None: ...
+    """Where a replication's sensor readings go: one ``write`` per block of a machine's readings."""
+
+    def write(self, machine: str, readings: pa.Table) -> None:
+        """Take one block of ``machine``'s readings (the readings columns above)."""
 
 
 class MemorySink:
@@ -66,14 +69,17 @@ class MemorySink:
         self.blocks: list[pa.Table] = []
 
     def write(self, machine: str, readings: pa.Table) -> None:
+        """Keep the block of ``machine``'s readings."""
         self.blocks.append(readings)
 
     def table(self) -> pa.Table:
+        """Every block kept, as one Arrow table (an empty table of the readings columns if none)."""
         if not self.blocks:
             return _table({c: np.zeros(0) for c in COLUMNS[3:]}, 0, "", "", np.zeros(0, int))
         return pa.concat_tables(self.blocks).unify_dictionaries()
 
     def frame(self) -> pd.DataFrame:
+        """Every block kept, as one DataFrame."""
         return self.table().to_pandas()
 
 
@@ -91,9 +97,12 @@ class ParquetSink:
         self.rows = rows
 
     def path(self, machine: str) -> Path:
+        """The readings file of ``machine`` for this replication."""
         return self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
 
     def write(self, machine: str, readings: pa.Table) -> None:
+        """Write ``readings`` as the machine's whole file, atomically (the machine column is the
+        folder's)."""
         from twin.records.output import atomic_write
 
         data = readings.drop_columns(["machine"])
@@ -162,6 +171,8 @@ class ReadingsFile:
         self.spilled = True
 
     def close(self) -> None:
+        """Write what is left and rename the file into place (in one piece if it never filled a row
+        group)."""
         if not self.spilled:  # small: in one piece, as a whole replication is written
             blocks = [b for s in self.sensors for b in self.pending[s]]
             if blocks:
@@ -178,6 +189,7 @@ class ReadingsFile:
         pa.default_memory_pool().release_unused()  # what the copies took, back at once
 
     def abort(self) -> None:
+        """Remove every temporary file written so far."""
         for file in self.files.values():
             file.abort()
 
@@ -189,6 +201,7 @@ class CallbackSink:
         self.fn = fn
 
     def write(self, machine: str, readings: pa.Table) -> None:
+        """Pass the block of ``machine``'s readings to ``fn``."""
         self.fn(machine, readings)
 
 
@@ -358,6 +371,7 @@ class SensorStream:
         return np.stack(columns, axis=1)
 
     def table(self) -> pa.Table:
+        """Every reading emitted so far, as one Arrow table of the readings columns."""
         if not self.blocks:
             return _table({c: np.zeros(0) for c in COLUMNS[3:]}, self.replication,
                           self.machine.name, "", np.zeros(0, dtype=np.int8))
@@ -402,6 +416,7 @@ class ReplayStream(SensorStream):
         self._first = 0
 
     def advance(self, until: float) -> None:
+        """Emit the recorded readings up to time ``until``."""
         self._replay(until, now=True)
 
     def catch_up(self, until: float) -> None:

@@ -112,6 +112,8 @@ def _quantity(label: str, fit: Fit, naive: Candidate | None = None) -> str:
 
 
 def fit_report(result: FitResult) -> str:
+    """The fit report as one self-contained HTML page: the plant, each quantity's fit with its
+    candidates and plots, the crew and the notes."""
     obs, graph = result.obs, result.graph
     reps = len(obs.replications)
     meta = (f"{result.log.source}: {obs.events:,} events, {reps} replication"
@@ -154,6 +156,7 @@ def fit_report(result: FitResult) -> str:
 
 
 def write_fit_report(result: FitResult, path: Path) -> Path:
+    """Write the fit report of ``result`` to ``path`` atomically; returns ``path``."""
     from twin.records.output import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)

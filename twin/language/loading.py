@@ -144,4 +144,5 @@ def policy_scenario(
 
 
 def dump_yaml(scenario: Scenario) -> str:
+    """The scenario as YAML text, in the form it loads from."""
     return yaml.safe_dump(to_data(scenario), sort_keys=False)

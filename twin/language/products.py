@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 
 class Product(Frozen):
+    """A product: the route of machines it visits, its own process times, defects and priority, and
+    optionally the interarrival of its own orders."""
+
     route: Annotated[list[str], Field(min_length=1)]
     """The machines the product visits, in order."""
     process_time: dict[str, Distribution] = Field(default_factory=dict)
@@ -48,6 +51,8 @@ class Product(Frozen):
 
 
 class OrderList(Frozen):
+    """Production orders read from a file."""
+
     file: FilePath
     """CSV or Parquet: order, product, quantity, release, due (optional: priority)."""
 

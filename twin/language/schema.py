@@ -151,6 +151,8 @@ Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
 
 
 class PlantSpec(Frozen):
+    """The plant graph: its nodes by name (at least one) and the edges between them."""
+
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
     edges: list[Edge] = Field(default_factory=list)
 
@@ -177,6 +179,11 @@ class Shifts(Frozen):
 
 
 class Maintenance(Frozen):
+    """Maintenance of the plant: the crew size, its policy, response time and shifts.
+
+    Raises ValueError for shifts without a crew size.
+    """
+
     crew: Annotated[int, Field(ge=1)] | None = 1
     """Technicians shared by all machines; null means unlimited."""
     policy: MaintenancePolicy = Reactive(kind="reactive")
@@ -192,10 +199,14 @@ class Maintenance(Frozen):
 
 
 class QualityControl(Frozen):
+    """Quality control of the plant: its quality policy, if any."""
+
     policy: QualityPolicy | None = None
 
 
 class Costs(Frozen):
+    """Unit costs and revenue, in the scenario's currency, that the cost KPIs are made of."""
+
     preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per preventive (or condition-based) maintenance."""
     corrective: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
@@ -227,6 +238,9 @@ class Energy(Frozen):
 
 
 class Scenario(Frozen):
+    """A whole scenario: the experiment (horizon and warmup in ``time_unit``, replications, seed),
+    the plant, maintenance, quality, costs, energy, products, orders, calendars and operators."""
+
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     time_unit: str = "min"
@@ -250,9 +264,12 @@ class Scenario(Frozen):
     """The folder of the scenario file, against which the paths it names resolve."""
 
     def hours_per_time_unit(self) -> float | None:
+        """Hours in one time unit: the energy setting, else read from ``time_unit`` (None if
+        unknown)."""
         return self.energy.hours_per_time_unit or HOURS.get(self.time_unit.strip().lower())
 
     def has_supply_chain(self) -> bool:
+        """Whether the plant has supplier, warehouse or customer nodes."""
         return any(node.kind in SUPPLY_KINDS for node in self.plant.nodes.values())
 
     @model_validator(mode="after")

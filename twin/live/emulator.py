@@ -57,6 +57,7 @@ class PublishingLog(EventLog):
         return len(self.rows)
 
     def take(self) -> list[list[Any]]:
+        """The rows logged since the last call, handed over and forgotten."""
         rows, self.rows = self.rows, []
         return rows
 

@@ -67,20 +67,26 @@ class Unknown(ValueError):
 
 
 def plant_topic(plant: str, kind: str) -> str:
+    """The topic on which ``plant`` publishes ``kind`` (events, machines, sensors/<machine>)."""
     return f"{ROOT}/{plant}/plant/{kind}"
 
 
 def twin_topic(plant: str, kind: str) -> str:
+    """The topic on which the twin of ``plant`` publishes ``kind`` (forecast, predictions, alarms,
+    status)."""
     return f"{ROOT}/{plant}/twin/{kind}"
 
 
 def encode(payload: dict[str, Any]) -> bytes:
+    """A payload as compact JSON bytes with the version (NaN refused)."""
     return json.dumps({"v": VERSION, **payload}, separators=(",", ":"),
                       allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
 class Events:
+    """An ``events`` message: its sequence number, the plant clock, and the event rows."""
+
     seq: int
     clock: float
     rows: list[tuple[float, str, str, int | None, str | None, str | None]]
@@ -88,6 +94,8 @@ class Events:
 
 @dataclass(frozen=True)
 class Machines:
+    """A ``machines`` message: its sequence number, the plant clock, and the machines' states."""
+
     seq: int
     clock: float
     machines: dict[str, tuple[str, float, float]]
@@ -96,6 +104,9 @@ class Machines:
 
 @dataclass(frozen=True)
 class Readings:
+    """A ``sensors/<machine>`` message: its sequence number, the plant clock, the machine, and each
+    sensor's readings."""
+
     seq: int
     clock: float
     machine: str

@@ -14,6 +14,7 @@ REFRESH_S = 5
 
 
 def write_status(folder: Path, status: dict[str, Any]) -> None:
+    """Write ``status.json`` and ``index.html`` into ``folder``, each atomically."""
     write_json(folder / "status.json", status)
     write_text(folder / "index.html", page(status))
 
@@ -34,6 +35,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def page(status: dict[str, Any]) -> str:
+    """The status page: plant clock, machines, buffers, counts, forecast and alarms, reloading every
+    ``REFRESH_S`` seconds."""
     state = status.get("state") or {}
     machines = [[name, m.get("state", ""), m.get("age", 0.0), "yes" if "part" in m else ""]
                 for name, m in (state.get("machines") or {}).items()]

@@ -95,6 +95,8 @@ class LiveTwin:
 
     # -- one message
     def handle(self, topic: str, payload: bytes) -> None:
+        """Handle one message: decode it (counting and logging a bad one), mirror it, record it, and
+        check the watched sensors and predictive alarms."""
         try:
             message = decode(topic, payload, self.plant, self.mirror.nodes)
         except (Malformed, Unknown) as exc:
@@ -189,6 +191,8 @@ class LiveTwin:
             self.close()
 
     def status(self) -> dict[str, Any]:
+        """The status document: clock, connection, counts, problems, mirrored state, forecast and
+        alarms."""
         counts = {**self.mirror.counts, **self.rejected, "forecasts": self.forecasts,
                   "connects": self.connector.connects,
                   "disconnects": self.connector.disconnects}
@@ -203,12 +207,14 @@ class LiveTwin:
                 **({"recorded": self.record.status()} if self.record else {})}
 
     def write_status(self) -> None:
+        """Write the status files and publish the status, retained."""
         status = self.status()
         write_status(self.out, status)
         self.connector.publish(twin_topic(self.plant, "status"),
                                json.dumps(status).encode(), retain=True)
 
     def close(self) -> None:
+        """Stop once: stop forecasting, close the record, write the last status and disconnect."""
         if self.stopped:
             return
         self.stopped = True

@@ -41,6 +41,11 @@ class Preprocess:
 
     @classmethod
     def fit(cls, lives: Lives, max_regimes: int = 10) -> Preprocess:
+        """Learn the preprocessing from ``lives``: drop constant sensors, find up to ``max_regimes``
+        operating regimes from the settings, and the mean and scale of each sensor per regime.
+
+        Raises InputError if every sensor is constant.
+        """
         frame = lives.frame
         values = frame[lives.sensors].to_numpy(dtype=float)
         spread = values.std(axis=0)
@@ -84,6 +89,7 @@ class Preprocess:
             raise InputError(source, problems)
 
     def regime(self, frame: pd.DataFrame) -> np.ndarray:
+        """The operating regime of each row of ``frame`` (all 0 with one regime)."""
         return self._regime(frame[self.settings].to_numpy(dtype=float) if self.settings
                             else np.zeros((len(frame), 0)))
 
@@ -117,10 +123,12 @@ class Preprocess:
         return flat.reshape(windows, steps, len(self.sensors))
 
     def to_json(self) -> dict[str, Any]:
+        """The preprocessing as JSON-ready data."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Preprocess:
+        """The preprocessing saved by ``to_json``."""
         return cls(**data)
 
 

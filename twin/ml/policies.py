@@ -29,9 +29,11 @@ class PredictivePolicy(MaintenancePolicy):
         self.decisions: Any = None
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear and carry sensors."""
         return getattr(spec, "degradation", None) is not None and has_readings(spec)
 
     def start(self, ctx: BuildContext) -> None:
+        """Start the decision maker that scores the governed machines' sensor windows."""
         watched = {n: s for n, s in ctx.sensors.items() if ctx.machines[n].wear is not None}
         self.decisions = DecisionMaker(ctx.env, self.spec,
                                        {n: ctx.machines[n] for n in watched}, watched)
@@ -41,6 +43,8 @@ class PredictivePolicy(MaintenancePolicy):
         ctx.env.process(self.decisions.run())
 
     def next_due(self, machine: Machine) -> float:
+        """The fallback age while no model is trained yet, else inf (the model calls
+        maintenance)."""
         learn = self.spec.learn
         if learn is not None and learn.fallback_age is not None and (
                 self.decisions is None or self.decisions.predictor is None):
@@ -48,17 +52,20 @@ class PredictivePolicy(MaintenancePolicy):
         return math.inf
 
     def failed(self, machine: Machine) -> None:
+        """Tell the decision maker a life ended in failure (a labelled life to learn from)."""
         if self.decisions is not None:
             self.events.append((self.env.now, 1))
             self.decisions.life_ended(machine, machine.age, failed=True)
 
     def maintained(self, machine: Machine) -> None:
+        """Tell the decision maker a life ended in maintenance (a censored life)."""
         if self.decisions is not None and machine.lives is not None and len(machine.lives) > 1:
             self.events.append((self.env.now, 0))
             ended = machine.lives[-1].operating - machine.lives[-2].operating
             self.decisions.life_ended(machine, ended, failed=False)
 
     def alarms(self, name: str) -> float:
+        """Maintenance calls the model made for machine ``name``."""
         return float(self.decisions.alarms.get(name, 0)) if self.decisions else 0.0
 
     def learning(self, ctx: BuildContext) -> dict[str, Any]:
@@ -75,6 +82,8 @@ class PredictivePolicy(MaintenancePolicy):
         return out
 
     def online(self) -> dict[str, float]:
+        """Decision epochs, windows scored, alarms, failures not prevented and the prevented
+        share."""
         d = self.decisions
         if d is None:
             return {}
@@ -97,9 +106,12 @@ class AgentPolicy(MaintenancePolicy):
         self.loop: Any = None
 
     def governs(self, name: str, spec: Any) -> bool:
+        """Machines that wear (have a ``degradation``)."""
         return getattr(spec, "degradation", None) is not None
 
     def start(self, ctx: BuildContext) -> None:
+        """Build the observer of the governed machines and, with a saved model, start its decision
+        loop."""
         mine = {n: m for n, m in ctx.machines.items() if m.upkeep is self}
         model = cached_agent(self.spec.model) if self.spec.model is not None else None
         window = int(model.meta.get("window", 10)) if model is not None else 10
@@ -112,9 +124,11 @@ class AgentPolicy(MaintenancePolicy):
         ctx.env.process(self.loop.run())
 
     def alarms(self, name: str) -> float:
+        """Maintenance calls the agent made for machine ``name``."""
         return float(self.loop.alarms.get(name, 0)) if self.loop is not None else 0.0
 
     def online(self) -> dict[str, float]:
+        """Decision epochs and maintenance alarms of the agent."""
         if self.loop is None:
             return {}
         return {"epochs": float(self.loop.epochs),
@@ -127,6 +141,7 @@ class PredictiveQualityPolicy(QualityPolicy):
     schema = PredictiveQuality
 
     def start(self, ctx: BuildContext) -> None:
+        """Start the watch that scores the sensors of machines with a ``suspect`` edge."""
         watched = {n: s for n, s in ctx.sensors.items() if ctx.targets(n, "suspect")}
         watch = QualityWatch(ctx.env, self.spec, {n: ctx.machines[n] for n in watched}, watched)
         ctx.env.process(watch.run())

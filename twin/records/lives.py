@@ -45,15 +45,18 @@ class Lives:
 
     @property
     def units(self) -> list[Any]:
+        """The units, in the order of the data."""
         return list(self.failed)
 
     def subset(self, units: Any) -> Lives:
+        """The lives of ``units`` only."""
         keep = set(units)
         frame = self.frame[self.frame["unit"].isin(keep)]
         return Lives(frame, self.sensors, self.settings,
                      {u: f for u, f in self.failed.items() if u in keep}, self.source)
 
     def groups(self) -> list[tuple[Any, pd.DataFrame]]:
+        """Each unit's readings as (unit, frame), in the order of the data."""
         return list(self.frame.groupby("unit", sort=False))
 
 

@@ -31,6 +31,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     atomic_write(path, lambda tmp: _write(tmp, text))
 
 
@@ -39,14 +40,17 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically (NaN refused)."""
     write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as Parquet to ``path`` atomically, without its index."""
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV to ``path`` atomically, without its index."""
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 

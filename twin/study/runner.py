@@ -38,6 +38,9 @@ __all__ = ["Progress", "RunResult", "has_sensors", "run", "run_replications"]
 
 @dataclass
 class RunResult:
+    """The result of a run: the scenario, every replication's result and the summary, with where
+    sensor readings and event logs were written."""
+
     scenario: Scenario
     replications: list[ReplicationResult]
     summary: dict[str, Any]
@@ -47,18 +50,23 @@ class RunResult:
     """Where each replication's event log was written, if it was."""
 
     def replication_table(self) -> pd.DataFrame:
+        """One row of KPIs per replication."""
         return replication_table(self.replications)
 
     def machine_table(self) -> pd.DataFrame:
+        """One row of statistics per machine and replication."""
         return machine_table(self.replications)
 
     def timeline_table(self) -> pd.DataFrame | None:
+        """The machines' state changes, if timelines were kept (else None)."""
         return timeline_table(self.replications)
 
     def inventory_table(self) -> pd.DataFrame | None:
+        """Each warehouse's stock on hand and backordered over time, if kept (else None)."""
         return inventory_table(self.replications)
 
     def orders_table(self) -> pd.DataFrame | None:
+        """Every production order with its completion, if the plant has orders (else None)."""
         return orders_table(self.replications)
 
     @property

@@ -109,6 +109,7 @@ def _supply_sections(scenario: Scenario, results: Sequence[ReplicationResult]) -
 
 
 def warnings(results: Sequence[ReplicationResult]) -> list[str]:
+    """Warnings about the replications: each deadlock, when it began and the machines in it."""
     out = []
     for r in results:
         if r.deadlock is not None:

@@ -62,6 +62,10 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
 
 
 def better(kpi: str) -> str:
+    """Which way ``kpi`` is better: ``higher`` or ``lower``.
+
+    Raises InputError for an unknown KPI.
+    """
     if kpi in BY_NAME:
         return BY_NAME[kpi].better
     raise InputError("--rank-by", [((), f"unknown KPI {kpi!r} (one of: {', '.join(KPIS)})", None)])

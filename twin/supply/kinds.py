@@ -25,9 +25,12 @@ def supply_chain(ctx: BuildContext) -> SupplyChain:
 
 
 class WarehouseKind(NodeKind):
+    """A warehouse of the supply chain: holds stock and sends it on to the line or customers."""
+
     schema = WarehouseNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Make the node's ``Warehouse`` (with the stock on hand on a warm start)."""
         ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.warmup,
                                                                ctx.wip, ctx.releaser)
         state = ctx.initial.warehouses.get(name) if ctx.initial is not None else None
@@ -35,24 +38,33 @@ class WarehouseKind(NodeKind):
             ctx.warehouses[name].restock(state.on_hand)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        """The warehouse itself: a machine it feeds takes stock from it."""
         return ctx.warehouses[name]
 
     def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Wire the plant's supply chain (once for all its nodes)."""
         supply_chain(ctx)
 
     def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
+        """What ``sender`` puts into the warehouse: the supply chain's delivery into it."""
         return supply_chain(ctx).into_warehouse(sender, name)  # type: ignore[return-value]
 
 
 class SupplierKind(NodeKind):
+    """A supplier of the supply chain: ships orders to warehouses after its lead time."""
+
     schema = SupplierNode
 
     def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Wire the plant's supply chain (once for all its nodes)."""
         supply_chain(ctx)
 
 
 class CustomerKind(NodeKind):
+    """A customer of the supply chain: its demand draws stock from a warehouse."""
+
     schema = CustomerNode
 
     def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Wire the plant's supply chain (once for all its nodes)."""
         supply_chain(ctx)

@@ -40,6 +40,8 @@ class SupplyChain:
         return self.shippers.get((node, warehouse), self.warehouses[warehouse])
 
     def start(self) -> None:
+        """Start every warehouse's periodic review (and review it once now) and every customer's
+        ordering."""
         for warehouse in self.warehouses.values():
             if warehouse.spec.review is not None:
                 self.env.process(warehouse.periodic_review(warehouse.spec.review))
