@@ -279,8 +279,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     energy = {name: kwh for name, kwh in _energy(scenario, model, machines, span).items()}
     if energy:
         costs["energy"] = sum(energy.values()) * prices.energy / span
-    measured = [m for e in model.extensions.values()
-                if (m := e.measure(span, scenario.horizon)) is not None]
+    measured = [extra for e in model.extensions.values()
+                if (extra := e.measure(span, scenario.horizon)) is not None]
     revenue = sum(s.count for s in sinks) * prices.revenue / span  # customers pay their own
     for extra in measured:
         costs.update(extra["costs"])

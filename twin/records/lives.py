@@ -169,11 +169,25 @@ class ReplaySource(Protocol):
     replay}``): the file, its format, the time of a cycle, the units to draw from, and the
     saved model whose held-out lives alone are drawn."""
 
-    lives: Any
-    format: str
-    time_per_cycle: float
-    units: list[int | str] | None
-    holdout_of: Any
+    @property
+    def lives(self) -> Any:
+        """The lives file."""
+
+    @property
+    def format(self) -> str:
+        """Its format: ``long`` or ``cmapss``."""
+
+    @property
+    def time_per_cycle(self) -> float:
+        """The operating time of one recorded cycle."""
+
+    @property
+    def units(self) -> list[int | str] | None:
+        """The units to draw from (None: every life that ended in a failure)."""
+
+    @property
+    def holdout_of(self) -> Any:
+        """A saved model: draw only the lives it held out (None: any)."""
 
 
 @dataclass
