@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from twin.fitting.laws import Candidate, Fit
 from twin.fitting.survival import kaplan_meier
-from twin.report import _figure, _num, _page, _table
+from twin.report.pages import _figure, _num, _page, _table
 
 if TYPE_CHECKING:
     from twin.fitting.fit import FitResult

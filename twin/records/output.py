@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from twin.errors import InputError
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
@@ -64,6 +66,30 @@ def default_out(scenario_name: str, root: Path = Path("results")) -> Path:
         n += 1
         out = root / safe / f"{stamp}-{n}"
     return out
+
+
+def check_out(path: Path | None, option: str = "--out") -> None:
+    """An output folder must be a folder, or not exist yet (an input error otherwise)."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}", [((), "this is a file, not a folder; give a folder "
+                                                   "(it is created if it does not exist)", None)])
+
+
+def results_folder(out: Path | None, name: str) -> Path:
+    """``out``, or a new ``results/<name>/<UTC time>/`` with ``results/<name>/latest`` pointing
+    at it."""
+    if out is not None:
+        return out
+    folder = default_out(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    point_latest(folder)
+    return folder
+
+
+def resume_hint(out: Path) -> str:
+    """How to go on with an interrupted study saved in ``out``."""
+    return (f"finished replications are saved in {out}; run the same command with "
+            f"--out {out} to go on")
 
 
 def point_latest(out: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from twin.report import KPI_LABELS, _figure, _num, _page, _table
+from twin.report.pages import KPI_LABELS, _figure, _num, _page, _table
 
 
 def _ci(stat: dict[str, Any]) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.records.output import write_text
-from twin.report import write_report
 from twin.report.optimize import optimize_report
+from twin.report.pages import write_report
 from twin.study.optimize import save_optimize as save_optimize_data
 
 if TYPE_CHECKING:

@@ -143,10 +143,13 @@ class DaskExecutor:
 
 def make_executor(workers: int | None = None, kind: str = "local",
                   scheduler: str | None = None) -> Executor:
-    """The executor the command line asks for."""
+    """The executor the command line asks for: ``workers`` local processes (one per core by
+    default; 1 runs in this process), or a Dask cluster at ``scheduler``."""
+    if kind == "dask" and not scheduler:
+        raise InputError("--executor", [((), "--executor dask needs --scheduler ADDRESS", None)])
+    if scheduler and kind != "dask":
+        raise InputError("--scheduler", [((), "--scheduler goes with --executor dask", None)])
     if kind == "dask":
-        if not scheduler:
-            raise ValueError("the dask executor needs a scheduler address")
         return DaskExecutor(scheduler)
     if workers == 1:
         return SerialExecutor()
