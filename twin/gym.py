@@ -34,6 +34,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from twin.engine.loop import advance
 from twin.language.loading import load_scenario, scenario_from_data, to_data
 from twin.language.policies import Agent
 from twin.language.schema import Scenario
@@ -126,7 +127,7 @@ class MaintenanceEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         replication = (int(options["replication"]) if options and "replication" in options
                        else int(self.np_random.integers(0, 2**31 - 1)))
         observer = self._build(replication)
-        self.ctx.env.run(until=1e-9)  # processes start; statistics reset (no warmup)
+        advance(self.ctx.env, 1e-9)  # processes start; statistics reset (no warmup)
         self._cost = self._costs()
         return observer.observe(self.ctx.env.now), self._info()
 
@@ -141,8 +142,7 @@ class MaintenanceEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         act(self.observer, np.asarray(action))
         env = self.ctx.env
-        until = min(env.now + self.every, self.scenario.horizon)
-        env.run(until=until)
+        advance(env, min(env.now + self.every, self.scenario.horizon))
         cost = self._costs()
         reward = -(cost - self._cost)
         self._cost = cost

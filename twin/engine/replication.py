@@ -18,10 +18,11 @@ from twin.engine.crew import Crew
 from twin.engine.events import EventLog, EventSink
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
+from twin.engine.loop import Recorder
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import Recorder, SensorSink, sensor_streams
+from twin.engine.sensors import SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
 from twin.engine.stations import (
     BLOCKED,
