@@ -67,6 +67,8 @@ class ProductBook:
         self.orders: list[ProductionOrder] = []
         self.finite = True
         """Whether every order comes from the order list (so a makespan exists)."""
+        self.on_done: Callable[[ProductionOrder], None] | None = None
+        """Called with each order as its last part leaves the line (a schedule stops then)."""
         self.reset()
         warmup.register(self)
 
@@ -93,6 +95,8 @@ class ProductBook:
             job.left -= 1
             if job.left == 0:
                 job.done = now
+                if self.on_done is not None:
+                    self.on_done(job)
 
     def measure(self, span: float, end: float) -> dict[str, dict[str, float]]:
         return {p: {"throughput": self.good[p] / span,
