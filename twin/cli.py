@@ -353,6 +353,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-rows", type=_positive_int, default=1 << 20, metavar="N",
                    help="rows per recorded part file (default 1048576)")
     p.set_defaults(handler=cmd_live)
+
+    p = sub.add_parser("schedule", help="plan orders from the plant's state (Gantt chart, "
+                                        "schedule.parquet) and give each order's probability "
+                                        "of meeting its due date (schedule.json)")
+    _experiment_options(p)
+    p.add_argument("--orders", type=Path, required=True, metavar="FILE",
+                   help="order list (CSV or Parquet: order, product, quantity, release, due; "
+                        "times on the plant's clock)")
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="the plant's state the schedule starts from (the format of run --state)")
+    p.add_argument("--rules", metavar="R1,R2,...",
+                   help="also compare dispatching rules (fifo,edd,cr,...) on common random "
+                        "numbers")
+    p.add_argument("--risk", type=float, metavar="P",
+                   help="an order is at risk under this probability of being on time "
+                        "(default 0.8)")
+    p.add_argument("--plan-failures", action="store_true",
+                   help="the plan has failures too (at their mean times)")
+    p.add_argument("--colour-by", choices=("product", "order"), default="product",
+                   help="what colours the Gantt chart's bars")
+    p.set_defaults(handler=cmd_schedule)
     return parser
 
 
@@ -853,6 +874,28 @@ def print_warnings(summary: dict[str, Any]) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for warning in summary.get("warnings", []):
         err.print(f"warning: {warning}", style="yellow", markup=False)
+
+
+def cmd_schedule(args: argparse.Namespace, console: RichConsole) -> int:
+    from twin.engine.state import load_state
+    from twin.schedule_report import print_schedule, save_schedule
+    from twin.study.schedule import load_orders, parse_rules, schedule
+
+    check_out(args.out)
+    scenario = scenario_from(args)
+    state = load_state(args.state, scenario) if args.state is not None else None
+    orders = load_orders(args.orders, scenario)
+    rules = parse_rules(args.rules) if args.rules is not None else None
+    options = {"risk": args.risk} if args.risk is not None else {}
+    executor = executor_from(args)
+    out = out_folder(args, scenario.name)
+    with progress(f"{scenario.name}: schedule", scenario.replications) as update:
+        result = schedule(scenario, orders, state=state, rules=rules, executor=executor,
+                          plan_failures=args.plan_failures, progress=update, **options)
+    report = save_schedule(result, out, colour_by=args.colour_by)
+    print_schedule(console, result.doc)
+    print_paths(console, out, report)
+    return EXIT_OK
 
 
 def _probability(text: str) -> float:

@@ -104,10 +104,29 @@ def deterministic(scenario: Scenario, failures: bool = False) -> Scenario:
     plain = _means(scenario)
     if failures:
         return plain
-    nodes = {name: spec.model_copy(update={"failures": None})
-             if spec.kind == "machine" and getattr(spec, "failures", None) is not None else spec
+    nodes = {name: _unfailing(spec) if spec.kind == "machine" else spec
              for name, spec in plain.plant.nodes.items()}
     return _copy(plain, plant=plain.plant.model_copy(update={"nodes": nodes}))
+
+
+NEVER = Constant(value=1e30)
+"""A life no horizon reaches."""
+
+
+def _unfailing(spec: Any) -> Any:
+    """A machine that never fails: its lives never end, and it wears no more (a machine down in
+    the state is still repaired, in its mean repair time)."""
+    failures = getattr(spec, "failures", None)
+    if failures is None:
+        return spec
+    if isinstance(failures, list):
+        lives: Any = [mode.model_copy(update={"ttf": NEVER}) for mode in failures]
+    else:
+        lives = failures.model_copy(update={"ttf": NEVER})
+    update: dict[str, Any] = {"failures": lives}
+    if getattr(spec, "degradation", None) is not None:
+        update["degradation"] = None
+    return spec.model_copy(update=update)
 
 
 def _means(value: Any) -> Any:
