@@ -97,8 +97,7 @@ def _gantt(doc: dict[str, Any], plan: pd.DataFrame, colour_by: str) -> go.Figure
             base=[r.start for r in rows], orientation="h",
             name=f"{name} (at risk)" if risky else name, legendgroup=name,
             marker={"color": colour,
-                    "line": {"color": RISK_COLOUR if risky else "white",
-                             "width": 2 if risky else 0.5},
+                    "line": {"color": RISK_COLOUR, "width": 1 if risky else 0},
                     **({"pattern": {"shape": "/", "fgcolor": RISK_COLOUR}} if risky else {})},
             hovertext=hover, hoverinfo="text")
     fig.update_layout(barmode="overlay", title=f"Plan (Gantt chart, coloured by {colour_by}; "
