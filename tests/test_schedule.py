@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,41 @@ def test_bad_input_exits_2_before_anything_runs(tmp_path: Path,
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                    reason="headless Chromium is not installed")
+def test_the_schedule_report_draws_the_gantt_chart_in_a_browser(tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from twin.schedule_report import save_schedule
+
+    scenario = scenario_from_data(flow_shop(exp))
+    orders = load_orders(orders_file(tmp_path / "o.csv", [(j, j, 1, 0.0, 25.0)
+                                                          for j in JOHNSON]), scenario)
+    report = save_schedule(schedule(scenario, orders, replications=20,
+                                    executor=SerialExecutor()), tmp_path / "out")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(shutil.which("chromium"))
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(shutil.which("chromedriver"))),
+                              options=options)
+    try:
+        driver.get(report.as_uri())
+        state = WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.body.dataset.plots"))
+        assert state == "ready"
+        gantt = driver.find_element(By.ID, "gantt").find_element(
+            By.XPATH, "following-sibling::div[1]")
+        # one bar per operation (the two machines' 12), the hatched ones at risk among them
+        assert len(gantt.find_elements(By.CSS_SELECTOR, ".bars path")) == 12
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == []
+    finally:
+        driver.quit()
