@@ -366,3 +366,82 @@ def test_the_schedule_report_draws_the_gantt_chart_in_a_browser(tmp_path: Path) 
         assert errors == []
     finally:
         driver.quit()
+
+
+def test_the_live_twin_replans_the_open_orders_from_the_mirrored_state(tmp_path: Path) -> None:
+    # the machining cell emulated to Tuesday evening over a real Mosquitto; the live twin,
+    # given the week's whole order list, re-plans the orders still open from what it mirrored
+    import threading
+    from collections import Counter
+
+    from twin.language.loading import load_scenario
+    from twin.live.broker import Broker, mosquitto
+    from twin.live.connector import Connector
+    from twin.live.emulator import emulate
+    from twin.live.schedules import placed_state
+    from twin.live.schema import twin_topic
+    from twin.live.twin import LiveTwin
+
+    if mosquitto() is None:
+        pytest.skip("Eclipse Mosquitto is not installed")
+    root = Path(__file__).resolve().parents[1]
+    scenario = load_scenario(root / "scenarios" / "cell-orders.yaml")
+    week = pd.read_csv(root / "scenarios" / "cell-orders.csv")
+    with Broker(tmp_path / "broker") as broker:
+        listener = Connector(broker.url, "schedule-listener",
+                             (twin_topic(scenario.name, "schedule"),))
+        twin = LiveTwin(scenario, broker.url, out=tmp_path / "live", forecasts=False,
+                        replications=3, schedule=root / "scenarios" / "cell-orders.csv",
+                        schedule_every=3600, client_id="live-schedule")
+        stop = threading.Event()
+        try:
+            assert listener.wait_connected(10) and twin.connector.wait_connected(10)
+            thread = threading.Thread(target=twin.run, args=(stop,), daemon=True)
+            thread.start()
+            emulation = emulate(scenario, broker.url, speed=100_000, until=2880,
+                                client_id="emulate-schedule")
+            mirror = twin.mirror
+            assert wait(lambda: mirror.counts["events"] >= emulation.events
+                        and mirror.clock >= emulation.clock and not twin.scheduler.busy())  # type: ignore[union-attr]
+            twin.next_schedule = 0.0  # re-plan now, from the state caught up
+            payloads: list[dict[str, Any]] = []
+
+            def replanned() -> bool:
+                payloads.extend(json.loads(p) for _, p in listener.drain(timeout=0.05))
+                return any(p["time"] == pytest.approx(emulation.clock) for p in payloads)
+
+            assert wait(replanned, 60)
+        finally:
+            stop.set()
+            listener.close()
+        thread.join(20)
+    true = emulation.end
+    assert true is not None
+    # the mirrored state, parts waiting at the stock put in their first buffer, is the plant's
+    placed = placed_state(mirror, scenario)
+    for name in true.buffers:
+        assert Counter(p.order for p in placed.parts(name)) == Counter(
+            p.order for p in true.parts(name)), name
+    # the orders open: those with parts in the plant, and those not released yet
+    in_plant = {p.order for b in true.buffers for p in true.parts(b)}
+    in_plant |= {m.part.order for m in true.machines.values() if m.part is not None}
+    expected = in_plant | set(week.loc[week["release"] > emulation.clock, "order"])
+    payload = next(p for p in payloads if p["time"] == pytest.approx(emulation.clock))
+    assert {o["order"] for o in payload["orders"]} == expected
+    assert payload["replications"] == 3 and payload["v"] == 1
+    for o in payload["orders"]:
+        low, high = o["on_time_ci95"]
+        assert low <= o["on_time_probability"] <= high
+        assert o["at_risk"] == (o["on_time_probability"] < payload["risk_threshold"])
+    assert twin.schedule is not None
+
+
+def wait(condition: Any, timeout: float = 30.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())

@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(parts of --record-rows rows)")
     p.add_argument("--record-rows", type=_positive_int, default=1 << 20, metavar="N",
                    help="rows per recorded part file (default 1048576)")
+    p.add_argument("--schedule", type=Path, metavar="ORDERS",
+                   help="re-plan this order list's open orders from the mirrored state and "
+                        "publish their risk on twin/v1/{plant}/twin/schedule")
+    p.add_argument("--schedule-every", type=_horizon, metavar="S",
+                   help="seconds between re-plans (default 300)")
     p.set_defaults(handler=cmd_live)
 
     p = sub.add_parser("schedule", help="plan orders from the plant's state (Gantt chart, "
@@ -1009,7 +1014,8 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
                     horizon=args.horizon, replications=args.replications,
                     buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id,
-                    record=args.record, record_rows=args.record_rows)
+                    record=args.record, record_rows=args.record_rows, schedule=args.schedule,
+                    **({"schedule_every": args.schedule_every} if args.schedule_every else {}))
     console.print(f"live twin of {scenario.name!r} on {args.broker}: status in "
                   f"{args.out / 'status.json'}, page {args.out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)

@@ -158,10 +158,11 @@ def chooser(ctx: BuildContext, source: str, spec: Any) -> Callable[[], str]:
 
 
 def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionOrder, float]],
-                   entry: Callable[[str], Any], release: Callable[[str], Part],
+                   entry: Callable[[str], Any], release: Callable[[Part, str], Part],
                    stamp: Stamper, book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """Releases each order of a list (release time, order, priority) at its time: all its parts
-    at once, waiting in front of the first machine of its route."""
+    at once, waiting in front of the first machine of its route. ``release(part, product)``
+    admits a part stamped with its product and order (so its release event names them)."""
     for at, job, priority in orders:
         if at > env.now:
             yield env.timeout(at - env.now)
@@ -169,12 +170,12 @@ def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionO
         book.orders.append(job)
         dest = entry(job.product)
         for _ in range(job.quantity):
-            dest.offer(stamp(release(job.product), job.product, job, priority))
+            dest.offer(release(stamp(Part(0, 0.0), job.product, job, priority), job.product))
 
 
 def generate_orders(env: simpy.Environment, product: str, interarrival: Callable[[], float],
                     quantity: Callable[[], float], due: Callable[[], float] | None,
-                    entry: Any, release: Callable[[str], Part], stamp: Stamper,
+                    entry: Any, release: Callable[[Part, str], Part], stamp: Stamper,
                     book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """A product's own orders: every ``interarrival``, ``quantity`` parts due ``due`` later."""
     for n in itertools.count(1):
@@ -184,7 +185,7 @@ def generate_orders(env: simpy.Environment, product: str, interarrival: Callable
                               env.now + due() if due is not None else math.inf)
         book.orders.append(job)
         for _ in range(size):
-            entry.offer(stamp(release(product), product, job))
+            entry.offer(release(stamp(Part(0, 0.0), product, job), product))
 
 
 def start_products(ctx: BuildContext) -> None:
@@ -223,8 +224,8 @@ def start_products(ctx: BuildContext) -> None:
     ctx.plans, ctx.stamp, ctx.entries = plans, stamp, entries
     releaser = ctx.releaser
 
-    def release(product: str) -> Part:
-        return releaser(sources[product])
+    def release(part: Part, product: str) -> Part:
+        return releaser.admit(part, sources[product])
 
     env = ctx.env
     for name, product in scenario.products.items():

@@ -243,7 +243,8 @@ def replicate(work: Workload, replication: int, events: bool = False) -> Replica
                for name, product in scenario.products.items()}
     releaser = ctx.releaser
     env.process(release_orders(env, fresh, ctx.entries.__getitem__,
-                               lambda product: releaser(sources[product]), stamp, book))
+                               lambda part, product: releaser.admit(part, sources[product]),
+                               stamp, book))
     done = env.event()
     open_ = len(jobs)
 
