@@ -426,6 +426,7 @@ def test_the_live_twin_replans_the_open_orders_from_the_mirrored_state(tmp_path:
     in_plant = {p.order for b in true.buffers for p in true.parts(b)}
     in_plant |= {m.part.order for m in true.machines.values() if m.part is not None}
     expected = in_plant | set(week.loc[week["release"] > emulation.clock, "order"])
+    assert len(in_plant) == 13 and len(expected) == 73
     payload = next(p for p in payloads if p["time"] == pytest.approx(emulation.clock))
     assert {o["order"] for o in payload["orders"]} == expected
     assert payload["replications"] == 3 and payload["v"] == 1
