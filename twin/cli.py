@@ -277,7 +277,8 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
                         forecast_every=args.forecast_every, horizon=args.horizon,
                         replications=args.replications, buckets=args.buckets,
                         tolerance=args.tolerance, client_id=args.client_id, record=args.record,
-                        record_rows=args.record_rows)
+                        record_rows=args.record_rows, schedule=args.schedule,
+                        **given(args, "schedule_every"))
 
 
 @contextlib.contextmanager
@@ -307,10 +308,35 @@ def _stderr() -> RichConsole:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def cmd_schedule(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin schedule``: plan the orders from the plant's state, give each its risk of being
+    late, and compare rules; print the risk table."""
+    from twin.engine.state import load_state
+    from twin.records.output import check_out
+    from twin.report.schedule import print_schedule, save_schedule
+    from twin.study.schedule import load_orders, parse_rules, schedule
+
+    check_out(args.out)
+    scenario = scenario_from(args)
+    state = load_state(args.state, scenario) if args.state is not None else None
+    orders = load_orders(args.orders, scenario)
+    rules = parse_rules(args.rules) if args.rules is not None else None
+    executor = executor_from(args)
+    out = out_folder(args, scenario.name)
+    with progress(f"{scenario.name}: schedule", scenario.replications) as update:
+        result = schedule(scenario, orders, state=state, rules=rules, executor=executor,
+                          plan_failures=args.plan_failures, progress=update,
+                          **given(args, "risk"))
+    report = save_schedule(result, out, colour_by=args.colour_by)
+    print_schedule(console, result.doc)
+    print_paths(console, out, report)
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "train": cmd_train,
     "validate": cmd_validate, "fit": cmd_fit, "optimize": cmd_optimize, "emulate": cmd_emulate,
-    "live": cmd_live}
+    "live": cmd_live, "schedule": cmd_schedule}
 """The handler of each command."""
 
 

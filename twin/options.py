@@ -278,6 +278,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(parts of --record-rows rows)")
     p.add_argument("--record-rows", type=_positive_int, default=1 << 20, metavar="N",
                    help="rows per recorded part file (default 1048576)")
+    p.add_argument("--schedule", type=Path, metavar="ORDERS",
+                   help="re-plan this order list's open orders from the mirrored state and "
+                        "publish their risk on twin/v1/{plant}/twin/schedule")
+    p.add_argument("--schedule-every", type=_horizon, metavar="S",
+                   help="seconds between re-plans (default 300)")
+
+    p = sub.add_parser("schedule", help="plan orders from the plant's state (Gantt chart, "
+                                        "schedule.parquet) and give each order's probability "
+                                        "of meeting its due date (schedule.json)")
+    _experiment_options(p)
+    p.add_argument("--orders", type=Path, required=True, metavar="FILE",
+                   help="order list (CSV or Parquet: order, product, quantity, release, due; "
+                        "times on the plant's clock)")
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="the plant's state the schedule starts from (the format of run --state)")
+    p.add_argument("--rules", metavar="R1,R2,...",
+                   help="also compare dispatching rules (fifo,edd,cr,...) on common random "
+                        "numbers")
+    p.add_argument("--risk", type=float, metavar="P",
+                   help="an order is at risk under this probability of being on time "
+                        "(default 0.8)")
+    p.add_argument("--plan-failures", action="store_true",
+                   help="the plan has failures too (at their mean times)")
+    p.add_argument("--colour-by", choices=("product", "order"), default="product",
+                   help="what colours the Gantt chart's bars")
     return parser
 
 

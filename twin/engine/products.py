@@ -74,6 +74,8 @@ class ProductBook:
         self.orders: list[ProductionOrder] = []
         self.finite = True
         """Whether every order comes from the order list (so a makespan exists)."""
+        self.on_done: Callable[[ProductionOrder], None] | None = None
+        """Called with each order as its last part leaves the line (a schedule stops then)."""
         self.reset()
         warmup.register(self)
 
@@ -102,6 +104,8 @@ class ProductBook:
             job.left -= 1
             if job.left == 0:
                 job.done = now
+                if self.on_done is not None:
+                    self.on_done(job)
 
     def measure(self, span: float, end: float) -> dict[str, dict[str, float]]:
         """Throughput (parts per time unit over ``span``), mean lead time and time-weighted WIP, per
@@ -169,10 +173,11 @@ def chooser(ctx: BuildContext, source: str, spec: Any) -> Callable[[], str]:
 
 
 def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionOrder, float]],
-                   entry: Callable[[str], Any], release: Callable[[str], Part],
+                   entry: Callable[[str], Any], release: Callable[[Part, str], Part],
                    stamp: Stamper, book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """Releases each order of a list (release time, order, priority) at its time: all its parts
-    at once, waiting in front of the first machine of its route."""
+    at once, waiting in front of the first machine of its route. ``release(part, product)``
+    admits a part stamped with its product and order (so its release event names them)."""
     for at, job, priority in orders:
         if at > env.now:
             yield env.timeout(at - env.now)
@@ -180,12 +185,12 @@ def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionO
         book.orders.append(job)
         dest = entry(job.product)
         for _ in range(job.quantity):
-            dest.offer(stamp(release(job.product), job.product, job, priority))
+            dest.offer(release(stamp(Part(0, 0.0), job.product, job, priority), job.product))
 
 
 def generate_orders(env: simpy.Environment, product: str, interarrival: Callable[[], float],
                     quantity: Callable[[], float], due: Callable[[], float] | None,
-                    entry: Any, release: Callable[[str], Part], stamp: Stamper,
+                    entry: Any, release: Callable[[Part, str], Part], stamp: Stamper,
                     book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """A product's own orders: every ``interarrival``, ``quantity`` parts due ``due`` later."""
     for n in itertools.count(1):
@@ -195,7 +200,7 @@ def generate_orders(env: simpy.Environment, product: str, interarrival: Callable
                               env.now + due() if due is not None else math.inf)
         book.orders.append(job)
         for _ in range(size):
-            entry.offer(stamp(release(product), product, job))
+            entry.offer(release(stamp(Part(0, 0.0), product, job), product))
 
 
 def start_products(ctx: BuildContext) -> None:
@@ -234,8 +239,8 @@ def start_products(ctx: BuildContext) -> None:
     ctx.plans, ctx.stamp, ctx.entries = plans, stamp, entries
     releaser = ctx.releaser
 
-    def release(product: str) -> Part:
-        return releaser(sources[product])
+    def release(part: Part, product: str) -> Part:
+        return releaser.admit(part, sources[product])
 
     env = ctx.env
     for name, product in scenario.products.items():

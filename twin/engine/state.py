@@ -298,7 +298,18 @@ def new_part(ctx: BuildContext, where: str, state: PartState) -> Any:
     part.release = ctx.env.now - state.age
     if state.product is not None and ctx.stamp is not None:
         ctx.stamp(part, state.product)
+        part.step = route_step(ctx, where, state.product)
     elif state.product is not None:  # a label (the source's product, an assembly's)
         part.product = state.product
     part.order = state.order
     return part
+
+
+def route_step(ctx: BuildContext, where: str, product: str) -> int:
+    """The step of ``product``'s route a part of the initial state is at: the machine holding
+    it, or the machine the buffer it waits in feeds (the first step of its route otherwise)."""
+    route = ctx.scenario.products[product].route
+    if where in route:
+        return route.index(where)
+    fed = set(ctx.graph.successors(where)) if where in ctx.graph else set()
+    return next((k for k, machine in enumerate(route) if machine in fed), 0)

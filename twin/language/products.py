@@ -97,6 +97,9 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
                                  f"at least 1, got {frame['quantity'].iloc[row]:g}", None))
         for row in np.flatnonzero((frame["release"] < 0).to_numpy())[:3]:
             problems.append(((), f"row {row + 2}, column 'release': must be 0 or more", None))
+        for row in np.flatnonzero((frame["due"] < frame["release"]).to_numpy())[:3]:
+            problems.append(((), f"row {row + 2}, column 'due': due at {frame['due'].iloc[row]:g}, "
+                                 f"before its release at {frame['release'].iloc[row]:g}", None))
     if products is not None:
         from twin.registry import did_you_mean
 
