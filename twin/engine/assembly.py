@@ -21,6 +21,7 @@ from typing import Any
 import simpy
 
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
+from twin.records import events as ev
 
 
 class Load(Part):
@@ -242,4 +243,4 @@ class Split:
 
     def _arrive(self, dest: Any, part: Part) -> None:
         if self.log is not None and not isinstance(dest, Sink):
-            self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+            self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)

@@ -3,16 +3,7 @@
 ``replication, time, node, event, part, product, order``; ``part`` is the part's number (null
 for a machine's own events), ``product`` and ``order`` are null where the plant has none.
 
-| event | node | meaning |
-| --- | --- | --- |
-| release | source (or warehouse) | the part enters the plant |
-| arrive | buffer or machine | the part is put there (a buffer, or a machine's input) |
-| start, finish | machine | processing of the part starts, ends |
-| blocked, unblocked | machine | it holds a finished part it cannot pass on, then passes it |
-| fail, repair_start, repair_end | machine | a failure; a technician starts; renewed |
-| pm_start, pm_end | machine | preventive maintenance called; done (renewed) |
-| setup_start, setup_end | machine | a changeover |
-| ship, scrap | sink or warehouse | the part leaves the line: shipped (to stock) or scrapped |
+The vocabulary of events (their names and what each means) is ``twin.records.events``.
 
 It is also the input of ``twin fit``: a plant's own MES export in these columns fits a
 scenario. Events are kept as columns during the replication; a long replication hands them
@@ -35,10 +26,6 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from twin.engine.flow import Part
 
-EVENTS = ("release", "arrive", "start", "finish", "blocked", "unblocked", "fail",
-          "repair_start", "repair_end", "pm_start", "pm_end", "setup_start", "setup_end",
-          "ship", "scrap")
-COLUMNS = ("replication", "time", "node", "event", "part", "product", "order")
 DICTIONARY = ["replication", "node", "event", "product", "order"]
 """The columns Parquet stores by dictionary: those with few values (a dictionary of the
 times or the part numbers would only cost memory while writing)."""

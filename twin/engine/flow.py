@@ -16,6 +16,7 @@ from typing import Any
 import simpy
 
 from twin.engine.warmup import Warmup
+from twin.records import events as ev
 
 
 class Part:
@@ -291,7 +292,7 @@ class Sink:
         if self.book is not None and part.product is not None:
             self.book.left_line(part, not self.scrap and not part.defective)
         if self.log is not None:
-            self.log(self.env.now, self.name, "scrap" if self.scrap else "ship", part)
+            self.log(self.env.now, self.name, ev.SCRAP if self.scrap else ev.SHIP, part)
         if part.lot is not None:  # a production order that will not reach its warehouse
             part.lot.order_lost()
             part.lot = None

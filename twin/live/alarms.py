@@ -42,6 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from twin.records import events as ev
+from twin.records.events import STOPS
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,8 +54,8 @@ if TYPE_CHECKING:
 STALL_SECONDS = 60.0
 """A watched machine whose readings lag the events and from which no readings have come for
 this long (wall time) no longer holds back the learning (and the scoring) of the others."""
-RENEWALS = ("repair_end", "pm_end")
-STOPS = ("fail", "repair_start", "pm_start")
+RENEWALS = (ev.REPAIR_END, ev.PM_END)
+"""The events that renew a machine."""
 
 
 def window(readings: dict[str, tuple[np.ndarray, np.ndarray]], sensors: list[str],

@@ -49,8 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from twin.engine.events import EVENTS
 from twin.engine.stations import STATES
+from twin.records.events import EVENTS
 
 VERSION = 1
 ROOT = f"twin/v{VERSION}"
