@@ -130,6 +130,15 @@ def _horizon(text: str) -> float:
     return value
 
 
+def _window(text: str) -> tuple[float, float]:
+    from twin.view.replay import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _experiment_options(p: argparse.ArgumentParser, executors: bool = True,
                         scenario_optional: bool = False) -> None:
     p.add_argument("scenario", type=Path, nargs="?" if scenario_optional else None,
@@ -202,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "input format of twin fit)")
     p.add_argument("--no-sensors", action="store_true",
                    help="do not write sensor readings (sensors/, Parquet by machine)")
+    p.add_argument("--replay", action="store_true",
+                   help="replay replication 0 in the report: machines by state, buffers, "
+                        "parts moving (implies --timeline and --events)")
+    p.add_argument("--replay-window", type=_window, metavar="START:END",
+                   help="the plant time the replay covers (implies --replay; default: from "
+                        "warm-up, as much as keeps the page small)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("compare", help="run every policy of the scenario on common random "
@@ -268,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("show", help="draw the plant graph (HTML or SVG) without running it")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="plant.html or plant.svg (default: plant-<scenario>.html)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+    p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("fit", help="build a scenario from an event log (Parquet or CSV): graph, "
                                    "routing, fitted laws with censoring; write it and a report")
@@ -380,6 +403,14 @@ def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
     out = args.out or args.log.with_suffix(".yaml")
     result = fit_log(args.log, out=out, report=args.report or out.with_suffix(".html"))
     print_fit(console, result)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, console: RichConsole) -> int:
+    from twin.view.show import show
+
+    console.print(f"plant: {show(args.scenario, args.out, overrides_from(args))}",
+                  highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -529,16 +560,18 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
         state = load_state(args.state, scenario)
     executor = executor_from(args)
     out = out_folder(args, scenario.name)
+    replay = args.replay or args.replay_window is not None
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
-        result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
+        result = run(scenario, executor=executor, progress=update,
+                     timeline=args.timeline or replay,
                      sensor_dir=None if args.no_sensors else out / "sensors", out=out,
-                     event_dir=out / "events" if args.events else None, state=state,
+                     event_dir=out / "events" if args.events or replay else None, state=state,
                      save_state=args.save_state is not None, buckets=args.buckets or 0.0)
     if args.save_state is not None and result.end_state is not None:
         from twin.study.output import write_text
 
         write_text(args.save_state, result.end_state)
-    report = result.save(out)
+    report = result.save(out, replay_window=args.replay_window)
     print_summary(console, result.summary)
     print_warnings(result.summary)
     print_paths(console, out, report)

@@ -66,11 +66,13 @@ class RunResult:
         """The end state of replication 0 (YAML), when it was kept."""
         return self.replications[0].end_state if self.replications else None
 
-    def save(self, out: str | Path, report: bool = True) -> Path:
+    def save(self, out: str | Path, report: bool = True,
+             replay_window: tuple[float, float] | None = None) -> Path:
         """Write what ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
         replications.parquet, machines.parquet, timeline.parquet (with a timeline),
-        inventory.parquet (with warehouses), summary.json and report.html. Returns the path
-        of the report (or of summary.json without one)."""
+        inventory.parquet (with warehouses), summary.json and report.html (with a replay of
+        replication 0 over ``replay_window`` where there is a timeline). Returns the path of
+        the report (or of summary.json without one)."""
         from twin.language.loading import dump_yaml
         from twin.study.output import write_json, write_parquet, write_text
 
@@ -100,11 +102,12 @@ class RunResult:
         if self.sensor_dir is not None and self.sensor_dir.exists():
             readings = report_readings(self.sensor_dir)
         events = None
-        if self.event_dir is not None and orders is not None:
+        if self.event_dir is not None and (orders is not None or timeline is not None):
             first = self.event_dir / "replication-0000.parquet"
             events = pd.read_parquet(first) if first.exists() else None
         return write_report(out, "run", self.summary, readings=readings, inventory=inventory,
-                            orders=orders, events=events)
+                            orders=orders, events=events, scenario=self.scenario,
+                            timeline=timeline, replay_window=replay_window)
 
 
 REPORT_POINTS = 4000
