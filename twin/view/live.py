@@ -67,8 +67,6 @@ SCRIPT = """
       g.dataset.contents = n;
       text(g, "value", 36, n + " parts");
     }
-    const clock = document.getElementById("live-clock");
-    if (clock) clock.textContent = Number(status.clock || 0).toFixed(2);
     const holder = document.getElementById("live-tables");
     if (holder && page) {
       const body = new DOMParser().parseFromString(page, "text/html").body;
@@ -77,6 +75,7 @@ SCRIPT = """
       holder.innerHTML = body.innerHTML;
     }
     svg.dataset.updated = status.updated || "";
+    svg.dataset.clock = status.clock || 0;
   };
   setInterval(function () {
     const s = document.createElement("script");
