@@ -136,9 +136,24 @@ def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | N
         data["buffers"][name] = [*shown, capacity if capacity else max(1, max(shown[1]))]
     lo, hi = np.searchsorted(mt, start, side="right"), np.searchsorted(mt, end, side="right")
     data["moves"] = [[_t(t) for t in mt[lo:hi]], [int(e) for e in moves[1][lo:hi]]]
-    span = max(end - start, 1e-9)
-    data["travel"] = _t(max(span / 400, 10.0 ** -DIGITS))
+    data["travel"] = _t(travel(data["moves"], end - start))
     return Replay(start, end, data, cut)
+
+
+def travel(moves: list[list[Any]], span: float) -> float:
+    """How long a part is shown moving along an edge: most of the median time between two
+    parts on the busiest edge (so that about one part at a time is seen on it), at most a
+    400th of the window."""
+    longest = max(span / 400, 10.0 ** -DIGITS)
+    if not moves[0]:
+        return longest
+    times = np.asarray(moves[0], dtype=float)
+    edges = np.asarray(moves[1], dtype=int)
+    busiest = np.bincount(edges).argmax()
+    gaps = np.diff(times[edges == busiest])
+    if not gaps.size:
+        return longest
+    return float(min(longest, max(0.8 * float(np.median(gaps)), 10.0 ** -DIGITS)))
 
 
 SCRIPT = """

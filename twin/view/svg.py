@@ -136,30 +136,39 @@ def _points(points: list[tuple[float, float]]) -> str:
     return " ".join(f"{px:g},{py:g}" for px, py in points)
 
 
-def _edge_path(edge: EdgeSketch, lay: Layout, sizes: Mapping[str, tuple[float, float]]) -> str:
+def _edge_geometry(edge: EdgeSketch, lay: Layout, sizes: Mapping[str, tuple[float, float]],
+                   at: float = 0.5) -> tuple[str, tuple[float, float]]:
+    """The edge's path, and the point where its label goes (``at``: the share of the way
+    along a forward edge's bend)."""
     sx, sy = lay.x[edge.source], lay.y[edge.source]
     tx, ty = lay.x[edge.target], lay.y[edge.target]
     sw, sh = sizes[edge.source]
     tw, th = sizes[edge.target]
-    if edge.key in lay.back:  # a loop: below the plant, back to where it started
+    if edge.key in lay.back:  # a loop: below the plant, back into the target's left side
         low, r = lay.bottom + LOOP_ROOM * 0.6, 10.0
-        x1, y1, x2, y2 = sx, sy + sh / 2, tx - tw / 2 + 10, ty + th / 2 + 4
-        return (f"M{x1:g},{y1:g} V{low - r:g} Q{x1:g},{low:g} {x1 - r:g},{low:g} "
-                f"H{x2 + r:g} Q{x2:g},{low:g} {x2:g},{low - r:g} V{y2:g}")
+        x1, y1 = sx, sy + sh / 2
+        x2, y2 = tx - tw / 2 - 18, ty + th / 4
+        path = (f"M{x1:g},{y1:g} V{low - r:g} Q{x1:g},{low:g} {x1 - r:g},{low:g} "
+                f"H{x2 + r:g} Q{x2:g},{low:g} {x2:g},{low - r:g} V{y2 + r:g} "
+                f"Q{x2:g},{y2:g} {x2 + r:g},{y2:g} H{tx - tw / 2 - 4:g}")
+        return path, ((x1 + x2) / 2, low)
     x1, y1 = sx + sw / 2, sy
     x2, y2 = tx - tw / 2 - 4, ty
     if x2 <= x1 + 1:  # same layer (only where a loop was cut): round the side
         return (f"M{sx:g},{sy + sh / 2:g} C{sx:g},{sy + sh:g} {tx:g},{ty - th:g} "
-                f"{tx:g},{ty - th / 2:g}")
-    dx = (x2 - x1) / 2
-    return f"M{x1:g},{y1:g} C{x1 + dx:g},{y1:g} {x2 - dx:g},{y2:g} {x2:g},{y2:g}"
+                f"{tx:g},{ty - th / 2:g}", (sx, sy + sh))
+    from twin.view.layout import LAYER_GAP
 
-
-def _edge_mid(edge: EdgeSketch, lay: Layout) -> tuple[float, float]:
-    if edge.key in lay.back:
-        return (lay.x[edge.source] + lay.x[edge.target]) / 2, lay.bottom + LOOP_ROOM * 0.6
-    return ((lay.x[edge.source] + lay.x[edge.target]) / 2,
-            (lay.y[edge.source] + lay.y[edge.target]) / 2)
+    # over several layers: the bend in the first gap, then straight on to the target
+    bend_end = min(x2, x1 + LAYER_GAP - (sw / 2 + 4) + 20) if lay.layer[edge.target] - \
+        lay.layer[edge.source] > 1 else x2
+    dx = (bend_end - x1) / 2
+    path = f"M{x1:g},{y1:g} C{x1 + dx:g},{y1:g} {bend_end - dx:g},{y2:g} {bend_end:g},{y2:g}"
+    if bend_end < x2:
+        path += f" H{x2:g}"
+    # the point of the cubic with horizontal tangents at ``at``
+    ease = 3 * at * at - 2 * at ** 3
+    return path, (x1 + (bend_end - x1) * at, y1 + (y2 - y1) * ease)
 
 
 CSS = """
@@ -207,7 +216,15 @@ def plant_svg(sketch: Sketch, lay: Layout | None = None, *, overlay: Overlay | N
            f'<path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>',
            f"<style>{CSS.replace('#ID', '#' + svg_id)}</style>", '<g class="edges">']
     top = max(overlay.flows.values(), default=0.0) if overlay else 0.0
+    outs: dict[str, int] = {}
+    ins: dict[str, int] = {}
+    for edge in sketch.edges:
+        outs[edge.source] = outs.get(edge.source, 0) + 1
+        ins[edge.target] = ins.get(edge.target, 0) + 1
     for index, edge in enumerate(sketch.edges):
+        # labels of a fan out near the targets, of a fan in near the sources
+        at = 0.62 if outs[edge.source] > 1 else 0.38 if ins[edge.target] > 1 else 0.5
+        path, (mx, my) = _edge_geometry(edge, lay, sizes, at)
         classes = ["edge"]
         if edge.when:
             classes.append("when")
@@ -225,14 +242,13 @@ def plant_svg(sketch: Sketch, lay: Layout | None = None, *, overlay: Overlay | N
         if overlay is not None and edge.key in overlay.flows:
             flow = overlay.flows[edge.key]
             tip += f": {_num(flow)} parts/{overlay.unit}"
-            mx, my = _edge_mid(edge, lay)
             label = f'<text x="{mx:g}" y="{my - 6:g}">{_e(_num(flow))}</text>'
             if top > 0:
                 width = f' style="stroke-width:{1.2 + 4.8 * flow / top:.2f}"'
         tip += "".join(f"; {p}" for p in problems.get(edge.key, []))
         out.append(f'<g class="{" ".join(classes)}" data-edge="{_e(edge.key)}" '
                    f'data-index="{index}"><title>{_e(tip)}</title>'
-                   f'<path d="{_edge_path(edge, lay, sizes)}"{width} '
+                   f'<path d="{path}"{width} '
                    f'marker-end="url(#{_e(svg_id)}-arrow)"/>{label}</g>')
     out.append('</g><g class="nodes">')
     for name, node in sketch.nodes.items():
