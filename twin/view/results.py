@@ -8,10 +8,12 @@ active-period rule: a machine that is rarely held up by its neighbours sets the 
 
 Flows are parts per time unit from warm-up to horizon. Out of a machine: the parts it processed,
 those it rejected along its ``rejected`` edge, those it set aside along its ``suspect`` edge, the
-rest split by the routing probabilities. Into a machine from its only feeder: the parts it
+rest split by the routing probabilities (not drawn where products route by their plans and no
+edge gives one). Into a machine from its only feeder: the parts it
 processed (an assembly's components counted); from a feeder of several machines: what reaches
 the feeder, shared by what each machine processed. Into a customer: its demand served; into a
-warehouse: what it sends on, by each source's share.
+warehouse: what it sends on, by each source's share; into a buffer: what it sends on, less
+what its other inputs bring, where only one input is not known otherwise.
 """
 
 from __future__ import annotations
@@ -48,11 +50,15 @@ def bottleneck(machines: Mapping[str, Mapping[str, Any]]) -> str | None:
 
 
 def _routing(sketch: Sketch) -> dict[str, float]:
-    """Each ordinary edge's share of its source's output (``when`` edges: none)."""
+    """Each ordinary edge's share of its source's output (``when`` edges: none). Where a node
+    has several such edges and none gives ``p`` (products go where their routes say), the
+    shares are not known and those edges are left out."""
     shares: dict[str, float] = {}
     for name in sketch.nodes:
         out = [e for e in sketch.edges if e.source == name and e.when is None]
         given = [e.p for e in out if e.p is not None]
+        if len(out) > 1 and not given:
+            continue
         for e in out:
             shares[e.key] = e.p if e.p is not None else (
                 max(0.0, 1.0 - sum(given)) / max(1, len(out) - len(given)))
@@ -81,10 +87,10 @@ def edge_flows(sketch: Sketch, summary: Mapping[str, Any]) -> dict[str, float]:
                 flows[e.key] = _mean(stats, "rejected") / span
             elif e.when == "suspect":
                 flows[e.key] = _mean(stats, "diverted") / span
-            else:
+            elif e.key in share:
                 passed = rate[e.source] - (_mean(stats, "rejected")
                                            + _mean(stats, "diverted")) / span
-                flows[e.key] = max(0.0, passed) * share.get(e.key, 1.0)
+                flows[e.key] = max(0.0, passed) * share[e.key]
         elif e.target in customers:
             stats = customers[e.target]
             flows[e.key] = _mean(stats, "demand") * _mean(stats, "fill_rate")
@@ -113,13 +119,21 @@ def edge_flows(sketch: Sketch, summary: Mapping[str, Any]) -> dict[str, float]:
                     arriving = total  # a source: it sends what its machines take
                 flows[e.key] = arriving * rate[e.target] / total if total else 0.0
                 changed = True
-            elif sketch.nodes[e.target].shape == "warehouse":  # replenished by what it sends
+            elif sketch.nodes[e.target].shape in ("warehouse", "buffer"):  # what it sends on
                 outs = out_of[e.target]
-                if outs and all(x.key in flows for x in outs):
-                    sent = sum(flows[x.key] for x in outs)
+                if not outs or any(x.key not in flows for x in outs):
+                    continue
+                sent = sum(flows[x.key] for x in outs)
+                if sketch.nodes[e.target].shape == "warehouse":
                     flows[e.key] = sent * (e.share if e.share is not None
                                            else 1.0 / len(into[e.target]))
-                    changed = True
+                elif sum(f.key not in flows for f in into[e.target]) == 1:
+                    # a buffer: what its other inputs do not bring
+                    known = sum(flows[f.key] for f in into[e.target] if f.key in flows)
+                    flows[e.key] = max(0.0, sent - known)
+                else:
+                    continue
+                changed = True
         if not changed:
             break
     return flows
