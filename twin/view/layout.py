@@ -5,8 +5,8 @@ the nodes without inputs (sources, suppliers) and set aside: they are drawn back
 plant. On the rest, a node's layer is the longest path to it from a node without inputs; a node
 without inputs sits one layer before the first node it feeds (a component's source next to its
 assembly), and the nodes without outputs (sinks, customers) share the last layer. Within a
-layer, nodes are ordered by the mean row of their neighbours (a few barycentre sweeps), which
-keeps a line straight and its branches apart.
+layer, nodes are ordered by, and placed as near as they may be to, the mean row of their
+neighbours (a few barycentre sweeps), which keeps a line straight and its branches apart.
 """
 
 from __future__ import annotations
@@ -100,6 +100,20 @@ def _layers(sketch: Sketch, back: set[str]) -> dict[str, int]:
     return layer
 
 
+def _spread(wanted: list[float], order: list[str]) -> dict[str, float]:
+    """Rows as near as may be to those ``wanted`` (in order), at least one row apart: the
+    mean of pushing each down from the first and each up from the last (both keep the gap, so
+    their mean does)."""
+    down: list[float] = []
+    for w in wanted:
+        down.append(w if not down else max(w, down[-1] + 1))
+    up: list[float] = []
+    for w in reversed(wanted):
+        up.append(w if not up else min(w, up[-1] - 1))
+    up.reverse()
+    return {n: (a + b) / 2 for n, a, b in zip(order, down, up, strict=True)}
+
+
 def layout(sketch: Sketch) -> Layout:
     """The positions of ``sketch``'s nodes (see the module's docstring)."""
     back = _back_edges(sketch)
@@ -120,12 +134,10 @@ def layout(sketch: Sketch) -> Layout:
     place: dict[str, float] = {}
     for row in rows:
         place.update(centred(row))
-    for sweep in range(6):  # barycentre sweeps, forwards then backwards
+    for sweep in range(8):  # barycentre sweeps, forwards then backwards
         indices = range(count) if sweep % 2 == 0 else range(count - 1, -1, -1)
         for k in indices:
             row = rows[k]
-            side = [n for n in row]
-
             side_layer = k - 1 if sweep % 2 == 0 else k + 1
 
             def centre(node: str, side_layer: int = side_layer) -> float:
@@ -133,9 +145,10 @@ def layout(sketch: Sketch) -> Layout:
                 near = near or [place[m] for m in neighbours[node]]
                 return sum(near) / len(near) if near else place[node]
 
-            side.sort(key=lambda n: (centre(n), row.index(n)))
-            rows[k] = side
-            place.update(centred(side))
+            wanted = {n: centre(n) for n in row}
+            order = sorted(row, key=lambda n: (wanted[n], row.index(n)))
+            rows[k] = order
+            place.update(_spread([wanted[n] for n in order], order))
     lowest = min(place.values(), default=0.0)
     highest = max(place.values(), default=0.0)
     x = {n: MARGIN + NODE_W / 2 + layer[n] * LAYER_GAP for n in sketch.nodes}

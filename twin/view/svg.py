@@ -222,8 +222,10 @@ def plant_svg(sketch: Sketch, lay: Layout | None = None, *, overlay: Overlay | N
         outs[edge.source] = outs.get(edge.source, 0) + 1
         ins[edge.target] = ins.get(edge.target, 0) + 1
     for index, edge in enumerate(sketch.edges):
-        # labels of a fan out near the targets, of a fan in near the sources
-        at = 0.62 if outs[edge.source] > 1 else 0.38 if ins[edge.target] > 1 else 0.5
+        # labels of a fan out near the targets, of a fan in near the sources; where fans
+        # cross (buffers feeding several assemblies each), early, where they are still apart
+        fan_out, fan_in = outs[edge.source] > 1, ins[edge.target] > 1
+        at = 0.3 if fan_out and fan_in else 0.62 if fan_out else 0.38 if fan_in else 0.5
         path, (mx, my) = _edge_geometry(edge, lay, sizes, at)
         classes = ["edge"]
         if edge.when:
