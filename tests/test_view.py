@@ -211,6 +211,21 @@ def test_supply_chain_flows(tmp_path: Path) -> None:
     page = (out / "report.html").read_text()
     assert page.count('id="plant-diagram"') == 1 and 'id="plant-replay"' not in page
     assert (out / "report.html").stat().st_size < 3_000_000
+    stock = summary["warehouses"]["finished-goods"]
+    assert (f"stock {stock['inventory']['mean']:.0f} · fill "
+            f"{stock['fill_rate']['mean']:.0%}") in page
+    # the replay shows each warehouse's stock on hand as the run recorded it
+    inventory = pd.read_parquet(out / "inventory.parquet")
+    timeline = pd.DataFrame({"replication": [0], "machine": ["lathe"], "time": [0.0],
+                             "state": ["working"]})
+    replay = replay_data(sketch, timeline, None, 800.0, 2000.0, "h", inventory=inventory)
+    first = inventory[inventory["replication"] == 0]
+    for name, (times, levels) in replay.data["stocks"].items():
+        rows = first[first["warehouse"] == name]
+        for t in np.linspace(800.0, 2000.0, 9):
+            i = int(np.searchsorted(np.array(times), t, side="right")) - 1
+            assert levels[i] == rows[rows["time"] <= t]["on_hand"].iloc[-1], (name, t)
+    assert set(replay.data["stocks"]) == {"raw-store", "finished-goods"}
 
 
 def test_replay_states_equal_the_timeline_and_the_window_is_kept(default_run: Path) -> None:

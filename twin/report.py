@@ -486,7 +486,8 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
 
         sections.append(plant_section(scenario, summary))
         if timeline is not None and len(timeline):
-            sections.append(replay_section(scenario, summary, timeline, events, replay_window))
+            sections.append(replay_section(scenario, summary, timeline, events, replay_window,
+                                           inventory))
     if "warehouses" in summary or "customers" in summary:
         sections.append(_supply_section(summary, inventory))
     if "products" in summary:

@@ -94,9 +94,11 @@ def _window(times: np.ndarray, values: np.ndarray, start: float, end: float
 
 def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | None,
                 start: float, end: float, unit: str = "",
-                max_changes: int = MAX_CHANGES) -> Replay:
-    """The replay of the first replication in ``timeline`` (and ``events``, its event log)
-    from ``start`` to ``end``, cut where it would hold more than ``max_changes`` changes."""
+                max_changes: int = MAX_CHANGES,
+                inventory: pd.DataFrame | None = None) -> Replay:
+    """The replay of the first replication in ``timeline`` (and ``events``, its event log;
+    ``inventory``, the warehouses' stock on hand) from ``start`` to ``end``, cut where it would
+    hold more than ``max_changes`` changes."""
     first = timeline["replication"].min()
     rows = timeline[timeline["replication"] == first]
     code = {s: i for i, s in enumerate(STATES)}
@@ -113,8 +115,16 @@ def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | N
             if "replication" in events else events
         buffers, move_t, move_e = _part_moves(sketch, ev, end)
         moves = (move_t, move_e)
+    stocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if inventory is not None and len(inventory):
+        held = inventory[inventory["replication"] == inventory["replication"].min()]
+        for name, group in held.groupby("warehouse", sort=False, observed=True):
+            if str(name) in sketch.nodes:
+                stocks[str(name)] = (group["time"].to_numpy(dtype=float),
+                                     group["on_hand"].to_numpy(dtype=np.int64))
     # where the window would hold too many changes, it ends at the last that fits
     stamps = [t[(t > start) & (t <= end)] for t, _ in series.values()]
+    stamps += [t[(t > start) & (t <= end)] for t, _ in stocks.values()]
     for times, _ in buffers.values():
         later = np.asarray(times[1:], dtype=float)
         stamps.append(later[later > start])
@@ -134,6 +144,8 @@ def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | N
                         end)
         capacity = sketch.nodes[name].capacity
         data["buffers"][name] = [*shown, capacity if capacity else max(1, max(shown[1]))]
+    data["stocks"] = {name: _window(times, levels, start, end)
+                      for name, (times, levels) in stocks.items()}
     lo, hi = np.searchsorted(mt, start, side="right"), np.searchsorted(mt, end, side="right")
     data["moves"] = [[_t(t) for t in mt[lo:hi]], [int(e) for e in moves[1][lo:hi]]]
     data["travel"] = _t(travel(data["moves"], end - start))
@@ -198,6 +210,19 @@ SCRIPT = """
       fill.setAttribute("y", y + h - share * h);
       fill.setAttribute("height", share * h);
       g.dataset.contents = level;
+    }
+    for (const name in data.stocks) {
+      const series = data.stocks[name], g = nodes[name];
+      const level = series[1][Math.max(0, last(series[0], t))];
+      g.dataset.contents = level;
+      let label = g.querySelector("text.stock");
+      if (!label) {
+        label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+        label.setAttribute("class", "value stock");
+        label.setAttribute("y", g.querySelector(".body").getBBox().height / 2 + 13);
+        g.appendChild(label);
+      }
+      label.textContent = "on hand " + level;
     }
     const hi = last(data.moves[0], t), lo = last(data.moves[0], t - data.travel);
     let n = 0;
@@ -267,6 +292,7 @@ def replay_html(sketch: Sketch, replay: Replay) -> str:
             + (f" (cut from {replay.cut:g} to keep the page small; choose a shorter window "
                "with --replay-window START:END)" if replay.cut is not None else "")
             + ". Machines take the colour of their state; buffers fill to their contents"
+            + ("; warehouses show their stock on hand" if data["stocks"] else "")
             + ("; dots are parts moving along the edges" if data["moves"][0] else
                " (with the event log: twin run --replay)") + ".")
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

@@ -1,5 +1,6 @@
 """A run's results on the drawing: each machine's time by state, the bottleneck, each buffer's
-mean and peak contents, and the flow along each edge, all from the run's summary (means over
+mean and peak contents, each warehouse's mean stock and fill rate, each customer's demand and
+fill rate, and the flow along each edge, all from the run's summary (means over
 replications).
 
 The bottleneck is the machine active the longest share of the time (working, down, in repair,
@@ -152,4 +153,20 @@ def overlay(sketch: Sketch, summary: Mapping[str, Any]) -> Overlay:
         peaks = (stats.get("max_level") or {}).get("values") or [_mean(stats, "max_level")]
         tanks[name] = BufferLook(_mean(stats, "level"), float(max(peaks)),
                                  sketch.nodes[name].capacity)
-    return Overlay(str(summary.get("time_unit", "")), looks, tanks, edge_flows(sketch, summary))
+    notes = {}
+    for group, first in (("warehouses", ("stock", "inventory")),
+                         ("customers", ("demand", "demand"))):
+        for name, stats in summary.get(group, {}).items():
+            if name not in sketch.nodes:
+                continue
+            label, key = first
+            note = f"{label} {_short(_mean(stats, key))}"
+            if (stats.get("fill_rate") or {}).get("mean") is not None:  # none without orders
+                note += f" · fill {_mean(stats, 'fill_rate'):.0%}"
+            notes[name] = note
+    return Overlay(str(summary.get("time_unit", "")), looks, tanks, edge_flows(sketch, summary),
+                   notes)
+
+
+def _short(value: float) -> str:
+    return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"

@@ -37,12 +37,14 @@ def plant_section(scenario: Scenario, summary: Mapping[str, Any]) -> str:
 
 def replay_section(scenario: Scenario, summary: Mapping[str, Any], timeline: pd.DataFrame,
                    events: pd.DataFrame | None,
-                   window: tuple[float, float] | None = None) -> str:
+                   window: tuple[float, float] | None = None,
+                   inventory: pd.DataFrame | None = None) -> str:
     """The replay of replication 0 (``#plant-replay``) over ``window`` (default: from
-    warm-up on, as long as the page may hold)."""
+    warm-up on, as long as the page may hold), with the warehouses' stock from ``inventory``."""
     from twin.view.replay import replay_data, replay_html
 
     start, end = window or (float(summary["warmup"]), float(summary["horizon"]))
     sketch = sketch_of(scenario)
-    replay = replay_data(sketch, timeline, events, start, end, str(summary.get("time_unit", "")))
+    replay = replay_data(sketch, timeline, events, start, end, str(summary.get("time_unit", "")),
+                         inventory=inventory)
     return "<h2>Replay</h2>" + replay_html(sketch, replay)

@@ -64,6 +64,8 @@ class Overlay:
     buffers: dict[str, BufferLook] = field(default_factory=dict)
     flows: dict[str, float] = field(default_factory=dict)
     """Parts per time unit along each edge, by key (``source->target``)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """A line of results under other nodes (a warehouse's stock, a customer's fill rate)."""
 
 
 def size(node: NodeSketch) -> tuple[float, float]:
@@ -309,6 +311,12 @@ def _node(node: NodeSketch, lay: Layout, wh: tuple[float, float], overlay: Overl
         inner.append(f'<text class="value" y="{h / 2 + 13:g}">mean {_num(tank.mean)} · '
                      f'peak {_num(tank.peak)}</text>')
         tip += f"; contents mean {_num(tank.mean)}, peak {_num(tank.peak)}"
+    elif overlay is not None and node.name in overlay.notes:
+        inner.append(f'<text class="value" y="{h / 2 + 13:g}">'
+                     f'{_e(overlay.notes[node.name])}</text>')
+        tip += f"; {overlay.notes[node.name]}"
+        if node.detail:
+            inner.append(f'<text class="detail" y="{name_y + 14:g}">{_e(node.detail)}</text>')
     elif node.detail:
         detail_y = h / 2 + 13 if node.shape == "buffer" else name_y + 14
         inner.append(f'<text class="detail" y="{detail_y:g}">{_e(node.detail)}</text>')
