@@ -230,3 +230,48 @@ def test_live_page_follows_an_emulated_plant_without_reloading(browser: Any,
     assert "Machines" in browser.execute_script(
         "return document.getElementById('live-tables').innerText")
     assert errors(browser) == []
+
+
+def test_live_page_marks_alarms_and_changes_state_when_the_mirror_does(
+        browser: Any, tmp_path: Path) -> None:
+    from twin.live.status import write_status
+
+    scenario = load_scenario(ROOT / "scenarios" / "default.yaml")
+
+    def status(clock: float, saw: str, b_saw: int, alarms: list[dict[str, Any]]
+               ) -> dict[str, Any]:
+        return {"plant": scenario.name, "clock": clock, "time_unit": "min", "updated": str(clock),
+                "state": {"machines": {"saw": {"state": saw, "age": clock},
+                                       "mill": {"state": "working", "age": 1.5}},
+                          "buffers": {"B_saw": b_saw}},
+                "alarms": alarms, "counts": {"events": int(clock)}}
+
+    write_status(tmp_path, status(10.0, "working", 2, []), scenario)
+    browser.get((tmp_path / "index.html").as_uri())
+    browser.execute_script("window.stayed = 7;")
+    shown = "return [...document.querySelectorAll('#plant-diagram [data-node]')].map(g =>" \
+            " [g.dataset.node, g.dataset.state || null, g.dataset.contents || null," \
+            " g.dataset.alarm || null, g.querySelector('text.value') ?" \
+            " g.querySelector('text.value').textContent : null])"
+    first = {row[0]: row[1:] for row in browser.execute_script(shown)}
+    assert first["saw"] == ["working", None, None, "working · age 10.0"]
+    assert first["B_saw"][1] == "2" and first["mill"][0] == "working"
+    alarm = {"time": 20.0, "machine": "mill", "kind": "wear", "value": 0.93}
+    write_status(tmp_path, status(20.0, "down", 6, [alarm]), scenario)
+    assert wait_for(browser, "return document.getElementById('plant-diagram').dataset.clock"
+                             " == '20'")
+    second = {row[0]: row[1:] for row in browser.execute_script(shown)}
+    assert second["saw"] == ["down", None, None, "down · age 20.0"]
+    assert second["B_saw"][1] == "6"
+    assert second["mill"][2] == "wear"
+    assert browser.execute_script(
+        "return document.querySelector('#plant-diagram [data-node=\"mill\"] text.alarm')"
+        ".textContent") == "alarm: wear"
+    fill = browser.execute_script(
+        "return getComputedStyle(document.querySelector("
+        "'#plant-diagram [data-node=\"saw\"] .body')).fill")
+    assert fill == rgb(STATE_COLORS["down"])
+    assert browser.execute_script("return window.stayed") == 7  # the page was not reloaded
+    assert "20" in browser.execute_script(
+        "return document.getElementById('live-tables').innerText")
+    assert errors(browser) == []
