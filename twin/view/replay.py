@@ -56,11 +56,18 @@ def _part_moves(sketch: Sketch, events: pd.DataFrame, end: float
     move_e: list[int] = []
     where: dict[int, str] = {}
     frame = events[events["part"].notna() & (events["time"] <= end)]
-    for time, node, event, part in zip(frame["time"].to_numpy(), frame["node"].astype(str),
-                                       frame["event"].astype(str),
-                                       frame["part"].to_numpy().astype(np.int64), strict=True):
+    node_codes, node_names = pd.factorize(frame["node"])
+    event_codes, event_names = pd.factorize(frame["event"])
+    names = [str(n) for n in node_names]
+    leaves = {i for i, e in enumerate(event_names) if str(e) in ("ship", "scrap")}
+    for time, node_code, event_code, part in zip(
+            frame["time"].to_numpy(dtype=float).tolist(), node_codes.tolist(),
+            event_codes.tolist(), frame["part"].to_numpy().astype(np.int64).tolist(),
+            strict=True):
+        node = names[node_code]
+        leaving = event_code in leaves
         before = where.get(part)
-        if event in ("ship", "scrap"):
+        if leaving:
             where.pop(part, None)
         elif before == node:
             continue
@@ -68,15 +75,15 @@ def _part_moves(sketch: Sketch, events: pd.DataFrame, end: float
             where[part] = node
         if before is not None and before in level:
             level[before] -= 1
-            changes[before][0].append(float(time))
+            changes[before][0].append(time)
             changes[before][1].append(level[before])
-        if node in level and event not in ("ship", "scrap"):
+        if node in level and not leaving:
             level[node] += 1
-            changes[node][0].append(float(time))
+            changes[node][0].append(time)
             changes[node][1].append(level[node])
         edge = index.get((before, node)) if before is not None else None
         if edge is not None:
-            move_t.append(float(time))
+            move_t.append(time)
             move_e.append(edge)
     return changes, move_t, move_e
 
