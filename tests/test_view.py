@@ -271,6 +271,10 @@ def test_replay_window_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "--horizon", "3000", "--replications", "1"]
     assert main([*args, "--replay-window", "2300:2100"]) == 2
     assert "--replay-window" in capsys.readouterr().err
+    assert main([*args, "--replay-window", "3000:4000"]) == 2
+    assert ("--replay-window: starts at 3000, at or after the end of the run (3000)"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()  # refused before anything ran
     assert main([*args, "--replay-window", "2100:2300"]) == 0
     page = (tmp_path / "r" / "report.html").read_text()
     assert 'data-start="2100" data-end="2300"' in page

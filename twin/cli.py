@@ -559,8 +559,12 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
 
         state = load_state(args.state, scenario)
     executor = executor_from(args)
-    out = out_folder(args, scenario.name)
     replay = args.replay or args.replay_window is not None
+    if replay:
+        from twin.view.replay import check_window
+
+        check_window(args.replay_window, scenario.horizon)
+    out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update,
                      timeline=args.timeline or replay,

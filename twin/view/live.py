@@ -87,9 +87,22 @@ SCRIPT = """
 """
 
 
+_DRAWN: dict[int, tuple[Scenario, str]] = {}
+"""The drawing of each scenario, made once (the status is written every second)."""
+
+
 def live_diagram(scenario: Scenario, status: Mapping[str, Any]) -> str:
     """The drawing, drawn with ``status``, and the script that keeps it up to date (see the
     module's docstring)."""
+    drawn = _DRAWN.get(id(scenario))
+    if drawn is None or drawn[0] is not scenario:
+        if len(_DRAWN) >= 8:
+            _DRAWN.clear()
+        drawn = _DRAWN[id(scenario)] = (scenario, _drawing(scenario))
+    return drawn[1] + f"<script>{status_script(status, None)}</script>"
+
+
+def _drawing(scenario: Scenario) -> str:
     sketch = sketch_of(scenario)
     svg = plant_svg(sketch, svg_id="plant-diagram")
     for name, node in sketch.nodes.items():  # buffers' capacities, for their fill
@@ -98,8 +111,7 @@ def live_diagram(scenario: Scenario, status: Mapping[str, Any]) -> str:
             svg = svg.replace(marker, f'{marker}data-capacity="{node.capacity}" ', 1)
     script = (SCRIPT.replace("COLORS", json.dumps(STATE_COLORS))
               .replace("POLL", str(POLL_MS)))
-    return (svg + legend() + f"<script>{script}</script>"
-            + f"<script>{status_script(status, None)}</script>")
+    return svg + legend() + f"<script>{script}</script>"
 
 
 def _attr(text: str) -> str:

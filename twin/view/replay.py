@@ -328,3 +328,12 @@ def parse_window(text: str) -> tuple[float, float]:
     if not sep or not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high <= low:
         raise ValueError(f"expected START:END with 0 <= START < END, got {text!r}")
     return low, high
+
+
+def check_window(window: tuple[float, float] | None, horizon: float) -> None:
+    """A replay window must start within the run (an ``InputError`` otherwise)."""
+    from twin.errors import InputError
+
+    if window is not None and window[0] >= horizon:
+        raise InputError("--replay-window", [((), f"starts at {window[0]:g}, at or after the "
+                                                 f"end of the run ({horizon:g})", None)])

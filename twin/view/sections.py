@@ -43,7 +43,9 @@ def replay_section(scenario: Scenario, summary: Mapping[str, Any], timeline: pd.
     warm-up on, as long as the page may hold), with the warehouses' stock from ``inventory``."""
     from twin.view.replay import replay_data, replay_html
 
-    start, end = window or (float(summary["warmup"]), float(summary["horizon"]))
+    horizon = float(summary["horizon"])
+    start, end = window or (float(summary["warmup"]), horizon)
+    end = min(end, horizon)
     sketch = sketch_of(scenario)
     replay = replay_data(sketch, timeline, events, start, end, str(summary.get("time_unit", "")),
                          inventory=inventory)
