@@ -83,6 +83,14 @@ def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
     return EXIT_OK
 
 
+def cmd_show(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin show``: draw the plant graph, before anything runs."""
+    from twin.view.show import show
+
+    print_line(console, f"plant: {show(args.scenario, args.out, overrides_from(args))}")
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin validate``: check the scenario and print one line counting its nodes, edges and
     policies."""
@@ -120,11 +128,17 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
 
         state = load_state(args.state, scenario)
     executor = executor_from(args)
+    replay = args.replay or args.replay_window is not None
+    if replay:
+        from twin.view.replay import check_window
+
+        check_window(args.replay_window, scenario.horizon)
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
-        result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
+        result = run(scenario, executor=executor, progress=update,
+                     timeline=args.timeline or replay,
                      sensor_dir=None if args.no_sensors else out / "sensors", out=out,
-                     event_dir=out / "events" if args.events else None, state=state,
+                     event_dir=out / "events" if args.events or replay else None, state=state,
                      save_state=args.save_state is not None, buckets=args.buckets or 0.0)
     if args.save_state is not None and result.end_state is not None:
         from twin.records.output import write_text
@@ -132,7 +146,7 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
         write_text(args.save_state, result.end_state)
     from twin.report.save import save_run
 
-    report = save_run(result, out)
+    report = save_run(result, out, replay_window=args.replay_window)
     print_summary(console, result.summary)
     print_warnings(result.summary)
     print_paths(console, out, report)
@@ -336,7 +350,7 @@ def cmd_schedule(args: argparse.Namespace, console: RichConsole) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "train": cmd_train,
     "validate": cmd_validate, "fit": cmd_fit, "optimize": cmd_optimize, "emulate": cmd_emulate,
-    "live": cmd_live, "schedule": cmd_schedule}
+    "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
 """The handler of each command."""
 
 

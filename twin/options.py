@@ -59,6 +59,15 @@ def _horizon(text: str) -> float:
     return value
 
 
+def _window(text: str) -> tuple[float, float]:
+    from twin.view.replay import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -136,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "input format of twin fit)")
     p.add_argument("--no-sensors", action="store_true",
                    help="do not write sensor readings (sensors/, Parquet by machine)")
+    p.add_argument("--replay", action="store_true",
+                   help="replay replication 0 in the report: machines by state, buffers, "
+                        "parts moving (implies --timeline and --events)")
+    p.add_argument("--replay-window", type=_window, metavar="START:END",
+                   help="the plant time the replay covers (implies --replay; default: from "
+                        "warm-up, as much as keeps the page small)")
 
     p = sub.add_parser("compare", help="run every policy of the scenario on common random "
                                        "numbers; write compare.json and report.html")
@@ -195,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a scenario file and its plant graph")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
+
+    p = sub.add_parser("show", help="draw the plant graph (HTML or SVG) without running it")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="plant.html or plant.svg (default: plant-<scenario>.html)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
 

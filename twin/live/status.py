@@ -1,5 +1,7 @@
 """The live twin's rolling status: ``status.json`` (each write atomic: a reader, or an
-interrupt, never sees half a file) and ``index.html``, a page that reloads itself."""
+interrupt, never sees half a file) and ``index.html``, a page that reloads itself; given the
+scenario, the page draws the plant and follows ``status.js`` without reloading
+(``twin.view.live``)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,17 @@ from twin.records.output import write_json, write_text
 REFRESH_S = 5
 
 
-def write_status(folder: Path, status: dict[str, Any]) -> None:
-    """Write ``status.json`` and ``index.html`` into ``folder``, each atomically."""
+def write_status(folder: Path, status: dict[str, Any], scenario: Any = None) -> None:
+    """Write ``status.json`` and ``index.html`` into ``folder``, each atomically (and, given the
+    scenario, ``status.js``, which the page's plant drawing follows)."""
     write_json(folder / "status.json", status)
-    write_text(folder / "index.html", page(status))
+    text = page(status)
+    if scenario is not None:
+        from twin.view.live import status_script, with_diagram
+
+        write_text(folder / "status.js", status_script(status, text))
+        text = with_diagram(text, scenario, status)
+    write_text(folder / "index.html", text)
 
 
 def _cell(value: Any) -> str:

@@ -233,7 +233,7 @@ class LiveTwin:
     def write_status(self) -> None:
         """Write the status files and publish the status, retained."""
         status = self.status()
-        write_status(self.out, status)
+        write_status(self.out, status, self.scenario)
         self.connector.publish(twin_topic(self.plant, "status"),
                                json.dumps(status).encode(), retain=True)
 

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
     from twin.study.runner import RunResult
 
 
-def save_run(result: RunResult, out: str | Path) -> Path:
+def save_run(result: RunResult, out: str | Path,
+             replay_window: tuple[float, float] | None = None) -> Path:
     """Write what ``twin run`` writes into ``out`` (``RunResult.save``'s data, then
-    report.html); the report's path."""
+    report.html, with a replay of replication 0 over ``replay_window`` where there is a
+    timeline); the report's path."""
     out = Path(out)
     result.save(out)
-    return write_report(out, "run", result.summary, **result.report_inputs())
+    return write_report(out, "run", result.summary, replay_window=replay_window,
+                        **result.report_inputs())
 
 
 def save_compare(doc: dict[str, Any], out: Path) -> Path:

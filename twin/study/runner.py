@@ -104,18 +104,20 @@ class RunResult:
         return out / "summary.json"
 
     def report_inputs(self) -> dict[str, Any]:
-        """What the run report draws besides the summary: replication 0's readings (a sample),
-        the inventory, the orders, and replication 0's events where the plant has orders."""
+        """What the run report draws besides the summary: the scenario (its plant), replication
+        0's readings (a sample), the inventory, the orders, the timelines, and replication 0's
+        events where the plant has orders or there is a timeline (its replay)."""
         readings = None
         if self.sensor_dir is not None and self.sensor_dir.exists():
             readings = report_readings(self.sensor_dir)
         orders = self.orders_table()
+        timeline = self.timeline_table()
         events = None
-        if self.event_dir is not None and orders is not None:
+        if self.event_dir is not None and (orders is not None or timeline is not None):
             first = self.event_dir / "replication-0000.parquet"
             events = pd.read_parquet(first) if first.exists() else None
         return {"readings": readings, "inventory": self.inventory_table(), "orders": orders,
-                "events": events}
+                "events": events, "scenario": self.scenario, "timeline": timeline}
 
 
 REPORT_POINTS = 4000
