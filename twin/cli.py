@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.errors import InputError, TwinError
-from twin.options import ArgumentError, build_parser, check_train, suggest
+from twin.options import ArgumentError, build_parser, check_train, paired, suggest
 from twin.report.console import (
     Console,
     Stdout,
@@ -117,10 +117,8 @@ def out_folder(args: argparse.Namespace, name: str) -> Path:
 
 def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin run``: simulate the replications, save the results and report, print the summary."""
-    from twin.records.output import check_out
     from twin.study.runner import run
 
-    check_out(args.out)
     scenario = scenario_from(args)
     state = None
     if args.state is not None:
@@ -161,9 +159,6 @@ def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin train``: train a predictor on simulated histories or recorded lives, save it, and
     print its metrics on held-out lives."""
-    from twin.records.output import check_out
-
-    check_out(args.out)
     check_train(args)
     stage = stage_printer()
     options = given(args, "steps", "stride", "label_horizon")
@@ -193,10 +188,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin compare``: run every policy of the scenario on common random numbers, print the
     comparison and ranking."""
-    from twin.records.output import check_out
     from twin.study.variants import compare
 
-    check_out(args.out)
     scenario = scenario_from(args)
     executor = executor_from(args)
     out = out_folder(args, scenario.name)
@@ -215,16 +208,9 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin sweep``: run every point of the grid of ``--param``/``--values``, print the points and
     the best."""
-    from twin.records.output import check_out
     from twin.study.variants import grid, parse_values, sweep
 
-    check_out(args.out)
-    if len(args.params) != len(args.values):
-        raise ArgumentError(f"give one --values for each --param ({len(args.params)} --param, "
-                            f"{len(args.values)} --values)")
-    if not args.params:
-        raise ArgumentError("give at least one --param PATH with its --values V1,V2,...")
-    factors = [(p, parse_values(v, p)) for p, v in zip(args.params, args.values, strict=True)]
+    factors = [(p, parse_values(v, p)) for p, v in paired(args.params, args.values, "--values")]
     scenario = scenario_from(args)
     executor = executor_from(args)
     total = scenario.replications * len(grid(scenario, factors))
@@ -243,17 +229,10 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin optimize``: search the ``--param`` ranges for the best objective under the
     constraints, then select among the best candidates; print the selection."""
-    from twin.records.output import check_out
     from twin.study.optimize import Param, optimize, parse_constraint, parse_range
 
-    check_out(args.out)
-    if len(args.params) != len(args.ranges):
-        raise ArgumentError(f"give one --range for each --param ({len(args.params)} --param, "
-                            f"{len(args.ranges)} --range)")
-    if not args.params:
-        raise ArgumentError("give at least one --param PATH with its --range LOW:HIGH")
-    params = [Param(path, *parse_range(text, path))
-              for path, text in zip(args.params, args.ranges, strict=True)]
+    params = [Param(p, *parse_range(text, p)) for p, text in paired(args.params, args.ranges,
+                                                                      "--range")]
     constraints = [parse_constraint(text) for text in args.constraints]
     scenario = scenario_from(args)
     executor = executor_from(args)
@@ -326,11 +305,9 @@ def cmd_schedule(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin schedule``: plan the orders from the plant's state, give each its risk of being
     late, and compare rules; print the risk table."""
     from twin.engine.state import load_state
-    from twin.records.output import check_out
     from twin.report.schedule import print_schedule, save_schedule
     from twin.study.schedule import load_orders, parse_rules, schedule
 
-    check_out(args.out)
     scenario = scenario_from(args)
     state = load_state(args.state, scenario) if args.state is not None else None
     orders = load_orders(args.orders, scenario)
@@ -352,6 +329,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "validate": cmd_validate, "fit": cmd_fit, "optimize": cmd_optimize, "emulate": cmd_emulate,
     "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
 """The handler of each command."""
+FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule")
+"""The commands whose ``--out`` is a folder (checked before anything runs)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -374,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ArgumentError as exc:
                 raise ArgumentError(suggest(parser, argv, str(exc))) from None
             handler: Callable[[argparse.Namespace, Any], int] = HANDLERS[args.command]
+            if args.command in FOLDERS:
+                from twin.records.output import check_out
+
+                check_out(args.out)
             if whole_process and args.command == "validate":
                 # it writes nothing, and its process ends when it does: the objects left (the
                 # scenario language's schemas, mostly) go with the process, without the

@@ -370,3 +370,14 @@ def check_train(args: argparse.Namespace) -> None:
     elif args.task == "defect":
         raise ArgumentError("--task defect needs defect labels, which recorded lives do not "
                             "have: train from a scenario with a defects model")
+
+
+def paired(params: list[str], others: list[str], option: str) -> list[tuple[str, str]]:
+    """Each ``--param`` with its ``option`` (``--values``, ``--range``): one of each, at least
+    one pair."""
+    if len(params) != len(others):
+        raise ArgumentError(f"give one {option} for each --param ({len(params)} --param, "
+                            f"{len(others)} {option})")
+    if not params:
+        raise ArgumentError(f"give at least one --param PATH with its {option}")
+    return list(zip(params, others, strict=True))
