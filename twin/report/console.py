@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from rich.console import Console as RichConsole
     from rich.table import Table as RichTable
 
+    from twin.study.results import Summary
+
 
 def Console(*args: Any, **kwargs: Any) -> RichConsole:  # noqa: N802 - rich's class, made late
     """A ``rich.console.Console`` made with these arguments (rich imported only now)."""
@@ -292,73 +294,84 @@ MACHINE_COLUMNS = {"utilization": "util", "availability": "avail", "blocked": "b
 OPTIONAL_MACHINE_COLUMNS = {"setup": "setup", "waiting_operator": "op wait", "off": "off"}
 
 
-def print_summary(console: RichConsole, summary: dict[str, Any]) -> None:
-    """Print a run's summary: the headline KPIs with their 95% intervals, then the supply chain,
-    machines and operator pools."""
-    n = summary["replications"]
-    unit = summary["time_unit"]
-    table = Table(title=f"{summary['scenario']}: {n} replication{'s' if n > 1 else ''}, "
-                        f"{summary['warmup']:g} to {summary['horizon']:g} {unit}")
+def summary_tables(summary: Summary | dict[str, Any]) -> list[RichTable]:
+    """The tables of a run's summary: the headline KPIs with their 95% intervals, then the
+    supply chain, the machines and the operator pools (those the plant has)."""
+    from twin.study.results import Summary
+
+    s = summary if isinstance(summary, Summary) else Summary.model_validate(summary)
+    n, unit = s.replications, s.time_unit
+    table = Table(title=f"{s.scenario}: {n} replication{'s' if n > 1 else ''}, "
+                        f"{s.warmup:g} to {s.horizon:g} {unit}")
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
     units = kpi_units(unit)
-    for name in headline_kpis(summary["kpis"]):
-        stat = summary["kpis"][name]
+    means = {k: {"mean": stat.mean} for k, stat in s.kpis.items()}
+    for name in headline_kpis(means):
+        stat = s.kpis[name]
         label = f"{name} ({units[name]})" if units.get(name) else name
-        table.add_row(label, *_fmt(stat))
-    console.print(table)
-    print_supply(console, summary)
-    if not summary["machines"]:
-        return
+        table.add_row(label, *_fmt({"mean": stat.mean, "ci95": stat.ci95}))
+    tables = [table, *supply_tables(s)]
+    if not s.machines:
+        return tables
     machines = Table(title="machines: fractions of time, counts per replication (means)")
     machines.add_column("machine")
     columns = dict(MACHINE_COLUMNS)
     for column, header in OPTIONAL_MACHINE_COLUMNS.items():  # where some machine has any
-        if any(stats.get(column, {}).get("mean") for stats in summary["machines"].values()):
+        if any(column in stats and stats[column].mean for stats in s.machines.values()):
             columns[column] = header
     for header in columns.values():
         machines.add_column(header, justify="right")
-    for name, stats in summary["machines"].items():
-        cells = []
-        for column in columns:
-            mean = stats[column]["mean"]
-            cells.append(_number(mean, 1 if column in ("failures", "preventive") else 3))
-        machines.add_row(name, *cells)
-    console.print(machines)
-    if summary.get("operators"):
+    for name, stats in s.machines.items():
+        machines.add_row(name, *(_number(stats[c].mean, 1 if c in ("failures", "preventive")
+                                         else 3) for c in columns))
+    tables.append(machines)
+    if s.operators:
         pools = Table(title="operators (means over replications)")
         for header in ("pool", "utilization", "tasks", "each operator"):
             pools.add_column(header, justify="right" if header != "pool" else "left")
-        for name, stats in summary["operators"].items():
-            each = [stats[k]["mean"] for k in stats if k.startswith("operator_")]
-            pools.add_row(name, _number(stats["utilization"]["mean"], 3),
-                          _number(stats["tasks"]["mean"], 1),
-                          " ".join(_number(u, 3) for u in each))
-        console.print(pools)
+        for name, stats in s.operators.items():
+            each = [stats[k].mean for k in stats if k.startswith("operator_")]
+            pools.add_row(name, _number(stats["utilization"].mean, 3),
+                          _number(stats["tasks"].mean, 1), " ".join(_number(u, 3) for u in each))
+        tables.append(pools)
+    return tables
 
 
-def print_supply(console: RichConsole, summary: dict[str, Any]) -> None:
-    """Print the warehouses' and customers' statistics of a run's summary, if it has any."""
-    unit = summary["time_unit"]
-    columns = {"warehouses": {"inventory": "inventory", "backorders": "backorders",
-                              "fill_rate": "fill rate", "stockouts": "stock-outs",
-                              "stockout_time": "out of stock", "orders": "orders"},
-               "customers": {"demand": f"demand/{unit}", "fill_rate": "fill rate",
-                             "backorders": "backorders", "lost": f"lost/{unit}",
-                             "order_lead_time": f"lead time ({unit})", "on_time": "on time"}}
-    for section, fields in columns.items():
-        nodes = summary.get(section)
+def print_summary(console: RichConsole, summary: Summary | dict[str, Any]) -> None:
+    """Print a run's summary (``summary_tables``)."""
+    for table in summary_tables(summary):
+        console.print(table)
+
+
+SUPPLY_COLUMNS = {
+    "warehouses": {"inventory": "inventory", "backorders": "backorders",
+                   "fill_rate": "fill rate", "stockouts": "stock-outs",
+                   "stockout_time": "out of stock", "orders": "orders"},
+    "customers": {"demand": "demand/{unit}", "fill_rate": "fill rate",
+                  "backorders": "backorders", "lost": "lost/{unit}",
+                  "order_lead_time": "lead time ({unit})", "on_time": "on time"}}
+"""The columns of the supply chain's tables, by section: field and header."""
+
+
+def supply_tables(summary: Summary) -> list[RichTable]:
+    """The warehouses' and customers' statistics of a run's summary (none without them)."""
+    tables = []
+    for section, fields in SUPPLY_COLUMNS.items():
+        nodes = getattr(summary, section)
         if not nodes:
             continue
         table = Table(title=f"{section} (means over replications)")
         table.add_column(section[:-1])
         for header in fields.values():
-            table.add_column(header, justify="right")
+            table.add_column(header.format(unit=summary.time_unit), justify="right")
         for name, stats in nodes.items():
-            table.add_row(name, *(_number(stats[f]["mean"], _digits(stats[f]["mean"]))
-                                  for f in fields))
-        console.print(table)
+            means = [stats[f]["mean"] if isinstance(stats[f], dict) else stats[f].mean
+                     for f in fields]
+            table.add_row(name, *(_number(m, _digits(m)) for m in means))
+        tables.append(table)
+    return tables
 
 
 def print_warnings(summary: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 from twin.engine.replication import ReplicationResult
 from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
+from twin.study.results import Summary
 from twin.study.store import Options, Progress, Variant, fingerprint, has_sensors, run_variants
 from twin.study.summary import (
     inventory_table,
@@ -64,6 +65,11 @@ class RunResult:
     def inventory_table(self) -> pd.DataFrame | None:
         """Each warehouse's stock on hand and backordered over time, if kept (else None)."""
         return inventory_table(self.replications)
+
+    @property
+    def typed(self) -> Summary:
+        """The summary as a typed model (``twin.study.results.Summary``), read by field."""
+        return Summary.model_validate(self.summary)
 
     def orders_table(self) -> pd.DataFrame | None:
         """Every production order with its completion, if the plant has orders (else None)."""
