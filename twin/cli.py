@@ -269,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
     p.set_defaults(handler=cmd_validate)
 
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files (plug-ins "
+                                      "included), for editors and outside validators")
+    p.set_defaults(handler=cmd_schema)
+
     p = sub.add_parser("fit", help="build a scenario from an event log (Parquet or CSV): graph, "
                                    "routing, fitted laws with censoring; write it and a report")
     p.add_argument("log", type=Path,
@@ -397,6 +401,13 @@ def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
         console.line(text)
     else:
         console.print(text, highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, console: RichConsole) -> int:
+    from twin.language.jsonschema import scenario_json_schema_text
+
+    sys.stdout.write(scenario_json_schema_text())
     return EXIT_OK
 
 
