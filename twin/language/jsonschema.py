@@ -48,7 +48,8 @@ def field_docstrings(cls: type) -> dict[str, str]:
     out: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         out.update(_own_docstrings(klass))
-    return out
+    fields = getattr(cls, "model_fields", None)
+    return {k: v for k, v in out.items() if k in fields} if fields is not None else out
 
 
 @cache
