@@ -52,6 +52,14 @@ QUOTED = (
            quick=False),
     Output("validate-mistake", "twin validate scenarios/two-station.yaml "
            "--set plant.nodes.B1.capacity=two --set plant.nodes.M1.proces_time=1", 0.0),
+    Output("run-supply-chain-bad-r",
+           "twin run scenarios/supply-chain.yaml --set plant.nodes.raw-store.policy.r=-5", 0.0),
+    Output("run-assembly", "twin run scenarios/assembly.yaml --out results/assembly", 1e-3,
+           quick=False),
+    Output("compare-cell-orders",
+           "twin compare scenarios/cell-orders.yaml --rank-by tardiness "
+           "--kpis throughput,lead_time,tardiness,late_share,makespan --out results/cell-orders",
+           1e-3, quick=False),
 )
 """Every output the docs quote."""
 

@@ -239,6 +239,8 @@ def test_quoted_outputs_are_what_the_commands_print() -> None:
     check = module(ROOT / "docs" / "check.py")
     quick = tuple(o for o in check.QUOTED if o.quick)
     assert quick
+    pages = "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     for output in check.QUOTED:
         assert (ROOT / "docs" / "outputs" / f"{output.name}.txt").exists()
+        assert f'--8<-- "outputs/{output.name}.txt"' in pages, f"{output.name} is quoted nowhere"
     assert check.check(quick) == {}
