@@ -244,3 +244,11 @@ def test_quoted_outputs_are_what_the_commands_print() -> None:
         assert (ROOT / "docs" / "outputs" / f"{output.name}.txt").exists()
         assert f'--8<-- "outputs/{output.name}.txt"' in pages, f"{output.name} is quoted nowhere"
     assert check.check(quick) == {}
+
+
+def test_predictor_reference_is_the_registry(reference: ModuleType) -> None:
+    from twin.ml.registry import BUILTINS
+
+    page = reference.predictors_page()
+    for name, where in BUILTINS.items():
+        assert f"| `{name}` |" in page and f"`{where}`" in page

@@ -408,6 +408,37 @@ def outputs_page() -> str:
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------------- predictors
+
+
+def predictors_page() -> str:
+    """The built-in predictors and the installed plug-ins: task, hyper-parameters (the keyword
+    arguments of ``__init__``, with their defaults) and the class docstring."""
+    from twin.ml.registry import available, resolve
+
+    out = ["# Predictors", "",
+           "Generated from the predictor registry (`twin.ml.registry`): the names `twin train "
+           "--predictor` and a predictive policy's `learn.predictor` take. A predictor turns "
+           "windows of sensor readings (shape `(windows, steps, sensors)`) into a remaining "
+           "useful life (task `rul`) or a risk (`failure`, `defect`).", "",
+           "| name | task | class | hyper-parameters (defaults) | model |",
+           "| --- | --- | --- | --- | --- |"]
+    for name, where in available().items():
+        try:
+            cls = resolve(name)
+        except Exception as exc:  # noqa: BLE001 - an extra not installed (torch)
+            out.append(f"| `{name}` | | `{where}` | | not importable here: "
+                       f"{_cell(type(exc).__name__)} |")
+            continue
+        params = [f"`{p.name}={p.default!r}`" for p in
+                  inspect.signature(cls.__init__).parameters.values()
+                  if p.name != "self" and p.default is not inspect.Parameter.empty]
+        doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0]
+        out.append(f"| `{name}` | {getattr(cls, 'task', '')} | `{where}` | "
+                   f"{_cell(', '.join(params))} | {_cell(doc)} |")
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------- API
 
 API = {
@@ -446,6 +477,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "reference/outputs.md": outputs_page,
     "reference/mqtt.md": mqtt_page,
     "reference/event-log.md": event_log_page,
+    "reference/predictors.md": predictors_page,
     "reference/api.md": api_page,
 }
 
