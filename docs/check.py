@@ -60,6 +60,12 @@ QUOTED = (
            "twin compare scenarios/cell-orders.yaml --rank-by tardiness "
            "--kpis throughput,lead_time,tardiness,late_share,makespan --out results/cell-orders",
            1e-3, quick=False),
+    Output("sweep-supply-chain",
+           "twin sweep scenarios/supply-chain.yaml "
+           "--param plant.nodes.foundry-south.lead_time.mean --values 24,48,96 "
+           "--param plant.nodes.raw-store.policy.r --values 40,80,120 --rank-by profit_rate "
+           "--kpis fill_rate,backorders,inventory,order_lead_time,supply_chain_cost_rate "
+           "--out results/supply-sweep", 1e-3, quick=False),
 )
 """Every output the docs quote."""
 
