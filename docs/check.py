@@ -66,6 +66,8 @@ QUOTED = (
            "--param plant.nodes.raw-store.policy.r --values 40,80,120 --rank-by profit_rate "
            "--kpis fill_rate,backorders,inventory,order_lead_time,supply_chain_cost_rate "
            "--out results/supply-sweep", 1e-3, quick=False),
+    Output("compare-wear", "twin compare scenarios/wear.yaml --out results/wear-compare", 1e-3,
+           quick=False),
 )
 """Every output the docs quote."""
 
