@@ -59,6 +59,8 @@ def type_text(schema: dict[str, Any]) -> str:
             parts = [type_text(s) for s in schema[key]]
             if "discriminator" in schema:
                 tag = schema["discriminator"]["propertyName"]
+                if tag == "dist":
+                    return "[distribution](#distributions)"
                 return f"by `{tag}`: " + ", ".join(parts)
             return " or ".join(dict.fromkeys(parts))
     kind = schema.get("type")
@@ -129,8 +131,12 @@ def _model_order(schema: dict[str, Any]) -> list[str]:
     return seen + sorted(set(defs) - set(seen))
 
 
-def model_section(name: str, model: dict[str, Any]) -> str:
-    lines = [f"## {_title(name)} {{#{_anchor(name)}}}", ""]
+def _is_distribution(model: dict[str, Any]) -> bool:
+    return "const" in model.get("properties", {}).get("dist", {})
+
+
+def model_section(name: str, model: dict[str, Any], level: int = 2) -> str:
+    lines = [f"{'#' * level} {_title(name)} {{#{_anchor(name)}}}", ""]
     if model.get("description"):
         lines += [model["description"], ""]
     required = set(model.get("required", []))
@@ -161,7 +167,13 @@ def scenario_page(schema: dict[str, Any] | None = None) -> str:
         "",
         model_section("Scenario", top),
     ]
-    out += [model_section(name, schema["$defs"][name]) for name in _model_order(schema)]
+    order = _model_order(schema)
+    laws = [n for n in order if _is_distribution(schema["$defs"][n])]
+    out += [model_section(name, schema["$defs"][name]) for name in order if name not in laws]
+    out += ["## Distributions {#distributions}", "",
+            "A distribution field is a mapping whose `dist` names the law (plug-ins add "
+            "theirs), or a bare number, which means `{dist: constant, value: number}`.", ""]
+    out += [model_section(name, schema["$defs"][name], level=3) for name in laws]
     return "\n".join(out)
 
 
