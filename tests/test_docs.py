@@ -217,6 +217,9 @@ def test_mqtt_reference_names_every_topic(reference: ModuleType) -> None:
 def test_readme_is_short_and_points_into_the_docs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) < 250
+    example = readme.split("## A five-line example")[1].split("```yaml\n")[1].split("```")[0]
+    assert len(example.splitlines()) == 5
+    assert scenario_from_data(yaml.safe_load(example)).name == "two-machines"
     for link in ("docs/tutorial/first-plant.md", "docs/how-to/scenarios.md",
                  "docs/background/validation.md"):
         assert f"({link})" in readme and (ROOT / link).exists()
