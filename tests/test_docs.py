@@ -28,7 +28,9 @@ jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "docs" / "scenario.schema.json"
-BUNDLED = sorted([*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("benchmarks/*.yaml")])
+BUNDLED = sorted(p for p in [*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("benchmarks/*.yaml")]
+                 if "plant" in (yaml.safe_load(p.read_text()) or {}))
+"""The bundled scenario files (plant states, such as cell-orders-midweek.yaml, are not)."""
 
 
 def module(path: Path) -> ModuleType:
@@ -210,7 +212,8 @@ def test_kpi_reference_is_the_table(reference: ModuleType) -> None:
 def test_mqtt_reference_names_every_topic(reference: ModuleType) -> None:
     page = reference.mqtt_page()
     for topic in ("plant/events", "plant/machines", "plant/sensors/{machine}", "twin/forecast",
-                  "twin/predictions", "twin/alarms/{machine}", "twin/status"):
+                  "twin/predictions", "twin/alarms/{machine}", "twin/status",
+                  "twin/schedule"):
         assert f"twin/v1/{{plant}}/{topic}" in page
 
 
@@ -250,8 +253,12 @@ def test_quoted_outputs_are_what_the_commands_print() -> None:
 
 
 def test_predictor_reference_is_the_registry(reference: ModuleType) -> None:
-    from twin.ml.registry import BUILTINS
+    from twin.ml.registry import available, builtin_names
 
+    names = available()
+    if not builtin_names():
+        pytest.skip("twin's own entry points are not installed here (pip install -e .)")
     page = reference.predictors_page()
-    for name, where in BUILTINS.items():
+    assert "linear" in names
+    for name, where in names.items():
         assert f"| `{name}` |" in page and f"`{where}`" in page

@@ -86,6 +86,7 @@ class EventLog:
         return len(self.time)
 
     def table(self, replication: int) -> pa.Table:
+        """The events logged so far as an Arrow table, each row tagged with ``replication``."""
         n = len(self.time)
         return pa.table({
             "replication": pa.array([replication] * n, pa.int32()),
@@ -122,7 +123,10 @@ class EventLog:
 
 
 class EventSink(Protocol):
-    def write(self, table: pa.Table) -> None: ...
+    """Where a replication's event tables go (one ``write`` per table)."""
+
+    def write(self, table: pa.Table) -> None:
+        """Take one table of events (columns as ``EventLog.table`` makes them)."""
 
 
 class ParquetEvents:
@@ -135,7 +139,8 @@ class ParquetEvents:
         self.rows = rows
 
     def write(self, table: pa.Table) -> None:
-        from twin.study.output import atomic_write
+        """Write ``table`` as the replication's whole file, atomically."""
+        from twin.records.output import atomic_write
 
         atomic_write(self.path, lambda tmp: pq.write_table(table, tmp, use_dictionary=DICTIONARY))
 
@@ -183,6 +188,7 @@ class StreamedFile:
         return self.writer
 
     def write(self, table: pa.Table) -> None:
+        """Append ``table`` as one row group (opening the temporary file on the first call)."""
         writer = self.writer or self._open(self.schema or table.schema)
         writer.write_table(table)
         self.rows += table.num_rows
@@ -199,6 +205,11 @@ class StreamedFile:
         other.abort()
 
     def close(self) -> None:
+        """Finish the file and rename it into place (an empty file with ``schema`` if nothing was
+        written).
+
+        Raises ValueError if nothing was written and no schema is known.
+        """
         writer = self.writer
         if writer is None:
             if self.schema is None:
@@ -211,6 +222,7 @@ class StreamedFile:
         self.tmp = None
 
     def abort(self) -> None:
+        """Close and remove the temporary file, leaving nothing under ``path``."""
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -224,7 +236,7 @@ class StreamedFile:
 def merge(folder: Path, out: Path) -> int:
     """The replications' event files of ``folder`` joined into one Parquet file ``out``, in
     replication order, one row group at a time (atomically); the number of events."""
-    from twin.study.output import atomic_write
+    from twin.records.output import atomic_write
 
     files = sorted(folder.glob("replication-*.parquet"))
     total = 0

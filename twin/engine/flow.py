@@ -19,6 +19,9 @@ from twin.engine.warmup import Warmup
 
 
 class Part:
+    """A part (work piece) moving through the plant: its id, release time and defect flag, and, with
+    products, its product, order, route plan and priority."""
+
     __slots__ = ("id", "release", "defective", "lot", "product", "order", "plan", "step",
                  "priority", "due", "job", "arrived")
 
@@ -57,6 +60,7 @@ class Level:
         warmup.register(self)
 
     def add(self, delta: int) -> None:
+        """Change the level by ``delta`` now, accumulating the time-weighted area."""
         now = self.env.now
         self.area += self.value * (now - self.last)
         self.last = now
@@ -65,10 +69,13 @@ class Level:
             self.max = self.value
 
     def reset(self) -> None:
+        """Forget the area so far; measure from now (the end of the warmup)."""
         self.area = 0.0
         self.origin = self.last = self.env.now
 
     def mean(self, end: float) -> float:
+        """The time-weighted mean level from the start of measuring to ``end`` (NaN for an empty
+        span)."""
         self.add(0)
         span = end - self.origin
         return self.area / span if span > 0 else math.nan
@@ -97,6 +104,7 @@ class Channel:
         return len(self.items) + len(self.putters)
 
     def oldest(self) -> Part | None:
+        """The part that has waited longest (in the channel or in front of it), or None."""
         if self.items:
             return self.items[0]
         return self.putters[0][1] if self.putters else None
@@ -131,6 +139,7 @@ class Channel:
         return None
 
     def count(self, product: str | None) -> int:
+        """Parts of ``product`` waiting (all parts for None)."""
         if product is None:
             return self.waiting()
         return (sum(p.product == product for p in self.items)
@@ -216,10 +225,15 @@ class InfiniteSupply:
         self.new_part = new_part
 
     def try_get(self) -> Part:
+        """A new part, always."""
         part: Part = self.new_part()
         return part
 
     def get(self) -> simpy.Event:  # pragma: no cover - try_get always succeeds
+        """Never called: ``try_get`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("an infinite supply never runs out")
 
 
@@ -247,6 +261,7 @@ class Sink:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Forget the counts so far; count from now (the end of the warmup)."""
         self.origin = self.env.now
         self.by_bucket = []
         self.count = 0
@@ -256,6 +271,8 @@ class Sink:
         self.arrivals = 0
 
     def try_put(self, part: Part) -> bool:
+        """Count ``part`` in (scrapped, escaped defective or good, with its lead time); always
+        True."""
         if self.scrap:
             self.scrapped += 1
         elif part.defective:
@@ -281,7 +298,12 @@ class Sink:
         return True
 
     def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        """Never called: ``try_put`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("a sink never blocks")
 
     def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed sinks
+        """Count ``part`` in, as ``try_put``."""
         self.try_put(part)

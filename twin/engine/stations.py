@@ -73,6 +73,7 @@ class StateClock:
         self.__class__ = BucketClock
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, adding the time spent in the previous one."""
         if state == self.state:
             return
         now = self.env.now
@@ -83,10 +84,12 @@ class StateClock:
             self.timeline.append((now, state))
 
     def reset(self) -> None:
+        """Forget the time spent so far; count from now (the end of the warmup)."""
         self.totals = [0.0] * len(STATES)
         self.since = self.env.now
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, indexed as ``STATES``."""
         now = self.env.now
         self.totals[self.state] += now - self.since
         self.since = now
@@ -99,11 +102,14 @@ class BucketClock(StateClock):
     __slots__ = ()
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, spreading a downtime that ends over the buckets it spans."""
         if state != self.state and self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         super().set(state)
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, spreading a downtime under way over its
+        buckets."""
         if self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         return super().close()
@@ -162,6 +168,8 @@ class Releaser:
         return self.admit(Part(0, 0.0), source)
 
     def admit(self, part: Part, source: str = "") -> Part:
+        """Count ``part`` into the plant now: give it the next id, the release time, the product of
+        a labelling ``source``, and log its release."""
         self.count += 1
         self.wip.add(1)
         part.id = self.count
@@ -432,6 +440,8 @@ class Machine:
             self.lives.append(Life(self.env.now, self.operating, self.path))
 
     def run(self) -> Process:
+        """The machine's process: take a part, set up, process (interrupted by failures and
+        maintenance), hand the part on; count the time in each state."""
         env = self.env
         timeout = env.timeout
         clock = self.clock

@@ -53,7 +53,6 @@ from twin.language.nodes import (  # noqa: F401 - the schema's public names
 )
 from twin.language.policies import (  # noqa: F401 - the schema's public names
     MAINTENANCE_POLICIES,
-    QUALITY_POLICIES,
     ConditionBased,
     Opportunistic,
     PolicySpec,
@@ -62,9 +61,12 @@ from twin.language.policies import (  # noqa: F401 - the schema's public names
     Preventive,
     Reactive,
 )
+from twin.language.policies import (
+    QUALITY_POLICIES as QUALITY_POLICY_SPECS,
+)
 from twin.language.products import OrderList, Product
 from twin.language.resources import OperatorPool
-from twin.registry import NODE_KINDS, POLICIES, plugins
+from twin.registry import NODE_KINDS, POLICIES, QUALITY_POLICIES, Registry
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 
@@ -72,18 +74,21 @@ SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 def node_schemas() -> dict[str, type[Frozen]]:
     """Every node kind's schema by kind name: the built-ins, then the plug-ins."""
     out: dict[str, type[Frozen]] = {_tag(cls): cls for cls in (*LINE_NODES, *SUPPLY_NODES)}
-    for name, kind in plugins(NODE_KINDS).items():
-        out.setdefault(name, kind.schema)
+    registry: Registry[Any] = Registry(NODE_KINDS, "node kind", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # kinds whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 
 def policy_schemas(scope: str) -> dict[str, type[PolicySpec]]:
     """Every policy schema of ``scope`` (``maintenance`` or ``quality``) by kind name."""
-    builtin = MAINTENANCE_POLICIES if scope == "maintenance" else QUALITY_POLICIES
+    maintenance = scope == "maintenance"
+    builtin = MAINTENANCE_POLICIES if maintenance else QUALITY_POLICY_SPECS
     out: dict[str, type[PolicySpec]] = {_tag(cls): cls for cls in builtin}
-    for name, policy in plugins(POLICIES).items():
-        if getattr(policy, "scope", "maintenance") == scope:
-            out.setdefault(name, policy.schema)
+    registry: Registry[Any] = Registry(POLICIES if maintenance else QUALITY_POLICIES,
+                                       f"{scope} policy", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # policies whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 
@@ -146,7 +151,7 @@ Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
 
 
 class PlantSpec(Frozen):
-    """The plant graph: nodes by name, and the edges parts move along."""
+    """The plant graph: its nodes by name (at least one) and the edges between them."""
 
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
     """Every node by its name; ``kind`` says what it is (machine, buffer, source, sink, ...)."""
@@ -177,6 +182,11 @@ class Shifts(Frozen):
 
 
 class Maintenance(Frozen):
+    """Maintenance of the plant: the crew size, its policy, response time and shifts.
+
+    Raises ValueError for shifts without a crew size.
+    """
+
     crew: Annotated[int, Field(ge=1)] | None = 1
     """Technicians shared by all machines; null means unlimited."""
     policy: MaintenancePolicy = Reactive(kind="reactive")
@@ -195,13 +205,15 @@ class Maintenance(Frozen):
 
 
 class QualityControl(Frozen):
-    """How parts are sent to inspection beyond the plant's fixed routes."""
+    """Quality control of the plant: its quality policy, if any."""
 
     policy: QualityPolicy | None = None
     """A quality policy (``predictive``: divert the parts of machines at risk), or none."""
 
 
 class Costs(Frozen):
+    """Unit costs and revenue, in the scenario's currency, that the cost KPIs are made of."""
+
     preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per preventive (or condition-based) maintenance."""
     corrective: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
@@ -233,8 +245,8 @@ class Energy(Frozen):
 
 
 class Scenario(Frozen):
-    """A scenario file: the plant, its maintenance, costs and products, and the experiment
-    (horizon, warmup, replications, seed)."""
+    """A whole scenario: the experiment (horizon and warmup in ``time_unit``, replications, seed),
+    the plant, maintenance, quality, costs, energy, products, orders, calendars and operators."""
 
     name: Annotated[str, Field(min_length=1)]
     """Names the results folder (``results/<name>/``) and the report."""
@@ -276,9 +288,12 @@ class Scenario(Frozen):
     """The folder of the scenario file, against which the paths it names resolve."""
 
     def hours_per_time_unit(self) -> float | None:
+        """Hours in one time unit: the energy setting, else read from ``time_unit`` (None if
+        unknown)."""
         return self.energy.hours_per_time_unit or HOURS.get(self.time_unit.strip().lower())
 
     def has_supply_chain(self) -> bool:
+        """Whether the plant has supplier, warehouse or customer nodes."""
         return any(node.kind in SUPPLY_KINDS for node in self.plant.nodes.values())
 
     @model_validator(mode="after")

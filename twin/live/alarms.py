@@ -155,6 +155,8 @@ class PredictiveAlarms:
 
     @classmethod
     def of(cls, scenario: Scenario) -> PredictiveAlarms | None:
+        """The predictive alarms of ``scenario``, if its maintenance policy is predictive with a
+        saved model or a learner (else None)."""
         policy = scenario.maintenance.policy
         if getattr(policy, "kind", None) != "predictive" or (
                 getattr(policy, "model", None) is None
@@ -164,6 +166,8 @@ class PredictiveAlarms:
 
     # -- what the plant said
     def take_events(self, rows: list[tuple[Any, ...]], clock: float) -> None:
+        """Take the watched machines' renewals, stops, failures and life ends from a message's event
+        rows; ``clock``: the plant time the events are published up to."""
         for time, node, event, *_ in rows:
             track = self.tracks.get(node)
             if track is None or (event not in RENEWALS and event not in STOPS):
@@ -181,6 +185,8 @@ class PredictiveAlarms:
     def take_readings(self, machine: str, clock: float,
                       readings: dict[str, tuple[np.ndarray, np.ndarray]],
                       ages: dict[str, np.ndarray] | None = None) -> None:
+        """Keep a message's readings of ``machine`` (and their operating ages, for the learner);
+        ``clock``: the plant time its readings are published up to."""
         track = self.tracks.get(machine)
         if track is None:
             return
@@ -352,6 +358,8 @@ class PredictiveAlarms:
                 "median_lead": float(np.median(leads)) if leads else None}
 
     def status(self) -> dict[str, Any]:
+        """The alarms' part of the status document: the model, scores, alarms, latest score per
+        machine, failures warned of and, with a learner, its progress."""
         out = {"kind": self.kind, "threshold": self.threshold, "model": self.model,
                "every": self.every, "scored": self.scored, "alarms": len(self.alarms),
                "latest": {name: {"time": t.latest[0], "value": t.latest[1]}

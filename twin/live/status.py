@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from twin.kpis import BUCKET_KPIS
-from twin.study.output import write_json, write_text
+from twin.records.output import write_json, write_text
 
 REFRESH_S = 5
 
 
 def write_status(folder: Path, status: dict[str, Any]) -> None:
+    """Write ``status.json`` and ``index.html`` into ``folder``, each atomically."""
     write_json(folder / "status.json", status)
     write_text(folder / "index.html", page(status))
 
@@ -34,6 +35,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def page(status: dict[str, Any]) -> str:
+    """The status page: plant clock, machines, buffers, counts, forecast and alarms, reloading every
+    ``REFRESH_S`` seconds."""
     state = status.get("state") or {}
     machines = [[name, m.get("state", ""), m.get("age", 0.0), "yes" if "part" in m else ""]
                 for name, m in (state.get("machines") or {}).items()]

@@ -27,8 +27,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from twin import __version__
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
+from twin.records import __version__
 
 STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
                 "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
@@ -148,7 +148,7 @@ def write_report(out: Path, kind: str, doc: dict[str, Any], *,
                  events: pd.DataFrame | None = None) -> Path:
     """Write ``out/report.html`` for a run (``doc``: summary.json), compare or sweep; return
     its path."""
-    from twin.study.output import write_text
+    from twin.records.output import write_text
 
     if kind == "run":
         text = run_report(doc, readings, inventory, orders, events)
