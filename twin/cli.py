@@ -99,6 +99,14 @@ def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, console: RichConsole) -> int:
+    """``twin schema``: print the JSON Schema of scenario files, plug-ins included."""
+    from twin.language.jsonschema import scenario_json_schema_text
+
+    sys.stdout.write(scenario_json_schema_text())
+    return EXIT_OK
+
+
 def executor_from(args: argparse.Namespace) -> Any:
     """The executor that ``--workers``, ``--executor`` and ``--scheduler`` ask for."""
     from twin.study.executors import make_executor
@@ -326,8 +334,8 @@ def cmd_schedule(args: argparse.Namespace, console: RichConsole) -> int:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "train": cmd_train,
-    "validate": cmd_validate, "fit": cmd_fit, "optimize": cmd_optimize, "emulate": cmd_emulate,
-    "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
+    "validate": cmd_validate, "schema": cmd_schema, "fit": cmd_fit, "optimize": cmd_optimize,
+    "emulate": cmd_emulate, "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
 """The handler of each command."""
 FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule")
 """The commands whose ``--out`` is a folder (checked before anything runs)."""

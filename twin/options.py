@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
 
+    sub.add_parser("schema", help="print the JSON Schema of scenario files (plug-ins included), "
+                                  "for editors and outside validators")
+
     p = sub.add_parser("fit", help="build a scenario from an event log (Parquet or CSV): graph, "
                                    "routing, fitted laws with censoring; write it and a report")
     p.add_argument("log", type=Path,

@@ -154,7 +154,10 @@ class PlantSpec(Frozen):
     """The plant graph: its nodes by name (at least one) and the edges between them."""
 
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
+    """Every node by its name; ``kind`` says what it is (machine, buffer, source, sink, ...)."""
     edges: list[Edge] = Field(default_factory=list)
+    """Where parts go: ``[from, to]``, ``[from, to, p]`` or ``{from, to, ...}``; the ``p`` of
+    one node's out-edges sum to 1."""
 
     @field_validator("nodes")
     @classmethod
@@ -187,9 +190,12 @@ class Maintenance(Frozen):
     crew: Annotated[int, Field(ge=1)] | None = 1
     """Technicians shared by all machines; null means unlimited."""
     policy: MaintenancePolicy = Reactive(kind="reactive")
+    """When machines are maintained: ``reactive`` (only repairs), ``preventive``,
+    ``condition``, ``opportunistic``, ``predictive``, ``agent`` or a plug-in's."""
     response_time: Distribution | None = None
     """Time a technician needs to reach the machine before working on it."""
     shifts: Shifts | None = None
+    """The crew's working hours; null: around the clock."""
 
     @model_validator(mode="after")
     def _shifts_need_a_crew(self) -> Maintenance:
@@ -202,6 +208,7 @@ class QualityControl(Frozen):
     """Quality control of the plant: its quality policy, if any."""
 
     policy: QualityPolicy | None = None
+    """A quality policy (``predictive``: divert the parts of machines at risk), or none."""
 
 
 class Costs(Frozen):
@@ -242,24 +249,41 @@ class Scenario(Frozen):
     the plant, maintenance, quality, costs, energy, products, orders, calendars and operators."""
 
     name: Annotated[str, Field(min_length=1)]
+    """Names the results folder (``results/<name>/``) and the report."""
     description: str = ""
+    """Free text for the report."""
     time_unit: str = "min"
+    """A label for reports; ``s``, ``min``, ``h`` or ``day`` also set the hours per time unit
+    for energy and the real-time speed of ``twin emulate``."""
     horizon: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    """Simulated time of one replication."""
     warmup: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Statistics start here (less than ``horizon``)."""
     replications: Annotated[int, Field(ge=1)] = 1
+    """Independent replications; the intervals are over them."""
     seed: Annotated[int, Field(ge=0)] = 0
+    """Root random seed: the same seed and replications give the same numbers."""
     plant: PlantSpec
+    """The plant graph."""
     maintenance: Maintenance = Maintenance()
+    """The crew and the maintenance policy."""
     quality: QualityControl = QualityControl()
+    """The quality policy."""
     costs: Costs = Costs()
+    """Prices of maintenance, scrap, defects shipped, energy, and revenue per good part."""
     energy: Energy = Energy()
+    """How machine power turns into kWh and CO2."""
     products: dict[str, Product] = Field(default_factory=dict)
+    """Products by name, each with its route through the plant."""
     orders: OrderList | None = None
+    """An order list file releasing production orders."""
     calendars: dict[str, Calendar] = Field(default_factory=dict)
     """Named calendars machines and operator pools refer to (per area, say)."""
     operators: dict[str, OperatorPool] = Field(default_factory=dict)
     """Labour pools by name."""
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named sets of overrides (dotted path to value, applied like ``--set``), for ``twin
+    compare``."""
     _folder: str | None = PrivateAttr(default=None)
     """The folder of the scenario file, against which the paths it names resolve."""
 

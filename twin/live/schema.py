@@ -38,6 +38,13 @@ What the live twin publishes:
   above the policy's threshold) or the predictive model's ``rul`` (at most the threshold) or
   ``failure`` (a risk at least the threshold).
 - ``twin/v1/{plant}/twin/status``: the status document (``twin.live.twin``), retained.
+- ``twin/v1/{plant}/twin/schedule``: with ``--schedule ORDERS``, each re-plan of the open
+  orders from the mirrored state: ``{"v", "time", "replications", "horizon",
+  "risk_threshold", "plan": {"makespan", "late", "open"}, "makespan": {"plan", "mean", "ci95",
+  "quantiles", ...}, "at_risk": [order, ...], "orders": [{"order", "product", "quantity",
+  "release", "due", "planned_end", "on_time_probability", "on_time_ci95",
+  "completion_quantiles", "expected_tardiness", "at_risk"}, ...], "elapsed_s", "latency_s"}``
+  (``schedule.json``'s, the makespan without its values).
 """
 
 from __future__ import annotations
