@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.errors import InputError, TwinError
-from twin.options import ArgumentError, build_parser, check_train, paired, suggest
+from twin.options import (
+    ArgumentError,
+    build_parser,
+    check_train,
+    overrides_from,
+    paired,
+    suggest,
+)
 from twin.report.console import (
     Console,
     Stdout,
@@ -50,19 +57,6 @@ class Interrupted(Exception):
 
 OUT: list[Path] = []
 """The output folder of the command running, for the hint when it is interrupted."""
-
-
-def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    """The scenario overrides of the command line: each ``--set PATH=VALUE``, then
-    ``--replications``, ``--seed`` and ``--horizon`` where given."""
-    from twin.language.overrides import parse_assignment
-
-    overrides = [parse_assignment(text) for text in args.sets]
-    for name in ("replications", "seed", "horizon"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides.append((name, value))
-    return overrides
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:

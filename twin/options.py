@@ -384,3 +384,16 @@ def paired(params: list[str], others: list[str], option: str) -> list[tuple[str,
     if not params:
         raise ArgumentError(f"give at least one --param PATH with its {option}")
     return list(zip(params, others, strict=True))
+
+
+def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The scenario overrides of the command line: each ``--set PATH=VALUE``, then
+    ``--replications``, ``--seed`` and ``--horizon`` where given."""
+    from twin.language.overrides import parse_assignment
+
+    overrides = [parse_assignment(text) for text in args.sets]
+    for name in ("replications", "seed", "horizon"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides.append((name, value))
+    return overrides
