@@ -24,7 +24,7 @@ from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
 from twin.engine.sensors import SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
-from twin.engine.stations import (
+from twin.engine.states import (
     BLOCKED,
     DOWN,
     MAINTENANCE,
@@ -35,9 +35,8 @@ from twin.engine.stations import (
     STATES,
     WAITING_OPERATOR,
     WORKING,
-    Machine,
-    Releaser,
 )
+from twin.engine.stations import Machine, Releaser
 from twin.engine.warmup import Warmup
 from twin.language.plant import line_constraint, plant_graph
 
