@@ -46,6 +46,13 @@ def scenario_from_data(
     if not isinstance(data, dict):
         raise InputError(source, [((), f"expected a mapping at the top level, got "
                                         f"{type(data).__name__}", line_of(lines, ()))])
+    fields = {f.alias or name for name, f in Scenario.model_fields.items()}
+    if data and not any(isinstance(key, str) and key in fields for key in data):
+        # not a scenario at all (a file named by mistake, or one that is not the user's to
+        # show): say so without quoting its keys
+        raise InputError(source, [((), f"not a scenario file: none of its {len(data)} top-level "
+                                        f"keys is a scenario field (a scenario has name, "
+                                        f"horizon and plant)", line_of(lines, ()))])
     data = copy.deepcopy(data)
     overridden: list[tuple[str, ...]] = []
     for path, value in overrides:

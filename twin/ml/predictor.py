@@ -82,12 +82,12 @@ def _savez(tmp: Path, state: dict[str, np.ndarray]) -> None:
 
 def load_predictor(path: Path, allow_imports: bool = False) -> tuple[Predictor, dict[str, Any]]:
     """Rebuild a saved predictor from its name, hyper-parameters and arrays (no pickle)."""
+    from twin.inputfiles import read_npz
     from twin.ml.registry import create
 
     meta = json.loads(path.with_suffix(".json").read_text())
     predictor = create(meta["predictor"], allow_imports=allow_imports, **meta["params"])
-    with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
-        predictor.set_state({k: data[k] for k in data.files})
+    predictor.set_state(read_npz(path.with_suffix(".npz"), "saved model's arrays"))
     return predictor, meta
 
 
