@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rich.table import Table as RichTable
 
     from twin.language.schema import Scenario
+    from twin.study.output import NewFolder
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -93,6 +94,10 @@ class Interrupted(Exception):
 
 OUT: list[Path] = []
 """The output folder of the command running, for the hint when it is interrupted."""
+NEW: list[NewFolder] = []
+"""Default output folders the command made, with where ``latest`` pointed before: removed
+again if the command fails before writing in them."""
+RESULTS = Path("results")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -484,24 +489,26 @@ def executor_from(args: argparse.Namespace) -> Any:
     return make_executor(args.workers, args.executor, args.scheduler)
 
 
-def check_out(path: Path | None) -> None:
-    """``--out`` must be a folder, or not exist yet."""
-    if path is not None and path.exists() and not path.is_dir():
-        raise ArgumentError(f"--out {path}: this is a file, not a folder; give a folder (it is "
-                            "created if it does not exist)")
+def check_out(path: Path | None, save_state: Path | None = None) -> None:
+    """``--out`` (else the results folder) and ``--save-state`` can take the output: checked
+    before anything is made."""
+    from twin.study.output import check_output_file, check_output_folder
+
+    check_output_folder(path if path is not None else RESULTS, "--out" if path else "results")
+    if save_state is not None:
+        check_output_file(save_state, "--save-state")
 
 
 def out_folder(args: argparse.Namespace, name: str) -> Path:
     """``--out``, or a new ``results/<name>/<UTC time>/`` with ``results/<name>/latest``
     pointing at it; remembered for the hint if the command is interrupted."""
-    from twin.study.output import default_out, point_latest
+    from twin.study.output import new_default_folder
 
     if args.out is not None:
         out: Path = args.out
     else:
-        out = default_out(name)
-        out.mkdir(parents=True, exist_ok=True)
-        point_latest(out)
+        NEW.append(new_default_folder(name, RESULTS))
+        out = NEW[-1].out
     OUT.append(out)
     return out
 
@@ -520,7 +527,7 @@ def print_paths(console: RichConsole, out: Path, report: Path | None) -> None:
 def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.runner import run
 
-    check_out(args.out)
+    check_out(args.out, args.save_state)
     scenario = scenario_from(args)
     state = None
     if args.state is not None:
@@ -933,8 +940,11 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
     from twin.live.emulator import emulate
+    from twin.study.output import check_output_file
 
     broker_address(args.broker)
+    if args.save_state is not None:
+        check_output_file(args.save_state, "--save-state")
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets]
                              + ([("seed", args.seed)] if args.seed is not None else []))
     console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {args.broker}",
@@ -960,8 +970,10 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
     from twin.live.twin import LiveTwin
+    from twin.study.output import check_output_folder
 
     broker_address(args.broker)
+    check_output_folder(args.out, "--out")
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets])
     twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
                     horizon=args.horizon, replications=args.replications,
@@ -1043,6 +1055,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr().print(parser.format_help(), markup=False)
         return EXIT_INPUT
     OUT.clear()
+    NEW.clear()
     with _interrupts():
         try:
             try:
@@ -1057,7 +1070,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # scenario language's schemas, mostly) go with the process, without the
                 # collector's last passes over them, which cost a good share of the command
                 atexit.register(gc.freeze)
-            return handler(args, console)
+            try:
+                return handler(args, console)
+            except (Interrupted, KeyboardInterrupt):
+                raise
+            except BaseException:
+                from twin.study.output import discard_new_folder
+
+                for made in NEW:
+                    discard_new_folder(made)
+                raise
         except ArgumentError as exc:
             _stderr().print(f"error: {exc}", markup=False)
             return EXIT_INPUT

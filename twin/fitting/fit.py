@@ -173,12 +173,20 @@ def fit_log(path: str | Path, out: str | Path | None = None,
             report: str | Path | None = None, name: str | None = None) -> FitResult:
     """Read and check the event log at ``path``, fit the plant, write the scenario to ``out``
     (checked by the scenario loader) and the HTML fit report to ``report`` when given."""
+    import re
+
     from twin.fitting.report import write_fit_report
     from twin.fitting.scenario import scenario_data, write_scenario
+    from twin.study.output import check_output_file
 
+    if out is not None:  # before the fit: a mistake in a path costs nothing
+        check_output_file(Path(out), "--out")
+    if report is not None:
+        check_output_file(Path(report), "--report")
     log = read_log(path)
     result = fit_observations(log)
-    result.scenario = scenario_data(result, name or f"fitted-{Path(path).stem}")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)  # a scenario name (see NAME)
+    result.scenario = scenario_data(result, name or f"fitted-{stem}"[:100])
     if out is not None:
         result.out = write_scenario(result, Path(out))
     if report is not None:

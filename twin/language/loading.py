@@ -9,6 +9,7 @@ conditions, so that everything downstream works from a trusted object. Problems 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def scenario_from_data(
             n = min(len(path), len(keys))
             if path[:n] == keys[:n]:
                 return loc, f"{msg} (set on the command line: {'.'.join(path)})", None
+        for path in overridden:  # another field's check that names one set on the command line
+            dotted = ".".join(path)
+            if re.search(rf"(?<![\w.]){re.escape(dotted)}(?![\w.])", msg):
+                return loc, f"{msg} ({dotted} set on the command line)", line_of(lines, loc)
         return loc, msg, line_of(lines, loc)
 
     folder = str(folder) if folder is not None else None

@@ -8,6 +8,7 @@ first imported. ``twin.language.loading`` reads and validates files into a ``Sce
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -220,6 +221,10 @@ class Energy(Frozen):
 
 # --------------------------------------------------------------------------- scenario
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A scenario's name: one folder name (never ``.`` or ``..``) and one MQTT topic level (no
+``+``, ``#`` or ``/``)."""
+
 
 class Scenario(Frozen):
     name: Annotated[str, Field(min_length=1)]
@@ -258,6 +263,16 @@ class Scenario(Frozen):
                              f"{self.time_unit!r} is not s, min, h or day: give "
                              "energy.hours_per_time_unit")
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_paths_and_topics(cls, name: str) -> str:
+        if not NAME.fullmatch(name):
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            raise ValueError(f"the name {shown!r} names the results folder and the plant's MQTT "
+                             "topics: use letters, digits, '-', '_' and '.', starting with a "
+                             "letter or a digit (at most 100 characters)")
+        return name
 
     @field_validator("warmup")
     @classmethod

@@ -140,7 +140,9 @@ def make_executor(workers: int | None = None, kind: str = "local",
     if kind == "dask":
         if not scheduler:
             raise ValueError("the dask executor needs a scheduler address")
-        return DaskExecutor(scheduler)
+        executor = DaskExecutor(scheduler)
+        executor.connect().close()  # an unreachable scheduler is refused before anything starts
+        return executor
     if workers == 1:
         return SerialExecutor()
     return LocalExecutor(workers)
