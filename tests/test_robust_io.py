@@ -163,3 +163,112 @@ def test_an_npz_of_object_arrays_is_refused_naming_the_file(tmp_path: Path) -> N
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(InputError, match="cannot read it as .npz arrays"):
         read_npz(junk)
+
+
+# --------------------------------------------------------------------------- output paths
+
+TWO = str(ROOT / "scenarios" / "two-station.yaml")
+QUICK = ["--horizon", "3000", "--replications", "2", "--workers", "1"]
+
+
+def _log(folder: Path) -> str:
+    from tests.test_fit import machine_log
+
+    frame, _ = machine_log(2, lives=20)
+    path = folder / "log.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+PATH_MISTAKES = {
+    "out under a file": (["run", TWO, "--out", "{file}/x", *QUICK],
+                         "is a file, so nothing can be created under it"),
+    "out on /proc": (["run", TWO, "--out", "/proc/twin-results", *QUICK],
+                     "/proc is on the system's proc file system"),
+    "out is a file": (["compare", TWO, "--out", "{file}", *QUICK], "this is a file, not a folder"),
+    "save-state is a folder": (["run", TWO, "--save-state", "{dir}", *QUICK],
+                               "--save-state {dir}: this is a folder"),
+    "save-state under a file": (["run", TWO, "--save-state", "{file}/s.yaml", *QUICK],
+                                "is a file, so nothing can be created under it"),
+    "fit out is a folder": (["fit", "{log}", "--out", "{dir}"], "--out {dir}: this is a folder"),
+    "fit report under a file": (["fit", "{log}", "--report", "{file}/r.html"],
+                                "--report {file}/r.html"),
+    "fit out on /proc": (["fit", "{log}", "--out", "/proc/fitted.yaml"], "proc file system"),
+    "live out under a file": (["live", TWO, "--broker", "mqtt://127.0.0.1:1", "--out",
+                               "{file}/live"], "is a file, so nothing can be created"),
+    "emulate save-state is a folder": (["emulate", TWO, "--broker", "mqtt://127.0.0.1:1",
+                                        "--save-state", "{dir}"], "this is a folder"),
+    "train out under a file": (["train", TWO, "--predictor", "threshold", "--out",
+                                "{file}/m", *QUICK[:4]], "is a file"),
+    "compare without policies": (["compare", str(MM1), *QUICK],
+                                 "the scenario has no policies to compare"),
+    "optimize one replication": (["optimize", TWO, "--param", "plant.nodes.B1.capacity",
+                                  "--range", "1:5:int", "--objective", "throughput",
+                                  "--horizon", "3000", "--replications", "1"],
+                                 "optimize needs at least 2 replications"),
+    "optimize misspelt objective": (["optimize", TWO, "--param", "plant.nodes.B1.capacity",
+                                     "--range", "1:5:int", "--objective", "trhoughput", *QUICK],
+                                    "did you mean 'throughput'"),
+}
+
+
+@pytest.mark.parametrize("case", list(PATH_MISTAKES))
+def test_every_path_mistake_exits_2_with_nothing_created(
+        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # the default results/ folder would be made here
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "plain").write_text("a file\n")
+    (data / "folder").mkdir()
+    names = {"file": str(data / "plain"), "dir": str(data / "folder"),
+             "log": _log(data) if case.startswith("fit") else ""}
+    argv, words = PATH_MISTAKES[case]
+    argv = [a.format(**names) for a in argv]
+    before = tree(tmp_path)
+    err = exits_2(argv, capsys)
+    assert words.format(**names) in err, err
+    assert tree(tmp_path) == before
+    assert not Path("/proc/twin-results").exists()
+
+
+def test_a_failed_command_leaves_latest_where_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(MM1), *QUICK]) == 0
+    latest = tmp_path / "results" / "mm1" / "latest"
+    target = os.readlink(latest)
+    before = tree(tmp_path)
+    capsys.readouterr()
+    # compare finds that mm1 has no policies once it has its folder: the folder goes again
+    exits_2(["compare", str(MM1), *QUICK], capsys)
+    assert tree(tmp_path) == before
+    assert os.readlink(latest) == target
+
+
+def test_an_unreachable_scheduler_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = exits_2(["compare", TWO, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1",
+                   *QUICK[:4]], capsys)
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err
+    assert tree(tmp_path) == []
+
+
+def test_scenario_names_that_are_no_folder_or_topic_are_refused(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("..", "+", "#", "a/b", ".hidden", "x" * 101, "two words"):
+        err = exits_2(["validate", str(MM1), "--set", f"name={name!r}"], capsys)
+        assert "names the results folder and the plant's MQTT topics" in err, name
+    for name in ("mm1", "line-2.v3", "A_b"):
+        assert main(["validate", str(MM1), "--set", f"name={name}"]) == 0
+    capsys.readouterr()
+
+
+def test_a_horizon_set_on_the_command_line_is_not_blamed_on_the_file(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    err = exits_2(["validate", str(MM1), "--set", "horizon=1000"], capsys)
+    assert "warmup (2000) must be less than horizon (1000) (horizon set on the command line)" \
+        in err

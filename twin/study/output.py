@@ -150,11 +150,15 @@ def check_output_folder(path: Path, option: str = "--out") -> None:
                                         "created if it does not exist)")
         _check_writable_folder(option, path, path)
         return
+    _check_new(option, path, path)
+
+
+def _check_new(option: str, shown: Path, path: Path) -> None:
     above = _nearest_existing(path)
     if not above.is_dir():
-        raise _refuse(option, path, f"{above} is a file, so nothing can be created under it; "
-                                    "give a folder")
-    _check_writable_folder(option, path, above)
+        raise _refuse(option, shown, f"{above} is a file, so nothing can be created under it; "
+                                     "give a folder")
+    _check_writable_folder(option, shown, above)
 
 
 def check_output_file(path: Path, option: str) -> None:
@@ -166,7 +170,11 @@ def check_output_file(path: Path, option: str) -> None:
     if path.exists() and not path.is_file():
         raise _refuse(option, path, "this is not a regular file; give the name of a file to "
                                     "write")
-    check_output_folder(path.absolute().parent, option)
+    parent = path.absolute().parent
+    if parent.is_dir():
+        _check_writable_folder(option, path, parent)
+    else:
+        _check_new(option, path, parent)
 
 
 @dataclass
