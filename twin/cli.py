@@ -104,6 +104,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # exit 2 through our own handler
         raise ArgumentError(f"{self.prog}: {message}")
 
+    def _parse_optional(self, arg_string: str) -> Any:
+        # "-2,1" (--values), "-20:160:int" (--range), "-.5": values, not options
+        if re.match(r"-\.?\d", arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -162,12 +168,20 @@ def _kpis_option(p: argparse.ArgumentParser) -> None:
 
 
 def _kpi_list(text: str) -> list[str]:
+    from twin.registry import did_you_mean
+
     names = [k.strip() for k in text.split(",") if k.strip()]
     unknown = [k for k in names if k not in KPIS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown KPI {unknown[0]!r} (one of: "
-                                         f"{', '.join(KPIS)})" if unknown else "no KPI given")
+        raise argparse.ArgumentTypeError(
+            f"unknown KPI {unknown[0]!r}{did_you_mean(unknown[0], list(KPIS))} (one of: "
+            f"{', '.join(KPIS)})" if unknown else "no KPI given")
     return names
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 policy``, ``2 policies``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def table_kpis(kpis: dict[str, Any], rank_by: str, chosen: list[str] | None) -> list[str]:
@@ -397,7 +411,8 @@ def cmd_validate(args: argparse.Namespace, console: RichConsole) -> int:
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     parts = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
     text = (f"{args.scenario}: ok: scenario {scenario.name!r}, {parts}, "
-            f"{len(scenario.plant.edges)} edges, {len(scenario.policies)} policies")
+            f"{_count(len(scenario.plant.edges), 'edge')}, "
+            f"{_count(len(scenario.policies), 'policy', 'policies')}")
     if isinstance(console, _Stdout):
         console.line(text)
     else:
@@ -672,7 +687,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 def print_compare(console: RichConsole, doc: dict[str, Any],
                   chosen: list[str] | None = None) -> None:
     unit = doc["time_unit"]
-    table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
+    table = Table(title=f"{doc['scenario']}: {_count(len(doc['policies']), 'policy', 'policies')}, "
                         f"{doc['replications']} replications on common random numbers "
                         "(mean ± 95% half-width)")
     kpis = table_kpis(doc["policies"][doc["baseline"]]["kpis"], doc["rank_by"], chosen)
@@ -950,9 +965,12 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {args.broker}",
                   highlight=False)
     stop = threading.Event()
+    until = scenario.horizon if args.until is None else args.until
     try:
-        result = emulate(scenario, args.broker, speed=args.speed, until=args.until,
-                         replication=args.replication, client_id=args.client_id, stop=stop)
+        with progress(f"{scenario.name}: plant time", math.ceil(until)) as update:
+            result = emulate(scenario, args.broker, speed=args.speed, until=until,
+                             replication=args.replication, client_id=args.client_id, stop=stop,
+                             progress=lambda now: update(math.floor(now), math.ceil(until)))
     finally:
         stop.set()
     console.print(f"published {result.events} events and {result.readings} readings in "

@@ -124,9 +124,12 @@ def _crew(obs: Observations) -> tuple[Crew, list[float]]:
         response = fit_durations("technician response time", np.asarray(free))
     if not waited:
         return Crew(None, response, f"crew: no failure waited for a technician (at most "
-                                    f"{most} repairs at once): unlimited"), pm_all
+                                    f"{most} repair{'s' if most != 1 else ''} at once): "
+                                    "unlimited"), pm_all
     pm_free = [e - s for r, s, e in obs.pm_intervals if busy(jobs, r, s) - 1 < most]
-    note = (f"crew: {most} technician(s): failures waited while {most} job(s) were under way;"
+    jobs_text = f"{most} job{'s were' if most != 1 else ' was'}"
+    note = (f"crew: {most} technician{'s' if most != 1 else ''}: failures waited while "
+            f"{jobs_text} under way;"
             f" maintenance durations from the {len(pm_free)} of {len(pm_all)} that started "
             "with a technician free")
     return Crew(most, response, note), pm_free or pm_all
