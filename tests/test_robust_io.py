@@ -272,3 +272,59 @@ def test_a_horizon_set_on_the_command_line_is_not_blamed_on_the_file(
     err = exits_2(["validate", str(MM1), "--set", "horizon=1000"], capsys)
     assert "warmup (2000) must be less than horizon (1000) (horizon set on the command line)" \
         in err
+
+
+# --------------------------------------------------------------------------- small CLI items
+
+def test_negative_values_and_ranges_need_no_equals_sign(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # parsed as values: the scenario refuses them, not argparse
+    err = exits_2(["sweep", str(MM1), "--param", "plant.nodes.M1.process_time.mean",
+                   "--values", "-2,1", "--out", str(tmp_path / "s"), *QUICK], capsys)
+    assert "process_time.mean=-2" in err and "expected one argument" not in err
+    err = exits_2(["optimize", str(MM1), "--param", "seed", "--range", "-20:160:int",
+                   "--objective", "throughput", "--out", str(tmp_path / "o"), *QUICK], capsys)
+    assert "seed=-20" in err and "expected one argument" not in err
+    assert tree(tmp_path) == []
+
+
+def test_a_misspelt_kpi_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    err = exits_2(["compare", TWO, "--kpis", "thruput,wip"], capsys)
+    assert "unknown KPI 'thruput'; did you mean 'throughput'?" in err
+
+
+def test_counts_are_in_the_singular_for_one(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text(MM1.read_text() + "policies:\n  only: {}\n")
+    assert main(["validate", str(one)]) == 0
+    assert capsys.readouterr().out.strip().endswith("2 edges, 1 policy")
+
+
+def test_a_cmapss_file_read_as_long_suggests_the_format(tmp_path: Path) -> None:
+    from twin.ml.lives import read_lives
+
+    path = tmp_path / "train_FD001.txt"
+    rows = [" ".join(["1", str(c)] + ["0.5"] * 24) + " " for c in range(1, 4)]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="give --format cmapss"):
+        read_lives(path)
+    assert len(read_lives(path, "cmapss").frame) == 3
+
+
+def test_emulate_reports_its_progress(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from twin.live.broker import Broker, mosquitto
+
+    if mosquitto() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    with Broker(tmp_path) as broker:
+        out = subprocess.run(
+            [sys.executable, "-m", "twin.cli", "emulate", TWO, "--broker",
+             f"mqtt://127.0.0.1:{broker.port}", "--speed", "2000", "--until", "100"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            env={**os.environ, "TWIN_PROGRESS_EVERY": "0.02"})
+    assert out.returncode == 0, out.stderr
+    assert "two-station-line: plant time: " in out.stderr and "/100 done" in out.stderr
