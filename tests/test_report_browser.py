@@ -18,8 +18,10 @@ CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("CI"):
         raise RuntimeError("CI needs Debian's chromium and chromium-driver for the report tests")
-    pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    missing = " and ".join(name for name, found in (("chromium", CHROMIUM), (
+        "chromium-driver (chromedriver)", CHROMEDRIVER)) if not found)
+    pytest.skip(f"headless Chromium: {missing} is not installed (apt-get install chromium "
+                "chromium-driver)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
