@@ -4,6 +4,7 @@ never what they hold; every output path mistake exits 2 with nothing created."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -328,3 +329,45 @@ def test_emulate_reports_its_progress(tmp_path: Path) -> None:
             env={**os.environ, "TWIN_PROGRESS_EVERY": "0.02"})
     assert out.returncode == 0, out.stderr
     assert "two-station-line: plant time: " in out.stderr and "/100 done" in out.stderr
+
+
+# --------------------------------------------------------------------------- the C-MAPSS sample
+
+def test_the_shipped_cmapss_sample_is_its_generators_and_reads_as_cmapss() -> None:
+    import importlib.util
+
+    from twin.ml.lives import CMAPSS_COLUMNS, read_lives
+
+    folder = ROOT / "scenarios" / "data"
+    spec = importlib.util.spec_from_file_location("make_sample", folder / "make_cmapss_sample.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = folder / "cmapss-sample.txt"
+    assert path.read_text() == module.sample()
+    lives = read_lives(path, "cmapss")
+    assert lives.units == list(range(1, 9)) and all(lives.failed.values())
+    assert lives.sensors == CMAPSS_COLUMNS[5:]
+    sizes = lives.frame.groupby("unit").size()
+    assert sizes.min() >= 80 and sizes.max() <= 150
+
+
+# --------------------------------------------------------------------------- run time estimate
+
+def test_a_huge_horizon_gets_a_run_time_estimate_and_a_short_one_none() -> None:
+    from twin.language.loading import load_scenario
+    from twin.study.estimate import duration_text, estimate_run_time, run_time_note
+
+    huge = load_scenario(TWO, [("horizon", 1e12)])
+    est = estimate_run_time(huge, 5, 2, budget=0.1)
+    assert 0 < est.plant_time < 1e12 and est.wall >= 0.1
+    # the scaling: per replication wall * horizon / plant time, 5 replications on 2 workers
+    assert est.seconds == pytest.approx(est.wall * 1e12 / est.plant_time * 3)
+    note = run_time_note(huge, 5, 2, budget=0.1)
+    assert note is not None and note.startswith("note: expected run time about ")
+    assert "years (5 replications of horizon 1e+12 min on 2 workers" in note
+    short = load_scenario(TWO, [("horizon", 3000)])
+    assert run_time_note(short, 5, 2) is None
+    assert estimate_run_time(short, 5, 2).plant_time == 3000
+    assert [duration_text(s) for s in (59.6, 3725, 86400 * 3, 86400 * 365.25 * 2, math.inf)] \
+        == ["0:01:00", "1:02:05", "3.0 days", "2.0 years", "for ever"]

@@ -528,6 +528,15 @@ def out_folder(args: argparse.Namespace, name: str) -> Path:
     return out
 
 
+def say_run_time(scenario: Scenario, args: argparse.Namespace, runs: int) -> None:
+    """After a short pilot, the expected run time on stderr when it exceeds a minute."""
+    from twin.study.estimate import run_time_note
+
+    note = run_time_note(scenario, runs, getattr(args, "workers", None))
+    if note:
+        _stderr().print(note, markup=False)
+
+
 def resume_hint(out: Path) -> str:
     return (f"finished replications are saved in {out}; run the same command with "
             f"--out {out} to go on")
@@ -550,6 +559,7 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
 
         state = load_state(args.state, scenario)
     executor = executor_from(args)
+    say_run_time(scenario, args, scenario.replications)
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update, timeline=args.timeline,
@@ -654,6 +664,7 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     executor = executor_from(args)
     out = out_folder(args, scenario.name)
     total = scenario.replications * max(1, len(scenario.policies))
+    say_run_time(scenario, args, total)
     with progress(f"{scenario.name}: policies x replications", total) as update:
         doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
                       executor=executor, out=out, progress=update)
@@ -675,6 +686,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     scenario = scenario_from(args)
     executor = executor_from(args)
     total = scenario.replications * len(grid(scenario, factors))
+    say_run_time(scenario, args, total)
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: points x replications", total) as update:
         doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
@@ -901,6 +913,7 @@ def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     constraints = [parse_constraint(text) for text in args.constraints]
     scenario = scenario_from(args)
     executor = executor_from(args)
+    say_run_time(scenario, args, args.budget * scenario.replications)
     out = out_folder(args, scenario.name)
     with progress(f"{scenario.name}: replications", args.budget * scenario.replications) \
             as update:
