@@ -371,3 +371,60 @@ def test_a_huge_horizon_gets_a_run_time_estimate_and_a_short_one_none() -> None:
     assert estimate_run_time(short, 5, 2).plant_time == 3000
     assert [duration_text(s) for s in (59.6, 3725, 86400 * 3, 86400 * 365.25 * 2, math.inf)] \
         == ["0:01:00", "1:02:05", "3.0 days", "2.0 years", "for ever"]
+
+
+# --------------------------------------------------------------------------- report charts
+
+def _chrome(javascript: bool) -> object:
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        missing = "chromium" if not chromium else "chromium-driver (chromedriver)"
+        pytest.skip(f"headless Chromium: {missing} is not installed (apt-get install chromium "
+                    "chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_report_charts_have_a_note_until_drawn_and_where_scripts_do_not_run(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert main(["compare", TWO, "--out", str(tmp_path / "c"), *QUICK]) == 0
+    report = tmp_path / "c" / "report.html"
+    text = report.read_text()
+    charts = text.count('<div class="chart">')
+    assert charts >= 2 and text.count('class="chart-note"') == charts
+    driver = _chrome(javascript=False)
+    try:
+        driver.get(report.as_uri())  # type: ignore[attr-defined]
+        notes = driver.find_elements(By.CSS_SELECTOR, ".chart-note")  # type: ignore[attr-defined]
+        assert len(notes) == charts and all(n.is_displayed() for n in notes)
+        assert "the numbers are in the tables" in notes[0].text
+    finally:
+        driver.quit()  # type: ignore[attr-defined]
+    driver = _chrome(javascript=True)
+    try:
+        driver.get(report.as_uri())  # type: ignore[attr-defined]
+        state = WebDriverWait(driver, 60).until(  # type: ignore[arg-type]
+            lambda d: d.execute_script("return document.body.dataset.plots"))
+        assert state == "ready"
+        drawn = driver.find_elements(By.CSS_SELECTOR, ".chart.drawn")  # type: ignore[attr-defined]
+        assert len(drawn) == charts
+        notes = driver.find_elements(By.CSS_SELECTOR, ".chart-note")  # type: ignore[attr-defined]
+        assert not any(n.is_displayed() for n in notes)
+    finally:
+        driver.quit()  # type: ignore[attr-defined]
