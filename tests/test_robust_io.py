@@ -428,3 +428,38 @@ def test_report_charts_have_a_note_until_drawn_and_where_scripts_do_not_run(
         assert not any(n.is_displayed() for n in notes)
     finally:
         driver.quit()  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- documentation
+
+def test_the_readme_synopsis_names_every_option_of_every_command() -> None:
+    import argparse
+
+    from twin.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    header = "## Commands\n\n```text\n"
+    start = readme.index(header) + len(header)
+    synopsis = readme[start:readme.index("```\n", start)]
+    commands, shared = synopsis.split("\n\n", 1)
+    entries = ("\n" + commands).split("\ntwin ")[1:]  # one per synopsis entry
+    sub = next(a for a in build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in sub.choices.items():
+        own = [e for e in entries if e.split()[0] == name]
+        assert own, f"no synopsis of twin {name}"
+        block = "\n".join(own) + ("\n" + shared if any("options]" in e for e in own) else "")
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help" and option not in block:
+                    missing.append(f"twin {name} {option}")
+    assert missing == []
+
+
+def test_energy_is_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for words in ("`power` (kW drawn in each state)", "`energy_per_part` KPI",
+                  "`costs.energy` per kWh", "`energy.co2_per_kwh`",
+                  "`energy.hours_per_time_unit`"):
+        assert words in readme, words
