@@ -166,6 +166,19 @@ def test_an_npz_of_object_arrays_is_refused_naming_the_file(tmp_path: Path) -> N
         read_npz(junk)
 
 
+def test_a_policy_model_with_object_arrays_exits_2_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    np.savez(tmp_path / "m.npz", w=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "m.json").write_text(json.dumps({"predictor": "linear", "params": {}}))
+    policy = (f"{{kind: predictive, model: {tmp_path / 'm.json'}, threshold: 10, every: 5, "
+              "duration: 1}")
+    err = exits_2(["validate", str(ROOT / "scenarios" / "wear.yaml"), "--set",
+                   f"maintenance.policy={policy}"], capsys)
+    assert f"maintenance.policy.model: {tmp_path / 'm.npz'}: holds object arrays" in err
+
+
 # --------------------------------------------------------------------------- output paths
 
 TWO = str(ROOT / "scenarios" / "two-station.yaml")
