@@ -273,11 +273,13 @@ def test_an_unreachable_scheduler_creates_nothing(
 
 def test_scenario_names_that_are_no_folder_or_topic_are_refused(
         capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("..", "+", "#", "a/b", ".hidden", "x" * 101, "two words"):
-        err = exits_2(["validate", str(MM1), "--set", f"name={name!r}"], capsys)
+    import json
+
+    for name in ("..", ".", "+", "#", "a/b", "a\\b", "x" * 101, " padded", "tab\there"):
+        err = exits_2(["validate", str(MM1), "--set", f"name={json.dumps(name)}"], capsys)
         assert "names the results folder and the plant's MQTT topics" in err, name
-    for name in ("mm1", "line-2.v3", "A_b"):
-        assert main(["validate", str(MM1), "--set", f"name={name}"]) == 0
+    for name in ("mm1", "line-2.v3", "A_b", "Bracket line (v2)", ".hidden"):
+        assert main(["validate", str(MM1), "--set", f"name={json.dumps(name)}"]) == 0, name
     capsys.readouterr()
 
 

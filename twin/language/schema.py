@@ -221,9 +221,9 @@ class Energy(Frozen):
 
 # --------------------------------------------------------------------------- scenario
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-"""A scenario's name: one folder name (never ``.`` or ``..``) and one MQTT topic level (no
-``+``, ``#`` or ``/``)."""
+NAME_FORBIDDEN = re.compile(r"[/\\+#\x00-\x1f\x7f]")
+"""What a scenario's name may not hold: it is one folder name (no ``/`` or ``\\``) and one MQTT
+topic level (no ``+``, ``#`` or ``/``), and is printed (no control characters)."""
 
 
 class Scenario(Frozen):
@@ -267,11 +267,12 @@ class Scenario(Frozen):
     @field_validator("name")
     @classmethod
     def _name_fits_paths_and_topics(cls, name: str) -> str:
-        if not NAME.fullmatch(name):
+        if (NAME_FORBIDDEN.search(name) or name in (".", "..") or name != name.strip()
+                or len(name) > 100):
             shown = name if len(name) <= 40 else name[:40] + "..."
             raise ValueError(f"the name {shown!r} names the results folder and the plant's MQTT "
-                             "topics: use letters, digits, '-', '_' and '.', starting with a "
-                             "letter or a digit (at most 100 characters)")
+                             "topics: at most 100 characters, without '/', '\\', '+', '#', "
+                             "control characters or spaces at either end, and not '.' or '..'")
         return name
 
     @field_validator("warmup")
