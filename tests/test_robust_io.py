@@ -134,6 +134,17 @@ def test_a_lives_file_with_secrets_is_refused_by_position(
     assert caught.value.render() == f"{rul}:2: not a number (one number a line)"
 
 
+def test_a_scenario_naming_a_secret_as_its_lives_file_does_not_print_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "environ"
+    env.write_bytes(b"AWS_SECRET=hunter2\x00HOME=/root\x00")
+    err = exits_2(["validate", str(ROOT / "scenarios" / "fd001.yaml"), "--set",
+                   f"plant.nodes.engine.degradation.lives={env}", "--set",
+                   "plant.nodes.engine.degradation.format=long"], capsys)
+    assert "hunter2" not in err and "AWS_SECRET" not in err
+    assert f"{env}: no 'unit' column (it has 1 column)" in err
+
+
 # --------------------------------------------------------------------------- value count
 
 def test_a_scenario_with_too_many_values_is_refused_at_once(tmp_path: Path) -> None:
