@@ -261,15 +261,34 @@ def test_a_failed_command_leaves_latest_where_it_was(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(MM1), *QUICK]) == 0
-    latest = tmp_path / "results" / "mm1" / "latest"
+    assert main(["run", TWO, *QUICK]) == 0
+    latest = tmp_path / "results" / "two-station-line" / "latest"
     target = os.readlink(latest)
     before = tree(tmp_path)
     capsys.readouterr()
-    # compare finds that mm1 has no policies once it has its folder: the folder goes again
-    exits_2(["compare", str(MM1), *QUICK], capsys)
+    # the sweep finds its ranking KPI wrong once it has its folder: the folder goes again
+    err = exits_2(["sweep", TWO, "--param", "plant.nodes.B1.capacity", "--values", "1,2",
+                   "--rank-by", "fill_rate", *QUICK], capsys)
+    assert "fill_rate is a supply-chain KPI" in err
     assert tree(tmp_path) == before
     assert os.readlink(latest) == target
+
+
+def test_a_new_default_folder_is_undone_only_while_empty(tmp_path: Path) -> None:
+    from twin.study.output import discard_new_folder, new_default_folder
+
+    root = tmp_path / "results"
+    made = new_default_folder("line", root)
+    assert os.readlink(root / "line" / "latest") == made.out.name
+    assert discard_new_folder(made) and tree(tmp_path) == []  # results/ too: it made it
+    first = new_default_folder("line", root)
+    (first.out / "summary.json").write_text("{}")
+    second = new_default_folder("line", root)
+    assert second.out != first.out and os.readlink(root / "line" / "latest") == second.out.name
+    assert discard_new_folder(second)
+    assert os.readlink(root / "line" / "latest") == first.out.name
+    assert not discard_new_folder(first)  # it holds a result: kept
+    assert (first.out / "summary.json").exists()
 
 
 def test_an_unreachable_scheduler_creates_nothing(

@@ -657,10 +657,11 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
-    from twin.study.variants import compare
+    from twin.study.variants import check_compare, compare
 
     check_out(args.out)
     scenario = scenario_from(args)
+    check_compare(scenario, args.baseline, args.rank_by)
     executor = executor_from(args)
     out = out_folder(args, scenario.name)
     total = scenario.replications * max(1, len(scenario.policies))
@@ -900,7 +901,13 @@ def _probability(text: str) -> float:
 
 
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
-    from twin.study.optimize import Param, optimize, parse_constraint, parse_range
+    from twin.study.optimize import (
+        Param,
+        check_optimize,
+        optimize,
+        parse_constraint,
+        parse_range,
+    )
 
     check_out(args.out)
     if len(args.params) != len(args.ranges):
@@ -912,6 +919,8 @@ def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
               for path, text in zip(args.params, args.ranges, strict=True)]
     constraints = [parse_constraint(text) for text in args.constraints]
     scenario = scenario_from(args)
+    check_optimize(scenario, params, args.objective, constraints, args.budget, args.sampler,
+                   args.delta, args.pcs)
     executor = executor_from(args)
     say_run_time(scenario, args, args.budget * scenario.replications)
     out = out_folder(args, scenario.name)
