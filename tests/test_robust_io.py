@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -152,12 +151,10 @@ def test_a_scenario_with_too_many_values_is_refused_at_once(tmp_path: Path) -> N
 
     path = tmp_path / "huge.yaml"
     path.write_text(MM1.read_text() + "description: [" + ",".join(["1"] * 300_000) + "]\n")
-    started = time.monotonic()
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InputError) as caught:  # how fast: benchmarks/input_limits.py
         load_scenario(path)
     assert caught.value.render() == (f"{path}: the document holds more than 200,000 values "
                                      "(the limit of a scenario); refusing to load it")
-    assert time.monotonic() - started < 30  # not minutes (the speed itself: benchmarks/)
 
 
 # --------------------------------------------------------------------------- object arrays
