@@ -73,6 +73,38 @@ def test_an_order_list_that_is_a_device_or_a_pipe_is_refused(
         assert "orders.file" in err and "not a regular file" in err, err
 
 
+SAMPLE = str(ROOT / "scenarios" / "data" / "cmapss-sample.txt")
+INPUTS = {  # every file argument: {bad} is /dev/zero or a FIFO
+    "train --data": (["train", "--data", "{bad}", "--format", "cmapss", "--predictor",
+                      "linear"], "the lives file must be a file"),
+    "train --test": (["train", "--data", SAMPLE, "--format", "cmapss", "--predictor", "linear",
+                      "--test", "{bad}", "--test-rul", SAMPLE], "the lives file must be a file"),
+    "fit LOG": (["fit", "{bad}", "--out", "{tmp}/f.yaml"], "the event log must be a file"),
+    "run --state": (["run", str(MM1), "--state", "{bad}", "--out", "{tmp}/r"],
+                    "the state file must be a file"),
+    "replayed lives": (["validate", str(ROOT / "scenarios" / "fd001.yaml"), "--set",
+                        "plant.nodes.engine.degradation.lives={bad}"],
+                       "the lives file must be a file"),
+}
+
+
+@pytest.mark.parametrize("case", list(INPUTS))
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_every_input_file_refuses_devices_and_pipes(
+        case: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = "/dev/zero"
+    if kind == "fifo":
+        bad = str(tmp_path / "pipe")
+        os.mkfifo(bad)
+    argv, words = INPUTS[case]
+    argv = [a.format(bad=bad, tmp=tmp_path) for a in argv]
+    before = tree(tmp_path)
+    assert finishes(lambda: main(argv)) == 2
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and words in err and "Traceback" not in err, err
+    assert tree(tmp_path) == before
+
+
 def test_files_over_the_size_limit_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.csv"
     big.write_bytes(b"x" * 2000)

@@ -95,6 +95,8 @@ def replay(spec: ReplayDegradation) -> Replay:
 
     path = Path(spec.lives)
     if not path.is_file():
+        if path.exists():  # a device, a pipe, a folder
+            raise ValueError(f"{spec.lives}: not a regular file: the lives file must be a file")
         raise ValueError(f"no lives file at {spec.lives!r}")
     key = (str(path.resolve()), path.stat().st_mtime_ns, spec.format, spec.time_per_cycle,
            json.dumps([spec.units, spec.holdout_of], default=str))

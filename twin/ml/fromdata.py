@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from twin.errors import InputError
+from twin.inputfiles import check_input_file
 from twin.ml.lives import (
     Lives,
     Preprocess,
@@ -95,6 +96,9 @@ def train_from_data(
     if (test is None) != (test_rul is None):
         raise InputError("--test", [((), "--test and --test-rul go together (the truncated "
                                           "lives and their true remaining lives)", None)])
+    if test is not None and test_rul is not None:  # their mistakes before the fit, not after
+        check_input_file(test, "lives file")
+        check_input_file(test_rul, "remaining-life file")
     lives = read_lives(data, format)
     test_units: list[Any]
     if test is not None:
