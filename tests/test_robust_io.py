@@ -14,7 +14,7 @@ import pytest
 
 from twin.cli import main
 from twin.errors import InputError
-from twin.inputfiles import check_input_file, read_input_text, read_npz
+from twin.records.inputfiles import check_input_file, read_input_text, read_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 MM1 = ROOT / "scenarios" / "mm1.yaml"
@@ -304,7 +304,7 @@ def test_a_failed_command_leaves_latest_where_it_was(
 
 
 def test_a_new_default_folder_is_undone_only_while_empty(tmp_path: Path) -> None:
-    from twin.study.output import discard_new_folder, new_default_folder
+    from twin.records.output import discard_new_folder, new_default_folder
 
     root = tmp_path / "results"
     made = new_default_folder("line", root)
@@ -506,33 +506,15 @@ def test_report_charts_have_a_note_until_drawn_and_where_scripts_do_not_run(
 
 # --------------------------------------------------------------------------- documentation
 
-def test_the_readme_synopsis_names_every_option_of_every_command() -> None:
-    import argparse
-
-    from twin.cli import build_parser
-
-    readme = (ROOT / "README.md").read_text()
-    header = "## Commands\n\n```text\n"
-    start = readme.index(header) + len(header)
-    synopsis = readme[start:readme.index("```\n", start)]
-    commands, shared = synopsis.split("\n\n", 1)
-    entries = ("\n" + commands).split("\ntwin ")[1:]  # one per synopsis entry
-    sub = next(a for a in build_parser()._actions
-               if isinstance(a, argparse._SubParsersAction))
-    missing = []
-    for name, parser in sub.choices.items():
-        own = [e for e in entries if e.split()[0] == name]
-        assert own, f"no synopsis of twin {name}"
-        block = "\n".join(own) + ("\n" + shared if any("options]" in e for e in own) else "")
-        for action in parser._actions:
-            for option in action.option_strings:
-                if option.startswith("--") and option != "--help" and option not in block:
-                    missing.append(f"twin {name} {option}")
-    assert missing == []
-
-
-def test_energy_is_documented() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_energy_the_sample_and_the_checks_are_documented() -> None:
+    docs = ROOT / "docs" / "how-to"
+    readme = (docs / "scenarios.md").read_text()
+    for words in ("/dev/zero", "200,000 values", "TWIN_MAX_SCENARIO_BYTES",
+                  "leaves `latest` where", "--values -2,1"):
+        assert words in readme, words
+    sensors = (docs / "real-sensor-data.md").read_text()
+    assert "scenarios/data/cmapss-sample.txt" in sensors and "CMAPSSData.zip" in sensors
+    assert "-rs" in (ROOT / "README.md").read_text()
     for words in ("`power` (kW drawn in each state)", "`energy_per_part` KPI",
                   "`costs.energy` per kWh", "`energy.co2_per_kwh`",
                   "`energy.hours_per_time_unit`"):

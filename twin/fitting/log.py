@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
-from twin.inputfiles import MAX_DATA_BYTES, check_input_file, reader_error
+from twin.records.inputfiles import MAX_DATA_BYTES, check_input_file, reader_error
 from twin.registry import did_you_mean
 
 REQUIRED = ("time", "node", "event", "part")

@@ -24,6 +24,8 @@ class PolicySpec(Frozen):
     """Base of policy schemas: ``problems`` lists what is wrong with the scenario it governs."""
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """What is wrong with ``scenario`` for this policy, as (field path under ``at``, message)
+        pairs; none here."""
         return []
 
 
@@ -31,7 +33,7 @@ def _saved_model(model: str, at: Loc) -> list[tuple[Loc, str]]:
     import json
 
     from twin.errors import InputError
-    from twin.inputfiles import MAX_SCENARIO_BYTES, read_input_text, read_npz
+    from twin.records.inputfiles import MAX_SCENARIO_BYTES, read_input_text, read_npz
 
     if not Path(model).with_suffix(".json").exists():
         return [((*at, "model"), f"no saved model at {model!r} (make one with twin train)")]
@@ -53,6 +55,8 @@ def _saved_model(model: str, at: Loc) -> list[tuple[Loc, str]]:
 # --------------------------------------------------------------------------- maintenance
 
 class Reactive(PolicySpec):
+    """Repair machines when they fail, nothing else."""
+
     kind: Literal["reactive"]
 
 
@@ -79,6 +83,7 @@ class ConditionBased(PolicySpec):
     duration: Distribution
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """Machines that wear but lack the ``indicator`` sensor."""
         if self.indicator == "health":
             return []
         missing = [n for n, s in scenario.plant.nodes.items()
@@ -143,6 +148,8 @@ class Predictive(PolicySpec):
         return self
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """Problems of the learner settings, and of the saved model: missing, or trained on lives
+        shared with this scenario."""
         found: list[tuple[Loc, str]] = []
         if self.learn is not None:
             found += _learner_problems(self.learn, (*at, "learn"))
@@ -154,12 +161,14 @@ class Predictive(PolicySpec):
 
 def _learner_problems(learn: Learn, at: Loc) -> list[tuple[Loc, str]]:
     from twin.errors import InputError
-    from twin.ml.registry import create
+    from twin.registry import PREDICTOR_REGISTRY
 
     try:
-        model = create(learn.predictor, **learn.params)
+        model = PREDICTOR_REGISTRY.load(learn.predictor)(**learn.params)
     except InputError as exc:
         return [((*at, "predictor"), "; ".join(p[1] for p in exc.problems))]
+    except TypeError as exc:
+        return [((*at, "predictor"), f"{learn.predictor}: {exc}")]
     if model.task != "rul" and learn.horizon is None:
         return [((*at, "horizon"), f"{learn.predictor} predicts a risk: give the horizon it "
                                    "learns failures within")]
@@ -174,8 +183,7 @@ def _shared_lives(model: str, scenario: Scenario, at: Loc) -> list[tuple[Loc, st
     trained = meta.get("train_units")
     if not trained:
         return []
-    from twin.engine.health import replay_units
-    from twin.ml.fromdata import file_digest
+    from twin.records.lives import file_digest, replay_units
 
     out: list[tuple[Loc, str]] = []
     for name, node in scenario.plant.nodes.items():
@@ -206,6 +214,7 @@ class Agent(PolicySpec):
     duration: Distribution
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """A missing saved agent (``model`` is required to run a scenario)."""
         if self.model is None:
             return [((*at, "model"), "an agent policy needs a saved agent to play (make one "
                                      "with python -m twin.gym train SCENARIO); model: null is "
@@ -224,6 +233,7 @@ class PredictiveQuality(PolicySpec):
     every: PositiveNumber
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """A missing saved defect model."""
         return _saved_model(self.model, at)
 
 

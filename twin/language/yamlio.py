@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from twin.errors import InputError, Loc
-from twin.inputfiles import MAX_SCENARIO_BYTES, read_input_text
+from twin.records.inputfiles import MAX_SCENARIO_BYTES, read_input_text
 
 MAX_EXPANDED_NODES = 200_000
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import simpy.rt
 
 from twin.engine.events import EventLog
+from twin.engine.loop import advance
 from twin.engine.replication import build
 from twin.engine.state import PlantState, capture
 from twin.engine.stations import STATES, WORKING
@@ -58,6 +59,7 @@ class PublishingLog(EventLog):
         return len(self.rows)
 
     def take(self) -> list[list[Any]]:
+        """The rows logged since the last call, handed over and forgotten."""
         rows, self.rows = self.rows, []
         return rows
 
@@ -149,11 +151,13 @@ class Emulator:
         the true state at the end."""
         env = self.env
         try:
-            while env.now < until and not (stop is not None and stop.is_set()):
-                env.run(until=min(until, env.now + self.tick))
+            def between(end: float) -> None:
                 self.publish()
                 if progress is not None:
-                    progress(float(env.now))
+                    progress(float(end))
+
+            advance(env, until, stretch=self.tick, between=between,
+                    stop=stop.is_set if stop is not None else None)
         finally:
             self.result.clock = env.now
             self.result.end = capture(self.ctx, self.scenario, self.replication)
