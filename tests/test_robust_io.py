@@ -144,7 +144,7 @@ def test_a_file_that_is_no_scenario_is_not_quoted(tmp_path: Path,
 
 def test_a_lives_file_with_secrets_is_refused_by_position(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from twin.ml.lives import read_lives, read_rul
+    from twin.records.lives import read_lives, read_rul
 
     env = tmp_path / "environ"
     env.write_bytes(b"PASSWORD=hunter2\x00HOME=/root\x00")
@@ -377,7 +377,7 @@ def test_counts_are_in_the_singular_for_one(tmp_path: Path,
 
 
 def test_a_cmapss_file_read_as_long_suggests_the_format(tmp_path: Path) -> None:
-    from twin.ml.lives import read_lives
+    from twin.records.lives import read_lives
 
     path = tmp_path / "train_FD001.txt"
     rows = [" ".join(["1", str(c)] + ["0.5"] * 24) + " " for c in range(1, 4)]
@@ -410,7 +410,7 @@ def test_emulate_reports_its_progress(tmp_path: Path) -> None:
 def test_the_shipped_cmapss_sample_is_its_generators_and_reads_as_cmapss() -> None:
     import importlib.util
 
-    from twin.ml.lives import CMAPSS_COLUMNS, read_lives
+    from twin.records.lives import CMAPSS_COLUMNS, read_lives
 
     folder = ROOT / "scenarios" / "data"
     spec = importlib.util.spec_from_file_location("make_sample", folder / "make_cmapss_sample.py")
@@ -509,8 +509,8 @@ def test_report_charts_have_a_note_until_drawn_and_where_scripts_do_not_run(
 def test_energy_the_sample_and_the_checks_are_documented() -> None:
     docs = ROOT / "docs" / "how-to"
     readme = (docs / "scenarios.md").read_text()
-    for words in ("/dev/zero", "200,000 values", "TWIN_MAX_SCENARIO_BYTES",
-                  "leaves `latest` where", "--values -2,1"):
+    for words in ("/dev/zero", "200,000", "TWIN_MAX_SCENARIO_BYTES",
+                  "`latest` where", "--values -2,1"):
         assert words in readme, words
     sensors = (docs / "real-sensor-data.md").read_text()
     assert "scenarios/data/cmapss-sample.txt" in sensors and "CMAPSSData.zip" in sensors
