@@ -22,11 +22,13 @@ from twin.errors import InputError, TwinError
 from twin.options import (
     ArgumentError,
     build_parser,
+    check_outputs,
     check_train,
     overrides_from,
     paired,
     suggest,
 )
+from twin.records.output import NewFolders
 from twin.report.console import (
     Console,
     Stdout,
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
     from twin.language.schema import Scenario
-    from twin.records.output import NewFolder
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -59,8 +60,7 @@ class Interrupted(Exception):
 
 OUT: list[Path] = []
 """The output folder of the command running, for the hint when it is interrupted."""
-NEW: list[NewFolder] = []
-"""Default output folders the command made: removed again if it fails before writing there."""
+NEW = NewFolders()  # default output folders made: removed again if the command then fails
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
@@ -112,14 +112,12 @@ def executor_from(args: argparse.Namespace) -> Any:
     return make_executor(args.workers, args.executor, args.scheduler)
 
 
-def out_folder(args: argparse.Namespace, name: str) -> Path:
-    """``--out``, or a new folder of results (``results_folder``); remembered for the hint if
-    the command is interrupted."""
-    from twin.records.output import new_default_folder
-
-    if args.out is None:
-        NEW.append(new_default_folder(name))
-    OUT.append(args.out if args.out is not None else NEW[-1].out)
+def out_folder(args: argparse.Namespace, name: str, scenario: Any = None, runs: int = 0) -> Path:
+    """``--out`` or a new results folder, after saying the run time of ``runs`` replications of
+    ``scenario`` where long; remembered for the hint if the command is interrupted."""
+    if scenario is not None:
+        print_run_time(scenario, runs, getattr(args, "workers", None))
+    OUT.append(args.out if args.out is not None else NEW.make(name))
     return OUT[-1]
 
 
@@ -139,8 +137,7 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
         from twin.view.replay import check_window
 
         check_window(args.replay_window, scenario.horizon)
-    print_run_time(scenario, scenario.replications, args.workers)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, scenario.replications)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update,
                      timeline=args.timeline or replay,
@@ -203,8 +200,7 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     check_compare(scenario, args.baseline, args.rank_by)
     executor = executor_from(args)
     total = scenario.replications * max(1, len(scenario.policies))
-    print_run_time(scenario, total, args.workers)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: policies x replications", total) as update:
         doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
                       executor=executor, out=out, progress=update)
@@ -225,8 +221,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     scenario = scenario_from(args)
     executor = executor_from(args)
     total = scenario.replications * len(grid(scenario, factors))
-    print_run_time(scenario, total, args.workers)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: points x replications", total) as update:
         doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
                            out=out, progress=update)
@@ -241,13 +236,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin optimize``: search the ``--param`` ranges for the best objective under the
     constraints, then select among the best candidates; print the selection."""
-    from twin.study.optimize import (
-        Param,
-        check_optimize,
-        optimize,
-        parse_constraint,
-        parse_range,
-    )
+    from twin.study.optimize import Param, check_optimize, optimize, parse_constraint, parse_range
 
     params = [Param(p, *parse_range(text, p)) for p, text in paired(args.params, args.ranges,
                                                                       "--range")]
@@ -256,8 +245,7 @@ def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     check_optimize(scenario, params, args.objective, constraints, args.budget, args.sampler,
                    args.delta, args.pcs)
     executor = executor_from(args)
-    print_run_time(scenario, args.budget * scenario.replications, args.workers)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, args.budget * scenario.replications)
     with progress(f"{scenario.name}: replications", args.budget * scenario.replications) \
             as update:
         doc = optimize(scenario, params, args.objective, maximize=args.maximize,
@@ -350,7 +338,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "validate": cmd_validate, "schema": cmd_schema, "fit": cmd_fit, "optimize": cmd_optimize,
     "emulate": cmd_emulate, "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
 """The handler of each command."""
-FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule")
+FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule", "live")
 """The commands whose ``--out`` is a folder (checked before anything runs)."""
 
 
@@ -375,27 +363,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ArgumentError as exc:
                 raise ArgumentError(suggest(parser, argv, str(exc))) from None
             handler: Callable[[argparse.Namespace, Any], int] = HANDLERS[args.command]
-            from twin.records.output import check_out, check_output_file
-
-            if args.command in FOLDERS or args.command == "live":
-                check_out(args.out)
-            if getattr(args, "save_state", None) is not None:
-                check_output_file(args.save_state, "--save-state")
+            check_outputs(args, FOLDERS)
             if whole_process and args.command == "validate":
                 # it writes nothing, and its process ends when it does: the objects left (the
                 # scenario language's schemas, mostly) go with the process, without the
                 # collector's last passes over them, which cost a good share of the command
                 atexit.register(gc.freeze)
-            try:
+            with NEW.undone_on_failure(keep=(Interrupted, KeyboardInterrupt)):
                 return handler(args, console)
-            except (Interrupted, KeyboardInterrupt):
-                raise
-            except BaseException:
-                from twin.records.output import discard_new_folder
-
-                for made in NEW:
-                    discard_new_folder(made)
-                raise
         except ArgumentError as exc:
             _stderr().print(f"error: {exc}", markup=False)
             return EXIT_INPUT

@@ -370,6 +370,15 @@ def suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) 
     return message + ("; " + " ".join(hints) if hints else "")
 
 
+def check_outputs(args: argparse.Namespace, folders: Sequence[str]) -> None:
+    """Where the command writes, checked before it runs: ``--out`` of the commands in
+    ``folders`` (or the default results folder) and ``--save-state``."""
+    from twin.records.output import check_out
+
+    check_out(getattr(args, "out", None), folder=args.command in folders,
+              save_state=getattr(args, "save_state", None))
+
+
 def check_train(args: argparse.Namespace) -> None:
     """The options of ``twin train`` that go together: those of recorded lives with ``--data``,
     a scenario or ``--data``, and no defect task on recorded lives."""

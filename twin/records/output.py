@@ -6,15 +6,16 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported by what writes frames: not by the command's start
+    import pandas as pd
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -72,13 +73,16 @@ def default_out(scenario_name: str, root: Path = Path("results")) -> Path:
     return out
 
 
-def check_out(path: Path | None, option: str = "--out") -> None:
-    """An output folder (``path``, else the default ``results`` folder) can take the output:
-    checked before anything is made (``check_output_folder``; an input error otherwise)."""
-    if path is None:
-        check_output_folder(Path("results"), "results")
-    else:
-        check_output_folder(path, option)
+def check_out(path: Path | None, option: str = "--out", *, folder: bool = True,
+              save_state: Path | None = None) -> None:
+    """With ``folder``, the output folder (``path``, else the default ``results`` folder) can
+    take the output (``check_output_folder``), and ``save_state``, where given, can be written
+    (``check_output_file``): checked before anything is made; an input error otherwise."""
+    if folder:
+        check_output_folder(Path("results") if path is None else path,
+                            "results" if path is None else option)
+    if save_state is not None:
+        check_output_file(save_state, "--save-state")
 
 
 def results_folder(out: Path | None, name: str) -> Path:
@@ -228,6 +232,36 @@ def new_default_folder(scenario_name: str, root: Path = Path("results")) -> NewF
     out.mkdir(parents=True, exist_ok=True)
     point_latest(out)
     return NewFolder(out, made, previous)
+
+
+class NewFolders:
+    """The default output folders a command makes (``make``), undone if it fails before
+    writing in them (``undone_on_failure``)."""
+
+    def __init__(self) -> None:
+        self.made: list[NewFolder] = []
+
+    def make(self, scenario_name: str) -> Path:
+        """A new ``results/<name>/<UTC time>/`` with ``latest`` pointing at it."""
+        self.made.append(new_default_folder(scenario_name))
+        return self.made[-1].out
+
+    def clear(self) -> None:
+        self.made.clear()
+
+    @contextlib.contextmanager
+    def undone_on_failure(self, keep: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
+                          ) -> Iterator[None]:
+        """Remove the folders made (still empty) if the block fails, unless by one of ``keep``
+        (an interruption: the resume hint names the folder)."""
+        try:
+            yield
+        except keep:
+            raise
+        except BaseException:
+            for made in self.made:
+                discard_new_folder(made)
+            raise
 
 
 def discard_new_folder(folder: NewFolder) -> bool:
