@@ -201,7 +201,7 @@ def _option_row(parser: argparse.ArgumentParser, action: argparse.Action) -> str
 
 def cli_page() -> str:
     """Every command and option of ``twin``, from its argparse parser."""
-    from twin.cli import build_parser
+    from twin.options import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -300,10 +300,10 @@ def mqtt_page() -> str:
 
 
 def event_log_page() -> str:
-    from twin.engine import events
+    from twin.records import events
 
     return "\n".join(["# Event log", "",
-                      "Generated from `twin/engine/events.py`: what `twin run --events` writes "
+                      "Generated from `twin/records/events.py`: what `twin run --events` writes "
                       "(`events.parquet`), what `twin fit` reads and what the plant publishes on "
                       "its `events` topic.", "",
                       "Columns: " + ", ".join(f"`{c}`" for c in events.COLUMNS) + ".", "",
