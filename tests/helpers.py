@@ -87,8 +87,10 @@ def require_chromium(what: str) -> None:
         return
     if os.environ.get("CI"):
         raise RuntimeError(f"CI needs Debian's chromium and chromium-driver for {what}")
-    pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    missing = " and ".join(name for name, found in (("chromium", CHROMIUM), (
+        "chromium-driver (chromedriver)", CHROMEDRIVER)) if not found)
+    pytest.skip(f"headless Chromium: {missing} is not installed (apt-get install chromium "
+                "chromium-driver)", allow_module_level=True)
 
 
 @contextlib.contextmanager

@@ -22,11 +22,13 @@ from twin.errors import InputError, TwinError
 from twin.options import (
     ArgumentError,
     build_parser,
+    check_outputs,
     check_train,
     overrides_from,
     paired,
     suggest,
 )
+from twin.records.output import NewFolders
 from twin.report.console import (
     Console,
     Stdout,
@@ -34,6 +36,7 @@ from twin.report.console import (
     print_line,
     print_optimize,
     print_paths,
+    print_run_time,
     print_summary,
     print_sweep,
     print_trained,
@@ -57,6 +60,7 @@ class Interrupted(Exception):
 
 OUT: list[Path] = []
 """The output folder of the command running, for the hint when it is interrupted."""
+NEW = NewFolders()  # default output folders made: removed again if the command then fails
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
@@ -108,12 +112,12 @@ def executor_from(args: argparse.Namespace) -> Any:
     return make_executor(args.workers, args.executor, args.scheduler)
 
 
-def out_folder(args: argparse.Namespace, name: str) -> Path:
-    """``--out``, or a new folder of results (``results_folder``); remembered for the hint if
-    the command is interrupted."""
-    from twin.records.output import results_folder
-
-    OUT.append(results_folder(args.out, name))
+def out_folder(args: argparse.Namespace, name: str, scenario: Any = None, runs: int = 0) -> Path:
+    """``--out`` or a new results folder, after saying the run time of ``runs`` replications of
+    ``scenario`` where long; remembered for the hint if the command is interrupted."""
+    if scenario is not None:
+        print_run_time(scenario, runs, getattr(args, "workers", None))
+    OUT.append(args.out if args.out is not None else NEW.make(name))
     return OUT[-1]
 
 
@@ -133,7 +137,7 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
         from twin.view.replay import check_window
 
         check_window(args.replay_window, scenario.horizon)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, scenario.replications)
     with progress(f"{scenario.name}: replications", scenario.replications) as update:
         result = run(scenario, executor=executor, progress=update,
                      timeline=args.timeline or replay,
@@ -190,12 +194,13 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin compare``: run every policy of the scenario on common random numbers, print the
     comparison and ranking."""
-    from twin.study.variants import compare
+    from twin.study.variants import check_compare, compare
 
     scenario = scenario_from(args)
+    check_compare(scenario, args.baseline, args.rank_by)
     executor = executor_from(args)
-    out = out_folder(args, scenario.name)
     total = scenario.replications * max(1, len(scenario.policies))
+    out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: policies x replications", total) as update:
         doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
                       executor=executor, out=out, progress=update)
@@ -216,7 +221,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     scenario = scenario_from(args)
     executor = executor_from(args)
     total = scenario.replications * len(grid(scenario, factors))
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: points x replications", total) as update:
         doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
                            out=out, progress=update)
@@ -231,14 +236,16 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin optimize``: search the ``--param`` ranges for the best objective under the
     constraints, then select among the best candidates; print the selection."""
-    from twin.study.optimize import Param, optimize, parse_constraint, parse_range
+    from twin.study.optimize import Param, check_optimize, optimize, parse_constraint, parse_range
 
     params = [Param(p, *parse_range(text, p)) for p, text in paired(args.params, args.ranges,
                                                                       "--range")]
     constraints = [parse_constraint(text) for text in args.constraints]
     scenario = scenario_from(args)
+    check_optimize(scenario, params, args.objective, constraints, args.budget, args.sampler,
+                   args.delta, args.pcs)
     executor = executor_from(args)
-    out = out_folder(args, scenario.name)
+    out = out_folder(args, scenario.name, scenario, args.budget * scenario.replications)
     with progress(f"{scenario.name}: replications", args.budget * scenario.replications) \
             as update:
         doc = optimize(scenario, params, args.objective, maximize=args.maximize,
@@ -331,7 +338,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "validate": cmd_validate, "schema": cmd_schema, "fit": cmd_fit, "optimize": cmd_optimize,
     "emulate": cmd_emulate, "live": cmd_live, "schedule": cmd_schedule, "show": cmd_show}
 """The handler of each command."""
-FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule")
+FOLDERS = ("run", "compare", "sweep", "train", "optimize", "schedule", "live")
 """The commands whose ``--out`` is a folder (checked before anything runs)."""
 
 
@@ -346,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr().print(parser.format_help(), markup=False)
         return EXIT_INPUT
     OUT.clear()
+    NEW.clear()
     with _interrupts():
         try:
             try:
@@ -355,16 +363,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ArgumentError as exc:
                 raise ArgumentError(suggest(parser, argv, str(exc))) from None
             handler: Callable[[argparse.Namespace, Any], int] = HANDLERS[args.command]
-            if args.command in FOLDERS:
-                from twin.records.output import check_out
-
-                check_out(args.out)
+            check_outputs(args, FOLDERS)
             if whole_process and args.command == "validate":
                 # it writes nothing, and its process ends when it does: the objects left (the
                 # scenario language's schemas, mostly) go with the process, without the
                 # collector's last passes over them, which cost a good share of the command
                 atexit.register(gc.freeze)
-            return handler(args, console)
+            with NEW.undone_on_failure(keep=(Interrupted, KeyboardInterrupt)):
+                return handler(args, console)
         except ArgumentError as exc:
             _stderr().print(f"error: {exc}", markup=False)
             return EXIT_INPUT

@@ -28,6 +28,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # exit 2 through our own handler
         raise ArgumentError(f"{self.prog}: {message}")
 
+    def _parse_optional(self, arg_string: str) -> Any:
+        # "-2,1" (--values), "-20:160:int" (--range), "-.5": values, not options
+        if re.match(r"-\.?\d", arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def _checked(cast: Callable[[str], float], ok: Callable[[float], bool], what: str,
              kind: str = "a number") -> Callable[[str], Any]:
@@ -61,11 +67,14 @@ def _window(text: str) -> tuple[float, float]:
 
 
 def _kpi_list(text: str) -> list[str]:
+    from twin.registry import did_you_mean
+
     names = [k.strip() for k in text.split(",") if k.strip()]
     unknown = [k for k in names if k not in KPIS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown KPI {unknown[0]!r} (one of: "
-                                         f"{', '.join(KPIS)})" if unknown else "no KPI given")
+        raise argparse.ArgumentTypeError(
+            f"unknown KPI {unknown[0]!r}{did_you_mean(unknown[0], list(KPIS))} (one of: "
+            f"{', '.join(KPIS)})" if unknown else "no KPI given")
     return names
 
 
@@ -331,6 +340,15 @@ def suggest(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) 
             if close:
                 hints.append(f"did you mean {close[0]} (not {option})?")
     return message + ("; " + " ".join(hints) if hints else "")
+
+
+def check_outputs(args: argparse.Namespace, folders: Sequence[str]) -> None:
+    """Where the command writes, checked before it runs: ``--out`` of the commands in
+    ``folders`` (or the default results folder) and ``--save-state``."""
+    from twin.records.output import check_out
+
+    check_out(getattr(args, "out", None), folder=args.command in folders,
+              save_state=getattr(args, "save_state", None))
 
 
 def check_train(args: argparse.Namespace) -> None:

@@ -126,7 +126,7 @@ def load_state(path: str | Path, scenario: Scenario) -> PlantState:
     from twin.language.yamlio import line_of, load_yaml
     from twin.registry import did_you_mean
 
-    data, lines = load_yaml(path)
+    data, lines = load_yaml(path, "state file")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -134,9 +134,12 @@ def _crew(obs: Observations) -> tuple[Crew, list[float]]:
         response = fit_durations("technician response time", np.asarray(free))
     if not waited:
         return Crew(None, response, f"crew: no failure waited for a technician (at most "
-                                    f"{most} repairs at once): unlimited"), pm_all
+                                    f"{most} repair{'s' if most != 1 else ''} at once): "
+                                    "unlimited"), pm_all
     pm_free = [e - s for r, s, e in obs.pm_intervals if busy(jobs, r, s) - 1 < most]
-    note = (f"crew: {most} technician(s): failures waited while {most} job(s) were under way;"
+    jobs_text = f"{most} job{'s were' if most != 1 else ' was'}"
+    note = (f"crew: {most} technician{'s' if most != 1 else ''}: failures waited while "
+            f"{jobs_text} under way;"
             f" maintenance durations from the {len(pm_free)} of {len(pm_all)} that started "
             "with a technician free")
     return Crew(most, response, note), pm_free or pm_all
@@ -185,12 +188,20 @@ def fit_log(path: str | Path, out: str | Path | None = None,
             report: str | Path | None = None, name: str | None = None) -> FitResult:
     """Read and check the event log at ``path``, fit the plant, write the scenario to ``out``
     (checked by the scenario loader) and the HTML fit report to ``report`` when given."""
+    import re
+
     from twin.fitting.report import write_fit_report
     from twin.fitting.scenario import scenario_data, write_scenario
+    from twin.records.output import check_output_file
 
+    if out is not None:  # before the fit: a mistake in a path costs nothing
+        check_output_file(Path(out), "--out")
+    if report is not None:
+        check_output_file(Path(report), "--report")
     log = read_log(path)
     result = fit_observations(log)
-    result.scenario = scenario_data(result, name or f"fitted-{Path(path).stem}")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)  # a scenario name (see NAME)
+    result.scenario = scenario_data(result, name or f"fitted-{stem}"[:100])
     if out is not None:
         result.out = write_scenario(result, Path(out))
     if report is not None:

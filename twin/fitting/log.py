@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
+from twin.records.inputfiles import MAX_DATA_BYTES, check_input_file, reader_error
 from twin.registry import did_you_mean
 
 REQUIRED = ("time", "node", "event", "part")
@@ -58,9 +59,10 @@ def read_log(path: str | Path) -> EventLog:
     path = Path(path)
     source = str(path)
     csv = path.suffix.lower() in (".csv", ".txt") or path.name.lower().endswith(".csv.gz")
-    if not path.exists():
-        raise InputError(source, [((), "no such file", None)])
+    check_input_file(path, "event log", MAX_DATA_BYTES, folder_ok=True)
     parts = sorted(path.glob("[!.]*.parquet")) if path.is_dir() else []
+    for part in parts:
+        check_input_file(part, "event log part", MAX_DATA_BYTES)
     if path.is_dir() and not parts:
         raise InputError(source, [((), "a folder without Parquet files, not an event log "
                                        "(Parquet, CSV, or a folder of Parquet parts)", None)])
@@ -75,7 +77,8 @@ def read_log(path: str | Path) -> EventLog:
             frame = pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         kind = "CSV" if csv else "Parquet (name a .csv file to read CSV)"
-        raise InputError(source, [((), f"cannot read it as {kind}: {exc}", None)]) from None
+        raise InputError(source, [((), f"cannot read it as {kind}: {reader_error(exc)}", None)]
+                         ) from None
     return check_frame(frame, source, csv)
 
 
@@ -83,9 +86,10 @@ def check_frame(frame: pd.DataFrame, source: str = "<log>", csv: bool = False) -
     """Check a raw event table and normalize its columns."""
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        found = ", ".join(map(str, frame.columns)) or "none"
-        raise InputError(source, [((), f"column {c!r}: missing required column "
-                                       f"(columns found: {found})", None) for c in missing])
+        n = len(frame.columns)
+        raise InputError(source, [((), f"column {c!r}: missing required column (the log has "
+                                       f"{n} column{'s' if n != 1 else ''}; required: "
+                                       f"{', '.join(REQUIRED)})", None) for c in missing])
     if len(frame) == 0:
         raise InputError(source, [((), "the log has no events", None)])
     problems: list[tuple[tuple[str | int, ...], str, int | None]] = []

@@ -242,8 +242,10 @@ def observe(log: EventLog) -> Observations:
         start_clock = np.zeros(len(idx))
         start_clock[1:] = clock[idx[:-1]]
         start_clock[first] = 0.0
-        keep = first | chained
         dur = clock[idx] - start_clock
+        # a log that starts with a failure shows no life before it (its start is not in the
+        # log): a zero observed life would be a sample the machine never gave
+        keep = (first & (dur > 0)) | chained
         lives_c.append(code[idx][keep])
         lives_v.append(dur[keep])
         lives_o.append((e == E["fail"])[keep])

@@ -14,7 +14,7 @@ from scipy import stats
 from twin.fitting.laws import PARAMETRIC, Candidate, Fit, fit_durations, fit_law, kaplan_meier
 from twin.fitting.observe import Durations
 
-__all__ = ["censored_data", "fit_survival", "kaplan_meier", "naive_fit"]
+__all__ = ["censored_data", "fit_survival", "informative", "kaplan_meier", "naive_fit"]
 
 
 def censored_data(d: Durations) -> stats.CensoredData:
@@ -22,9 +22,22 @@ def censored_data(d: Durations) -> stats.CensoredData:
     return stats.CensoredData.right_censored(d.values, ~d.observed)
 
 
+def informative(d: Durations) -> Durations:
+    """The durations less the right-censored ones of length 0 or less (a log that ends right
+    after a repair): such a value says only that the duration is at least 0, which every law of
+    durations holds, so it adds nothing to the likelihood, and a law on the positive numbers
+    (Weibull, gamma, lognormal) could not be fitted with it kept."""
+    keep = d.observed | (d.values > 0)
+    if keep.all():
+        return d
+    return Durations(d.values[keep], d.observed[keep])
+
+
 def fit_survival(quantity: str, d: Durations, laws: tuple[str, ...] = PARAMETRIC) -> Fit | None:
     """Maximum-likelihood fit with right censoring over ``laws``, chosen by AIC, with
-    profile-likelihood 95% intervals; None when no event (failure) was observed."""
+    profile-likelihood 95% intervals; None when no event (failure) was observed. Censored
+    durations of length 0 are left out (``informative``)."""
+    d = informative(d)
     return fit_durations(quantity, d.values, d.observed, laws=laws, empirical=False)
 
 

@@ -9,6 +9,7 @@ conditions, so that everything downstream works from a trusted object. Problems 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,13 @@ def scenario_from_data(
     if not isinstance(data, dict):
         raise InputError(source, [((), f"expected a mapping at the top level, got "
                                         f"{type(data).__name__}", line_of(lines, ()))])
+    fields = {f.alias or name for name, f in Scenario.model_fields.items()}
+    if data and not any(isinstance(key, str) and key in fields for key in data):
+        # not a scenario at all (a file named by mistake, or one that is not the user's to
+        # show): say so without quoting its keys
+        raise InputError(source, [((), f"not a scenario file: none of its {len(data)} top-level "
+                                        f"keys is a scenario field (a scenario has name, "
+                                        f"horizon and plant)", line_of(lines, ()))])
     data = copy.deepcopy(data)
     overridden: list[tuple[str, ...]] = []
     for path, value in overrides:
@@ -58,6 +66,10 @@ def scenario_from_data(
             n = min(len(path), len(keys))
             if path[:n] == keys[:n]:
                 return loc, f"{msg} (set on the command line: {'.'.join(path)})", None
+        for path in overridden:  # another field's check that names one set on the command line
+            dotted = ".".join(path)
+            if re.search(rf"(?<![\w.]){re.escape(dotted)}(?![\w.])", msg):
+                return loc, f"{msg} ({dotted} set on the command line)", line_of(lines, loc)
         return loc, msg, line_of(lines, loc)
 
     folder = str(folder) if folder is not None else None

@@ -30,8 +30,25 @@ class PolicySpec(Frozen):
 
 
 def _saved_model(model: str, at: Loc) -> list[tuple[Loc, str]]:
+    import json
+
+    from twin.errors import InputError
+    from twin.records.inputfiles import MAX_SCENARIO_BYTES, read_input_text, read_npz
+
     if not Path(model).with_suffix(".json").exists():
         return [((*at, "model"), f"no saved model at {model!r} (make one with twin train)")]
+    json_file, npz_file = Path(model).with_suffix(".json"), Path(model).with_suffix(".npz")
+    try:
+        doc = json.loads(read_input_text(json_file, "saved model", MAX_SCENARIO_BYTES))
+        if not isinstance(doc, dict):
+            raise ValueError("not a mapping")
+        if npz_file.exists():
+            read_npz(npz_file)
+    except InputError as exc:
+        return [((*at, "model"), f"{exc.source}: {exc.problems[0][1]}")]
+    except ValueError as exc:  # JSON: the position only
+        where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        return [((*at, "model"), f"{json_file}: not a saved model's JSON{where}")]
     return []
 
 

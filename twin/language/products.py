@@ -20,6 +20,7 @@ from twin.errors import InputError, Loc
 from twin.language.base import FilePath, Frozen
 from twin.language.distributions import Constant, Distribution
 from twin.language.nodes import Defects
+from twin.records.inputfiles import MAX_DATA_BYTES, check_input_file, reader_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,13 +71,17 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
     path = Path(path)
     where = source or str(path)
     try:
+        check_input_file(path, "order list", MAX_DATA_BYTES)
+    except InputError as exc:
+        if not path.exists() and not path.is_symlink():
+            raise InputError(where, [((), f"no order list at {str(path)!r}", None)]) from None
+        raise InputError(where, [((), exc.problems[0][1], None)]) from None
+    try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") \
             else pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(where, [((), f"no order list at {str(path)!r}", None)]) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise InputError(where, [((), f"cannot read the order list {str(path)!r}: {exc}",
-                                  None)]) from None
+        raise InputError(where, [((), f"cannot read the order list {str(path)!r}: "
+                                      f"{reader_error(exc)}", None)]) from None
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError(str(path), [((), f"the order list has no column "
@@ -87,8 +92,7 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & ~(frame[column].isna() & (column == "due"))
         for row in np.flatnonzero(bad.to_numpy())[:3]:
-            problems.append(((), f"row {row + 2}, column {column!r}: not a number: "
-                                 f"{frame[column].iloc[row]!r}", None))
+            problems.append(((), f"row {row + 2}, column {column!r}: not a number", None))
         frame[column] = values
     if not problems:
         for row in np.flatnonzero((frame["quantity"] < 1).to_numpy()

@@ -8,6 +8,7 @@ first imported. ``twin.language.loading`` reads and validates files into a ``Sce
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -243,6 +244,10 @@ class Energy(Frozen):
 
 # --------------------------------------------------------------------------- scenario
 
+NAME_FORBIDDEN = re.compile(r"[/\\+#\x00-\x1f\x7f]")
+"""What a scenario's name may not hold: it is one folder name (no ``/`` or ``\\``) and one MQTT
+topic level (no ``+``, ``#`` or ``/``), and is printed (no control characters)."""
+
 
 class Scenario(Frozen):
     """A whole scenario: the experiment (horizon and warmup in ``time_unit``, replications, seed),
@@ -304,6 +309,17 @@ class Scenario(Frozen):
                              f"{self.time_unit!r} is not s, min, h or day: give "
                              "energy.hours_per_time_unit")
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_paths_and_topics(cls, name: str) -> str:
+        if (NAME_FORBIDDEN.search(name) or name in (".", "..") or name != name.strip()
+                or len(name) > 100):
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            raise ValueError(f"the name {shown!r} names the results folder and the plant's MQTT "
+                             "topics: at most 100 characters, without '/', '\\', '+', '#', "
+                             "control characters or spaces at either end, and not '.' or '..'")
+        return name
 
     @field_validator("warmup")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from twin.errors import InputError, Loc
+from twin.records.inputfiles import MAX_SCENARIO_BYTES, read_input_text
 
 MAX_EXPANDED_NODES = 200_000
 
@@ -72,8 +73,38 @@ def _line_map(node: yaml.Node, loc: Loc, out: dict[Loc, int], seen: set[int]) ->
     seen.discard(id(node))
 
 
+_COUNTED = (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+
+
+def count_values(text: str, limit: int = MAX_EXPANDED_NODES) -> int:
+    """The values (scalars, mappings, sequences, aliases) the document writes out, counted on
+    the parser's events without building anything, up to ``limit + 1``: a file with too many is
+    refused in a fraction of a second. Unparsable text counts what precedes the error (the
+    loader reports it)."""
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    parser = loader_class(text)
+    n = 0
+    try:
+        while parser.check_event():
+            if isinstance(parser.get_event(), _COUNTED):
+                n += 1
+                if n > limit:
+                    break
+    except yaml.YAMLError:
+        pass
+    finally:
+        parser.dispose()
+    return n
+
+
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
-    """Parse one YAML document safely; return the data and the line of each field path."""
+    """Parse one YAML document safely; return the data and the line of each field path.
+    Documents of more than ``MAX_EXPANDED_NODES`` values, written out or through aliases, are
+    refused before they are built."""
+    if count_values(text) > MAX_EXPANDED_NODES:
+        raise InputError(source, [((), f"the document holds more than {MAX_EXPANDED_NODES:,} "
+                                       f"values (the limit of a scenario); refusing to load it",
+                                   None)])
     try:
         loader = _UniqueKeyLoader(text)
         try:
@@ -104,20 +135,11 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     return data, lines
 
 
-def load_yaml(path: str | Path) -> tuple[Any, dict[Loc, int]]:
-    """Read and parse a YAML file; errors name the file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, [((), "no such file", None)]) from None
-    except IsADirectoryError:
-        raise InputError(source, [((), "is a directory, not a scenario file", None)]) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(source, [((), f"not UTF-8 text ({exc.reason})", None)]) from None
-    except OSError as exc:
-        raise InputError(source, [((), f"cannot read: {exc.strerror}", None)]) from None
-    return parse_yaml(text, source)
+def load_yaml(path: str | Path, what: str = "scenario file") -> tuple[Any, dict[Loc, int]]:
+    """Read and parse a YAML file; errors name the file. Only a regular file of at most
+    ``MAX_SCENARIO_BYTES`` is read (not a device, a pipe or a folder)."""
+    text = read_input_text(path, what, MAX_SCENARIO_BYTES)
+    return parse_yaml(text, str(path))
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:

@@ -21,16 +21,22 @@ def emulate_command(scenario_path: Path, broker: str, console: Any, *, sets: lis
                     client_id: str | None, save_state: Path | None) -> int:
     """Play the scenario as a plant publishing on ``broker`` at ``speed`` times real time, and
     print what it published (and write its true end state to ``save_state``)."""
+    import math
+
     from twin.live.emulator import emulate
+    from twin.report.console import progress
 
     broker_address(broker)
     scenario = load_scenario(scenario_path, [parse_assignment(t) for t in sets]
                              + ([("seed", seed)] if seed is not None else []))
     console.print(f"emulating {scenario.name!r} at {speed:g}x on {broker}", highlight=False)
     stop = threading.Event()
+    end = scenario.horizon if until is None else until
     try:
-        result = emulate(scenario, broker, speed=speed, until=until, replication=replication,
-                         client_id=client_id, stop=stop)
+        with progress(f"{scenario.name}: plant time", math.ceil(end)) as update:
+            result = emulate(scenario, broker, speed=speed, until=end, replication=replication,
+                             client_id=client_id, stop=stop,
+                             progress=lambda now: update(math.floor(now), math.ceil(end)))
     finally:
         stop.set()
     console.print(f"published {result.events} events and {result.readings} readings in "

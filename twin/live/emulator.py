@@ -11,6 +11,7 @@ and the states and readings are read off the machines at each batch."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -143,12 +144,19 @@ class Emulator:
                 self.result.readings += sum(len(e["time"]) for e in readings.values())
         self.sent_until = now
 
-    def run(self, until: float, stop: threading.Event | None = None) -> Emulation:
-        """Run to plant time ``until`` (or until ``stop`` is set), publishing as it goes; the
-        result holds the counts and the true state at the end."""
+    def run(self, until: float, stop: threading.Event | None = None,
+            progress: Callable[[float], None] | None = None) -> Emulation:
+        """Run to plant time ``until`` (or until ``stop`` is set), publishing as it goes and
+        telling ``progress`` the plant time after each tick; the result holds the counts and
+        the true state at the end."""
         env = self.env
         try:
-            advance(env, until, stretch=self.tick, between=lambda end: self.publish(),
+            def between(end: float) -> None:
+                self.publish()
+                if progress is not None:
+                    progress(float(end))
+
+            advance(env, until, stretch=self.tick, between=between,
                     stop=stop.is_set if stop is not None else None)
         finally:
             self.result.clock = env.now
@@ -158,15 +166,16 @@ class Emulator:
 
 def emulate(scenario: Scenario, broker: str, *, speed: float = 1.0, until: float | None = None,
             replication: int = 0, client_id: str | None = None,
-            stop: threading.Event | None = None, flush_timeout: float = 30.0) -> Emulation:
+            stop: threading.Event | None = None, flush_timeout: float = 30.0,
+            progress: Callable[[float], None] | None = None) -> Emulation:
     """Run ``scenario`` in real time ``speed`` times faster, publishing to ``broker`` until plant
     time ``until`` (the scenario's horizon by default); waits for the broker to acknowledge
-    everything sent before returning."""
+    everything sent before returning. ``progress`` hears the plant time after each tick."""
     connector = Connector(broker, client_id or f"twin-emulate-{scenario.name}")
     try:
         connector.wait_connected(10.0)
         result = Emulator(scenario, connector, speed=speed, replication=replication).run(
-            scenario.horizon if until is None else until, stop)
+            scenario.horizon if until is None else until, stop, progress)
         connector.flush(flush_timeout)
         result.connects = connector.connects
         return result

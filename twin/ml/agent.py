@@ -24,6 +24,7 @@ import simpy
 
 from twin.engine.states import DOWN, MAINTENANCE, REPAIR
 from twin.errors import InputError
+from twin.records.inputfiles import read_npz
 
 if TYPE_CHECKING:
     from twin.engine.sensors import SensorStream
@@ -146,8 +147,8 @@ class AgentModel:
             doc = json.loads(path.read_text())
             if doc.get("format") != FORMAT:
                 raise ValueError(f"not a saved agent (format {doc.get('format')!r})")
-            with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
-                weights = [(data[f"w{i}"], data[f"b{i}"]) for i in range(int(doc["layers"]))]
+            data = read_npz(path.with_suffix(".npz"), "saved agent's arrays")
+            weights = [(data[f"w{i}"], data[f"b{i}"]) for i in range(int(doc["layers"]))]
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(str(path), [((), f"cannot read the agent: {exc}", None)]) from None
         meta = {k: v for k, v in doc.items() if k not in ("format", "activation", "layers")}

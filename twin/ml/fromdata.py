@@ -29,6 +29,7 @@ from twin.errors import InputError
 from twin.ml.lives import Preprocess, last_windows, life_windows, truncated
 from twin.ml.predictor import accepts_groups
 from twin.ml.training import TrainResult, phm_score, rmse
+from twin.records.inputfiles import check_input_file
 from twin.records.lives import Lives, file_digest, read_lives, read_rul
 
 STEPS = 60
@@ -83,6 +84,9 @@ def train_from_data(
     if (test is None) != (test_rul is None):
         raise InputError("--test", [((), "--test and --test-rul go together (the truncated "
                                           "lives and their true remaining lives)", None)])
+    if test is not None and test_rul is not None:  # their mistakes before the fit, not after
+        check_input_file(test, "lives file")
+        check_input_file(test_rul, "remaining-life file")
     lives = read_lives(data, format)
     test_units: list[Any]
     if test is not None:

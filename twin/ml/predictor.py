@@ -93,11 +93,11 @@ def _savez(tmp: Path, state: dict[str, np.ndarray]) -> None:
 def load_predictor(path: Path, allow_imports: bool = False) -> tuple[Predictor, dict[str, Any]]:
     """Rebuild a saved predictor from its name, hyper-parameters and arrays (no pickle)."""
     from twin.ml.registry import create
+    from twin.records.inputfiles import read_npz
 
     meta = json.loads(path.with_suffix(".json").read_text())
     predictor = create(meta["predictor"], allow_imports=allow_imports, **meta["params"])
-    with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
-        predictor.set_state({k: data[k] for k in data.files})
+    predictor.set_state(read_npz(path.with_suffix(".npz"), "saved model's arrays"))
     return predictor, meta
 
 

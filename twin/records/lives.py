@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
+from twin.records.inputfiles import MAX_DATA_BYTES, check_input_file, read_input_text, reader_error
 
 FORMATS = ("long", "cmapss")
 CMAPSS_COLUMNS = (["unit", "cycle", "setting1", "setting2", "setting3"]
@@ -71,10 +72,13 @@ def read_lives(path: str | Path, format: str = "long") -> Lives:
     source = str(path)
     if format not in FORMATS:
         raise lives_problem("--format", f"unknown format {format!r} (one of: {', '.join(FORMATS)})")
-    if not path.is_file():
-        raise lives_problem(source, "no such file")
+    check_input_file(path, "lives file", MAX_DATA_BYTES)
     if format == "cmapss":
-        raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, keep_default_na=False)
+        try:
+            raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, keep_default_na=False)
+        except (ValueError, OSError) as exc:
+            raise lives_problem(source, f"cannot read it as a C-MAPSS text file: "
+                                        f"{reader_error(exc)}") from None
         if raw.shape[1] != len(CMAPSS_COLUMNS):
             raise lives_problem(source, f"a C-MAPSS file has {len(CMAPSS_COLUMNS)} columns (unit, "
                                    f"cycle, 3 settings, 21 sensors); this one has {raw.shape[1]}")
@@ -89,19 +93,52 @@ def read_lives(path: str | Path, format: str = "long") -> Lives:
                 raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
                 first_line = 2  # line 1 is the header
         except (ValueError, OSError) as exc:
-            raise lives_problem(source, f"cannot read it as Parquet or CSV: {exc}") from None
+            raise lives_problem(source, f"cannot read it as Parquet or CSV: {reader_error(exc)}"
+                                ) from None
         raw.columns = [str(c).strip() for c in raw.columns]
+        if _looks_like_cmapss(raw):
+            raise lives_problem(source, "this looks like NASA's C-MAPSS text format (26 numbers "
+                                        "a line, no header): give --format cmapss")
     return _lives(raw, source, first_line)
+
+
+def _looks_like_cmapss(raw: pd.DataFrame) -> bool:
+    """One column whose header and cells are 26 space-separated numbers: C-MAPSS read as CSV."""
+    if raw.shape[1] != 1:
+        return False
+    header = str(raw.columns[0]).split()
+    if len(header) != len(CMAPSS_COLUMNS):
+        return False
+    try:
+        [float(v) for v in header]
+    except ValueError:
+        return False
+    return True
+
+
+def _columns_hint(columns: list[str], wanted: tuple[str, ...]) -> str:
+    """Where a wanted column is missing: how many columns the file has, and a "did you mean"
+    for a header close to one wanted (not the headers themselves: the file may be anything)."""
+    import difflib
+
+    lower = [c.lower() for c in columns]
+    for want in wanted:
+        close = difflib.get_close_matches(want, lower, n=1, cutoff=0.75)
+        if close:
+            return f" (its column {lower.index(close[0]) + 1} is close: did you mean {want!r}?)"
+    return f" (it has {len(columns)} column{'s' if len(columns) != 1 else ''})"
 
 
 def _lives(raw: pd.DataFrame, source: str, first_line: int) -> Lives:
     columns = list(raw.columns)
     if "unit" not in columns:
-        raise lives_problem(source, f"no 'unit' column (the columns are: {', '.join(columns)}); "
-                               "each row needs the unit whose life it belongs to")
+        raise lives_problem(source, f"no 'unit' column{_columns_hint(columns, ('unit',))}; "
+                                    "each row needs the unit whose life it belongs to")
     time = "time" if "time" in columns else "cycle" if "cycle" in columns else None
     if time is None:
-        raise lives_problem(source, "no 'time' (or 'cycle') column: the time of each reading")
+        raise lives_problem(source, f"no 'time' (or 'cycle') column"
+                                    f"{_columns_hint(columns, ('time', 'cycle'))}: the time of "
+                                    "each reading")
     settings = [c for c in columns if c.lower().startswith(SETTING_PREFIXES)]
     sensors = [c for c in columns if c not in ("unit", time, "failed", *settings)]
     if not sensors:
@@ -118,7 +155,7 @@ def _lives(raw: pd.DataFrame, source: str, first_line: int) -> Lives:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             text = raw[column].iloc[row]
             where = f"row {row + 1}"
-            what = "is missing" if pd.isna(text) else f"{text!r} is not a number"
+            what = "is missing" if pd.isna(text) else "not a number"
             raise InputError(source, [((column,), f"{where}: {what}",
                                        row + first_line if first_line else None)])
         numeric[column] = values.to_numpy(dtype=float)
@@ -142,16 +179,15 @@ def read_rul(path: str | Path) -> np.ndarray:
     """A benchmark's true remaining lives of its test units, one number a line (C-MAPSS's
     ``RUL_FD00x.txt``)."""
     path = Path(path)
-    if not path.is_file():
-        raise lives_problem(str(path), "no such file")
+    text = read_input_text(path, "remaining-life file", MAX_DATA_BYTES)
     values = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             values.append(float(line.split()[0]))
         except ValueError:
-            raise lives_problem(str(path), f"{line.strip()!r} is not a number", line_no) from None
+            raise lives_problem(str(path), "not a number (one number a line)", line_no) from None
     return np.array(values)
 
 
@@ -220,6 +256,8 @@ def replay(spec: ReplaySource) -> Replay:
     """The recorded lives of ``spec``, read once per process and version of the file."""
     path = Path(spec.lives)
     if not path.is_file():
+        if path.exists():  # a device, a pipe, a folder
+            raise ValueError(f"{spec.lives}: not a regular file: the lives file must be a file")
         raise ValueError(f"no lives file at {spec.lives!r}")
     key = (str(path.resolve()), path.stat().st_mtime_ns, spec.format, spec.time_per_cycle,
            json.dumps([spec.units, spec.holdout_of], default=str))

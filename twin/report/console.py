@@ -173,7 +173,7 @@ def print_compare(console: RichConsole, doc: dict[str, Any],
     """Print a comparison: each policy's KPIs, the paired differences against the baseline, and the
     ranking."""
     unit = doc["time_unit"]
-    table = Table(title=f"{doc['scenario']}: {len(doc['policies'])} policies, "
+    table = Table(title=f"{doc['scenario']}: {count(len(doc['policies']), 'policy', 'policies')}, "
                         f"{doc['replications']} replications on common random numbers "
                         "(mean ± 95% half-width)")
     kpis = table_kpis(doc["policies"][doc["baseline"]]["kpis"], doc["rank_by"], chosen)
@@ -381,6 +381,16 @@ def print_warnings(summary: dict[str, Any]) -> None:
         err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
+def print_run_time(scenario: Any, runs: int, workers: int | None) -> None:
+    """After a short pilot, the study's expected run time on stderr when it exceeds a minute
+    (``twin.study.estimate``)."""
+    from twin.study.estimate import run_time_note
+
+    note = run_time_note(scenario, runs, workers)
+    if note:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(note, markup=False)
+
+
 def print_optimize(console: RichConsole, doc: dict[str, Any]) -> None:
     """Print an optimization's candidates, its notes, and the point selected with its guarantee."""
     selection = doc["selection"]
@@ -434,7 +444,13 @@ def validate_line(path: Path, scenario: Any) -> str:
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     parts = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
     return (f"{path}: ok: scenario {scenario.name!r}, {parts}, "
-            f"{len(scenario.plant.edges)} edges, {len(scenario.policies)} policies")
+            f"{count(len(scenario.plant.edges), 'edge')}, "
+            f"{count(len(scenario.policies), 'policy', 'policies')}")
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """``1 policy``, ``2 policies``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def metrics_table(trained: Any, predictor: str) -> RichTable:

@@ -52,6 +52,8 @@ td.best { font-weight: bold; }
 td.ci { white-space: nowrap; }
 .note { color: #555; font-size: 0.92em; }
 .warning { color: #a15c00; }
+.chart-note { color: #666; font-size: 0.9em; border: 1px dashed #ccc; padding: 0.6em 0.8em; }
+.chart.drawn .chart-note { display: none; }
 """
 
 
@@ -93,8 +95,14 @@ def _figure(fig: go.Figure, height: int = 380) -> str:
                       template="plotly_white")
     div = pio.to_html(fig, include_plotlyjs=False, full_html=False,
                       config={"displaylogo": False, "responsive": True})
-    # drawn once plotly.js is inflated (see _PLOTLY_LOADER)
-    return div.replace("<script>", f'<script type="{_DEFERRED}">', 1)
+    # drawn once plotly.js is inflated (see _PLOTLY_LOADER); until then, and for good where
+    # scripts do not run, a note stands in for it
+    title = fig.layout.title.text or "chart"
+    note = (f'<p class="chart-note">Chart: {html.escape(str(title))}. It is drawn by the '
+            "page's script (JavaScript on, a browser from 2023 or later); the numbers are in "
+            "the tables.</p>")
+    return (f'<div class="chart">{note}'
+            + div.replace("<script>", f'<script type="{_DEFERRED}">', 1) + "</div>")
 
 
 _DEFERRED = "text/x-twin-plot"
@@ -108,6 +116,9 @@ _PLOTLY_LOADER = """
   (0, eval)(await new Response(inflated).text());
   for (const s of document.querySelectorAll('script[type="DEFERRED"]')) {
     (0, eval)(s.textContent);
+    const chart = s.closest(".chart");
+    if (chart) chart.classList.add("drawn");
+    await new Promise(function (done) { setTimeout(done, 0); });  // one chart at a time
   }
   document.body.dataset.plots = "ready";
 })().catch(function (error) {

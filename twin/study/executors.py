@@ -150,7 +150,9 @@ def make_executor(workers: int | None = None, kind: str = "local",
     if scheduler and kind != "dask":
         raise InputError("--scheduler", [((), "--scheduler goes with --executor dask", None)])
     if kind == "dask":
-        return DaskExecutor(scheduler)
+        executor = DaskExecutor(scheduler)
+        executor.connect().close()  # an unreachable scheduler is refused before anything starts
+        return executor
     if workers == 1:
         return SerialExecutor()
     return LocalExecutor(workers)

@@ -307,6 +307,30 @@ def _judge(points: Points, pid: str, constraints: Sequence[Constraint],
     return out
 
 
+def check_optimize(scenario: Scenario, params: Sequence[Param], objective: str,
+                   constraints: Sequence[Constraint] = (), budget: int = 30,
+                   sampler: str = "tpe", delta: float | None = None, pcs: float = 0.95) -> None:
+    """Every check of ``optimize``'s arguments, run before anything is made (an ``InputError``,
+    exit status 2, names the option)."""
+    check_kpi(objective, "--objective", scenario)
+    for c in constraints:
+        check_kpi(c.kpi, "--constraint", scenario)
+    _check_params(scenario, params)
+    if scenario.replications < 2:
+        raise InputError("--replications", [((), "optimize needs at least 2 replications per "
+                                                  "trial (their spread judges the constraints "
+                                                  "and starts the selection)", None)])
+    if budget < 1:
+        raise InputError("--budget", [((), "the budget must be at least 1 trial", None)])
+    if not 0.5 < pcs < 1:
+        raise InputError("--pcs", [((), f"the probability of correct selection must lie "
+                                        f"between 0.5 and 1, got {pcs}", None)])
+    if delta is not None and not (math.isfinite(delta) and delta > 0):
+        raise InputError("--delta", [((), f"the indifference zone must be positive, got {delta}",
+                                      None)])
+    _sampler(sampler, 0, budget)  # an unknown name is refused before anything runs
+
+
 def optimize(
     scenario: Scenario,
     params: Sequence[Param],
@@ -337,23 +361,7 @@ def optimize(
     started = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    check_kpi(objective, "--objective", scenario)
-    for c in constraints:
-        check_kpi(c.kpi, "--constraint", scenario)
-    _check_params(scenario, params)
-    if scenario.replications < 2:
-        raise InputError("--replications", [((), "optimize needs at least 2 replications per "
-                                                  "trial (their spread judges the constraints "
-                                                  "and starts the selection)", None)])
-    if budget < 1:
-        raise InputError("--budget", [((), "the budget must be at least 1 trial", None)])
-    if not 0.5 < pcs < 1:
-        raise InputError("--pcs", [((), f"the probability of correct selection must lie "
-                                        f"between 0.5 and 1, got {pcs}", None)])
-    if delta is not None and not (math.isfinite(delta) and delta > 0):
-        raise InputError("--delta", [((), f"the indifference zone must be positive, got {delta}",
-                                      None)])
-    _sampler(sampler, 0, budget)  # an unknown name is refused before anything runs
+    check_optimize(scenario, params, objective, constraints, budget, sampler, delta, pcs)
     if maximize is None:
         maximize = BY_NAME[objective].better == "higher"
     direction = "maximize" if maximize else "minimize"

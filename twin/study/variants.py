@@ -174,6 +174,19 @@ def _t_quantile(df: int) -> float:
     return float(stats.t.ppf(0.5 + 0.95 / 2, df))  # as t_interval reads its level
 
 
+def check_compare(scenario: Scenario, baseline: str | None = None,
+                  rank_by: str = "cost_rate") -> None:
+    """Every check of ``compare``'s arguments, run before anything is made."""
+    if not scenario.policies:
+        raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
+                                       None)])
+    _check_rank_by(scenario, rank_by)
+    names = list(scenario.policies)
+    if baseline is not None and baseline not in names:
+        raise InputError("--baseline", [((), f"no policy {baseline!r} (one of: "
+                                              f"{', '.join(names)})", None)])
+
+
 def compare(
     scenario: Scenario,
     *,
@@ -188,15 +201,9 @@ def compare(
     With ``out``, finished replications are saved under ``out/runs/`` as they complete (a
     compare started again on the same folder goes on from there), and compare.json and
     report.html are written there at the end."""
-    if not scenario.policies:
-        raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
-                                       None)])
-    _check_rank_by(scenario, rank_by)
+    check_compare(scenario, baseline, rank_by)
     names = list(scenario.policies)
     baseline = baseline or names[0]
-    if baseline not in names:
-        raise InputError("--baseline", [((), f"no policy {baseline!r} (one of: "
-                                              f"{', '.join(names)})", None)])
     variants = []
     used: set[str] = set()
     for name in names:
