@@ -313,7 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "
                                        "events, machine states and sensor readings over MQTT")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--broker", required=True, metavar="URL",
+                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
+                        "may come from TWIN_MQTT_PASSWORD")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="with mqtts://: the authority that signed the broker's certificate")
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="with mqtts://: a client certificate (PEM), where the broker asks")
+    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
     p.add_argument("--speed", type=_horizon, default=1.0,
                    help="times faster than real time (default 1)")
     p.add_argument("--until", type=_horizon, metavar="T",
@@ -330,7 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics; forecast from "
                                     "it; keep live/status.json and a report page")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--broker", required=True, metavar="URL",
+                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
+                        "may come from TWIN_MQTT_PASSWORD")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="with mqtts://: the authority that signed the broker's certificate")
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="with mqtts://: a client certificate (PEM), where the broker asks")
+    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
     p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
                    help="seconds between forecasts (default 60)")
     p.add_argument("--horizon", type=_horizon, metavar="H",
@@ -931,18 +945,19 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.engine.state import dump_state
     from twin.language.loading import load_scenario
     from twin.language.overrides import parse_assignment
-    from twin.live.connector import broker_address
+    from twin.live.connector import TLS, broker_address, redact
     from twin.live.emulator import emulate
 
     broker_address(args.broker)
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets]
                              + ([("seed", args.seed)] if args.seed is not None else []))
-    console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {args.broker}",
+    console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {redact(args.broker)}",
                   highlight=False)
     stop = threading.Event()
     try:
         result = emulate(scenario, args.broker, speed=args.speed, until=args.until,
-                         replication=args.replication, client_id=args.client_id, stop=stop)
+                         replication=args.replication, client_id=args.client_id, stop=stop,
+                         tls=TLS(args.ca, args.cert, args.key))
     finally:
         stop.set()
     console.print(f"published {result.events} events and {result.readings} readings in "
@@ -958,7 +973,7 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.language.loading import load_scenario
     from twin.language.overrides import parse_assignment
-    from twin.live.connector import broker_address
+    from twin.live.connector import TLS, broker_address, redact
     from twin.live.twin import LiveTwin
 
     broker_address(args.broker)
@@ -966,8 +981,9 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
                     horizon=args.horizon, replications=args.replications,
                     buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id,
-                    record=args.record, record_rows=args.record_rows)
-    console.print(f"live twin of {scenario.name!r} on {args.broker}: status in "
+                    record=args.record, record_rows=args.record_rows,
+                    tls=TLS(args.ca, args.cert, args.key))
+    console.print(f"live twin of {scenario.name!r} on {redact(args.broker)}: status in "
                   f"{args.out / 'status.json'}, page {args.out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)
     try:
