@@ -167,7 +167,7 @@ class Emulator:
 def emulate(scenario: Scenario, broker: str, *, speed: float = 1.0, until: float | None = None,
             replication: int = 0, client_id: str | None = None,
             stop: threading.Event | None = None, flush_timeout: float = 30.0,
-            connect_timeout: float = 10.0, tls: TLS | None = None) -> Emulation:
+            connect_timeout: float = 5.0, tls: TLS | None = None) -> Emulation:
     """Run ``scenario`` in real time ``speed`` times faster, publishing to ``broker`` until plant
     time ``until`` (the scenario's horizon by default); waits for the broker to acknowledge
     everything sent before returning. ``NotDelivered`` where the broker cannot be reached
