@@ -454,7 +454,8 @@ def test_kill_9_then_restart_loses_no_acknowledged_event(
     """Item 7 (and 9's dead twin): ``twin live --record`` killed outright mid-stream leaves no
     process behind, the broker marks its status not connected, and a twin started again on the
     same folder keeps the killed one's staged part: the record holds every event the plant
-    published (a message the killed twin recorded but had not acknowledged comes again)."""
+    published (a message the killed twin recorded but had not acknowledged comes again), and
+    the second twin, its mirror started from the record, mirrors the plant exactly."""
     out = tmp_path / "live"
     command = [sys.executable, "-m", "twin.cli", "live", str(DEFAULT), "--broker", broker.url,
                "--out", str(out), "--record", "--forecast-every", "0.5", "--horizon", "60",
@@ -512,7 +513,12 @@ def test_kill_9_then_restart_loses_no_acknowledged_event(
                 process.wait()
     status = json.loads((out / "status.json").read_text())
     notices = [n["what"] for n in status["notices"]]
+    print("\n" + "\n".join(notices))
     assert any("the record kept" in n for n in notices), notices
+    assert any("the mirror starts from the record" in n for n in notices), notices
+    # started from the record, the second twin's mirror equals the plant at the end
+    assert emulation.end is not None
+    assert_mirrors(PlantState.model_validate(status["state"]), emulation.end)
     recorded = pd.read_parquet(out / "record" / "events")
     ctx = build(scenario, 0, events=True)
     ctx.env.run(until=480)

@@ -202,6 +202,23 @@ class Mirror:
         self._settle(self.clock - self.tolerance)
         return True
 
+    def restore(self, rows: list[Row], machines: dict[str, tuple[str, float, float]],
+                readings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> None:
+        """Start from what a record holds (``twin.live.record.Record.history``): its events in
+        time order, each machine's latest state and readings; the clock at the latest time in
+        it. A twin started again on its record so goes on from where the last one was."""
+        clock = max([r[0] for r in rows] + [s[1] for s in machines.values()]
+                    + [float(t[-1]) for sensors in readings.values()
+                       for t, _ in sensors.values() if len(t)], default=0.0)
+        self.clock = max(self.clock, clock)
+        self._events(sorted(rows, key=lambda r: r[0]))
+        self.counts["events"] -= len(rows)
+        self.machines.update({k: v for k, v in machines.items() if k in self.machine_names})
+        for machine, sensors in readings.items():
+            for sensor, values in sensors.items():
+                self.sensors[(machine, sensor)] = values
+        self._settle(self.clock - self.tolerance)
+
     def _events(self, rows: list[Row]) -> None:
         self.counts["events"] += len(rows)
         for row in rows:

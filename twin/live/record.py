@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from twin.engine.events import DICTIONARY as EVENT_DICTIONARY
 from twin.engine.events import EventLog, StreamedFile
@@ -160,6 +162,16 @@ class Parts:
         self.stream = self.sink = None
 
 
+@dataclass
+class Recorded:
+    """What a record holds: its events (rows of the ``events`` topic), each machine's latest
+    state (name -> state, since, age) and each machine's latest readings."""
+
+    rows: list[tuple[Any, ...]]
+    states: dict[str, tuple[str, float, float]]
+    readings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
 class Record:
     """Writes the events and readings the live twin receives under ``folder``."""
 
@@ -253,6 +265,37 @@ class Record:
         for parts in self.readings.values():
             parts.close()
         self.states.close()
+
+    def history(self, keep: int = 4096) -> Recorded | None:
+        """What the folder's parts hold (this twin's and the twins' before it), to rebuild a
+        mirror from: None where there are none."""
+        events_parts = sorted((self.folder / "events").glob("part-*.parquet"))
+        state_parts = sorted((self.folder / "machines").glob("part-*.parquet"))
+        if not events_parts and not state_parts:
+            return None
+        rows: list[tuple[Any, ...]] = []
+        for path in events_parts:
+            table = pq.read_table(path, columns=["time", "node", "event", "part", "product",
+                                                 "order"])
+            rows += zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
+        states: dict[str, tuple[str, float, float]] = {}
+        for path in state_parts:
+            table = pq.read_table(path)
+            for time, machine, state, age in zip(*(table.column(c).to_pylist() for c in
+                                                   ("time", "machine", "state", "age")),
+                                                 strict=True):
+                if machine not in states or time >= states[machine][1]:
+                    states[machine] = (state, time, age)
+        readings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        for folder in sorted((self.folder / "sensors").glob("machine=*")):
+            parts = sorted(folder.glob("part-*.parquet"))
+            if not parts:
+                continue
+            table = pq.read_table(parts[-1], columns=["sensor", "time", "value"]).to_pandas()
+            readings[folder.name[len("machine="):]] = {
+                str(sensor): (group["time"].to_numpy()[-keep:], group["value"].to_numpy()[-keep:])
+                for sensor, group in table.groupby("sensor", observed=True)}
+        return Recorded(rows, states, readings)
 
     def status(self) -> dict[str, int]:
         return {"events": self.events.written + len(self.log),

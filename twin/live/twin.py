@@ -97,9 +97,16 @@ class LiveTwin:
         """The scenario's predictive model scored on the live windows, if it has one."""
         self.record = Record(self.out / "record", record_rows) if record else None
         """The events and readings received, written to Parquet (``twin.live.record``)."""
-        if self.record is not None and self.record.recovered():
-            self._notice(f"the record kept {self.record.recovered()} rows staged by a twin "
-                         "that was stopped outright")
+        if self.record is not None:
+            if self.record.recovered():
+                self._notice(f"the record kept {self.record.recovered()} rows staged by a "
+                             "twin that was stopped outright")
+            history = self.record.history(self.mirror.keep)
+            if history is not None:
+                self.mirror.restore(history.rows, history.states, history.readings)
+                self._notice(f"the mirror starts from the record: {len(history.rows)} events "
+                             f"and {len(history.states)} machines' states, to plant time "
+                             f"{self.mirror.clock:g}")
         will = {"v": 1, "plant": self.plant, "connected": False, "stopped": True,
                 "why": "the twin vanished without a goodbye (killed, or its network lost)"}
         self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
