@@ -372,6 +372,11 @@ def test_user_password_and_tls_with_a_client_certificate(
             emulate(scenario, f"mqtts://plant:wrong@127.0.0.1:{secure.port}", until=30,
                     tls=tls, client_id="emulate-wrong")
         assert time.monotonic() - started < 10
+        # TLS files with a plain URL: a mistake, exit 2
+        code = main(["emulate", str(DEFAULT), "--broker", f"mqtt://127.0.0.1:{secure.port}",
+                     "--ca", str(certificates["ca.crt"])])
+        assert code == 2
+        assert "TLS files given for 'mqtt://127.0.0.1" in capfd.readouterr().err
         with pytest.raises(NotDelivered, match="TLS with 127.0.0.1") as unknown_ca:
             emulate(scenario, url, until=30, tls=TLS(), client_id="emulate-no-ca")
         print(f"\n{unknown_ca.value}")

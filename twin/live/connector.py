@@ -134,6 +134,9 @@ class Connector:
                  reconnect: tuple[float, float] = (0.2, 2.0), tls: TLS | None = None,
                  will: tuple[str, bytes] | None = None) -> None:
         host, port, secure, username, password = endpoint(url)
+        if not secure and tls is not None and (tls.ca or tls.cert or tls.key):
+            raise InputError("--broker", [((), f"TLS files given for {redact(url)!r}, which "
+                                              "is not TLS: use mqtts://", None)])
         self.url = redact(url)
         self.address = (host, port)
         self.tls = (tls or TLS()) if secure else None
