@@ -277,6 +277,26 @@ def test_without_a_session_a_seq_reset_is_told_from_a_redelivery(
     assert max(len(s.window) for s in mirror.streams.values()) <= 2 * WINDOW
 
 
+def test_after_a_plant_restart_the_old_runs_late_messages_are_not_applied(
+        scenario) -> None:  # type: ignore[no-untyped-def]
+    """Item 3: session "a" runs to 100; session "b" starts again at 1 on the events topic
+    (the mirror is emptied); a message of "a" that comes after is not applied, and "b"'s own
+    first machine states are."""
+    mirror = Mirror(scenario)
+    idle = ("starved", 0.0, 0.0)
+    assert mirror.take("events", Events(0, 100.0, [(50.0, "bar_stock", "release", 1, None,
+                                                     None)], "a", 1))
+    assert mirror.take("machines", Machines(0, 100.0, {"saw": ("working", 90.0, 5.0)}, "a", 2))
+    assert mirror.take("events", Events(0, 1.0, [], "b", 3))
+    assert mirror.counts["restarts"] == 1 and mirror.clock == 1.0
+    assert mirror.machines == {} and mirror.current().parts == {}
+    assert not mirror.take("machines", Machines(1, 100.0, {"saw": ("down", 99.0, 9.0)},
+                                                "a", 4))
+    assert mirror.counts["old_session"] == 1 and mirror.clock == 1.0
+    assert mirror.take("machines", Machines(0, 1.0, {"saw": idle}, "b", 5))
+    assert mirror.machines == {"saw": idle} and mirror.counts["restarts"] == 1
+
+
 def test_memory_stays_bounded_under_half_a_million_distinct_seq(
         scenario) -> None:  # type: ignore[no-untyped-def]
     """Item 8: the seq numbers kept per topic are at most ``2 * WINDOW``, however many."""

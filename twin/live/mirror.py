@@ -15,7 +15,8 @@ A publisher that starts again (numbering from 0 again) is a new session: it says
 ``session`` in its messages, or, without one, a ``seq`` comes again with other content or far
 behind the topic's latest. The topic's numbering then starts afresh (counted ``sessions``);
 where the new session's clock is behind the mirror's by more than ``tolerance`` the plant's
-history started again, and the mirror is emptied first (counted ``restarts``)."""
+history started again, and the mirror is emptied first (counted ``restarts``); a message of the
+run before that comes late is then not applied (``old_session``)."""
 
 from __future__ import annotations
 
@@ -133,7 +134,10 @@ class Mirror:
         self.tolerance = tolerance
         self.keep = keep
         self.counts = {"events": 0, "readings": 0, "duplicates": 0, "reordered": 0, "late": 0,
-                       "stale_states": 0, "stale_events": 0, "sessions": 0, "restarts": 0}
+                       "stale_states": 0, "stale_events": 0, "sessions": 0, "restarts": 0,
+                       "old_session": 0}
+        self.retired: dict[str, None] = {}
+        """The last sessions followed by another: their messages, late, are not applied."""
         self.notices: list[str] = []
         """What the mirror has to say since it was last asked (new sessions, restarts)."""
         self.streams: dict[str, Stream] = {}
@@ -157,6 +161,9 @@ class Mirror:
         """Whether ``message`` of ``stream`` is new (QoS 1 may deliver it twice); a new
         publisher session starts the topic's numbering afresh (and, where its clock went back,
         the mirror)."""
+        if message.session is not None and message.session in self.retired:
+            self.counts["old_session"] += 1  # a publisher's run that has been followed by another
+            return False
         state = self.streams.get(stream)
         if state is None:
             state = self.streams[stream] = Stream(message.session)
@@ -176,6 +183,10 @@ class Mirror:
                                     f"{self.clock:g}): the plant started again, the mirror "
                                     "is emptied")
                 self._empty()
+                if state.session is not None:  # what comes of the old run is not applied
+                    self.retired[state.session] = None
+                    while len(self.retired) > 16:
+                        del self.retired[next(iter(self.retired))]
             else:
                 self.notices.append(f"{stream}: a new publisher session ({how}) at "
                                     f"{message.clock:g}; its numbering starts afresh")
