@@ -157,6 +157,11 @@ class Mirror:
         self.sensors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.streams = {}
 
+    @property
+    def seen(self) -> dict[str, set[int]]:
+        """The ``seq`` numbers kept per topic (its latest ``WINDOW`` or so)."""
+        return {name: set(s.window) for name, s in self.streams.items()}
+
     def fresh(self, stream: str, message: Events | Machines | Readings) -> bool:
         """Whether ``message`` of ``stream`` is new (QoS 1 may deliver it twice); a new
         publisher session starts the topic's numbering afresh (and, where its clock went back,

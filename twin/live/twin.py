@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.live.alarms import PredictiveAlarms
-from twin.live.connector import TLS, Connector
+from twin.live.connector import TLS, Connector, Received
 from twin.live.emulator import unit_seconds
 from twin.live.forecast import Forecaster, ForecastFailed
 from twin.live.health import ConnectionWatch, LogLimiter
@@ -228,13 +228,15 @@ class LiveTwin:
         forecast and write the status when due."""
         batch = self.connector.drain(timeout=timeout)
         for received in batch:
-            self.handle(received.topic, received.payload)
+            self.handle(received[0], received[1])
         if batch:
             if self.record is not None:
                 self.record.sync()
-            self.lag = time.monotonic() - batch[-1].arrived
+            last = batch[-1]
+            self.lag = time.monotonic() - last.arrived if isinstance(last, Received) else 0.0
             for received in batch:
-                self.connector.ack(received.mid)
+                if isinstance(received, Received):
+                    self.connector.ack(received.mid)
         now = time.monotonic()
         self.watch_connection.check(now)
         self.limiter.flush(now)
