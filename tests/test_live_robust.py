@@ -491,9 +491,7 @@ def test_kill_9_then_restart_loses_no_acknowledged_event(
     statuses: list[dict[str, Any]] = []
 
     def watch() -> None:
-        for received in watcher.drain(timeout=0):
-            statuses.append(json.loads(received.payload))
-            watcher.ack(received.mid)
+        statuses.extend(json.loads(payload) for _, payload in watcher.drain(timeout=0))
 
     result: list[Emulation] = []
     emulator = threading.Thread(target=lambda: result.append(emulate(

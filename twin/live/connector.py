@@ -6,13 +6,16 @@ expiry), so a subscriber that was away, or a broker that restarted with persiste
 what was published meanwhile. What is published while the broker is away waits in the client
 and goes out when it is back.
 
-A subscriber acknowledges each message itself (``ack``, paho's manual acknowledgements), once it
-has processed it: a twin that dies before that gets it again from the broker. The broker's URL
-may carry a user and password (``mqtt://USER:PASSWORD@HOST:PORT``; the password may instead
-come from ``TWIN_MQTT_PASSWORD``); ``mqtts://`` connects over TLS (port 8883 by default),
-checking the broker's certificate against the system's authorities or ``TLS.ca``, with a client
-certificate where ``TLS.cert`` is given. ``redact`` gives the URL without the password, as
-everything prints it. ``describe`` says why the client is not connected."""
+With ``manual_ack``, a subscriber acknowledges each message itself (``receive``, then ``ack``:
+paho's manual acknowledgements), once it has processed it: a twin that dies before that gets it
+again from the broker. ``drain`` gives topics and payloads, acknowledged as they are drained.
+
+The broker's URL may carry a user and password (``mqtt://USER:PASSWORD@HOST:PORT``; the
+password may instead come from ``TWIN_MQTT_PASSWORD``); ``mqtts://`` connects over TLS (port
+8883 by default), checking the broker's certificate against the system's authorities or
+``TLS.ca``, with a client certificate where ``TLS.cert`` is given. ``redact`` gives the URL
+without the password, as everything prints it. ``describe`` says why the client is not
+connected."""
 
 from __future__ import annotations
 
@@ -132,7 +135,7 @@ class Connector:
     def __init__(self, url: str, client_id: str, subscribe: tuple[str, ...] = (), *,
                  session_expiry: int = 3600, keepalive: int = 5,
                  reconnect: tuple[float, float] = (0.2, 2.0), tls: TLS | None = None,
-                 will: tuple[str, bytes] | None = None) -> None:
+                 will: tuple[str, bytes] | None = None, manual_ack: bool = False) -> None:
         host, port, secure, username, password = endpoint(url)
         if not secure and tls is not None and (tls.ca or tls.cert or tls.key):
             raise InputError("--broker", [((), f"TLS files given for {redact(url)!r}, which "
@@ -152,7 +155,8 @@ class Connector:
         self.sent = 0
         self.acked = 0
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=bool(subscribe))
+                             protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+        self.manual_ack = manual_ack
         client.reconnect_delay_set(min_delay=reconnect[0], max_delay=reconnect[1])  # type: ignore[arg-type]
         if username is not None:
             client.username_pw_set(username, password)
@@ -204,6 +208,7 @@ class Connector:
 
     # -- the twin's thread
     def wait_connected(self, timeout: float) -> bool:
+        """Whether the client is connected within ``timeout`` seconds."""
         return self.connected.wait(timeout)
 
     def describe(self, timeout: float = 1.0) -> str:
@@ -228,7 +233,7 @@ class Connector:
 
     def ack(self, mid: int) -> None:
         """Acknowledge a message received (``Received.mid``) to the broker: it is processed."""
-        if mid:
+        if mid and self.manual_ack:
             self.client.ack(mid, QOS)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -237,14 +242,24 @@ class Connector:
         self.sent += 1
 
     def unacknowledged(self) -> int:
+        """Messages published that the broker has not acknowledged yet."""
         return self.sent - self.acked
 
     def backlog(self) -> int:
         """Messages received and not drained yet."""
         return self.inbox.qsize()
 
-    def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[Received]:
-        """Up to ``limit`` messages received, waiting up to ``timeout`` for the first."""
+    def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[tuple[str, bytes]]:
+        """The topics and payloads of up to ``limit`` messages received (waiting up to
+        ``timeout`` for the first), each acknowledged as it is drained."""
+        received = self.receive(limit, timeout)
+        for message in received:
+            self.ack(message.mid)
+        return [(message.topic, message.payload) for message in received]
+
+    def receive(self, limit: int = 5000, timeout: float = 0.05) -> list[Received]:
+        """Up to ``limit`` messages received, waiting up to ``timeout`` for the first; with
+        ``manual_ack``, each to be acknowledged (``ack``) once processed."""
         out: list[Received] = []
         try:
             out.append(self.inbox.get(timeout=timeout) if timeout > 0 else
@@ -263,5 +278,6 @@ class Connector:
         return self.unacknowledged() <= 0
 
     def close(self) -> None:
+        """Disconnect and stop the client's network thread."""
         self.client.disconnect()
         self.client.loop_stop()

@@ -109,9 +109,12 @@ class Forecaster:
         self.process, self.conn = process, conn
 
     def busy(self) -> bool:
+        """Whether a forecast is under way."""
         return self.pending
 
     def submit(self, state: PlantState) -> None:
+        """Start a look-ahead from the plant state ``state`` in the worker (a fresh one where
+        the last died)."""
         if self.process is None or not self.process.is_alive():
             self._stop()
             self._start()

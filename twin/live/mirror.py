@@ -41,6 +41,8 @@ Row = tuple[float, str, str, int | None, str | None, str | None]
 
 @dataclass
 class Part:
+    """A part as the mirror sees it: its release, product and order, where it is and since when."""
+
     release: float
     product: str | None
     order: str | None
@@ -56,7 +58,8 @@ class Book:
     holding: dict[str, int | None] = field(default_factory=dict)
 
     def apply(self, row: Row) -> bool:
-        """Apply one event; False where it is older than its part's latest (not applied)."""
+        """Apply one event row: where the part it names is now, and what each machine holds;
+        False where it is older than where its part already is (not applied)."""
         time, node, event, number, product, order = row
         if number is None:
             return True
@@ -85,6 +88,7 @@ class Book:
             self.holding[part.where] = None
 
     def copy(self) -> Book:
+        """An independent copy of the book."""
         return Book({n: Part(p.release, p.product, p.order, p.where, p.since)
                      for n, p in self.parts.items()}, dict(self.holding))
 
@@ -200,7 +204,9 @@ class Mirror:
         return True
 
     def take(self, stream: str, message: Events | Machines | Readings) -> bool:
-        """Apply ``message`` of ``stream``; False where it was a duplicate."""
+        """Take message ``seq`` of ``stream`` once: apply its events in time order (within the
+        tolerance), machine states or readings, and move the clock on; False where it was a
+        duplicate (not applied)."""
         if not self.fresh(stream, message):
             return False
         self.clock = max(self.clock, message.clock)

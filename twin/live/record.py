@@ -208,10 +208,13 @@ class Record:
             "age": pa.array(age, pa.float64())}, schema=STATE_SCHEMA))
 
     def take_events(self, rows: list[tuple[Any, ...]]) -> None:
+        """Record a message's event rows (written a row group at a time)."""
         self.log.extend(rows)
 
     def take_readings(self, machine: str, readings: dict[str, tuple[np.ndarray, np.ndarray]],
                       ages: dict[str, np.ndarray]) -> None:
+        """Record a message's readings of ``machine``, with the operating age where the plant gave
+        it."""
         for sensor, (times, values) in readings.items():
             n = len(times)
             if not n:
@@ -298,6 +301,7 @@ class Record:
         return Recorded(rows, states, readings)
 
     def status(self) -> dict[str, int]:
+        """Rows recorded so far: events, machine states and readings."""
         return {"events": self.events.written + len(self.log),
                 "machine_states": self.states.written + len(self.changes),
                 "readings": sum(p.written for p in self.readings.values())

@@ -35,6 +35,7 @@ from twin.live.forecast import Forecaster, ForecastFailed
 from twin.live.health import ConnectionWatch, LogLimiter
 from twin.live.mirror import Mirror
 from twin.live.record import Record
+from twin.live.schedules import LiveScheduler
 from twin.live.schema import (
     ROOT,
     Events,
@@ -62,7 +63,8 @@ class LiveTwin:
                  replications: int = 10, buckets: float | None = None,
                  tolerance: float = 5.0, client_id: str | None = None,
                  status_every: float = 1.0, forecasts: bool = True, record: bool = False,
-                 record_rows: int = 1 << 20, tls: TLS | None = None,
+                 record_rows: int = 1 << 20, schedule: str | Path | None = None,
+                 schedule_every: float = 300.0, tls: TLS | None = None,
                  forecast_limit: float | None = None) -> None:
         self.scenario = scenario
         self.plant = scenario.name
@@ -97,6 +99,13 @@ class LiveTwin:
         """The scenario's predictive model scored on the live windows, if it has one."""
         self.record = Record(self.out / "record", record_rows) if record else None
         """The events and readings received, written to Parquet (``twin.live.record``)."""
+        self.scheduler = (LiveScheduler(scenario, schedule, replications)
+                          if schedule is not None else None)
+        """Re-plans the open orders of ``schedule`` every ``schedule_every`` seconds
+        (``twin.live.schedules``)."""
+        self.schedule_every = schedule_every
+        self.schedule: dict[str, Any] | None = None
+        self.schedule_errors = 0
         if self.record is not None:
             if self.record.recovered():
                 self._notice(f"the record kept {self.record.recovered()} rows staged by a "
@@ -111,12 +120,14 @@ class LiveTwin:
                 "why": "the twin vanished without a goodbye (killed, or its network lost)"}
         self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
                                    (f"{ROOT}/{self.plant}/plant/#",), tls=tls,
+                                   manual_ack=True,
                                    will=(twin_topic(self.plant, "status"),
                                          json.dumps(will).encode()))
         self.watch_connection = ConnectionWatch(self.connector, log)
         self.started = time.monotonic()
         self.next_forecast = self.started
         self.next_status = self.started
+        self.next_schedule = self.started
         self.stopped = False
 
     def _watched(self) -> dict[str, tuple[str, float]]:
@@ -142,7 +153,8 @@ class LiveTwin:
         self.limiter.warn(f"{kind} messages", f"{kind} message on {topic[:200]}: {why[:300]}")
 
     def handle(self, topic: str, payload: bytes) -> None:
-        """Take one message; whatever is wrong with it is counted and said, never raised."""
+        """Handle one message: decode it, mirror it, record it, and check the watched sensors
+        and predictive alarms; whatever is wrong with it is counted and said, never raised."""
         try:
             message = decode(topic, payload, self.plant, self.mirror.nodes,
                              self.mirror.sensor_names)
@@ -177,6 +189,8 @@ class LiveTwin:
                 self.record.take_readings(message.machine, message.readings, message.ages)
             else:
                 self.record.take_machines(message.machines)
+        if self.scheduler is not None and fresh and isinstance(message, Events):
+            self.scheduler.take_events(message.rows)
         if self.watch and stream.startswith("sensors/"):
             self._check(stream[len("sensors/"):])
         if self.predictive is not None:
@@ -226,7 +240,7 @@ class LiveTwin:
     def step(self, timeout: float = 0.05) -> int:
         """Drain one batch of messages and acknowledge them once taken (and recorded), then
         forecast and write the status when due."""
-        batch = self.connector.drain(timeout=timeout)
+        batch = self.connector.receive(timeout=timeout)
         for received in batch:
             self.handle(received[0], received[1])
         if batch:
@@ -242,6 +256,8 @@ class LiveTwin:
         self.limiter.flush(now)
         if self.forecaster is not None:
             self._forecast(now)
+        if self.scheduler is not None:
+            self._reschedule(now)
         if now >= self.next_status:
             self.next_status = now + self.status_every
             self.write_status()
@@ -269,6 +285,24 @@ class LiveTwin:
                                    else f"{type(exc).__name__}: {exc}")[:300]
             self.limiter.warn("forecast errors", f"forecast failed: {self.forecast_error}")
 
+    def _reschedule(self, now: float) -> None:
+        """Publish a re-plan that came back; submit the next when due."""
+        assert self.scheduler is not None
+        try:
+            done = self.scheduler.poll()
+            if done is not None:
+                payload = encode(done)
+                self.schedule = done
+                self.connector.publish(twin_topic(self.plant, "schedule"), payload)
+            if now >= self.next_schedule and not self.scheduler.busy() \
+                    and self.mirror.machines:
+                self.next_schedule = now + self.schedule_every
+                self.scheduler.submit(self.mirror)
+        except Exception as exc:  # noqa: BLE001 - a re-plan is never fatal
+            self.schedule_errors += 1
+            self.limiter.warn("re-plan errors", f"re-plan failed: {type(exc).__name__}: "
+                                                f"{str(exc)[:200]}")
+
     def run(self, stop: threading.Event | None = None) -> None:
         """Until ``stop`` is set (or an interrupt); the status is consistent however it ends."""
         try:
@@ -278,8 +312,11 @@ class LiveTwin:
             self.close()
 
     def status(self) -> dict[str, Any]:
+        """The status document: clock, connection, counts, problems, mirrored state, forecast and
+        alarms."""
         counts = {**self.mirror.counts, **self.rejected, "forecasts": self.forecasts,
                   "forecast_errors": self.forecast_errors,
+                  **({"schedule_errors": self.schedule_errors} if self.scheduler else {}),
                   "connects": self.connector.connects,
                   "disconnects": self.connector.disconnects,
                   "connect_failures": self.connector.failures}
@@ -305,11 +342,11 @@ class LiveTwin:
                 **({"recorded": self.record.status()} if self.record else {})}
 
     def write_status(self) -> None:
-        """``status.json``, the page and the retained status topic; a status that cannot be
+        """Write the status files and publish the status, retained; a status that cannot be
         written is said (rate-limited), not raised."""
         try:
             status = self.status()
-            write_status(self.out, status)
+            write_status(self.out, status, self.scenario)
             self.connector.publish(twin_topic(self.plant, "status"),
                                    json.dumps(status, allow_nan=False).encode(), retain=True)
         except (ValueError, TypeError, OSError) as exc:
@@ -317,12 +354,15 @@ class LiveTwin:
                                                f"{str(exc)[:200]}")
 
     def close(self) -> None:
-        """Stop: the forecast worker at once, the record's parts written, the status last."""
+        """Stop once: the forecast worker at once, the record's parts written, the last status,
+        and disconnect."""
         if self.stopped:
             return
         self.stopped = True
         if self.forecaster is not None:
             self.forecaster.close()
+        if self.scheduler is not None:
+            self.scheduler.close()
         try:
             if self.record is not None:
                 self.record.close()
