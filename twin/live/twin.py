@@ -70,6 +70,13 @@ class LiveTwin:
         self.plant = scenario.name
         self.out = Path(out)
         self.mirror = Mirror(scenario, tolerance)
+        will = {"v": 1, "plant": self.plant, "connected": False, "stopped": True,
+                "why": "the twin vanished without a goodbye (killed, or its network lost)"}
+        self.connector = Connector(  # first: a broker URL or TLS file that is wrong starts nothing
+            broker, client_id or f"twin-live-{self.plant}", (f"{ROOT}/{self.plant}/plant/#",),
+            tls=tls, manual_ack=True,
+            will=(twin_topic(self.plant, "status"), json.dumps(will).encode()))
+        self.watch_connection = ConnectionWatch(self.connector, log)
         self.forecast_every = forecast_every
         self.status_every = status_every
         self.horizon = horizon if horizon is not None else 8 * 3600 / unit_seconds(
@@ -116,14 +123,6 @@ class LiveTwin:
                 self._notice(f"the mirror starts from the record: {len(history.rows)} events "
                              f"and {len(history.states)} machines' states, to plant time "
                              f"{self.mirror.clock:g}")
-        will = {"v": 1, "plant": self.plant, "connected": False, "stopped": True,
-                "why": "the twin vanished without a goodbye (killed, or its network lost)"}
-        self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
-                                   (f"{ROOT}/{self.plant}/plant/#",), tls=tls,
-                                   manual_ack=True,
-                                   will=(twin_topic(self.plant, "status"),
-                                         json.dumps(will).encode()))
-        self.watch_connection = ConnectionWatch(self.connector, log)
         self.started = time.monotonic()
         self.next_forecast = self.started
         self.next_status = self.started
