@@ -684,3 +684,44 @@ def test_fuzzed_payloads_are_taken_or_rejected_never_a_crash(
         if isinstance(message, Events):
             assert all(0 <= row[0] <= MAX_TIME for row in message.rows)
         assert np.isfinite(state.time)
+
+
+def test_the_page_of_a_twin_that_died_says_it_is_not_running(
+        scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Item 9 on the page, in headless Chromium: a status past its ``expires`` (its twin no
+    longer renews it) shows "not running" and not connected, with the plant drawn or not; one
+    still valid does not."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers import CHROMEDRIVER, CHROMIUM, chromium
+    from twin.live.status import write_status
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs Debian's chromium and chromium-driver")
+        pytest.skip("headless Chromium is not installed (apt-get install chromium "
+                    "chromium-driver)")
+    now = datetime.now(UTC)
+    status: dict[str, Any] = {
+        "v": 1, "plant": scenario.name, "time_unit": "min", "clock": 5.0, "connected": True,
+        "stopped": False, "counts": {}, "state": {"time": 5.0, "buffers": {}, "machines": {}}}
+    seen = {}
+    with chromium(1000, 800) as driver:
+        for drawn in (None, scenario):
+            for age, expected in ((60, True), (0, False)):
+                updated = now - timedelta(seconds=age)
+                folder = tmp_path / f"{drawn is not None}-{age}"
+                write_status(folder, {**status, "updated": updated.isoformat(),
+                                      "expires": (updated + timedelta(seconds=10)).isoformat()},
+                             drawn)
+                driver.get((folder / "index.html").as_uri())
+                time.sleep(0.3)
+                dead = driver.execute_script(
+                    "return getComputedStyle(document.getElementById('dead')).display")
+                connection = driver.execute_script(
+                    "return document.getElementById('connection').textContent")
+                seen[(drawn is not None, age)] = (dead, connection)
+                assert (dead == "block") is expected, (drawn is not None, age, dead)
+                assert connection == ("not connected (the twin is not running)" if expected
+                                      else "connected")
+    print(f"\n{seen}")
