@@ -268,7 +268,8 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
 
     return emulate_command(args.scenario, args.broker, console, sets=args.sets, seed=args.seed,
                            speed=args.speed, until=args.until, replication=args.replication,
-                           client_id=args.client_id, save_state=args.save_state)
+                           client_id=args.client_id, save_state=args.save_state,
+                           tls=(args.ca, args.cert, args.key))
 
 
 def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
@@ -280,7 +281,7 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
                         replications=args.replications, buckets=args.buckets,
                         tolerance=args.tolerance, client_id=args.client_id, record=args.record,
                         record_rows=args.record_rows, schedule=args.schedule,
-                        **given(args, "schedule_every"))
+                        tls=(args.ca, args.cert, args.key), **given(args, "schedule_every"))
 
 
 @contextlib.contextmanager

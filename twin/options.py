@@ -246,7 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "
                                        "events, machine states and sensor readings over MQTT")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--broker", required=True, metavar="URL",
+                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
+                        "may come from TWIN_MQTT_PASSWORD")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="with mqtts://: the authority that signed the broker's certificate")
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="with mqtts://: a client certificate (PEM), where the broker asks")
+    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
     p.add_argument("--speed", type=_horizon, default=1.0,
                    help="times faster than real time (default 1)")
     p.add_argument("--until", type=_horizon, metavar="T",
@@ -262,7 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics; forecast from "
                                     "it; keep live/status.json and a report page")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    p.add_argument("--broker", required=True, metavar="URL",
+                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
+                        "may come from TWIN_MQTT_PASSWORD")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="with mqtts://: the authority that signed the broker's certificate")
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="with mqtts://: a client certificate (PEM), where the broker asks")
+    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
     p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
                    help="seconds between forecasts (default 60)")
     p.add_argument("--horizon", type=_horizon, metavar="H",

@@ -6,5 +6,8 @@
 - ``mirror``: the plant's state rebuilt from its events and machine states (``PlantState``).
 - ``forecast``: look-aheads from the mirrored state, run in a worker process.
 - ``status``: the rolling ``status.json`` and the report page that refreshes.
+- ``health``: a log that says the first few of a kind of problem, then how many more; the
+  watch that says within seconds when there is no broker connection, and why.
+- ``record``: what the twin receives, written to Parquet, kept whole through a kill.
 - ``twin``: ``twin live``, the loop that ties them together.
 """

@@ -1,6 +1,8 @@
-"""A local Eclipse Mosquitto for tests, benchmarks and trying the live twin out: anonymous on
-127.0.0.1 only, on a free port, persistence in its own folder (so a restart keeps the sessions
-and the messages queued for them)."""
+"""A local Eclipse Mosquitto for tests, benchmarks and trying the live twin out: on 127.0.0.1
+only, on a free port, persistence in its own folder (so a restart keeps the sessions and the
+messages queued for them); anonymous, or with ``users`` (names and passwords, kept hashed by
+``mosquitto_passwd``); plain, or over TLS (``tls``: the authority, the broker's certificate and
+key; ``require_certificate``: clients must show one the authority signed)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ def free_port() -> int:
 class Broker:
     """``start()``, ``stop()`` (SIGTERM: it saves its state) and ``start()`` again, same port."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, *,
+                 users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path, Path] | None = None,
+                 require_certificate: bool = False) -> None:
         exe = mosquitto()
         if exe is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
@@ -37,12 +42,25 @@ class Broker:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self.config = self.folder / "mosquitto.conf"
+        access = "allow_anonymous true\n"
+        if users:
+            passwords = self.folder / "passwords"
+            passwords.write_text("".join(f"{name}:{secret}\n" for name, secret in users.items()))
+            passwords.chmod(0o600)
+            tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+            subprocess.run([tool, "-U", str(passwords)], check=True,
+                           capture_output=True)  # hashed in place
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
+        if tls:
+            ca, cert, key = tls
+            access += (f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+                       f"require_certificate {'true' if require_certificate else 'false'}\n")
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
             f"user {getpass.getuser()}\n"  # run as root it would switch to mosquitto's user
-            "allow_anonymous true\n"
+            + access +
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "autosave_interval 1\n"

@@ -10,7 +10,7 @@ from typing import Any
 from twin.engine.state import dump_state
 from twin.language.loading import load_scenario
 from twin.language.overrides import parse_assignment
-from twin.live.connector import broker_address
+from twin.live.connector import TLS, broker_address, redact
 from twin.records.output import write_text
 
 EXIT_OK = 0
@@ -18,9 +18,13 @@ EXIT_OK = 0
 
 def emulate_command(scenario_path: Path, broker: str, console: Any, *, sets: list[str],
                     seed: int | None, speed: float, until: float | None, replication: int,
-                    client_id: str | None, save_state: Path | None) -> int:
+                    client_id: str | None, save_state: Path | None,
+                    tls: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+                    ) -> int:
     """Play the scenario as a plant publishing on ``broker`` at ``speed`` times real time, and
-    print what it published (and write its true end state to ``save_state``)."""
+    print what it published (and write its true end state to ``save_state``); ``tls``: the
+    authority, client certificate and key files for ``mqtts://``. The broker's password is
+    never printed; ``NotDelivered`` (exit 1) where nothing could be delivered."""
     import math
 
     from twin.live.emulator import emulate
@@ -29,13 +33,14 @@ def emulate_command(scenario_path: Path, broker: str, console: Any, *, sets: lis
     broker_address(broker)
     scenario = load_scenario(scenario_path, [parse_assignment(t) for t in sets]
                              + ([("seed", seed)] if seed is not None else []))
-    console.print(f"emulating {scenario.name!r} at {speed:g}x on {broker}", highlight=False)
+    console.print(f"emulating {scenario.name!r} at {speed:g}x on {redact(broker)}",
+                  highlight=False)
     stop = threading.Event()
     end = scenario.horizon if until is None else until
     try:
         with progress(f"{scenario.name}: plant time", math.ceil(end)) as update:
             result = emulate(scenario, broker, speed=speed, until=end, replication=replication,
-                             client_id=client_id, stop=stop,
+                             client_id=client_id, stop=stop, tls=TLS(*tls),
                              progress=lambda now: update(math.floor(now), math.ceil(end)))
     finally:
         stop.set()
@@ -48,15 +53,17 @@ def emulate_command(scenario_path: Path, broker: str, console: Any, *, sets: lis
 
 
 def live_command(scenario_path: Path, broker: str, console: Any, *, sets: list[str],
-                 out: Path, **options: Any) -> int:
+                 out: Path, tls: tuple[Path | None, Path | None, Path | None] = (None, None, None),
+                 **options: Any) -> int:
     """Run the live twin of the scenario on ``broker`` until interrupted, keeping its status
-    and page in ``out`` (``options``: those of ``LiveTwin``)."""
+    and page in ``out`` (``options``: those of ``LiveTwin``; ``tls``: the authority, client
+    certificate and key files for ``mqtts://``). The broker's password is never printed."""
     from twin.live.twin import LiveTwin
 
     broker_address(broker)
     scenario = load_scenario(scenario_path, [parse_assignment(t) for t in sets])
-    twin = LiveTwin(scenario, broker, out=out, **options)
-    console.print(f"live twin of {scenario.name!r} on {broker}: status in "
+    twin = LiveTwin(scenario, broker, out=out, tls=TLS(*tls), **options)
+    console.print(f"live twin of {scenario.name!r} on {redact(broker)}: status in "
                   f"{out / 'status.json'}, page {out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)
     try:

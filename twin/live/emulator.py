@@ -11,6 +11,7 @@ and the states and readings are read off the machines at each batch."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,8 @@ from twin.engine.loop import advance
 from twin.engine.replication import build
 from twin.engine.state import PlantState, capture
 from twin.engine.states import STATES, WORKING
-from twin.live.connector import Connector
+from twin.errors import TwinError
+from twin.live.connector import TLS, Connector
 from twin.live.schema import encode, plant_topic
 
 if TYPE_CHECKING:
@@ -77,6 +79,10 @@ class Emulation:
     """Connections made to the broker (more than one: it reconnected)."""
 
 
+class NotDelivered(TwinError):
+    """The broker could not be reached, or did not acknowledge everything published."""
+
+
 class Emulator:
     """One replication of ``scenario`` in real time, publishing on ``connector``."""
 
@@ -94,6 +100,8 @@ class Emulator:
         self.plant = scenario.name
         self.result = Emulation()
         self.seq: dict[str, int] = {}
+        self.session = uuid.uuid4().hex[:16]
+        """This publisher's session (``twin.live.schema``): a twin knows a restart by it."""
         self.states: dict[str, tuple[str, float]] = {}
         self.sent_blocks = {name: 0 for name in self.ctx.sensors}
         self.sent_until = 0.0
@@ -103,7 +111,8 @@ class Emulator:
         seq = self.seq.get(kind, 0)
         self.seq[kind] = seq + 1
         self.connector.publish(plant_topic(self.plant, kind), encode(
-            {"seq": seq, "clock": self.env.now if clock is None else clock, **payload}))
+            {"seq": seq, "session": self.session,
+             "clock": self.env.now if clock is None else clock, **payload}))
         self.result.messages[kind] = self.result.messages.get(kind, 0) + 1
 
     def publish(self) -> None:
@@ -167,17 +176,29 @@ class Emulator:
 def emulate(scenario: Scenario, broker: str, *, speed: float = 1.0, until: float | None = None,
             replication: int = 0, client_id: str | None = None,
             stop: threading.Event | None = None, flush_timeout: float = 30.0,
+            connect_timeout: float = 5.0, tls: TLS | None = None,
             progress: Callable[[float], None] | None = None) -> Emulation:
     """Run ``scenario`` in real time ``speed`` times faster, publishing to ``broker`` until plant
     time ``until`` (the scenario's horizon by default); waits for the broker to acknowledge
-    everything sent before returning. ``progress`` hears the plant time after each tick."""
-    connector = Connector(broker, client_id or f"twin-emulate-{scenario.name}")
+    everything sent before returning. ``progress`` hears the plant time after each tick.
+    ``NotDelivered`` where the broker cannot be reached within ``connect_timeout`` seconds
+    (nothing is run), or has not acknowledged everything ``flush_timeout`` seconds after the
+    end."""
+    connector = Connector(broker, client_id or f"twin-emulate-{scenario.name}", tls=tls)
     try:
-        connector.wait_connected(10.0)
+        if not connector.wait_connected(connect_timeout):
+            raise NotDelivered(f"no connection to the broker {connector.url} within "
+                               f"{connect_timeout:g} s ({connector.describe()}): nothing was "
+                               "published")
         result = Emulator(scenario, connector, speed=speed, replication=replication).run(
             scenario.horizon if until is None else until, stop, progress)
-        connector.flush(flush_timeout)
+        delivered = connector.flush(flush_timeout)
         result.connects = connector.connects
+        if not delivered:
+            lost = connector.unacknowledged()
+            raise NotDelivered(f"{lost} of {connector.sent} messages published were not "
+                               f"acknowledged by the broker {connector.url} within "
+                               f"{flush_timeout:g} s ({connector.describe()})")
         return result
     finally:
         connector.close()

@@ -1,13 +1,17 @@
 """Look-aheads from the mirrored state: ``replications`` replications of ``horizon`` plant time,
 each started from the state (``twin.study.runner.run(..., state=...)``), with the KPIs per time
 bucket. They run in a worker process, so ingesting never waits for one; one runs at a time and
-the twin asks for the next when it is due and the last is done."""
+the twin asks for the next when it is due and the last is done. A look-ahead that fails (an
+error, a worker that dies, one that runs too long) is the twin's to count and show: it never
+stops the twin."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from twin.kpis import BUCKET_KPIS, headline_kpis
@@ -45,46 +49,120 @@ def look_ahead(scenario: Scenario, state: PlantState, horizon: float, replicatio
     return out
 
 
-def _warm() -> None:
-    import twin.study.runner  # noqa: F401
+class ForecastFailed(Exception):
+    """A look-ahead that raised, or whose worker died or overran: the twin counts it and goes
+    on."""
+
+
+def _serve(conn: Connection, scenario: Scenario, horizon: float, replications: int,
+           buckets: float) -> None:
+    """The worker: one look-ahead per state received, its result or its error sent back."""
+    _worker_init()
+    import twin.study.runner  # noqa: F401 - the first forecast is not slowed by the imports
+
+    while True:
+        try:
+            state = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", look_ahead(scenario, state, horizon, replications,
+                                                       buckets))
+        except Exception as exc:  # noqa: BLE001 - any error of a look-ahead is reported
+            reply = ("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            return
 
 
 class Forecaster:
-    """Forecasts in one worker process (started at once, so the first is not slow)."""
+    """Forecasts in one worker process of its own (started at once, so the first is not slow).
+
+    The worker is spawned (a fresh interpreter: no fork of the twin's threads), watches its
+    parent and exits when the twin dies, however it dies; ``close`` ends it at once, a
+    forecast running or not. An error in a look-ahead, a worker that dies and a look-ahead
+    running past ``limit`` seconds are raised by ``poll`` as ``ForecastFailed``, and the worker
+    is started afresh where needed."""
 
     def __init__(self, scenario: Scenario, horizon: float, replications: int,
-                 buckets: float) -> None:
+                 buckets: float, limit: float | None = None) -> None:
         self.scenario = scenario
         self.horizon = horizon
         self.replications = replications
         self.buckets = buckets
-        self.pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_worker_init)
-        self.future: Future[dict[str, Any]] | None = None
+        self.limit = limit
+        self.context = multiprocessing.get_context("spawn")
+        self.process: BaseProcess | None = None
+        self.conn: Connection | None = None
+        self.pending = False
         self.submitted = 0.0
-        self.pool.submit(_warm)  # the worker starts and imports the engine meanwhile
+        self._start()
+
+    def _start(self) -> None:
+        conn, child = self.context.Pipe()
+        process = self.context.Process(
+            target=_serve, args=(child, self.scenario, self.horizon, self.replications,
+                                 self.buckets), daemon=True, name="twin-forecast")
+        process.start()
+        child.close()
+        self.process, self.conn = process, conn
 
     def busy(self) -> bool:
         """Whether a forecast is under way."""
-        return self.future is not None
+        return self.pending
 
     def submit(self, state: PlantState) -> None:
-        """Start a look-ahead from the plant state ``state`` in the worker."""
+        """Start a look-ahead from the plant state ``state`` in the worker (a fresh one where
+        the last died)."""
+        if self.process is None or not self.process.is_alive():
+            self._stop()
+            self._start()
+        assert self.conn is not None
         self.submitted = time.monotonic()
-        self.future = self.pool.submit(look_ahead, self.scenario, state, self.horizon,
-                                       self.replications, self.buckets)
+        self.pending = True
+        with contextlib.suppress(OSError, ValueError):  # the worker died: ``poll`` says so
+            self.conn.send(state)
 
     def poll(self) -> dict[str, Any] | None:
-        """The forecast just finished, if one did (its error raised)."""
-        future = self.future
-        if future is None or not future.done():
+        """The forecast just finished, if one did; ``ForecastFailed`` where it failed."""
+        if not self.pending or self.conn is None:
             return None
-        self.future = None
-        result = future.result()
-        result["latency_s"] = time.monotonic() - self.submitted
-        return result
+        try:
+            ready = self.conn.poll()
+            reply = self.conn.recv() if ready else None
+        except (EOFError, OSError):
+            self.pending = False
+            code = self.process.exitcode if self.process is not None else None
+            self._stop()
+            raise ForecastFailed(f"the forecast worker died (exit code {code})") from None
+        if reply is None:
+            if self.limit is not None and time.monotonic() - self.submitted > self.limit:
+                self.pending = False
+                self._stop()
+                raise ForecastFailed(f"the look-ahead ran past {self.limit:g} s: stopped")
+            return None
+        self.pending = False
+        kind, value = reply
+        if kind != "ok":
+            raise ForecastFailed(value)
+        value["latency_s"] = time.monotonic() - self.submitted
+        return dict(value)
+
+    def _stop(self) -> None:
+        process, conn = self.process, self.conn
+        self.process = self.conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            if process.is_alive():
+                process.terminate()
+                process.join(1.0)
+                if process.is_alive():
+                    process.kill()
+            process.join(1.0)
 
     def close(self) -> None:
-        """Stop the worker, cancelling a forecast under way."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """End the worker now (a forecast running is abandoned)."""
+        self.pending = False
+        self._stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.engine.state import PlantState, part_record
-from twin.study.executors import _worker_init
+from twin.study.executors import _end_workers, _worker_init
 from twin.study.schedule import load_orders
 
 if TYPE_CHECKING:
@@ -113,7 +113,8 @@ class LiveScheduler:
         return result
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """End the worker now (a re-plan running is abandoned)."""
+        _end_workers(self.pool)
 
 
 def placed_state(mirror: Mirror, scenario: Scenario) -> PlantState:

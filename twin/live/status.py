@@ -1,11 +1,14 @@
 """The live twin's rolling status: ``status.json`` (each write atomic: a reader, or an
 interrupt, never sees half a file) and ``index.html``, a page that reloads itself; given the
 scenario, the page draws the plant and follows ``status.js`` without reloading
-(``twin.view.live``)."""
+(``twin.view.live``). The page says how far behind the twin is (the newest message's plant
+time and wall time, the lag and the backlog), why it is not connected, and, once the status is
+past its ``expires`` time (the twin died without a word), that the twin is not running."""
 
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +55,22 @@ def page(status: dict[str, Any]) -> str:
     buffers = [[name, len(parts) if isinstance(parts, list) else parts]
                for name, parts in (state.get("buffers") or {}).items()]
     counts = [[k, v] for k, v in (status.get("counts") or {}).items()]
+    newest = status.get("newest") or {}
+    connection = ("connected" if status.get("connected") else
+                  f"not connected ({status['connection']})" if status.get("connection")
+                  else "not connected")
     sections = [
         f"<h1>{html.escape(str(status.get('plant', '')))}: live</h1>",
+        f"<p id='dead' style='display:none;color:#b00'><b>not running</b>: this status has "
+        f"not been renewed since {html.escape(str(status.get('updated', '')))}</p>",
         f"<p>plant time {_cell(status.get('clock', 0.0))} "
         f"{html.escape(str(status.get('time_unit', '')))}"
         f"; updated {html.escape(str(status.get('updated', '')))}"
         f"{'; stopped' if status.get('stopped') else ''}; broker "
-        f"{'connected' if status.get('connected') else 'away'}</p>",
+        f"<span id='connection'>{html.escape(connection)}</span></p>",
+        f"<p>newest message: plant time {_cell(newest.get('clock'))}, received "
+        f"{html.escape(str(newest.get('at', '-')))}; lag {_cell(status.get('lag_s'))} s; "
+        f"backlog {_cell(status.get('backlog'))} messages</p>",
         "<h2>Machines</h2>", _table(["machine", "state", "age", "part"], machines),
         "<h2>Buffers</h2>", _table(["buffer", "parts"], buffers),
     ]
@@ -104,12 +116,25 @@ def page(status: dict[str, Any]) -> str:
         sections += ["<h2>Alarms</h2>", _table(["time", "machine", "kind", "value"], [
             [a["time"], a["machine"], a["kind"], a["value"]] for a in alarms])]
     sections += ["<h2>Messages</h2>", _table(["count", "value"], counts)]
+    if status.get("forecast_error"):
+        sections.append(f"<p>the last forecast failed: "
+                        f"{html.escape(str(status['forecast_error']))}</p>")
+    notices = status.get("notices") or []
+    if notices:
+        sections += ["<h2>Notices</h2>", _table(["at", "what"], [[n["at"], n["what"]]
+                                                               for n in notices])]
     problems = status.get("problems") or []
     if problems:
         sections += ["<h2>Last rejected messages</h2>",
                      _table(["topic", "why"], [[p["topic"], p["why"]] for p in problems])]
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
              "margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}")
+    expires = json.dumps(str(status.get("expires", ""))).replace("<", "\\u003c")
+    script = ("<script>(function(){var e=Date.parse(" + expires + ");"
+              "if(!status_stopped&&e&&Date.now()>e){document.getElementById('dead')"
+              ".style.display='block';document.getElementById('connection').textContent="
+              "'not connected (the twin is not running)';}})();</script>").replace(
+        "status_stopped", "true" if status.get("stopped") else "false")
     return (f"<!doctype html><html><head><meta charset='utf-8'>"
             f"<meta http-equiv='refresh' content='{REFRESH_S}'><title>twin live</title>"
-            f"<style>{style}</style></head><body>{''.join(sections)}</body></html>\n")
+            f"<style>{style}</style></head><body>{''.join(sections)}{script}</body></html>\n")

@@ -76,6 +76,13 @@ SCRIPT = """
     }
     svg.dataset.updated = status.updated || "";
     svg.dataset.clock = status.clock || 0;
+    const expires = Date.parse(status.expires || "");
+    const dead = document.getElementById("dead");
+    if (dead && !status.stopped && expires && Date.now() > expires) {
+      dead.style.display = "block";  // the twin stopped renewing its status: not running
+      const connection = document.getElementById("connection");
+      if (connection) connection.textContent = "not connected (the twin is not running)";
+    }
   };
   setInterval(function () {
     const s = document.createElement("script");
