@@ -52,7 +52,7 @@ class LiveTwin:
                  replications: int = 10, buckets: float | None = None,
                  tolerance: float = 5.0, client_id: str | None = None,
                  status_every: float = 1.0, forecasts: bool = True, record: bool = False,
-                 record_rows: int = 1 << 20) -> None:
+                 record_rows: int = 1 << 20, connector: Any = None) -> None:
         self.scenario = scenario
         self.plant = scenario.name
         self.out = Path(out)
@@ -75,8 +75,9 @@ class LiveTwin:
         """The scenario's predictive model scored on the live windows, if it has one."""
         self.record = Record(self.out / "record", record_rows) if record else None
         """The events and readings received, written to Parquet (``twin.live.record``)."""
-        self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
-                                   (f"{ROOT}/{self.plant}/plant/#",))
+        self.connector = connector if connector is not None else Connector(
+            broker, client_id or f"twin-live-{self.plant}", (f"{ROOT}/{self.plant}/plant/#",))
+        """The MQTT ``Connector``, or another with its calls (``twin.live.opcua_client``)."""
         self.started = time.monotonic()
         self.next_forecast = self.started
         self.next_status = self.started
@@ -191,7 +192,8 @@ class LiveTwin:
     def status(self) -> dict[str, Any]:
         counts = {**self.mirror.counts, **self.rejected, "forecasts": self.forecasts,
                   "connects": self.connector.connects,
-                  "disconnects": self.connector.disconnects}
+                  "disconnects": self.connector.disconnects,
+                  **getattr(self.connector, "counts", {})}
         return {"v": 1, "plant": self.plant, "time_unit": self.scenario.time_unit,
                 "clock": self.mirror.clock,
                 "updated": datetime.now(UTC).isoformat(timespec="seconds"),
