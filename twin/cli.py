@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "
                                        "events, machine states and sensor readings over MQTT")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    _transport(p, serve=True)
     p.add_argument("--speed", type=_horizon, default=1.0,
                    help="times faster than real time (default 1)")
     p.add_argument("--until", type=_horizon, metavar="T",
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics; forecast from "
                                     "it; keep live/status.json and a report page")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT")
+    _transport(p, serve=False)
     p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
                    help="seconds between forecasts (default 60)")
     p.add_argument("--horizon", type=_horizon, metavar="H",
@@ -354,6 +354,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows per recorded part file (default 1048576)")
     p.set_defaults(handler=cmd_live)
     return parser
+
+
+def _transport(p: argparse.ArgumentParser, serve: bool) -> None:
+    """--broker or --opcua, and OPC UA's security options."""
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT")
+    where.add_argument("--opcua", metavar="URL", help="opc.tcp://HOST:PORT: "
+                       + ("serve the plant as an OPC UA server there" if serve else
+                          "mirror the plant from this OPC UA server"))
+    p.add_argument("--user", help="OPC UA user name (its password in TWIN_OPCUA_PASSWORD)"
+                   + ("; anonymous clients are then refused" if serve else ""))
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="certificate (PEM or DER) for Basic256Sha256" + (
+                       " (the server's: only Sign and SignAndEncrypt endpoints are offered)"
+                       if serve else " (the client's)"))
+    p.add_argument("--key", type=Path, metavar="FILE", help="the certificate's private key")
+    if not serve:
+        p.add_argument("--server-cert", type=Path, metavar="FILE",
+                       help="the server's certificate (default: the one it offers)")
+        p.add_argument("--security-mode", choices=["Sign", "SignAndEncrypt"],
+                       default="SignAndEncrypt", help="with --cert (default SignAndEncrypt)")
+        p.add_argument("--map", type=Path, metavar="FILE",
+                       help="mapping of the server's nodes to the plant (YAML; default: "
+                            "twin's own address space)")
 
 
 def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -933,16 +957,26 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.language.overrides import parse_assignment
     from twin.live.connector import broker_address
     from twin.live.emulator import emulate
+    from twin.live.opcua_server import emulate_opcua
 
-    broker_address(args.broker)
+    if args.broker is not None:
+        broker_address(args.broker)
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets]
                              + ([("seed", args.seed)] if args.seed is not None else []))
-    console.print(f"emulating {scenario.name!r} at {args.speed:g}x on {args.broker}",
-                  highlight=False)
+    console.print(f"emulating {scenario.name!r} at {args.speed:g}x on "
+                  f"{args.broker or args.opcua}", highlight=False)
     stop = threading.Event()
     try:
-        result = emulate(scenario, args.broker, speed=args.speed, until=args.until,
-                         replication=args.replication, client_id=args.client_id, stop=stop)
+        if args.opcua is not None:
+            from twin.live.opcua_server import serve_options
+
+            result = emulate_opcua(scenario, args.opcua, speed=args.speed, until=args.until,
+                                   replication=args.replication, stop=stop,
+                                   **serve_options(args.user, args.cert, args.key))
+        else:
+            result = emulate(scenario, args.broker, speed=args.speed, until=args.until,
+                             replication=args.replication, client_id=args.client_id,
+                             stop=stop)
     finally:
         stop.set()
     console.print(f"published {result.events} events and {result.readings} readings in "
@@ -961,13 +995,24 @@ def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.live.connector import broker_address
     from twin.live.twin import LiveTwin
 
-    broker_address(args.broker)
+    if args.broker is not None:
+        broker_address(args.broker)
     scenario = load_scenario(args.scenario, [parse_assignment(t) for t in args.sets])
-    twin = LiveTwin(scenario, args.broker, out=args.out, forecast_every=args.forecast_every,
-                    horizon=args.horizon, replications=args.replications,
-                    buckets=args.buckets, tolerance=args.tolerance, client_id=args.client_id,
-                    record=args.record, record_rows=args.record_rows)
-    console.print(f"live twin of {scenario.name!r} on {args.broker}: status in "
+    options: dict[str, Any] = dict(
+        out=args.out, forecast_every=args.forecast_every, horizon=args.horizon,
+        replications=args.replications, buckets=args.buckets, tolerance=args.tolerance,
+        record=args.record, record_rows=args.record_rows)
+    where = args.broker
+    if args.opcua is not None:
+        from twin.live.opcua_client import Security, opcua_twin, public_url
+
+        where = public_url(args.opcua)
+        twin = opcua_twin(scenario, args.opcua, mapping=args.map, security=Security.from_options(
+            args.user, args.cert, args.key, args.server_cert, args.security_mode), **options)
+        twin.connector.wait_connected(10.0)  # a refusal: exit 2 now
+    else:
+        twin = LiveTwin(scenario, args.broker, client_id=args.client_id, **options)
+    console.print(f"live twin of {scenario.name!r} on {where}: status in "
                   f"{args.out / 'status.json'}, page {args.out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)
     try:

@@ -44,7 +44,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from twin.errors import InputError
 from twin.live.opcua_map import Mapping
-from twin.live.opcua_server import opcua_address
+from twin.live.opcua_server import PASSWORD_ENV, opcua_address
 from twin.live.schema import STATE_NAMES, encode, plant_topic
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from twin.live.twin import LiveTwin
 
 log = logging.getLogger("twin.live.opcua")
-PASSWORD_ENV = "TWIN_OPCUA_PASSWORD"
-"""The environment variable holding the password of ``--user`` (never an argument)."""
 QUEUE = 10_000
 """Values a monitored item keeps on the server between two publishes."""
 OWN_SEQ = 1 << 40
@@ -422,7 +420,7 @@ class OpcuaConnector:
         clauses = []
         for field in self._event_fields:
             op = ua.SimpleAttributeOperand()
-            op.TypeDefinitionId = ua.NodeId(ua.ObjectIds.BaseEventType)
+            op.TypeDefinitionId = ua.NodeId(ua.Int32(ua.ObjectIds.BaseEventType))
             op.BrowsePath = [ua.QualifiedName(field, 0)]
             op.AttributeId = ua.AttributeIds.Value
             clauses.append(op)
@@ -553,8 +551,8 @@ class OpcuaConnector:
                   ages: list[tuple[str, str, Any, float | None]]) -> None:
         at: dict[tuple[str, float | None], float] = {}
         for machine, _, value, t in ages:
-            spec = self.mapping.machines[machine].age
-            scale = spec.scale if spec is not None else 1.0
+            scaled = self.mapping.machines[machine].age
+            scale = scaled.scale if scaled is not None else 1.0
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not math.isfinite(value) or value < 0 or t is None:
                 self._malformed(f"{machine} age", value)
@@ -581,7 +579,7 @@ class OpcuaConnector:
                 self.ages[machine] = (age, t)
             changed.append({machine: {"state": state, "since": t, "age": age}})
             done.add((machine, t))
-        for (machine, t), _age in at.items():
+        for machine, _t in at:
             known = self.states.get(machine)
             if known is None or (machine, known[1]) in done:
                 continue

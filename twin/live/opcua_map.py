@@ -80,7 +80,7 @@ class Scaled(_Frozen):
     """A numeric variable, times ``scale`` in the plant's time unit."""
 
     node: Node
-    scale: float = Field(1.0, gt=0, allow_inf_nan=False)
+    scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
 
 class MachineMap(_Frozen):
@@ -126,7 +126,7 @@ class Mapping(_Frozen):
     """Plant time 0 (a source timestamp then); None: read ``origin_node``, or the first
     connection's time."""
     origin_node: Node | None = None
-    time_unit_seconds: float | None = Field(None, gt=0, allow_inf_nan=False)
+    time_unit_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     clock: Node | None = None
     """A variable holding the plant's clock (plant time); else the latest source timestamp."""
     log: Node | None = None

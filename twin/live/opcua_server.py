@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,38 @@ def opcua_address(url: str, option: str = "--opcua") -> tuple[str, int]:
     except ValueError:
         raise InputError(option, [((), f"bad port in {url!r}", None)]) from None
     return parsed.hostname, port
+
+
+PASSWORD_ENV = "TWIN_OPCUA_PASSWORD"
+"""The environment variable holding the password of ``--user`` (never an argument)."""
+
+
+def serve_options(user: str | None, cert: Path | None, key: Path | None) -> dict[str, Any]:
+    """The server's security from the command line's options (the password from
+    ``TWIN_OPCUA_PASSWORD``), checked: ``InputError`` names what is missing."""
+    password = None
+    if user is not None:
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            raise InputError("--user", [((), f"set the password in the environment variable "
+                                              f"{PASSWORD_ENV}", None)])
+    if (cert is None) != (key is None):
+        raise InputError("--cert", [((), "give the certificate and its key together (--cert "
+                                          "and --key)", None)])
+    for option, given in (("--cert", cert), ("--key", key)):
+        if given is not None and not Path(given).is_file():
+            raise InputError(str(given), [((), f"no such file ({option})", None)])
+    return {"user": user, "password": password, "cert": cert, "key": key}
+
+
+def _id(key: str, ns: int) -> ua.NodeId:
+    """The string node id ``key`` in namespace ``ns``."""
+    return ua.NodeId(ua.String(key), ua.Int16(ns))
+
+
+def datavalue(value: Any, kind: ua.VariantType, source: Any, server: Any) -> ua.DataValue:
+    """A value with its source and server timestamps."""
+    return ua.DataValue(ua.Variant(value, kind), SourceTimestamp=source, ServerTimestamp=server)
 
 
 class _Users(UserManager):
@@ -146,8 +179,7 @@ class PlantServer:
 
     def _set(self, key: str, value: Any, kind: ua.VariantType, stamp: datetime | None) -> None:
         self.types[key] = kind
-        self.values[key] = ua.DataValue(ua.Variant(value, kind), SourceTimestamp=stamp,
-                                        ServerTimestamp=datetime.now(UTC))
+        self.values[key] = datavalue(value, kind, stamp, datetime.now(UTC))
 
     def stamp(self, time: float) -> datetime:
         """The source timestamp of plant time ``time``."""
@@ -164,17 +196,17 @@ class PlantServer:
                 return folders[key]
             parent_key, _, name = key.rpartition("/")
             parent = objects if not parent_key else await folder(parent_key)
-            node = await parent.add_object(ua.NodeId(key, ns), ua.QualifiedName(name, ns))
+            node = await parent.add_object(_id(key, ns), ua.QualifiedName(name, ns))
             folders[key] = node
             return node
 
         for key, value in self.values.items():
             parent_key, _, name = key.rpartition("/")
             parent = await folder(parent_key)
-            await parent.add_variable(ua.NodeId(key, ns), ua.QualifiedName(name, ns),
+            await parent.add_variable(_id(key, ns), ua.QualifiedName(name, ns),
                                       value.Value.Value if value.Value else None,
                                       self.types[key])
-            await server.write_attribute_value(ua.NodeId(key, ns), value)
+            await server.write_attribute_value(_id(key, ns), value)
         for name, spec in self.scenario.plant.nodes.items():
             if getattr(spec, "kind", None) != "machine":
                 continue
@@ -182,9 +214,9 @@ class PlantServer:
             for field, text in (("Manufacturer", "twin emulator"),
                                 ("Model", type(spec).__name__), ("SerialNumber", name)):
                 key = path(self.plant, "Machines", name, "Identification", field)
-                await ident.add_variable(ua.NodeId(key, ns), ua.QualifiedName(field, ns), text)
+                await ident.add_variable(_id(key, ns), ua.QualifiedName(field, ns), text)
         plant = await folder(path(self.plant))
-        await plant.add_method(ua.NodeId(path(self.plant, "EventLogSince"), ns),
+        await plant.add_method(_id(path(self.plant, "EventLogSince"), ns),
                                ua.QualifiedName("EventLogSince", ns), self._since,
                                [ua.VariantType.Int64], [ua.VariantType.String])
 
@@ -285,11 +317,10 @@ class PlantServer:
             server = self.server
             for key, value, stamp in writes:
                 kind = self.types[key]
-                data = ua.DataValue(ua.Variant(value, kind), SourceTimestamp=stamp,
-                                    ServerTimestamp=now)
+                data = datavalue(value, kind, stamp, now)
                 self.values[key] = data
                 if server is not None:
-                    await server.write_attribute_value(ua.NodeId(key, self.ns), data)
+                    await server.write_attribute_value(_id(key, self.ns), data)
             self.written += len(writes)
 
     def flush(self, timeout: float = 30.0) -> bool:
