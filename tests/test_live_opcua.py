@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from asyncua import Client, ua
 
 from twin.cli import main
 from twin.engine.state import PlantState
+from twin.errors import InputError
 from twin.language.loading import load_scenario
 from twin.live.broker import free_port
 from twin.live.emulator import Emulation
@@ -182,3 +184,161 @@ def test_server_restarted_mid_stream_loses_no_state(served: PlantServer, scenari
         assert status["counts"]["connects"] >= 2
     finally:
         live.close()
+
+
+CODES = {"starved": 0, "working": 1, "blocked": 2, "down": 3, "repair": 4, "maintenance": 5,
+         "setup": 6}
+ALARMS = {"fail": "Fault", "repair_end": "Repaired"}
+
+
+class ForeignServer(PlantServer):
+    """The emulated plant as a server that names things its own way: ``Line1/<Machine>.Station/
+    {Mode (an Int32 code), RunHours, GoodCount}`` and ``Line1/PlantMinutes``, failures and
+    repairs as OPC UA events from the Server object (SourceName the station, Message
+    ``Fault``/``Repaired``); no event log, no buffers."""
+
+    fired: dict[str, int]
+
+    def translate(self, key: str, value: Any) -> tuple[str, ua.VariantType, Any] | None:
+        parts = key.split("/")
+        if parts[2:3] == ["Clock"]:
+            return "Line1/PlantMinutes", ua.VariantType.Double, value
+        if parts[2:3] != ["Machines"] or len(parts) != 5:
+            return None
+        station = f"Line1/{parts[3].capitalize()}.Station"
+        if parts[4] == "State":
+            return f"{station}/Mode", ua.VariantType.Int32, CODES[value]
+        if parts[4] == "OperatingAge":
+            return f"{station}/RunHours", ua.VariantType.Double, value / 60
+        if parts[4] == "PartsMade":
+            return f"{station}/GoodCount", ua.VariantType.UInt64, value
+        return None
+
+    def _set(self, key: str, value: Any, kind: ua.VariantType, stamp: datetime | None) -> None:
+        foreign = self.translate(key, value)
+        if foreign is not None:
+            super()._set(foreign[0], foreign[2], foreign[1], stamp)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        super().publish(topic, payload, retain)
+        if topic.endswith("/events"):
+            self.submit([("!event", (node, event), self.stamp(time))
+                         for time, node, event, *_ in json.loads(payload)["events"]
+                         if event in ALARMS])
+
+    async def _start(self) -> None:
+        await super()._start()
+        assert self.server is not None
+        self.events = await self.server.get_event_generator()
+
+    def raw(self, key: str, value: ua.Variant, time: float) -> None:
+        """Write ``value`` as it is (whatever its type) at plant time ``time``."""
+        async def write() -> None:
+            assert self.server is not None
+            await self.server.write_attribute_value(
+                ua.NodeId(ua.String(key), ua.Int16(self.ns)),
+                ua.DataValue(value, SourceTimestamp=self.stamp(time)))  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(write(), self.loop).result(10)
+
+    async def _write(self, writes: list[tuple[str, Any, datetime]]) -> None:
+        plain = []
+        for key, value, stamp in writes:
+            if key == "!event":
+                async with self.lock:
+                    if self.server is not None:
+                        node, event = value
+                        self.events.event.SourceName = f"{node.capitalize()}.Station"
+                        await self.events.trigger(stamp, ALARMS[event])
+                        self.fired[event] = self.fired.get(event, 0) + 1
+                continue
+            foreign = self.translate(key, value)
+            if foreign is not None:
+                plain.append((foreign[0], foreign[2], stamp))
+        await super()._write(plain)
+
+
+MAPPING = """\
+namespace: {ns}
+origin: {origin}
+clock: Objects/Line1/PlantMinutes
+machines:
+{machines}
+events:
+  source_field: SourceName
+  kind_field: Message
+  sources: {{{sources}}}
+  kinds: {{Fault: fail, Repaired: repair_end}}
+"""
+
+
+def write_mapping(folder: Path, scenario, origin: datetime) -> Path:  # type: ignore[no-untyped-def]
+    codes = ", ".join(f"{code}: {state}" for state, code in CODES.items())
+    machines = []
+    for k, name in enumerate(n for n, s in scenario.plant.nodes.items() if s.kind == "machine"):
+        station = f"{name.capitalize()}.Station"
+        # browse paths for some machines, node ids in the namespace for the others
+        node = (f"Objects/Line1/{station}" if k % 2 else
+                f"nsu={NAMESPACE};s=Line1/{station}")
+        machines.append(f"  {name}:\n"
+                        f"    state: {{node: \"{node}/Mode\", values: {{{codes}}}}}\n"
+                        f"    age: {{node: \"{node}/RunHours\", scale: 60}}\n"
+                        f"    finished: \"{node}/GoodCount\"")
+    sources = ", ".join(f"{n.capitalize()}.Station: {n}" for n, s in scenario.plant.nodes.items()
+                        if s.kind == "machine")
+    path = folder / "mapping.yaml"
+    path.write_text(MAPPING.format(ns=NAMESPACE, origin=origin.isoformat(),
+                                   machines="\n".join(machines), sources=sources))
+    return path
+
+
+def test_a_plant_with_other_names_and_state_codes_is_mirrored_through_a_mapping(
+        scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = ForeignServer(scenario, url())
+    server.fired = {}
+    mapping = write_mapping(tmp_path, scenario, server.origin)
+    live = Running(opcua_twin(scenario, server.url, mapping=mapping, out=tmp_path / "live",
+                              forecasts=False))
+    try:
+        emulation = emulate_opcua(scenario, server.url, speed=20000, until=480, server=server)
+        twin = live.twin
+        made = sum(server.finished.values())
+        fired = sum(server.fired.values())
+        assert wait_for(lambda: twin.mirror.counts["events"] >= made + fired
+                        and twin.mirror.clock >= emulation.clock, 20)
+        print(f"\nmapped plant: {made} parts finished (counters), {server.fired} (OPC UA "
+              f"events); mirrored {twin.mirror.counts['events']} events")
+        assert made > 1000 and server.fired["fail"] > 0
+        assert twin.mirror.counts["events"] == made + fired
+        assert emulation.end is not None
+        assert_mirrors(twin.mirror.state(), emulation.end, buffers=False)
+        counts = twin.connector.counts  # type: ignore[attr-defined]
+        assert counts["opcua_unmapped"] == counts["opcua_malformed"] == 0
+        # a code the mapping does not name, and an age that is not a number: counted, dropped
+        server.submit([(f"Plant/{server.plant}/Machines/saw/State", "setup",
+                        server.stamp(481.0))])
+        server.raw("Line1/Saw.Station/Mode", ua.Variant(9, ua.VariantType.Int32), 482.0)
+        server.raw("Line1/Drill.Station/RunHours", ua.Variant(math.nan, ua.VariantType.Double),
+                   482.0)
+        assert wait_for(lambda: counts["opcua_unmapped"] == 1 and counts["opcua_malformed"] == 1,
+                        10), counts
+        assert twin.mirror.state().machines["saw"].state == "setup"
+    finally:
+        live.close()
+        server.close()
+
+
+def test_a_bad_mapping_file_exits_2_naming_the_field_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("machines:\n  saw:\n    state: {node: 'ns=2;s=x', values: {0: idle}}\n"
+                   "  lathe:\n    finished: 'ns=2;s=y'\n")
+    code = main(["live", str(DEFAULT), "--opcua", url(), "--map", str(bad),
+                 "--out", str(tmp_path / "live")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{bad}:3: machines.saw.state.values" in err and "'idle'" in err
+    assert "Traceback" not in err
+    bad.write_text("machines:\n  saw:\n    finished: 'ns=2;s=x'\n\n  lathe:\n"
+                   "    finished: 'ns=2;s=y'\n")
+    with pytest.raises(InputError, match=r"bad.yaml:5: machines.lathe: no machine 'lathe'"):
+        load_mapping(bad, {"saw": "machine"})
