@@ -58,13 +58,37 @@ class Running:
         self.twin = twin
         self.stop = threading.Event()
         assert twin.connector.wait_connected(20)
+        self.steps = 0
+        step = twin.step
+
+        def counted(timeout: float = 0.05) -> int:
+            self.steps += 1
+            return step(timeout)
+
+        twin.step = counted  # type: ignore[method-assign]
         self.thread = threading.Thread(target=twin.run, args=(self.stop,), daemon=True)
         self.thread.start()
 
-    def caught_up(self, emulation: Emulation, timeout: float = 20.0) -> bool:
+    def caught_up(self, emulation: Emulation, timeout: float = 20.0,
+                  events: int | None = None, clock: float | None = None) -> bool:
+        """Once the server's clock variable says the end is in (it is written last) and the
+        events have come, and the twin has taken everything received."""
         mirror = self.twin.mirror
-        return wait_for(lambda: mirror.counts["events"] >= emulation.events
-                        and mirror.clock >= emulation.clock, timeout)
+        connector: Any = self.twin.connector
+        done = wait_for(lambda: connector.clock_read >= (emulation.clock if clock is None
+                                                         else clock)
+                        and mirror.counts["events"] >= (emulation.events if events is None
+                                                        else events), timeout)
+        return done and self.settled()
+
+    def settled(self, timeout: float = 10.0) -> bool:
+        """Whether the twin has taken every message received (two steps after the queue was
+        seen empty)."""
+        connector: Any = self.twin.connector
+        if not wait_for(lambda: connector.inbox.empty(), timeout):
+            return False
+        seen = self.steps
+        return wait_for(lambda: self.steps >= seen + 2, timeout)
 
     def close(self) -> None:
         self.stop.set()
@@ -303,8 +327,7 @@ def test_a_plant_with_other_names_and_state_codes_is_mirrored_through_a_mapping(
         twin = live.twin
         made = sum(server.finished.values())
         fired = sum(server.fired.values())
-        assert wait_for(lambda: twin.mirror.counts["events"] >= made + fired
-                        and twin.mirror.clock >= emulation.clock, 20)
+        assert live.caught_up(emulation, events=made + fired)
         print(f"\nmapped plant: {made} parts finished (counters), {server.fired} (OPC UA "
               f"events); mirrored {twin.mirror.counts['events']} events")
         assert made > 1000 and server.fired["fail"] > 0
@@ -342,3 +365,76 @@ def test_a_bad_mapping_file_exits_2_naming_the_field_and_line(
                    "    finished: 'ns=2;s=y'\n")
     with pytest.raises(InputError, match=r"bad.yaml:5: machines.lathe: no machine 'lathe'"):
         load_mapping(bad, {"saw": "machine"})
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], folder: Path) -> str:
+    """Run ``twin live`` in-process, expecting exit 2 promptly; its stderr."""
+    started = time.monotonic()
+    code = main(["live", str(DEFAULT), *argv, "--out", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert time.monotonic() - started < 15  # a clear error, never a hang
+    assert "refused" in err and "Traceback" not in err
+    return err
+
+
+def mirror_a_while(scenario, server: PlantServer, twin: LiveTwin) -> None:  # type: ignore[no-untyped-def]
+    live = Running(twin)
+    try:
+        emulation = emulate_opcua(scenario, server.url, speed=20000, until=120, server=server)
+        assert live.caught_up(emulation)
+        assert emulation.end is not None
+        assert_mirrors(twin.mirror.state(), emulation.end)
+    finally:
+        live.close()
+
+
+def test_user_and_password_connect_wrong_credentials_exit_2(
+        scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "pa55-w0rd-7731"
+    server = PlantServer(scenario, url(), user="operator", password=secret)
+    try:
+        twin = opcua_twin(scenario, server.url, out=tmp_path / "live", forecasts=False,
+                          security=Security(user="operator", password=secret))
+        mirror_a_while(scenario, server, twin)
+        status = (tmp_path / "live" / "status.json").read_text()
+        assert secret not in status and secret not in repr(twin.connector.security)  # type: ignore[attr-defined]
+        monkeypatch.setenv("TWIN_OPCUA_PASSWORD", "not-" + secret)
+        err = refused(["--opcua", server.url, "--user", "operator"], capsys, tmp_path / "w")
+        assert "BadUserAccessDenied" in err and secret not in err
+        monkeypatch.delenv("TWIN_OPCUA_PASSWORD")
+        err = refused(["--opcua", server.url], capsys, tmp_path / "anonymous")
+        print(f"\nanonymous: {err.strip()}")
+    finally:
+        server.close()
+
+
+def test_basic256sha256_sign_and_encrypt_connect_a_client_without_exit_2(
+        scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from twin.live.opcua_server import make_certificate
+
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_certificate(pki / "server.der", pki / "server.pem", "urn:twin:test:server",
+                     server=True)
+    make_certificate(pki / "client.der", pki / "client.pem", "urn:twin:test:client",
+                     server=False)
+    server = PlantServer(scenario, url(), cert=pki / "server.der", key=pki / "server.pem")
+    try:
+        secure = Security(cert=pki / "client.der", key=pki / "client.pem",
+                          server_cert=pki / "server.der", mode="SignAndEncrypt")
+        twin = opcua_twin(scenario, server.url, out=tmp_path / "live", forecasts=False,
+                          security=secure)
+        mirror_a_while(scenario, server, twin)
+        signed = opcua_twin(scenario, server.url, out=tmp_path / "signed", forecasts=False,
+                            security=Security(cert=pki / "client.der", key=pki / "client.pem",
+                                              mode="Sign"))
+        try:
+            assert signed.connector.wait_connected(20)
+        finally:
+            signed.close()
+        err = refused(["--opcua", server.url], capsys, tmp_path / "plain")
+        print(f"\nno security: {err.strip()}")
+    finally:
+        server.close()

@@ -44,7 +44,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from twin.errors import InputError
 from twin.live.opcua_map import Mapping
-from twin.live.opcua_server import PASSWORD_ENV, opcua_address
+from twin.live.opcua_server import PASSWORD_ENV, certificate_uri, opcua_address
 from twin.live.schema import STATE_NAMES, encode, plant_topic
 
 if TYPE_CHECKING:
@@ -190,6 +190,8 @@ class OpcuaConnector:
                        "opcua_log_read_back": 0, "opcua_resubscribed": 0}
         self.origin: datetime | None = mapping.origin
         self.clock = 0.0
+        self.clock_read = -math.inf
+        """The clock variable's latest value: everything the server wrote before it is in."""
         self.log_next = 0
         """The next event message of the plant's log expected."""
         self.own_seq = OWN_SEQ
@@ -307,18 +309,9 @@ class OpcuaConnector:
             client.set_user(sec.user)
             client.set_password(sec.password or "")
         if sec.cert is not None and sec.key is not None:
-            from cryptography import x509
-
-            cert = x509.load_pem_x509_certificate(sec.cert.read_bytes()) \
-                if sec.cert.read_bytes().startswith(b"-----") \
-                else x509.load_der_x509_certificate(sec.cert.read_bytes())
-            try:
-                names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-                uris = names.value.get_values_for_type(x509.UniformResourceIdentifier)
-                if uris:
-                    client.application_uri = uris[0]
-            except x509.ExtensionNotFound:
-                pass
+            uri = certificate_uri(sec.cert)
+            if uri is not None:
+                client.application_uri = uri
             mode = (ua.MessageSecurityMode.Sign if sec.mode == "Sign"
                     else ua.MessageSecurityMode.SignAndEncrypt)
             await client.set_security(
@@ -534,6 +527,7 @@ class OpcuaConnector:
         for _, _, value, _ in by_kind.get("clock", []):
             if isinstance(value, int | float) and math.isfinite(value):
                 self.clock = max(self.clock, float(value))
+                self.clock_read = max(self.clock_read, float(value))
             else:
                 self._malformed("clock", value)
         if "clock" in by_kind or (self.mapping.log is None and by_kind):

@@ -89,6 +89,49 @@ def serve_options(user: str | None, cert: Path | None, key: Path | None) -> dict
     return {"user": user, "password": password, "cert": cert, "key": key}
 
 
+def certificate_uri(cert: Path) -> str | None:
+    """The application URI a certificate (PEM or DER) names, if any."""
+    from cryptography import x509
+
+    data = Path(cert).read_bytes()
+    try:
+        parsed = (x509.load_pem_x509_certificate(data) if data.startswith(b"-----")
+                  else x509.load_der_x509_certificate(data))
+    except ValueError:
+        raise InputError(str(cert), [((), "not a certificate (PEM or DER)", None)]) from None
+    try:
+        names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return None
+    uris = names.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else None
+
+
+def make_certificate(cert: Path, key: Path, uri: str, *, server: bool,
+                     host: str = "localhost") -> None:
+    """A self-signed application certificate (DER) and its key (PEM) for Basic256Sha256, for
+    trying things out; a plant's certificates come from its own authority."""
+    import ipaddress
+
+    from asyncua.crypto.cert_gen import (
+        dump_private_key_as_pem,
+        generate_private_key,
+        generate_self_signed_app_certificate,
+    )
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    private = generate_private_key()
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri), x509.DNSName(host),
+                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+    made = generate_self_signed_app_certificate(private, uri, {"organizationName": "twin"}, names,
+                                                use)
+    Path(key).write_bytes(dump_private_key_as_pem(private))
+    Path(cert).write_bytes(made.public_bytes(Encoding.DER))
+
+
 def _id(key: str, ns: int) -> ua.NodeId:
     """The string node id ``key`` in namespace ``ns``."""
     return ua.NodeId(ua.String(key), ua.Int16(ns))
@@ -240,7 +283,8 @@ class PlantServer:
             await server.init()
             server.set_endpoint(self.url)
             server.set_server_name(f"twin emulator: {self.plant}")
-            await server.set_application_uri(f"urn:twin:emulator:{self.plant}")
+            uri = certificate_uri(self.cert) if self.cert is not None else None
+            await server.set_application_uri(uri or f"urn:twin:emulator:{self.plant}")
             if self.cert is not None and self.key is not None:
                 await server.load_certificate(str(self.cert))
                 await server.load_private_key(str(self.key))
