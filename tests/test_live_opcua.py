@@ -438,3 +438,35 @@ def test_basic256sha256_sign_and_encrypt_connect_a_client_without_exit_2(
         print(f"\nno security: {err.strip()}")
     finally:
         server.close()
+
+
+def test_the_commands_emulate_and_live_over_opcua(served: PlantServer, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "live"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "live", str(DEFAULT), "--opcua", served.url,
+         "--out", str(out), "--forecast-every", "3600"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: (out / "status.json").exists()
+                        and json.loads((out / "status.json").read_text())["connected"], 60)
+        emulate_opcua(served.scenario, served.url, speed=20000, until=60, server=served)
+        assert wait_for(lambda: json.loads((out / "status.json").read_text())["clock"] == 60,
+                        30)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    status = json.loads((out / "status.json").read_text())
+    assert status["stopped"] is True and status["counts"]["opcua_values"] > 0
+    code = main(["emulate", str(DEFAULT), "--opcua", url(), "--speed", "20000",
+                 "--until", "30"])
+    assert code == 0
+    assert "published" in capsys.readouterr().out
+    assert main(["emulate", str(DEFAULT), "--opcua", "mqtt://x:1"]) == 2
