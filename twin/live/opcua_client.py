@@ -52,8 +52,9 @@ if TYPE_CHECKING:
     from twin.live.twin import LiveTwin
 
 log = logging.getLogger("twin.live.opcua")
-QUEUE = 10_000
-"""Values a monitored item keeps on the server between two publishes."""
+QUEUE = 100_000
+"""Values a monitored item asks the server to keep between two publishes (the server may keep
+fewer)."""
 OWN_SEQ = 1 << 40
 """Where the numbers of the event messages this client makes itself begin (the plant's event
 log numbers its own from 0)."""
@@ -167,7 +168,7 @@ class OpcuaConnector:
     def __init__(self, url: str, plant: str, mapping: Mapping, time_unit_seconds: float, *,
                  security: Security | None = None, publishing_ms: float = 50.0,
                  reconnect: tuple[float, float] = (0.2, 2.0), watch: float = 0.5,
-                 request_timeout: float = 4.0) -> None:
+                 request_timeout: float = 10.0) -> None:
         opcua_address(url)
         self.url = url
         self.plant = plant
@@ -187,6 +188,7 @@ class OpcuaConnector:
         self.disconnects = 0
         self.sent = 0
         self.counts = {"opcua_values": 0, "opcua_malformed": 0, "opcua_unmapped": 0,
+                       "opcua_bad_quality": 0,
                        "opcua_log_read_back": 0, "opcua_resubscribed": 0}
         self.origin: datetime | None = mapping.origin
         self.clock = 0.0
@@ -258,7 +260,10 @@ class OpcuaConnector:
     async def _run(self) -> None:
         delay = self.reconnect[0]
         while not self._stop:
-            client = Client(self.url, timeout=self.request_timeout)
+            # asyncua's own health probe waits as long as ours: a server busy sending a large
+            # publish response is not gone
+            client = Client(self.url, timeout=self.request_timeout,
+                            watchdog_intervall=self.request_timeout)
             try:
                 await self._configure(client)
                 await client.connect()
@@ -492,7 +497,8 @@ class OpcuaConnector:
             good = value.StatusCode is None or value.StatusCode.is_good()
             data = value.Value.Value if value.Value is not None else None
             if not good:
-                self._malformed(what[0], f"status {value.StatusCode}")
+                if value.StatusCode.value != ua.StatusCodes.BadWaitingForInitialData:
+                    self.counts["opcua_bad_quality"] += 1  # no value to take
                 continue
             self.counts["opcua_values"] += 1
             by_kind[what[0]].append((what[1], what[2], data,

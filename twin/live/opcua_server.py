@@ -33,6 +33,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from twin.language.schema import Scenario
 
 log = logging.getLogger("twin.live.opcua")
+QUEUE = 100_000
+"""Most values one monitored item keeps between two publishes (a client slower than the plant
+for a while loses none)."""
 SINCE_LIMIT = 500
 """Most event messages one ``EventLogSince`` call returns."""
 
@@ -137,9 +141,18 @@ def _id(key: str, ns: int) -> ua.NodeId:
     return ua.NodeId(ua.String(key), ua.Int16(ns))
 
 
+@dataclass
+class Written(ua.DataValue):
+    """A value as written, never changed afterwards: the copy each monitored item keeps of it
+    (asyncua deep-copies it, the most part of a write's cost) is the value itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Written:
+        return self
+
+
 def datavalue(value: Any, kind: ua.VariantType, source: Any, server: Any) -> ua.DataValue:
     """A value with its source and server timestamps."""
-    return ua.DataValue(ua.Variant(value, kind), SourceTimestamp=source, ServerTimestamp=server)
+    return Written(ua.Variant(value, kind), SourceTimestamp=source, ServerTimestamp=server)
 
 
 class _Users(UserManager):
@@ -213,8 +226,11 @@ class PlantServer:
                 self._set(path(plant, *base, "PartsMade"), 0, ua.VariantType.UInt64,
                           self.origin)
                 for sensor in getattr(spec, "sensors", None) or {}:
-                    self._set(path(plant, *base, "Sensors", sensor), 0.0,
-                              ua.VariantType.Double, None)
+                    key = path(plant, *base, "Sensors", sensor)
+                    self._set(key, 0.0, ua.VariantType.Double, None)
+                    self.values[key] = ua.DataValue(  # no reading yet
+                        ua.Variant(None, ua.VariantType.Null),
+                        StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
                 self.finished[name] = 0
             elif kind == "buffer":
                 self._set(path(plant, "Buffers", name, "Contents"), 0, ua.VariantType.UInt32,
@@ -246,9 +262,9 @@ class PlantServer:
         for key, value in self.values.items():
             parent_key, _, name = key.rpartition("/")
             parent = await folder(parent_key)
+            first = value.Value.Value if value.Value is not None else None
             await parent.add_variable(_id(key, ns), ua.QualifiedName(name, ns),
-                                      value.Value.Value if value.Value else None,
-                                      self.types[key])
+                                      0.0 if first is None else first, self.types[key])
             await server.write_attribute_value(_id(key, ns), value)
         for name, spec in self.scenario.plant.nodes.items():
             if getattr(spec, "kind", None) != "machine":
@@ -281,6 +297,7 @@ class PlantServer:
             server = Server(user_manager=_Users(self.user, self.password)
                             if self.user is not None and self.password is not None else None)
             await server.init()
+            server.iserver.max_monitored_item_queue_size = QUEUE
             server.set_endpoint(self.url)
             server.set_server_name(f"twin emulator: {self.plant}")
             uri = certificate_uri(self.cert) if self.cert is not None else None
@@ -359,12 +376,15 @@ class PlantServer:
         async with self.lock:
             now = datetime.now(UTC)
             server = self.server
-            for key, value, stamp in writes:
+            for k, (key, value, stamp) in enumerate(writes):
                 kind = self.types[key]
-                data = datavalue(value, kind, stamp, now)
+                data = datavalue(value, kind, stamp, None if kind == ua.VariantType.Double
+                                 and "/Sensors/" in key else now)
                 self.values[key] = data
                 if server is not None:
                     await server.write_attribute_value(_id(key, self.ns), data)
+                    if k % 200 == 199:
+                        await asyncio.sleep(0)  # let the subscriptions publish meanwhile
             self.written += len(writes)
 
     def flush(self, timeout: float = 30.0) -> bool:
