@@ -230,7 +230,7 @@ class PlantServer:
                     self._set(key, 0.0, ua.VariantType.Double, None)
                     self.values[key] = ua.DataValue(  # no reading yet
                         ua.Variant(None, ua.VariantType.Null),
-                        StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
+                        StatusCode=ua.StatusCode(ua.UInt32(ua.StatusCodes.BadWaitingForInitialData)))
                 self.finished[name] = 0
             elif kind == "buffer":
                 self._set(path(plant, "Buffers", name, "Contents"), 0, ua.VariantType.UInt32,
