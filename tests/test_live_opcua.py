@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from asyncua import Client, ua
 
@@ -212,7 +213,8 @@ def test_server_restarted_mid_stream_loses_no_state(served: PlantServer, scenari
 
 CODES = {"starved": 0, "working": 1, "blocked": 2, "down": 3, "repair": 4, "maintenance": 5,
          "setup": 6}
-ALARMS = {"fail": "Fault", "repair_end": "Repaired"}
+ALARMS = {"fail": "Fault", "repair_end": "Repaired", "pm_start": "Service",
+          "pm_end": "Serviced"}
 
 
 class ForeignServer(PlantServer):
@@ -227,9 +229,11 @@ class ForeignServer(PlantServer):
         parts = key.split("/")
         if parts[2:3] == ["Clock"]:
             return "Line1/PlantMinutes", ua.VariantType.Double, value
-        if parts[2:3] != ["Machines"] or len(parts) != 5:
+        if parts[2:3] != ["Machines"] or len(parts) not in (5, 6):
             return None
         station = f"Line1/{parts[3].capitalize()}.Station"
+        if parts[4] == "Sensors":  # vibration -> Vib
+            return f"{station}/{parts[5][:3].capitalize()}", ua.VariantType.Double, value
         if parts[4] == "State":
             return f"{station}/Mode", ua.VariantType.Int32, CODES[value]
         if parts[4] == "OperatingAge":
@@ -291,7 +295,7 @@ events:
   source_field: SourceName
   kind_field: Message
   sources: {{{sources}}}
-  kinds: {{Fault: fail, Repaired: repair_end}}
+  kinds: {{Fault: fail, Repaired: repair_end, Service: pm_start, Serviced: pm_end}}
 """
 
 
@@ -303,10 +307,13 @@ def write_mapping(folder: Path, scenario, origin: datetime) -> Path:  # type: ig
         # browse paths for some machines, node ids in the namespace for the others
         node = (f"Objects/Line1/{station}" if k % 2 else
                 f"nsu={NAMESPACE};s=Line1/{station}")
+        sensors = ", ".join(f"{s}: \"{node}/{s[:3].capitalize()}\""
+                            for s in getattr(scenario.plant.nodes[name], "sensors", None) or {})
         machines.append(f"  {name}:\n"
                         f"    state: {{node: \"{node}/Mode\", values: {{{codes}}}}}\n"
                         f"    age: {{node: \"{node}/RunHours\", scale: 60}}\n"
-                        f"    finished: \"{node}/GoodCount\"")
+                        f"    finished: \"{node}/GoodCount\"\n"
+                        f"    sensors: {{{sensors}}}")
     sources = ", ".join(f"{n.capitalize()}.Station: {n}" for n, s in scenario.plant.nodes.items()
                         if s.kind == "machine")
     path = folder / "mapping.yaml"
@@ -316,35 +323,46 @@ def write_mapping(folder: Path, scenario, origin: datetime) -> Path:  # type: ig
 
 
 def test_a_plant_with_other_names_and_state_codes_is_mirrored_through_a_mapping(
-        scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "wear.yaml")  # a press with two sensors
     server = ForeignServer(scenario, url())
     server.fired = {}
     mapping = write_mapping(tmp_path, scenario, server.origin)
     live = Running(opcua_twin(scenario, server.url, mapping=mapping, out=tmp_path / "live",
                               forecasts=False))
     try:
-        emulation = emulate_opcua(scenario, server.url, speed=20000, until=480, server=server)
+        emulation = emulate_opcua(scenario, server.url, speed=100_000, until=3000,
+                                  server=server)
         twin = live.twin
         made = sum(server.finished.values())
         fired = sum(server.fired.values())
         assert live.caught_up(emulation, events=made + fired)
         print(f"\nmapped plant: {made} parts finished (counters), {server.fired} (OPC UA "
               f"events); mirrored {twin.mirror.counts['events']} events")
-        assert made > 1000 and server.fired["fail"] > 0
+        assert made > 1000 and fired > 0
         assert twin.mirror.counts["events"] == made + fired
+        # every reading, at its time (the source timestamp), with its value
+        assert twin.mirror.counts["readings"] == emulation.readings > 500
+        for sensor in ("vibration", "temperature"):
+            times, values = twin.mirror.sensors[("press", sensor)]
+            last = server.values[f"Line1/Press.Station/{sensor[:3].capitalize()}"]
+            assert values[-1] == last.Value.Value
+            assert times[-1] == pytest.approx(
+                (last.SourceTimestamp - server.origin).total_seconds() / 60, abs=1e-9)
+            assert (np.diff(times) > 0).all()
         assert emulation.end is not None
         assert_mirrors(twin.mirror.state(), emulation.end, buffers=False)
         counts = twin.connector.counts  # type: ignore[attr-defined]
         assert counts["opcua_unmapped"] == counts["opcua_malformed"] == 0
         # a code the mapping does not name, and an age that is not a number: counted, dropped
-        server.submit([(f"Plant/{server.plant}/Machines/saw/State", "setup",
-                        server.stamp(481.0))])
-        server.raw("Line1/Saw.Station/Mode", ua.Variant(9, ua.VariantType.Int32), 482.0)
-        server.raw("Line1/Drill.Station/RunHours", ua.Variant(math.nan, ua.VariantType.Double),
-                   482.0)
+        server.submit([(f"Plant/{server.plant}/Machines/blank/State", "setup",
+                        server.stamp(3001.0))])
+        server.raw("Line1/Blank.Station/Mode", ua.Variant(9, ua.VariantType.Int32), 3002.0)
+        server.raw("Line1/Pack.Station/RunHours", ua.Variant(math.nan, ua.VariantType.Double),
+                   3002.0)
         assert wait_for(lambda: counts["opcua_unmapped"] == 1 and counts["opcua_malformed"] == 1,
                         10), counts
-        assert twin.mirror.state().machines["saw"].state == "setup"
+        assert twin.mirror.state().machines["blank"].state == "setup"
     finally:
         live.close()
         server.close()

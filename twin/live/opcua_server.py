@@ -226,19 +226,19 @@ class PlantServer:
                 self._set(path(plant, *base, "PartsMade"), 0, ua.VariantType.UInt64,
                           self.origin)
                 for sensor in getattr(spec, "sensors", None) or {}:
-                    key = path(plant, *base, "Sensors", sensor)
-                    self._set(key, 0.0, ua.VariantType.Double, None)
-                    self.values[key] = ua.DataValue(  # no reading yet
-                        ua.Variant(None, ua.VariantType.Null),
-                        StatusCode=ua.StatusCode(ua.UInt32(ua.StatusCodes.BadWaitingForInitialData)))
+                    self._set(path(plant, *base, "Sensors", sensor), None,
+                              ua.VariantType.Double, None)
                 self.finished[name] = 0
             elif kind == "buffer":
                 self._set(path(plant, "Buffers", name, "Contents"), 0, ua.VariantType.UInt32,
                           self.origin)
 
     def _set(self, key: str, value: Any, kind: ua.VariantType, stamp: datetime | None) -> None:
+        """A variable of the layout and its first value (None: waiting for its first)."""
         self.types[key] = kind
-        self.values[key] = datavalue(value, kind, stamp, datetime.now(UTC))
+        self.values[key] = datavalue(value, kind, stamp, datetime.now(UTC)) if value is not None \
+            else ua.DataValue(ua.Variant(None, ua.VariantType.Null), StatusCode=ua.StatusCode(
+                ua.UInt32(ua.StatusCodes.BadWaitingForInitialData)))
 
     def stamp(self, time: float) -> datetime:
         """The source timestamp of plant time ``time``."""
