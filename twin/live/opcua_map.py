@@ -135,7 +135,8 @@ class Mapping(_Frozen):
     """A method ``(seq) -> [messages]`` giving the log's messages from ``seq`` on."""
     machines: dict[str, MachineMap] = Field(default_factory=dict)
     buffers: dict[str, Node] = Field(default_factory=dict)
-    """Each buffer's contents variable (a count of parts), read into the status."""
+    """Each buffer's contents variable (a count of parts), read as its level (the connector's
+    ``buffers``)."""
     events: EventsMap | None = None
 
 

@@ -271,7 +271,7 @@ class PlantServer:
                 continue
             ident = await folder(path(self.plant, "Machines", name, "Identification"))
             for field, text in (("Manufacturer", "twin emulator"),
-                                ("Model", type(spec).__name__), ("SerialNumber", name)):
+                                ("Model", f"{spec.kind}: {name}"), ("SerialNumber", name)):
                 key = path(self.plant, "Machines", name, "Identification", field)
                 await ident.add_variable(_id(key, ns), ua.QualifiedName(field, ns), text)
         plant = await folder(path(self.plant))
