@@ -7,4 +7,7 @@
 - ``forecast``: look-aheads from the mirrored state, run in a worker process.
 - ``status``: the rolling ``status.json`` and the report page that refreshes.
 - ``twin``: ``twin live``, the loop that ties them together.
+- ``opcua_server``, ``opcua_client``, ``opcua_map``: the same over OPC UA (asyncua): the
+  emulated plant served in twin's address space, a connector reading any server through a
+  mapping file into the same messages.
 """
