@@ -486,5 +486,5 @@ def test_the_commands_emulate_and_live_over_opcua(served: PlantServer, tmp_path:
     code = main(["emulate", str(DEFAULT), "--opcua", url(), "--speed", "20000",
                  "--until", "30"])
     assert code == 0
-    assert "published" in capsys.readouterr().out
+    assert "served 608 events" in capsys.readouterr().out
     assert main(["emulate", str(DEFAULT), "--opcua", "mqtt://x:1"]) == 2

@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.engine.context import BuildContext
+from twin.engine.costs import period_costs
 from twin.engine.crew import Crew
 from twin.engine.events import EventLog, EventSink
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
+from twin.engine.loop import Recorder
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import Recorder, SensorSink, sensor_streams
+from twin.engine.sensors import SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
 from twin.engine.stations import (
     BLOCKED,
@@ -38,7 +40,6 @@ from twin.engine.stations import (
 )
 from twin.engine.warmup import Warmup
 from twin.language.plant import line_constraint, plant_graph
-from twin.supply.wiring import measure_supply
 
 if TYPE_CHECKING:
     from twin.engine.state import PlantState
@@ -86,6 +87,10 @@ class ReplicationResult:
     """Per operator pool: its utilization, the tasks it did, each operator's utilization."""
 
 
+SECTIONS = ("warehouses", "customers", "suppliers", "inventory", "profiles")
+"""The result's sections a plant-wide extension may fill (``BuildContext.extension``)."""
+
+
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
           events: bool = False, initial: PlantState | None = None,
           buckets: float = 0.0, env: simpy.Environment | None = None,
@@ -126,8 +131,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
     ctx.maintenance.start(ctx)
     if ctx.quality is not None:
         ctx.quality.start(ctx)
-    if ctx.supply is not None:
-        ctx.supply.start()
+    for extension in ctx.extensions.values():
+        extension.start()
     return ctx
 
 
@@ -202,10 +207,12 @@ def emit_readings(scenario: Scenario, model: BuildContext, replication: int,
 
 
 def measure(scenario: Scenario, model: BuildContext, replication: int) -> ReplicationResult:
+    """The replication's result: KPIs over the measured span (horizon less warmup), per machine,
+    buffer, product and node statistics, and any deadlock found."""
     span = scenario.horizon - scenario.warmup
     deadlock = find_deadlock(model)
     sinks = model.sinks.values()
-    stores = model.supply.warehouses.values() if model.supply is not None else ()
+    stores = model.warehouses.values()
     good = sum(s.count for s in sinks) + sum(w.made for w in stores)
     escaped = sum(s.escaped for s in sinks) + sum(w.escaped for w in stores)
     scrapped = sum(s.scrapped for s in sinks)
@@ -273,11 +280,12 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     energy = {name: kwh for name, kwh in _energy(scenario, model, machines, span).items()}
     if energy:
         costs["energy"] = sum(energy.values()) * prices.energy / span
-    chain = measure_supply(model.supply, span, scenario.horizon) if model.supply else None
+    measured = [extra for e in model.extensions.values()
+                if (extra := e.measure(span, scenario.horizon)) is not None]
     revenue = sum(s.count for s in sinks) * prices.revenue / span  # customers pay their own
-    if chain is not None:
-        costs.update(chain["costs"])
-        revenue += chain["revenue"]
+    for extra in measured:
+        costs.update(extra["costs"])
+        revenue += extra["revenue"]
     kpis = {
         "throughput": good / span,
         "lead_time": lead / arrivals if arrivals else math.nan,
@@ -292,8 +300,8 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     }
     if energy:
         kpis["energy_per_part"] = sum(energy.values()) / good if good else math.nan
-    if chain is not None:
-        kpis.update(chain["kpis"])
+    for extra in measured:
+        kpis.update(extra["kpis"])
     if model.book is not None:
         kpis.update(model.book.kpis())
     buffers = {
@@ -316,8 +324,6 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     if learning is not None:
         result.learning = learning(model)
     else:
-        from twin.ml.online import period_costs
-
         result.learning = period_costs(scenario, model)
     result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
                             "energy_rate": kwh / span} for name, kwh in energy.items()}
@@ -329,12 +335,10 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
     if model.book is not None:
         result.products = model.book.measure(span, scenario.horizon)
         result.orders = model.book.rows()
-    if chain is not None:
-        result.warehouses = chain["warehouses"]
-        result.customers = chain["customers"]
-        result.suppliers = chain["suppliers"]
-        result.inventory = chain["inventory"]
-        result.profiles = chain["profiles"]
+    for extra in measured:
+        for section in SECTIONS:
+            if section in extra:
+                setattr(result, section, extra[section])
     return result
 
 

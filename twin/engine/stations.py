@@ -24,6 +24,7 @@ from twin.engine.crew import Crew, job_priority
 from twin.engine.health import WearPath, sample_path
 from twin.engine.products import transfer_batch
 from twin.engine.warmup import Warmup
+from twin.records import events as ev
 
 if TYPE_CHECKING:
     from twin.engine.calendar import Calendar
@@ -73,6 +74,7 @@ class StateClock:
         self.__class__ = BucketClock
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, adding the time spent in the previous one."""
         if state == self.state:
             return
         now = self.env.now
@@ -83,10 +85,12 @@ class StateClock:
             self.timeline.append((now, state))
 
     def reset(self) -> None:
+        """Forget the time spent so far; count from now (the end of the warmup)."""
         self.totals = [0.0] * len(STATES)
         self.since = self.env.now
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, indexed as ``STATES``."""
         now = self.env.now
         self.totals[self.state] += now - self.since
         self.since = now
@@ -99,11 +103,14 @@ class BucketClock(StateClock):
     __slots__ = ()
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, spreading a downtime that ends over the buckets it spans."""
         if state != self.state and self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         super().set(state)
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, spreading a downtime under way over its
+        buckets."""
         if self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         return super().close()
@@ -162,6 +169,8 @@ class Releaser:
         return self.admit(Part(0, 0.0), source)
 
     def admit(self, part: Part, source: str = "") -> Part:
+        """Count ``part`` into the plant now: give it the next id, the release time, the product of
+        a labelling ``source``, and log its release."""
         self.count += 1
         self.wip.add(1)
         part.id = self.count
@@ -169,7 +178,7 @@ class Releaser:
         if self.labels and source in self.labels:
             part.product = self.labels[source]
         if self.log is not None:
-            self.log(part.release, source, "release", part)
+            self.log(part.release, source, ev.RELEASE, part)
         return part
 
 
@@ -184,7 +193,7 @@ def timed_source(env: simpy.Environment, name: str, interarrival: Draw, release:
         part = release(name)
         dest.offer(part)
         if log is not None:
-            log(env.now, getattr(dest, "name", ""), "arrive", part)
+            log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
 def infinite_source(env: simpy.Environment, name: str, release: Releaser,
@@ -198,7 +207,7 @@ def infinite_source(env: simpy.Environment, name: str, release: Releaser,
             yield dest.put(part)
         release.admit(part, name)
         if log is not None:
-            log(env.now, getattr(dest, "name", ""), "arrive", part)
+            log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
 @dataclass
@@ -432,6 +441,8 @@ class Machine:
             self.lives.append(Life(self.env.now, self.operating, self.path))
 
     def run(self) -> Process:
+        """The machine's process: take a part, set up, process (interrupted by failures and
+        maintenance), hand the part on; count the time in each state."""
         env = self.env
         timeout = env.timeout
         clock = self.clock
@@ -484,12 +495,12 @@ class Machine:
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
-                        log(env.now, name, "setup_start", part)
+                        log(env.now, name, ev.SETUP_START, part)
                     yield timeout(change())
                     if crew is not None:
                         staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
-                        log(env.now, name, "setup_end", part)
+                        log(env.now, name, ev.SETUP_END, part)
                 self.last_product = product
             elif setup is not None:
                 if batch_left == 0:
@@ -500,12 +511,12 @@ class Machine:
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
-                        log(env.now, name, "setup_start")
+                        log(env.now, name, ev.SETUP_START)
                     yield timeout(setup[1]())
                     if crew is not None:
                         staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
-                        log(env.now, name, "setup_end")
+                        log(env.now, name, ev.SETUP_END)
                     batch_left = setup[0]
                 batch_left -= 1
             operator = None
@@ -522,7 +533,7 @@ class Machine:
                     operator = yield from staff.process.attend(name)
             clock.set(WORKING)
             if log is not None:
-                log(env.now, name, "start", part)
+                log(env.now, name, ev.START, part)
             if given is None:
                 work = draw() if by_product is None else by_product.get(part.product or "", draw)()
             else:
@@ -552,7 +563,7 @@ class Machine:
             if operator is not None:
                 staff.process.release(operator)  # type: ignore[union-attr]
             if log is not None:
-                log(env.now, name, "finish", part)
+                log(env.now, name, ev.FINISH, part)
             if self.batch:
                 self.holding = None
                 yield from self._unload(part)
@@ -575,12 +586,12 @@ class Machine:
                 clock.set(BLOCKED)
                 self.waiting_on = dest
                 if log is not None:
-                    log(env.now, name, "blocked", part)
+                    log(env.now, name, ev.BLOCKED, part)
                 yield from self._wait(dest.put(part), BLOCKED)
                 if log is not None:
-                    log(env.now, name, "unblocked", part)
+                    log(env.now, name, ev.UNBLOCKED, part)
             if log is not None and not isinstance(dest, (Sink, Split)):
-                log(env.now, getattr(dest, "name", ""), "arrive", part)
+                log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
             self.holding = None
 
     def _unload(self, load: Part) -> Process:
@@ -596,7 +607,7 @@ class Machine:
                 self.waiting_on = dest
                 yield from self._wait(dest.put(part), BLOCKED)
             if self.log is not None and not isinstance(dest, (Sink, Split)):
-                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+                self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
         self.holding = None
 
     # -- calendars and failures on elapsed time
@@ -713,7 +724,7 @@ class Machine:
             if not dest.try_put(part):
                 yield dest.put(part)
             if self.log is not None and not isinstance(dest, Sink):
-                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+                self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
     def _hand_over(self, part: Part) -> Process:
         """Pass on a part finished before a warm start (the machine starts blocked)."""
@@ -772,7 +783,7 @@ class Machine:
         self.clock.set(DOWN)
         log = self.log
         if log is not None:
-            log(self.env.now, self.name, "fail")
+            log(self.env.now, self.name, ev.FAIL)
         if self.upkeep is not None and counted:
             self.upkeep.failed(self)
         ttr = self.ttr if self.modes is None else self.modes[self.mode][2]
@@ -780,13 +791,13 @@ class Machine:
         yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), ttr(),
                                  self._repair_started)
         if log is not None:
-            log(self.env.now, self.name, "repair_end")
+            log(self.env.now, self.name, ev.REPAIR_END)
         self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
 
     def _repair_started(self) -> None:
         self.clock.set(REPAIR)
         if self.log is not None:
-            self.log(self.env.now, self.name, "repair_start")
+            self.log(self.env.now, self.name, ev.REPAIR_START)
 
     def call_maintenance(self) -> None:
         """Ask for a maintenance now: at once if the machine waits (starved or blocked), else
@@ -807,12 +818,12 @@ class Machine:
         self.clock.set(MAINTENANCE)
         log = self.log
         if log is not None:
-            log(self.env.now, self.name, "pm_start")
+            log(self.env.now, self.name, ev.PM_START)
         assert self.pm_duration is not None
         yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
                                  self.pm_duration())
         if log is not None:
-            log(self.env.now, self.name, "pm_end")
+            log(self.env.now, self.name, ev.PM_END)
         self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)
         if self.upkeep is not None:
             self.upkeep.maintained(self)

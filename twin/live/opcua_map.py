@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from twin.engine.events import EVENTS
 from twin.engine.stations import STATES
 from twin.errors import InputError
 from twin.language.messages import validation_problems
 from twin.language.yamlio import line_of, load_yaml
+from twin.records.events import EVENTS
 
 if TYPE_CHECKING:
     from twin.language.schema import Scenario
@@ -138,6 +138,19 @@ class Mapping(_Frozen):
     """Each buffer's contents variable (a count of parts), read as its level (the connector's
     ``buffers``)."""
     events: EventsMap | None = None
+
+
+OPCUA_ONLY = ("map", "user", "cert", "key", "server_cert", "security_mode")
+"""The command-line options that go with ``--opcua`` only."""
+
+
+def mqtt_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without OPC UA's (none may be given with ``--broker``: ``InputError``)."""
+    given = [k for k in OPCUA_ONLY if options.get(k) is not None]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise InputError(option, [((), "goes with --opcua, not --broker", None)])
+    return {k: v for k, v in options.items() if k not in OPCUA_ONLY}
 
 
 def check_names(mapping: Mapping, nodes: dict[str, str]) -> list[tuple[tuple[str | int, ...], str]]:
