@@ -488,3 +488,25 @@ def test_the_commands_emulate_and_live_over_opcua(served: PlantServer, tmp_path:
     assert code == 0
     assert "served 608 events" in capsys.readouterr().out
     assert main(["emulate", str(DEFAULT), "--opcua", "mqtt://x:1"]) == 2
+
+
+def test_event_messages_the_subscription_skipped_are_read_back(served: PlantServer, scenario,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    from twin.live.opcua_map import path
+    from twin.live.schema import encode
+
+    live = Running(opcua_twin(scenario, served.url, out=tmp_path / "live", forecasts=False))
+    try:
+        messages = [encode({"seq": k, "clock": 10.0 * (k + 1), "events": [
+            [10.0 * k + 1, "saw", "fail", None, None, None],
+            [10.0 * k + 5, "saw", "repair_end", None, None, None]]}).decode() for k in range(3)]
+        served.log.extend(messages)  # the log holds all three; the variable shows only the last
+        served.submit([(path(served.plant, "EventLog"), messages[-1], served.stamp(30.0)),
+                       (path(served.plant, "Clock"), 30.0, served.stamp(30.0))])
+        connector: Any = live.twin.connector
+        assert wait_for(lambda: connector.clock_read >= 30.0, 10) and live.settled()
+        assert live.twin.mirror.counts["events"] == 6
+        assert connector.counts["opcua_log_gaps"] == 1
+        assert connector.counts["opcua_log_read_back"] == 3  # the one shown too, taken once
+    finally:
+        live.close()

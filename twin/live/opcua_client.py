@@ -188,7 +188,7 @@ class OpcuaConnector:
         self.disconnects = 0
         self.sent = 0
         self.counts = {"opcua_values": 0, "opcua_malformed": 0, "opcua_unmapped": 0,
-                       "opcua_bad_quality": 0,
+                       "opcua_bad_quality": 0, "opcua_log_gaps": 0,
                        "opcua_log_read_back": 0, "opcua_resubscribed": 0}
         self.origin: datetime | None = mapping.origin
         self.clock = 0.0
@@ -543,7 +543,7 @@ class OpcuaConnector:
 
     async def _fill_gap(self) -> None:
         """Messages of the log were missed (the server's queue overflowed): read them."""
-        self.counts["opcua_log_gaps"] = self.counts.get("opcua_log_gaps", 0) + 1
+        self.counts["opcua_log_gaps"] += 1
         if self.client is not None:
             await self._read_back(self.client)
 
