@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import exp
+from tests.helpers import CHROMEDRIVER, CHROMIUM, chromium, exp
 from twin.cli import main
 from twin.engine.replication import simulate
 from twin.engine.state import PlantState
@@ -330,11 +329,8 @@ def test_bad_input_exits_2_before_anything_runs(tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="headless Chromium is not installed")
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="headless Chromium is not installed")
 def test_the_schedule_report_draws_the_gantt_chart_in_a_browser(tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -345,15 +341,7 @@ def test_the_schedule_report_draws_the_gantt_chart_in_a_browser(tmp_path: Path) 
                                                           for j in JOHNSON]), scenario)
     report = save_schedule(schedule(scenario, orders, replications=20,
                                     executor=SerialExecutor()), tmp_path / "out")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(shutil.which("chromium"))
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,2000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(shutil.which("chromedriver"))),
-                              options=options)
-    try:
+    with chromium() as driver:
         driver.get(report.as_uri())
         state = WebDriverWait(driver, 30).until(
             lambda d: d.execute_script("return document.body.dataset.plots"))
@@ -364,8 +352,6 @@ def test_the_schedule_report_draws_the_gantt_chart_in_a_browser(tmp_path: Path) 
         assert len(gantt.find_elements(By.CSS_SELECTOR, ".bars path")) == 12
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == []
-    finally:
-        driver.quit()
 
 
 def test_the_live_twin_replans_the_open_orders_from_the_mirrored_state(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,34 +29,26 @@ class _Parser(argparse.ArgumentParser):
         raise ArgumentError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _checked(cast: Callable[[str], float], ok: Callable[[float], bool], what: str,
+             kind: str = "a number") -> Callable[[str], Any]:
+    """An argparse type: ``cast`` the text (else "expected {kind}"), and refuse a value that is
+    not ``ok`` ("must {what}")."""
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must {what}, got {text}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _horizon(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "be at least 1", "a whole number")
+_seed = _checked(int, lambda v: v >= 0, "be 0 or more", "a whole number")
+_horizon = _checked(float, lambda v: math.isfinite(v) and v > 0, "be a positive number")
+_share = _checked(float, lambda v: 0 < v < 1, "lie between 0 and 1")
+_probability = _checked(float, lambda v: 0.5 < v < 1, "lie between 0.5 and 1")
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -66,26 +58,6 @@ def _window(text: str) -> tuple[float, float]:
         return parse_window(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.5 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0.5 and 1, got {text}")
-    return value
 
 
 def _kpi_list(text: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin.engine.stations import DOWN, MAINTENANCE
+from twin.engine.states import DOWN, MAINTENANCE
 from twin.records.costs import cost_by_period
 
 

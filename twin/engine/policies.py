@@ -21,7 +21,8 @@ import networkx as nx
 import numpy as np
 import simpy
 
-from twin.engine.stations import DOWN, MAINTENANCE, REPAIR, Draw, Machine
+from twin.engine.states import DOWN, MAINTENANCE, REPAIR
+from twin.engine.stations import Draw, Machine
 from twin.language.policies import (
     ConditionBased,
     Opportunistic,

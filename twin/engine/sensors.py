@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.engine.stations import STATES, WORKING
+from twin.engine.states import STATES, WORKING
 
 if TYPE_CHECKING:
     from twin.engine.stations import Machine

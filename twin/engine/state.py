@@ -192,7 +192,7 @@ def part_record(part: Any, now: float) -> dict[str, Any]:
 
 def capture(ctx: BuildContext, scenario: Scenario, replication: int) -> PlantState:
     """The state of a replication now (at its end): what ``--save-state`` writes."""
-    from twin.engine.stations import STATES
+    from twin.engine.states import STATES
 
     now = ctx.env.now
 

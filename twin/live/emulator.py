@@ -20,7 +20,7 @@ from twin.engine.events import EventLog
 from twin.engine.loop import advance
 from twin.engine.replication import build
 from twin.engine.state import PlantState, capture
-from twin.engine.stations import STATES, WORKING
+from twin.engine.states import STATES, WORKING
 from twin.live.connector import Connector
 from twin.live.schema import encode, plant_topic
 

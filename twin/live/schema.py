@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.engine.stations import STATES
+from twin.engine.states import STATES
 from twin.records.events import EVENTS
 
 VERSION = 1

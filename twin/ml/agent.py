@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
+from twin.engine.states import DOWN, MAINTENANCE, REPAIR
 from twin.errors import InputError
 
 if TYPE_CHECKING:

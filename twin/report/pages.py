@@ -29,14 +29,14 @@ from plotly.subplots import make_subplots
 
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.records import __version__
+from twin.view.svg import STATE_COLORS as VIEW_COLORS
+from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
-STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
-                "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
-                "setup": "#bcbd22", "waiting_operator": "#9467bd", "off": "#d9d9d9"}
-STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
-                "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance",
-                "setup": "setup", "waiting_operator": "waiting for an operator",
-                "off": "off (calendar)"}
+STATE_COLORS = {"utilization" if state == "working" else state: colour
+                for state, colour in VIEW_COLORS.items()}
+"""The colours of the state charts, by machine statistic (the plant drawing's, by state)."""
+STATE_LABELS = {"utilization" if state == "working" else state: label
+                for state, label in VIEW_LABELS.items()}
 KPI_LABELS = {k.name: k.label for k in KPI_TABLE}
 
 CSS = """
