@@ -157,6 +157,12 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
     return EXIT_OK
 
 
+def rest(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given (not None) besides the command, its scenario and its broker."""
+    return {k: v for k, v in vars(args).items()
+            if v is not None and k not in ("command", "scenario", "broker")}
+
+
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options among ``names`` the user gave (the library's defaults stand for the rest)."""
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -266,22 +272,14 @@ def cmd_emulate(args: argparse.Namespace, console: RichConsole) -> int:
     time."""
     from twin.live.commands import emulate_command
 
-    return emulate_command(args.scenario, args.broker, console, sets=args.sets, seed=args.seed,
-                           speed=args.speed, until=args.until, replication=args.replication,
-                           client_id=args.client_id, save_state=args.save_state,
-                           tls=(args.ca, args.cert, args.key))
+    return emulate_command(args.scenario, args.broker, console, **rest(args))
 
 
 def cmd_live(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin live``: run the live twin of the scenario on the broker until Ctrl-C."""
     from twin.live.commands import live_command
 
-    return live_command(args.scenario, args.broker, console, sets=args.sets, out=args.out,
-                        forecast_every=args.forecast_every, horizon=args.horizon,
-                        replications=args.replications, buckets=args.buckets,
-                        tolerance=args.tolerance, client_id=args.client_id, record=args.record,
-                        record_rows=args.record_rows, schedule=args.schedule,
-                        tls=(args.ca, args.cert, args.key), **given(args, "schedule_every"))
+    return live_command(args.scenario, args.broker, console, **rest(args))
 
 
 @contextlib.contextmanager

@@ -104,6 +104,35 @@ def _kpis_option(p: argparse.ArgumentParser) -> None:
                    help="KPI columns to print (all are in the JSON and the report)")
 
 
+def _transport(p: argparse.ArgumentParser, serve: bool) -> None:
+    """--broker or --opcua, and OPC UA's security options."""
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--broker", metavar="URL",
+                       help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the "
+                            "password may come from TWIN_MQTT_PASSWORD")
+    where.add_argument("--opcua", metavar="URL", help="opc.tcp://HOST:PORT: "
+                       + ("serve the plant as an OPC UA server there" if serve else
+                          "mirror the plant from this OPC UA server"))
+    p.add_argument("--user", help="OPC UA user name (its password in TWIN_OPCUA_PASSWORD)"
+                   + ("; anonymous clients are then refused" if serve else ""))
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="with mqtts://: the authority that signed the broker's certificate")
+    p.add_argument("--cert", type=Path, metavar="FILE",
+                   help="with mqtts://: a client certificate (PEM), where the broker asks; "
+                        "with --opcua: a certificate (PEM or DER) for Basic256Sha256" + (
+                       " (the server's: only Sign and SignAndEncrypt endpoints are offered)"
+                       if serve else " (the client's)"))
+    p.add_argument("--key", type=Path, metavar="FILE", help="the certificate's private key")
+    if not serve:
+        p.add_argument("--server-cert", type=Path, metavar="FILE",
+                       help="the server's certificate (default: the one it offers)")
+        p.add_argument("--security-mode", choices=["Sign", "SignAndEncrypt"],
+                       help="with --cert (default SignAndEncrypt)")
+        p.add_argument("--map", type=Path, metavar="FILE",
+                       help="mapping of the server's nodes to the plant (YAML; default: "
+                            "twin's own address space)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``twin`` argument parser: every command, its options and its handler."""
     parser = _Parser(prog="twin", description="Digital-twin discrete-event simulator.")
@@ -244,16 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trials asked of the sampler at once, run together (default 1)")
 
     p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "
-                                       "events, machine states and sensor readings over MQTT")
+                                       "events, machine states and sensor readings over MQTT "
+                                       "(or serving them over OPC UA)")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL",
-                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
-                        "may come from TWIN_MQTT_PASSWORD")
-    p.add_argument("--ca", type=Path, metavar="FILE",
-                   help="with mqtts://: the authority that signed the broker's certificate")
-    p.add_argument("--cert", type=Path, metavar="FILE",
-                   help="with mqtts://: a client certificate (PEM), where the broker asks")
-    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
+    _transport(p, serve=True)
     p.add_argument("--speed", type=_horizon, default=1.0,
                    help="times faster than real time (default 1)")
     p.add_argument("--until", type=_horizon, metavar="T",
@@ -266,17 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-state", type=Path, metavar="FILE",
                    help="write the plant's true state at the end (the format of run --state)")
 
-    p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics; forecast from "
-                                    "it; keep live/status.json and a report page")
+    p = sub.add_parser("live", help="mirror a plant's state from its MQTT topics (or its OPC UA "
+                                    "server); forecast from it; keep live/status.json and a "
+                                    "report page")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
-    p.add_argument("--broker", required=True, metavar="URL",
-                   help="mqtt://[USER[:PASSWORD]@]HOST:PORT, or mqtts:// (TLS); the password "
-                        "may come from TWIN_MQTT_PASSWORD")
-    p.add_argument("--ca", type=Path, metavar="FILE",
-                   help="with mqtts://: the authority that signed the broker's certificate")
-    p.add_argument("--cert", type=Path, metavar="FILE",
-                   help="with mqtts://: a client certificate (PEM), where the broker asks")
-    p.add_argument("--key", type=Path, metavar="FILE", help="the client certificate's key")
+    _transport(p, serve=False)
     p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
                    help="seconds between forecasts (default 60)")
     p.add_argument("--horizon", type=_horizon, metavar="H",

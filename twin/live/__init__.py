@@ -10,4 +10,7 @@
   watch that says within seconds when there is no broker connection, and why.
 - ``record``: what the twin receives, written to Parquet, kept whole through a kill.
 - ``twin``: ``twin live``, the loop that ties them together.
+- ``opcua_server``, ``opcua_client``, ``opcua_map``: the same over OPC UA (asyncua): the
+  emulated plant served in twin's address space, a connector reading any server through a
+  mapping file into the same messages.
 """

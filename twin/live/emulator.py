@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy.rt
 
@@ -42,6 +42,12 @@ BATCH = 2000
 def unit_seconds(time_unit: str | None) -> float:
     """Seconds in one time unit of the scenario (its ``time_unit`` label; unknown: 1)."""
     return UNITS.get((time_unit or "").strip().lower(), 1.0)
+
+
+class Publisher(Protocol):
+    """Where the emulator sends its messages: the MQTT ``Connector``, or an OPC UA server."""
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None: ...
 
 
 class PublishingLog(EventLog):
@@ -86,7 +92,7 @@ class NotDelivered(TwinError):
 class Emulator:
     """One replication of ``scenario`` in real time, publishing on ``connector``."""
 
-    def __init__(self, scenario: Scenario, connector: Connector, *, speed: float = 1.0,
+    def __init__(self, scenario: Scenario, connector: Publisher, *, speed: float = 1.0,
                  replication: int = 0, tick: float = 0.1) -> None:
         self.scenario = scenario
         self.connector = connector

@@ -65,17 +65,19 @@ class LiveTwin:
                  status_every: float = 1.0, forecasts: bool = True, record: bool = False,
                  record_rows: int = 1 << 20, schedule: str | Path | None = None,
                  schedule_every: float = 300.0, tls: TLS | None = None,
-                 forecast_limit: float | None = None) -> None:
+                 forecast_limit: float | None = None, connector: Any = None) -> None:
         self.scenario = scenario
         self.plant = scenario.name
         self.out = Path(out)
         self.mirror = Mirror(scenario, tolerance)
         will = {"v": 1, "plant": self.plant, "connected": False, "stopped": True,
                 "why": "the twin vanished without a goodbye (killed, or its network lost)"}
-        self.connector = Connector(  # first: a broker URL or TLS file that is wrong starts nothing
+        # first: a broker URL or TLS file that is wrong starts nothing
+        self.connector = connector if connector is not None else Connector(
             broker, client_id or f"twin-live-{self.plant}", (f"{ROOT}/{self.plant}/plant/#",),
             tls=tls, manual_ack=True,
             will=(twin_topic(self.plant, "status"), json.dumps(will).encode()))
+        """The MQTT ``Connector``, or another with its calls (``twin.live.opcua_client``)."""
         self.watch_connection = ConnectionWatch(self.connector, log)
         self.forecast_every = forecast_every
         self.status_every = status_every
@@ -318,7 +320,8 @@ class LiveTwin:
                   **({"schedule_errors": self.schedule_errors} if self.scheduler else {}),
                   "connects": self.connector.connects,
                   "disconnects": self.connector.disconnects,
-                  "connect_failures": self.connector.failures}
+                  "connect_failures": getattr(self.connector, "failures", 0),
+                  **getattr(self.connector, "counts", {})}
         now = datetime.now(UTC)
         connected = self.connector.connected.is_set() and not self.stopped
         return {"v": 1, "plant": self.plant, "time_unit": self.scenario.time_unit,
