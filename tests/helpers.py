@@ -6,7 +6,8 @@ import contextlib
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -111,3 +112,13 @@ def chromium(width: int = 1280, height: int = 2000) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``condition()`` comes true within ``timeout`` seconds (polled every 50 ms)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
 from twin.engine.state import PlantState
 from twin.language.loading import load_scenario
 from twin.live.broker import Broker, mosquitto
@@ -43,15 +44,6 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture(scope="module")
 def scenario():  # type: ignore[no-untyped-def]
     return load_scenario(DEFAULT)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 class Running:

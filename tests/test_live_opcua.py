@@ -10,7 +10,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from asyncua import Client, ua
 
+from tests.helpers import wait_for
 from twin.cli import main
 from twin.engine.state import PlantState
 from twin.errors import InputError
@@ -41,15 +42,6 @@ def scenario():  # type: ignore[no-untyped-def]
 
 def url() -> str:
     return f"opc.tcp://127.0.0.1:{free_port()}"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 class Running:

@@ -94,7 +94,13 @@ def live_command(scenario_path: Path, broker: str | None, console: Any, *,
     broker_address(broker)
     scenario = load_scenario(scenario_path, [parse_assignment(t) for t in sets])
     twin = LiveTwin(scenario, broker, out=out, tls=tls, **options)
-    console.print(f"live twin of {scenario.name!r} on {redact(broker)}: status in "
+    return run_twin(twin, redact(broker), out, console)
+
+
+def run_twin(twin: Any, where: str, out: Path, console: Any) -> int:
+    """Say where the live twin ``twin`` listens and where its status is, and run it until
+    interrupted."""
+    console.print(f"live twin of {twin.plant!r} on {where}: status in "
                   f"{out / 'status.json'}, page {out / 'index.html'} (Ctrl-C stops)",
                   highlight=False)
     try:

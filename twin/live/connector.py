@@ -41,6 +41,19 @@ PASSWORD_ENV = "TWIN_MQTT_PASSWORD"
 """Where the password comes from when the URL names a user without one."""
 
 
+def take(inbox: queue.Queue[Any] | queue.SimpleQueue[Any], limit: int,
+         timeout: float) -> list[Any]:
+    """Up to ``limit`` items of ``inbox``, waiting up to ``timeout`` seconds for the first."""
+    out: list[Any] = []
+    try:
+        out.append(inbox.get(timeout=timeout) if timeout > 0 else inbox.get_nowait())
+        while len(out) < limit:
+            out.append(inbox.get_nowait())
+    except queue.Empty:
+        pass
+    return out
+
+
 @dataclass(frozen=True)
 class TLS:
     """TLS files: the authority that signed the broker's certificate (``ca``; the system's by
@@ -260,15 +273,7 @@ class Connector:
     def receive(self, limit: int = 5000, timeout: float = 0.05) -> list[Received]:
         """Up to ``limit`` messages received, waiting up to ``timeout`` for the first; with
         ``manual_ack``, each to be acknowledged (``ack``) once processed."""
-        out: list[Received] = []
-        try:
-            out.append(self.inbox.get(timeout=timeout) if timeout > 0 else
-                       self.inbox.get_nowait())
-            while len(out) < limit:
-                out.append(self.inbox.get_nowait())
-        except queue.Empty:
-            pass
-        return out
+        return take(self.inbox, limit, timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until the broker has acknowledged everything published (or ``timeout``)."""

@@ -43,6 +43,7 @@ from asyncua.common.subscription import Subscription
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from twin.errors import InputError
+from twin.live.connector import take
 from twin.live.opcua_map import Mapping
 from twin.live.opcua_server import PASSWORD_ENV, certificate_uri, opcua_address
 from twin.live.schema import STATE_NAMES, encode, plant_topic
@@ -234,15 +235,7 @@ class OpcuaConnector:
     def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[tuple[str, bytes]]:
         """Up to ``limit`` messages, waiting up to ``timeout`` for the first."""
         self._check()
-        out: list[tuple[str, bytes]] = []
-        try:
-            out.append(self.inbox.get(timeout=timeout) if timeout > 0 else
-                       self.inbox.get_nowait())
-            while len(out) < limit:
-                out.append(self.inbox.get_nowait())
-        except queue.Empty:
-            pass
-        return out
+        return take(self.inbox, limit, timeout)
 
     def close(self) -> None:
         self._stop = True

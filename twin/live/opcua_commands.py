@@ -11,6 +11,7 @@ from typing import Any
 from twin.engine.state import dump_state
 from twin.language.loading import load_scenario
 from twin.language.overrides import parse_assignment
+from twin.live.commands import run_twin
 from twin.live.opcua_client import Security, opcua_twin, public_url
 from twin.live.opcua_server import emulate_opcua, opcua_address, serve_options
 from twin.records.output import write_text
@@ -63,11 +64,4 @@ def live_opcua_command(scenario_path: Path, url: str, console: Any, *, sets: lis
     except BaseException:
         twin.close()
         raise
-    console.print(f"live twin of {scenario.name!r} on {public_url(url)}: status in "
-                  f"{out / 'status.json'}, page {out / 'index.html'} (Ctrl-C stops)",
-                  highlight=False)
-    try:
-        twin.run()
-    except KeyboardInterrupt:
-        console.print(f"stopped: {out / 'status.json'}", highlight=False)
-    return EXIT_OK
+    return run_twin(twin, public_url(url), out, console)
