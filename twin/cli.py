@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("failure", "defect"), default="failure",
                    help="what a risk model learns: failure within --label-horizon, or whether a "
                         "part made then is defective")
+    p.add_argument("--coverage", type=_share, default=None,
+                   help="RUL models: calibrate conformal prediction intervals covering this "
+                        "share of new lives (e.g. 0.9) on training lives kept out of the fit")
     p.add_argument("--allow-import", action="store_true",
                    help="allow --predictor module:Class (imports that module)")
     p.set_defaults(handler=cmd_train)
@@ -566,7 +569,7 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
         stride=args.stride or 1, rul_cap=args.rul_cap if args.rul_cap is not None else 125.0,
         label_horizon=args.label_horizon or 30.0, test=args.test, test_rul=args.test_rul,
         holdout=args.holdout, truncations=args.truncations, seed=seed,
-        allow_imports=args.allow_import, stage=stage)
+        allow_imports=args.allow_import, stage=stage, coverage=args.coverage)
 
 
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
@@ -607,7 +610,7 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
                             stride=args.stride or 5,
                             label_horizon=args.label_horizon or 200.0, task=args.task,
                             allow_imports=args.allow_import, progress=update, stage=stage,
-                            source=str(args.scenario))
+                            source=str(args.scenario), coverage=args.coverage)
         name = scenario.name
     out = out_folder(args, f"{name}-{args.predictor}")
     model = trained.save(out)

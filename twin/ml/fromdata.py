@@ -82,11 +82,16 @@ def train_from_data(
     stage: Callable[[str], None] | None = None,
     params: dict[str, Any] | None = None,
     history: int | None = None,
+    coverage: float | None = None,
+    calibration_share: float = 0.2,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
     set ``test`` with its true remaining lives ``test_rul``. Windows of ``steps`` readings end
-    from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter)."""
+    from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter). With
+    ``coverage`` (an RUL model) a share ``calibration_share`` of the training lives run to
+    failure is kept out of the fit (and of the normalization) to calibrate conformal
+    prediction intervals, whose coverage and width are measured on the test lives."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
@@ -101,6 +106,16 @@ def train_from_data(
         train_units, test_units = lives.units, []
     else:
         train_units, test_units = split_units(lives, holdout, seed)
+    calibration_units: list[Any] = []
+    if coverage is not None:
+        if model.task != "rul":
+            raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
+                                                  "intervals are for remaining-life models",
+                                             None)])
+        from twin.ml.conformal import prepare_units
+
+        model, train_units, calibration_units = prepare_units(
+            model, coverage, lives, train_units, calibration_share, seed)
     training = lives.subset(train_units)
     prep = Preprocess.fit(training)
     say(f"{lives.source}: {len(lives.units)} lives; sensors {', '.join(prep.sensors)}"
@@ -144,9 +159,18 @@ def train_from_data(
                                "windows": int(len(y)), "test_windows": int(len(Xt)),
                                "fit_seconds": round(fit_seconds, 2)}
     predicted = model.predict(Xt)
+    conformal: dict[str, Any] | None = None
     if model.task == "rul":
         metrics.update(rul_rmse=rmse(predicted, actual), phm_score=phm_score(predicted, actual),
                        constant_rmse=rmse(np.full(len(actual), float(np.mean(y))), actual))
+        if coverage is not None:
+            from twin.ml.conformal import calibrate, interval_metrics
+
+            held = life_windows(lives.subset(calibration_units), prep, steps, 1, rul_cap,
+                                history)
+            calibration = calibrate(model, held.X, held.rul, held.life, coverage)
+            metrics.update(interval_metrics(model, calibration, Xt, actual))
+            conformal = calibration.to_json()
         if rul_cap is not None:
             metrics["rul_rmse_uncapped_truth"] = rmse(predicted, uncapped)
     else:
@@ -169,6 +193,9 @@ def train_from_data(
         "test_units": [_plain(u) for u in test_units],
         "evaluation": evaluation, "metrics": metrics,
     }
+    if conformal is not None:
+        metadata["conformal"] = conformal
+        metadata["calibration_units"] = [_plain(u) for u in calibration_units]
     notes = [f"scored on {evaluation}" + (f"; RUL capped at {rul_cap:g} cycles"
                                           if rul_cap is not None else "")]
     return TrainResult(model, predictor, metrics, metadata, notes)

@@ -27,6 +27,7 @@ BUILTINS = {
     "cnn": "predictors.neural:CNNRUL",
     "lstm": "predictors.neural:LSTMRUL",
     "gbt": "predictors.trees:BoostedRUL",
+    "gbt-quantile": "predictors.trees:BoostedQuantileRUL",
     "ensemble": "predictors.ensemble:EnsembleRUL",
     "svm": "predictors.svm:SupportVectorRUL",
     "svm-risk": "predictors.svm:SupportVectorRisk",
