@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", type=_share, default=None,
                    help="RUL models: calibrate conformal prediction intervals covering this "
                         "share of new lives (e.g. 0.9) on training lives kept out of the fit")
+    p.add_argument("--calibration-folds", type=_positive_int, default=None, metavar="K",
+                   help="with --data and --coverage: calibrate on every training life by K "
+                        "folds (cross-conformal) instead of keeping lives out of the fit")
     p.add_argument("--allow-import", action="store_true",
                    help="allow --predictor module:Class (imports that module)")
     p.set_defaults(handler=cmd_train)
@@ -569,7 +572,8 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
         stride=args.stride or 1, rul_cap=args.rul_cap if args.rul_cap is not None else 125.0,
         label_horizon=args.label_horizon or 30.0, test=args.test, test_rul=args.test_rul,
         holdout=args.holdout, truncations=args.truncations, seed=seed,
-        allow_imports=args.allow_import, stage=stage, coverage=args.coverage)
+        allow_imports=args.allow_import, stage=stage, coverage=args.coverage,
+        calibration_folds=args.calibration_folds)
 
 
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
@@ -592,7 +596,7 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     epochs.addHandler(Epochs())
 
     if args.data is None:
-        for option in ("rul_cap", "test", "test_rul"):
+        for option in ("rul_cap", "test", "test_rul", "calibration_folds"):
             if getattr(args, option) is not None:
                 raise ArgumentError(f"--{option.replace('_', '-')} goes with --data")
         if args.scenario is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from twin.errors import InputError
 from twin.ml.lives import (
@@ -84,6 +85,7 @@ def train_from_data(
     history: int | None = None,
     coverage: float | None = None,
     calibration_share: float = 0.2,
+    calibration_folds: int | None = None,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
@@ -91,7 +93,9 @@ def train_from_data(
     from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter). With
     ``coverage`` (an RUL model) a share ``calibration_share`` of the training lives run to
     failure is kept out of the fit (and of the normalization) to calibrate conformal
-    prediction intervals, whose coverage and width are measured on the test lives."""
+    prediction intervals, whose coverage and width are measured on the test lives; with
+    ``calibration_folds`` every training life calibrates instead, scored by a model fitted on
+    the other folds (cross-conformal), and none is kept out of the fit."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
@@ -100,6 +104,9 @@ def train_from_data(
     if (test is None) != (test_rul is None):
         raise InputError("--test", [((), "--test and --test-rul go together (the truncated "
                                           "lives and their true remaining lives)", None)])
+    if calibration_folds is not None and coverage is None:
+        raise InputError("--calibration-folds", [((), "calibration folds go with --coverage",
+                                                  None)])
     lives = read_lives(data, format)
     test_units: list[Any]
     if test is not None:
@@ -107,7 +114,7 @@ def train_from_data(
     else:
         train_units, test_units = split_units(lives, holdout, seed)
     calibration_units: list[Any] = []
-    if coverage is not None:
+    if coverage is not None and calibration_folds is None:
         if model.task != "rul":
             raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
                                                   "intervals are for remaining-life models",
@@ -116,6 +123,13 @@ def train_from_data(
 
         model, train_units, calibration_units = prepare_units(
             model, coverage, lives, train_units, calibration_share, seed)
+    elif coverage is not None:
+        if model.task != "rul":
+            raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
+                                                  "intervals are for remaining-life models",
+                                             None)])
+        if "coverage" in model.get_params():
+            model.set_params(coverage=coverage)
     training = lives.subset(train_units)
     prep = Preprocess.fit(training)
     say(f"{lives.source}: {len(lives.units)} lives; sensors {', '.join(prep.sensors)}"
@@ -164,11 +178,16 @@ def train_from_data(
         metrics.update(rul_rmse=rmse(predicted, actual), phm_score=phm_score(predicted, actual),
                        constant_rmse=rmse(np.full(len(actual), float(np.mean(y))), actual))
         if coverage is not None:
-            from twin.ml.conformal import calibrate, interval_metrics
+            from twin.ml.conformal import calibrate, cross_calibrate, interval_metrics
 
-            held = life_windows(lives.subset(calibration_units), prep, steps, 1, rul_cap,
-                                history)
-            calibration = calibrate(model, held.X, held.rul, held.life, coverage)
+            if calibration_folds is not None:
+                failed = np.array([training.failed[u] for u in windows.units])[windows.life]
+                calibration = cross_calibrate(clone(model), X, y, windows.life[keep], coverage,
+                                              calibration_folds, seed, failed[keep], say)
+            else:
+                held = life_windows(lives.subset(calibration_units), prep, steps, 1, rul_cap,
+                                    history)
+                calibration = calibrate(model, held.X, held.rul, held.life, coverage)
             metrics.update(interval_metrics(model, calibration, Xt, actual))
             conformal = calibration.to_json()
         if rul_cap is not None:
