@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from twin import load_scenario
 from twin.cli import main
 from twin.ml.conformal import (
     calibrate,
@@ -17,9 +18,12 @@ from twin.ml.conformal import (
     life_weights,
     load_interval_model,
     predict_interval,
+    relative_scale,
     weighted_conformal_quantile,
 )
 from twin.ml.registry import create
+from twin.study.executors import SerialExecutor
+from twin.study.variants import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 WEAR = ROOT / "scenarios" / "wear.yaml"
@@ -80,7 +84,8 @@ def test_the_quantile_is_the_split_conformal_order_statistic() -> None:
     assert weighted_conformal_quantile(np.r_[np.zeros(9), 1.0], w, 2, 0.34) == 1.0
 
 
-def test_split_conformal_covers_90_percent_of_held_out_lives() -> None:
+@pytest.mark.parametrize("method", ["relative", "absolute"])
+def test_split_conformal_covers_90_percent_of_held_out_lives(method: str) -> None:
     """Synthetic lives with known noise: the interval covers the true remaining life of a life
     cut at a random reading in 90% of held-out lives, within 2 points. 20 calibrations of 200
     lives, each judged on 500 new lives: the pooled coverage has a standard deviation of about
@@ -88,29 +93,36 @@ def test_split_conformal_covers_90_percent_of_held_out_lives() -> None:
     2 points is over three of them; the expected coverage is at least 0.9 and at most
     0.9 + 1/201 (one window per life); pooling the windows of a life keeps it there."""
     rng = np.random.default_rng(2026)
-    model = create("linear").fit(*all_windows(*synthetic_lives(300, rng))[:2])
-    covered, widths = [], []
+    X, y, _lives = all_windows(*synthetic_lives(300, rng))
+    model = create("linear").fit(X, y)
+    scale = relative_scale(y)
+    covered, widths, late = [], [], []
     for _ in range(20):
         X, y, lives = all_windows(*synthetic_lives(200, rng))
-        calibration = calibrate(model, X, y, lives, 0.9)
-        assert calibration.method == "split" and calibration.lives == 200
+        calibration = calibrate(model, X, y, lives, 0.9, method, scale)
+        assert calibration.method == method and calibration.lives == 200
         Xt, yt = random_cuts(*synthetic_lives(500, rng), rng)
         lower, upper = predict_interval(model, Xt, calibration)
         assert np.all(lower >= 0) and np.all(upper >= lower)
         covered.append(coverage_by_life(lower, upper, yt))
         widths.append(float(np.mean(upper - lower)))
-    print(f"coverage {np.mean(covered):.4f}, mean width {np.mean(widths):.2f}")
+        late.append(float(np.mean((upper - lower)[yt < 15])))
+    print(f"{method}: coverage {np.mean(covered):.4f}, mean width {np.mean(widths):.2f}")
     assert abs(np.mean(covered) - 0.9) <= 0.02, np.mean(covered)
     # the interval of a model that knows nothing (the mean life left) is much wider
     constant = 2 * np.quantile(np.abs(yt - yt.mean()), 0.9)
-    assert 0 < np.mean(widths) < 0.5 * constant
+    assert 0 < np.mean(widths) < 0.6 * constant
+    if method == "relative":  # near the end the interval narrows with the predicted life
+        assert np.mean(late) < 0.5 * np.mean(widths)
 
 
 def test_asking_for_more_coverage_widens_the_interval() -> None:
     rng = np.random.default_rng(7)
-    model = create("linear").fit(*all_windows(*synthetic_lives(100, rng))[:2])
+    X, y, _lives = all_windows(*synthetic_lives(100, rng))
+    model = create("linear").fit(X, y)
+    scale = relative_scale(y)
     X, y, lives = all_windows(*synthetic_lives(100, rng))
-    calibration = calibrate(model, X, y, lives, 0.9)
+    calibration = calibrate(model, X, y, lives, 0.9, scale=scale)
     Xt, yt = random_cuts(*synthetic_lives(2000, rng), rng)
     shares = []
     for coverage in (0.5, 0.8, 0.9, 0.95):
@@ -150,12 +162,13 @@ def test_train_with_coverage_stores_the_calibration(tmp_path: Path) -> None:
     assert metrics["calibration_lives"] >= 5
     model = load_interval_model(out / "model.json")
     meta = json.loads((out / "model.json").read_text())["metadata"]
-    assert meta["conformal"]["method"] == "split"
+    assert meta["conformal"]["method"] == "relative"
     assert model.calibration.quantile() == pytest.approx(meta["conformal"]["quantile"])
     X = np.random.default_rng(0).normal(3, 0.5, (4, 30, 2))
     lower, upper = model.predict_interval(X)
     point = model.predict(X)
-    assert np.allclose(upper - point, meta["conformal"]["quantile"], rtol=1e-9)
+    spread = point + meta["conformal"]["scale"]
+    assert np.allclose(upper - point, model.calibration.quantile() * spread, rtol=1e-12)
     assert np.all(lower <= point)
 
 
@@ -171,3 +184,63 @@ def test_coverage_on_a_risk_model_exits_2(tmp_path: Path,
 def test_coverage_outside_0_1_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(WEAR), "--predictor", "linear", "--coverage", "1.5"]) == 2
     assert "--coverage: must lie between 0 and 1" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+@pytest.fixture(scope="module")
+def quantile_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gbt-quantile")
+    assert main(["train", str(WEAR), "--predictor", "gbt-quantile", "--out", str(out),
+                 "--horizon", "40000", "--replications", "3", "--coverage", "0.9"]) == 0
+    meta = json.loads((out / "model.json").read_text())["metadata"]
+    assert meta["conformal"]["method"] == "cqr"
+    return out / "model.json"
+
+
+def test_a_policy_on_the_lower_bound_fails_no_more_than_the_coverage_allows(
+        quantile_model: Path) -> None:
+    """Maintain when the lower bound of the remaining life reaches 100 minutes: a life ends in
+    a failure only where the bound missed the true remaining life, which a bound of coverage c
+    does in at most a share 1 - c of lives. The count of failures among the lives ended is
+    judged against that share by a one-sided binomial test at 5%; the point prediction, at
+    the same threshold, lets the press fail."""
+    from scipy.stats import binom
+
+    policy = {"kind": "predictive", "model": str(quantile_model), "threshold": 100,
+              "every": 30, "duration": 20}
+    policies = {"point": {"maintenance.policy": policy},
+                "lower-0.5": {"maintenance.policy": {**policy, "on": "lower",
+                                                     "coverage": 0.5}},
+                "lower-0.9": {"maintenance.policy": {**policy, "on": "lower"}}}
+    scenario = load_scenario(WEAR, [("horizon", 20_000), ("replications", 2),
+                                    ("policies", policies)])
+    doc = compare(scenario, executor=SerialExecutor())
+    ended = {}
+    for name, result in doc["policies"].items():
+        press = result["machines"]["press"]
+        failures = round(sum(press["failures"]["values"]))
+        ended[name] = (failures, failures + round(sum(press["preventive"]["values"])))
+    for name, coverage in (("lower-0.5", 0.5), ("lower-0.9", 0.9)):
+        failures, lives = ended[name]
+        assert lives >= 15
+        assert binom.sf(failures - 1, lives, 1 - coverage) > 0.05, (name, failures, lives)
+    assert ended["lower-0.9"][0] < ended["point"][0]
+    cost = {n: p["kpis"]["cost_rate"]["mean"] for n, p in doc["policies"].items()}
+    assert cost["lower-0.9"] < cost["point"]
+
+
+def test_on_lower_needs_a_calibrated_model(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "plain"
+    assert main(["train", str(WEAR), "--predictor", "linear", "--out", str(out),
+                 "--horizon", "20000", "--replications", "2"]) == 0
+    policy = ("maintenance.policy={kind: predictive, model: " + json.dumps(str(out / "model.json"))
+              + ", threshold: 100, every: 30, duration: 20, on: lower}")
+    assert main(["validate", str(WEAR), "--set", policy]) == 2
+    err = capsys.readouterr().err
+    assert "maintenance.policy.on" in err and "--coverage" in err and "Traceback" not in err
+    assert main(["validate", str(WEAR), "--set", policy.replace(", on: lower",
+                                                                  ", coverage: 0.9")]) == 2
+    assert "give on: lower too" in capsys.readouterr().err

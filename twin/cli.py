@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", type=_share, default=None,
                    help="RUL models: calibrate conformal prediction intervals covering this "
                         "share of new lives (e.g. 0.9) on training lives kept out of the fit")
+    p.add_argument("--conformal", choices=("relative", "absolute", "cqr"), default=None,
+                   help="with --coverage: the conformal score (default relative: the width "
+                        "follows the predicted life; cqr for quantile models, their default)")
     p.add_argument("--calibration-folds", type=_positive_int, default=None, metavar="K",
                    help="with --data and --coverage: calibrate on every training life by K "
                         "folds (cross-conformal) instead of keeping lives out of the fit")
@@ -573,7 +576,7 @@ def _train_from_data(args: argparse.Namespace, stage: Callable[[str], None]) -> 
         label_horizon=args.label_horizon or 30.0, test=args.test, test_rul=args.test_rul,
         holdout=args.holdout, truncations=args.truncations, seed=seed,
         allow_imports=args.allow_import, stage=stage, coverage=args.coverage,
-        calibration_folds=args.calibration_folds)
+        calibration_folds=args.calibration_folds, conformal=args.conformal)
 
 
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
@@ -614,7 +617,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
                             stride=args.stride or 5,
                             label_horizon=args.label_horizon or 200.0, task=args.task,
                             allow_imports=args.allow_import, progress=update, stage=stage,
-                            source=str(args.scenario), coverage=args.coverage)
+                            source=str(args.scenario), coverage=args.coverage,
+                            conformal=args.conformal)
         name = scenario.name
     out = out_folder(args, f"{name}-{args.predictor}")
     model = trained.save(out)

@@ -16,12 +16,19 @@ the finite-sample correction of split conformal over ``lives`` units (the pooled
 Dunn, Wasserman and Ramdas 2022). A new life, scored at a random one of its windows, is then
 covered with the wanted probability; ``coverage_by_life`` measures it on held-out lives.
 
-Scores:
+Scores (all split conformal; the first two for any RUL predictor):
 
-- ``split`` (any RUL predictor): ``|y - prediction|``; the interval is the prediction plus or
-  minus the quantile, the lower bound cut at 0 (a remaining life is never negative);
+- ``relative`` (the default for point predictors): ``|y - prediction| / (prediction + scale)``;
+  the interval is the prediction plus or minus the quantile times ``prediction + scale``, so it
+  narrows as the predicted life runs out (a remaining life's error grows with it: the further
+  the failure, the less the sensors tell of it). ``scale`` (10% of the mean remaining life of
+  the lives fitted on, never of the calibration lives) keeps the score finite near the end;
+- ``absolute``: ``|y - prediction|``; the interval is the prediction plus or minus the
+  quantile, one width for every window;
 - ``cqr`` (predictors with ``predict_quantiles``): ``max(low - y, y - high)``; the interval is
   ``[low - q, high + q]``.
+
+Every lower bound is cut at 0 (a remaining life is never negative).
 
 The calibration is kept with the saved model (its metadata, ``conformal``), scores included,
 so a policy may ask for another coverage than the one it was trained for.
@@ -37,7 +44,7 @@ import numpy as np
 
 from twin.errors import InputError
 
-METHODS = ("split", "cqr")
+METHODS = ("relative", "absolute", "cqr")
 
 
 def quantile_predictor(model: Any) -> bool:
@@ -79,6 +86,8 @@ class Calibration:
     scores: np.ndarray
     weights: np.ndarray
     lives: int
+    scale: float = 0.0
+    """The ``relative`` score's offset (0 for the others)."""
 
     def quantile(self, coverage: float | None = None) -> float:
         """The score quantile that covers ``coverage`` (default: the trained one) of new lives."""
@@ -87,44 +96,73 @@ class Calibration:
 
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "coverage": self.coverage, "lives": self.lives,
-                "quantile": self.quantile(),
-                "scores": [round(float(s), 6) for s in self.scores],
+                "scale": self.scale, "quantile": self.quantile(),
+                "scores": [float(s) for s in self.scores],
                 "weights": [float(w) for w in self.weights]}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Calibration:
         return cls(doc["method"], float(doc["coverage"]), np.asarray(doc["scores"], float),
-                   np.asarray(doc["weights"], float), int(doc["lives"]))
+                   np.asarray(doc["weights"], float), int(doc["lives"]),
+                   float(doc.get("scale", 0.0)))
 
 
-def _bands(model: Any, X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+def _bands(model: Any, X: np.ndarray, method: str, scale: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, spread): the model's band and the factor the quantile is multiplied by."""
     if method == "cqr":
         low, high = model.predict_quantiles(X)
-        return np.asarray(low, float), np.asarray(high, float)
+        low, high = np.asarray(low, float), np.asarray(high, float)
+        return low, high, np.ones(len(low))
     point = np.asarray(model.predict(X), float)
-    return point, point
+    spread = point + scale if method == "relative" else np.ones(len(point))
+    return point, point, spread
 
 
-def scores(model: Any, X: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+def scores(model: Any, X: np.ndarray, y: np.ndarray, method: str, scale: float = 0.0
+           ) -> np.ndarray:
     """Nonconformity of the true remaining lives ``y`` under the model's predictions."""
-    low, high = _bands(model, X, method)
+    low, high, spread = _bands(model, X, method, scale)
     y = np.asarray(y, float)
-    return np.maximum(low - y, y - high)
+    return np.maximum(low - y, y - high) / spread
+
+
+def default_method(model: Any) -> str:
+    """``cqr`` for a model that predicts quantiles, else ``relative``."""
+    return "cqr" if quantile_predictor(model) else "relative"
+
+
+def relative_scale(y_fit: np.ndarray) -> float:
+    """The ``relative`` score's offset: 10% of the mean remaining life fitted on (at least a
+    millionth of the largest, so the score stays finite)."""
+    y_fit = np.asarray(y_fit, float)
+    return float(max(0.1 * np.mean(y_fit), 1e-6 * np.max(np.abs(y_fit)), 1e-9))
 
 
 def calibrate(model: Any, X: np.ndarray, y: np.ndarray, lives: np.ndarray, coverage: float,
-              method: str | None = None) -> Calibration:
+              method: str | None = None, scale: float = 0.0) -> Calibration:
     """Score a fitted RUL ``model`` on the windows ``X`` of calibration lives (``lives``: the
-    life of each window; none of them seen in fitting) with true remaining lives ``y``."""
-    if method is None:
-        method = "cqr" if quantile_predictor(model) else "split"
-    if method not in METHODS:
-        raise ValueError(f"unknown conformal method {method!r} ({', '.join(METHODS)})")
+    life of each window; none of them seen in fitting) with true remaining lives ``y``
+    (``method``: default ``default_method``; ``scale``: the ``relative`` score's offset, from
+    the lives fitted on)."""
+    method = default_method(model) if method is None else method
+    _check_method(model, method, scale)
     if not 0 < coverage < 1:
         raise ValueError(f"coverage must lie between 0 and 1, got {coverage}")
     units = len(np.unique(lives))
-    return Calibration(method, float(coverage), scores(model, X, y, method),
-                       life_weights(lives), units)
+    return Calibration(method, float(coverage), scores(model, X, y, method, scale),
+                       life_weights(lives), units, scale if method == "relative" else 0.0)
+
+
+def _check_method(model: Any, method: str, scale: float) -> None:
+    if method not in METHODS:
+        raise InputError("--conformal", [((), f"unknown conformal score {method!r} "
+                                               f"({', '.join(METHODS)})", None)])
+    if method == "cqr" and not quantile_predictor(model):
+        raise InputError("--conformal", [((), "cqr needs a model that predicts quantiles "
+                                               "(such as gbt-quantile)", None)])
+    if method == "relative" and scale <= 0:
+        raise ValueError("the relative score needs a positive scale")
 
 
 def predict_interval(model: Any, X: np.ndarray, calibration: Calibration,
@@ -132,8 +170,8 @@ def predict_interval(model: Any, X: np.ndarray, calibration: Calibration,
     """Lower and upper bounds of the remaining life of each window, covering ``coverage``
     (default: the calibrated one) of new lives; the lower bound is never below 0."""
     q = calibration.quantile(coverage)
-    low, high = _bands(model, X, calibration.method)
-    return np.maximum(low - q, 0.0), high + q
+    low, high, spread = _bands(model, X, calibration.method, calibration.scale)
+    return np.maximum(low - q * spread, 0.0), high + q * spread
 
 
 def coverage_by_life(lower: np.ndarray, upper: np.ndarray, y: np.ndarray,
@@ -240,7 +278,7 @@ def prepare_units(model: Any, coverage: float, lives: Any, train_units: list[Any
 def cross_calibrate(model: Any, X: np.ndarray, y: np.ndarray, lives: np.ndarray,
                     coverage: float, folds: int, seed: int = 0,
                     scored: np.ndarray | None = None,
-                    stage: Any = None) -> Calibration:
+                    stage: Any = None, method: str | None = None) -> Calibration:
     """Cross-conformal calibration by life: the training lives split into ``folds``; a copy of
     the (unfitted) ``model`` fitted on the other folds scores each fold's windows (those under
     ``scored``: by default all), so every training life calibrates and none is kept out of the
@@ -259,7 +297,9 @@ def cross_calibrate(model: Any, X: np.ndarray, y: np.ndarray, lives: np.ndarray,
     order = np.random.default_rng(seed + 11).permutation(names)
     assigned = {life: i % folds for i, life in enumerate(order)}
     fold_of = np.array([assigned.get(life, -1) for life in lives])
-    method = "cqr" if quantile_predictor(model) else "split"
+    method = default_method(model) if method is None else method
+    scale = relative_scale(y) if method == "relative" else 0.0
+    _check_method(model, method, scale)
     out_scores = np.zeros(len(y))
     for k in range(folds):
         if stage is not None:
@@ -270,7 +310,7 @@ def cross_calibrate(model: Any, X: np.ndarray, y: np.ndarray, lives: np.ndarray,
             copy.fit(X[~inside], y[~inside], groups=lives[~inside])
         else:
             copy.fit(X[~inside], y[~inside])
-        out_scores[inside] = scores(copy, X[inside], y[inside], method)
+        out_scores[inside] = scores(copy, X[inside], y[inside], method, scale)
     keep = fold_of >= 0
     return Calibration(method, float(coverage), out_scores[keep], life_weights(lives[keep]),
-                       len(names))
+                       len(names), scale)

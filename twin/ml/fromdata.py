@@ -86,6 +86,7 @@ def train_from_data(
     coverage: float | None = None,
     calibration_share: float = 0.2,
     calibration_folds: int | None = None,
+    conformal: str | None = None,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
@@ -95,7 +96,8 @@ def train_from_data(
     failure is kept out of the fit (and of the normalization) to calibrate conformal
     prediction intervals, whose coverage and width are measured on the test lives; with
     ``calibration_folds`` every training life calibrates instead, scored by a model fitted on
-    the other folds (cross-conformal), and none is kept out of the fit."""
+    the other folds (cross-conformal), and none is kept out of the fit. ``conformal``: the
+    score (``twin.ml.conformal``; default ``relative``, or ``cqr`` for a quantile model)."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
@@ -173,23 +175,30 @@ def train_from_data(
                                "windows": int(len(y)), "test_windows": int(len(Xt)),
                                "fit_seconds": round(fit_seconds, 2)}
     predicted = model.predict(Xt)
-    conformal: dict[str, Any] | None = None
+    calibrated: dict[str, Any] | None = None
     if model.task == "rul":
         metrics.update(rul_rmse=rmse(predicted, actual), phm_score=phm_score(predicted, actual),
                        constant_rmse=rmse(np.full(len(actual), float(np.mean(y))), actual))
         if coverage is not None:
-            from twin.ml.conformal import calibrate, cross_calibrate, interval_metrics
+            from twin.ml.conformal import (
+                calibrate,
+                cross_calibrate,
+                interval_metrics,
+                relative_scale,
+            )
 
             if calibration_folds is not None:
                 failed = np.array([training.failed[u] for u in windows.units])[windows.life]
                 calibration = cross_calibrate(clone(model), X, y, windows.life[keep], coverage,
-                                              calibration_folds, seed, failed[keep], say)
+                                              calibration_folds, seed, failed[keep], say,
+                                              conformal)
             else:
                 held = life_windows(lives.subset(calibration_units), prep, steps, 1, rul_cap,
                                     history)
-                calibration = calibrate(model, held.X, held.rul, held.life, coverage)
+                calibration = calibrate(model, held.X, held.rul, held.life, coverage,
+                                        conformal, relative_scale(y))
             metrics.update(interval_metrics(model, calibration, Xt, actual))
-            conformal = calibration.to_json()
+            calibrated = calibration.to_json()
         if rul_cap is not None:
             metrics["rul_rmse_uncapped_truth"] = rmse(predicted, uncapped)
     else:
@@ -212,8 +221,8 @@ def train_from_data(
         "test_units": [_plain(u) for u in test_units],
         "evaluation": evaluation, "metrics": metrics,
     }
-    if conformal is not None:
-        metadata["conformal"] = conformal
+    if calibrated is not None:
+        metadata["conformal"] = calibrated
         metadata["calibration_units"] = [_plain(u) for u in calibration_units]
     notes = [f"scored on {evaluation}" + (f"; RUL capped at {rul_cap:g} cycles"
                                           if rul_cap is not None else "")]

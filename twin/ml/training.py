@@ -206,13 +206,15 @@ def train(
     source: str = "scenario",
     coverage: float | None = None,
     calibration_share: float = 0.25,
+    conformal: str | None = None,
 ) -> TrainResult:
     """Simulate run-to-failure histories of ``scenario``, cut them into windows, split by life,
     fit the predictor called ``predictor`` and measure it on the held-out lives.
     ``progress(done, total)`` follows the simulated replications, ``stage(text)`` the steps;
     ``source`` names the scenario in messages (its file). With ``coverage`` (an RUL model) a
     share ``calibration_share`` of the training lives is kept out of the fit to calibrate
-    conformal prediction intervals (``twin.ml.conformal``), measured on the held-out lives."""
+    conformal prediction intervals (``twin.ml.conformal``; ``conformal``: the score, by
+    default ``relative``, or ``cqr`` for a quantile model), measured on the held-out lives."""
     from twin.ml.registry import create
 
     model = create(predictor, allow_imports=allow_imports)
@@ -225,7 +227,7 @@ def train(
         f"{', '.join(watched_machines(scenario))}")
     data = windows(histories(scenario, progress=progress), steps=steps, stride=stride)
     train_mask, test = split_by_life(data, seed=scenario.seed)
-    conformal: dict[str, Any] | None = None
+    calibrated: dict[str, Any] | None = None
     metrics: dict[str, Any] = {"windows": int(len(data.rul)),
                                "train_lives": int(len(set(data.life[train_mask]))),
                                "test_lives": int(len(set(data.life[test])))}
@@ -252,13 +254,14 @@ def train(
                          f"predictions, is made for RUL in cycles, and this scenario counts "
                          f"{scenario.time_unit} (give time_unit: cycle to have it)")
         if coverage is not None:
-            from twin.ml.conformal import calibrate, interval_metrics
+            from twin.ml.conformal import calibrate, interval_metrics, relative_scale
 
             calibration = calibrate(model, data.X[calibration_mask], data.rul[calibration_mask],
-                                    data.life[calibration_mask], coverage)
+                                    data.life[calibration_mask], coverage, conformal,
+                                    relative_scale(data.rul[train_mask]))
             metrics.update(interval_metrics(model, calibration, data.X[test], data.rul[test],
                                             data.life[test]))
-            conformal = calibration.to_json()
+            calibrated = calibration.to_json()
     else:
         if task == "defect":
             y = defect_labels(data, scenario, seed=scenario.seed)
@@ -276,6 +279,6 @@ def train(
                 "stride": stride, "label_horizon": label_horizon,
                 "task": model.task if model.task == "rul" else task,
                 "time_unit": scenario.time_unit, "metrics": metrics}
-    if conformal is not None:
-        metadata["conformal"] = conformal
+    if calibrated is not None:
+        metadata["conformal"] = calibrated
     return TrainResult(model, predictor, metrics, metadata, notes)
