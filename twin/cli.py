@@ -256,9 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-horizon", type=_horizon, default=None,
                    help="for failure models: label 1 when the failure comes within this time "
                         "(default 200; 30 cycles with --data)")
-    p.add_argument("--task", choices=("failure", "defect"), default="failure",
-                   help="what a risk model learns: failure within --label-horizon, or whether a "
-                        "part made then is defective")
+    p.add_argument("--task", choices=("failure", "defect", "inspect"), default="failure",
+                   help="what a risk model learns: failure within --label-horizon, whether a "
+                        "part made then is defective, or (inspect: cnn2d, contrast) whether the "
+                        "part a camera photographs is defective")
+    p.add_argument("--images", type=_positive_int, default=2000,
+                   help="with --task inspect: synthetic images to learn from (default 2000)")
     p.add_argument("--coverage", type=_share, default=None,
                    help="RUL models: calibrate conformal prediction intervals covering this "
                         "share of new lives (e.g. 0.9) on training lives kept out of the fit")
@@ -605,11 +608,19 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
         if args.scenario is None:
             raise ArgumentError("give a scenario to simulate histories from, or --data LIVES")
     if args.data is not None:
-        if args.task == "defect":
-            raise ArgumentError("--task defect needs defect labels, which recorded lives do "
+        if args.task in ("defect", "inspect"):
+            raise ArgumentError(f"--task {args.task} needs defect labels, which recorded lives do "
                                 "not have: train from a scenario with a defects model")
         trained = _train_from_data(args, stage)
         name = args.data.stem if args.scenario is None else scenario_from(args).name
+    elif args.task == "inspect":
+        from twin.ml.vision import train_inspection
+
+        scenario = scenario_from(args)
+        trained = train_inspection(scenario, args.predictor, images=args.images,
+                                   allow_imports=args.allow_import,
+                                   stage=stage, source=str(args.scenario))
+        name = scenario.name
     else:
         scenario = scenario_from(args)
         with progress(f"{scenario.name}: histories", scenario.replications) as update:
@@ -623,7 +634,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     out = out_folder(args, f"{name}-{args.predictor}")
     model = trained.save(out)
     task = trained.metadata["task"]
-    table = Table(title=f"{args.predictor} ({task}) on held-out lives")
+    table = Table(title=f"{args.predictor} ({task}) on held-out "
+                        f"{'images' if task == 'inspect' else 'lives'}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in trained.metrics.items():

@@ -250,6 +250,14 @@ class Quality:
     suspect: Destination | None = None
     products: dict[str, tuple[float, float]] | None = None
     """Per product: its own (probability, per_wear) of being made defective here."""
+    camera: Any = None
+    """A camera inspection (``twin.engine.camera.CameraCheck``): it judges the inspected parts
+    instead of the detection and false-alarm rates (the rates' draw is still made)."""
+
+
+def _photographed(_draw: float, camera: Any, part: Part) -> bool:
+    """The camera's judgement of ``part`` (the rate-based check's draw made and set aside)."""
+    return bool(camera.rejects(part.defective))
 
 
 @dataclass(frozen=True)
@@ -841,8 +849,9 @@ class Machine:
             return q.suspect
         if q.inspection is not None:
             sampling, detection, false_alarm = q.inspection
-            if uniform() < sampling and uniform() < (
-                    detection if part.defective else false_alarm):
+            if uniform() < sampling and (
+                    uniform() < (detection if part.defective else false_alarm)
+                    if q.camera is None else _photographed(uniform(), q.camera, part)):
                 self.rejected += 1
                 assert q.reject is not None
                 part.plan = None  # off its route: the edges take it on

@@ -33,6 +33,8 @@ BUILTINS = {
     "svm-risk": "predictors.svm:SupportVectorRisk",
     "sgd": "predictors.sgd:SGDRUL",
     "sgd-risk": "predictors.sgd:SGDRisk",
+    "cnn2d": "predictors.vision:CNN2D",
+    "contrast": "predictors.vision:ContrastRule",
 }
 GROUP = PREDICTORS
 
