@@ -60,7 +60,8 @@ class CNN2D(Predictor):
             def __init__(self) -> None:
                 super().__init__()
                 self.features = nn.Sequential(
-                    nn.Conv2d(1, c, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(1, c, 5, stride=2, padding=2), nn.ReLU(),
+                    nn.MaxPool2d(2, ceil_mode=True),
                     nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU())
                 self.out = nn.Linear(2 * c, 1)
 
