@@ -43,11 +43,11 @@ DATA = ROOT.parent / "shared" / "data" / "cmapss" / "train_FD001.txt"
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from twin.ml.fromdata import train_from_data
-    from twin.ml.registry import BUILTINS
+    from twin.ml.registry import builtin_names
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--predictors", default=",".join(BUILTINS),
+    parser.add_argument("--predictors", default=",".join(builtin_names()),
                         help="comma-separated names (default: every built-in)")
     parser.add_argument("--seeds", default="0", help="split seeds, comma-separated (default 0)")
     parser.add_argument("--out", type=Path, help="save each model in OUT/<predictor>-<seed>")
@@ -105,8 +105,9 @@ def choose_policies(data: Path, folds: int = 5) -> int:
     import yaml
 
     from twin.ml.fromdata import HISTORY, STEPS, split_units
-    from twin.ml.lives import Preprocess, life_windows, read_lives, window_index
+    from twin.ml.lives import Preprocess, life_windows, window_index
     from twin.ml.registry import create
+    from twin.records.lives import read_lives
 
     scenario = yaml.safe_load((ROOT / "scenarios" / "fd001.yaml").read_text())
     costs = scenario["costs"]

@@ -21,7 +21,7 @@ import pandas as pd
 from twin import scenario_from_data
 from twin.engine.replication import build, emit_readings, measure
 from twin.engine.sensors import MemorySink
-from twin.engine.stations import STATES, WORKING
+from twin.engine.states import STATES, WORKING
 
 
 def plant(machines: int, horizon: float) -> Any:

@@ -42,6 +42,11 @@ class EnsembleRUL(Predictor):
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> EnsembleRUL:
+        """Fit every member on the windows ``X`` and remaining lives ``y`` (``groups``: the life of
+        each window, for members that split validation lives); returns the ensemble.
+
+        Raises ValueError if a member is not a remaining-life predictor.
+        """
         fitted = []
         for model in self._create():
             if groups is not None and accepts_groups(model):
@@ -53,16 +58,24 @@ class EnsembleRUL(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The weighted mean of the members' remaining-life predictions, one per window.
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "models_"):
             raise NotFittedError("EnsembleRUL is not fitted")
         return np.sum([w * m.predict(X) for w, m in zip(self._weights(), self.models_,
                                                         strict=True)], axis=0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """Every member's learned state, its arrays prefixed by the member's position (``0.``,
+        ``1.``, ...)."""
         return {f"{i}.{k}": v for i, m in enumerate(self.models_)
                 for k, v in m.get_state().items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> EnsembleRUL:
+        """Rebuild the members from their hyper-parameters and restore each one's state; returns the
+        ensemble."""
         models = self._create()
         for i, model in enumerate(models):
             prefix = f"{i}."

@@ -19,6 +19,8 @@ class LinearRUL(Predictor):
         self.alpha = alpha
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LinearRUL:
+        """Standardize the window features and fit the ridge regression to the remaining lives
+        ``y``; returns the predictor."""
         features = window_features(X)
         self.scaler_ = StandardScaler().fit(features)
         self.model_ = Ridge(alpha=self.alpha).fit(self.scaler_.transform(features),
@@ -26,15 +28,19 @@ class LinearRUL(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The remaining life of each window (operating time, at least 0)."""
         check_is_fitted(self, "model_")
         out = self.model_.predict(self.scaler_.transform(window_features(X)))
         return np.maximum(out, 0.0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The scaler's mean and scale, the coefficients and the intercept."""
         return {"mean": self.scaler_.mean_, "scale": self.scaler_.scale_,
                 "coef": self.model_.coef_, "intercept": np.array(self.model_.intercept_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> LinearRUL:
+        """Restore the scaler and the regression from ``get_state``'s arrays; returns the
+        predictor."""
         self.scaler_ = StandardScaler()
         self.scaler_.mean_, self.scaler_.scale_ = state["mean"], state["scale"]
         self.scaler_.var_ = state["scale"] ** 2

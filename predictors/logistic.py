@@ -20,6 +20,8 @@ class LogisticRisk(Predictor):
         self.class_weight = class_weight
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticRisk:
+        """Standardize the window features and fit the logistic regression to the 0/1 labels ``y``;
+        returns the predictor."""
         features = window_features(X)
         self.scaler_ = StandardScaler().fit(features)
         self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight,
@@ -28,17 +30,21 @@ class LogisticRisk(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The probability of the event for each window (0 if the training data had no event)."""
         check_is_fitted(self, "model_")
         proba = self.model_.predict_proba(self.scaler_.transform(window_features(X)))
         return proba[:, list(self.model_.classes_).index(1)] if 1 in self.model_.classes_ \
             else np.zeros(len(X))
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The scaler's mean and scale, the coefficients, the intercept and the classes."""
         return {"mean": self.scaler_.mean_, "scale": self.scaler_.scale_,
                 "coef": self.model_.coef_, "intercept": self.model_.intercept_,
                 "classes": self.model_.classes_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> LogisticRisk:
+        """Restore the scaler and the regression from ``get_state``'s arrays; returns the
+        predictor."""
         self.scaler_ = StandardScaler()
         self.scaler_.mean_, self.scaler_.scale_ = state["mean"], state["scale"]
         self.scaler_.var_ = state["scale"] ** 2

@@ -62,6 +62,10 @@ class _TorchRUL(Predictor):
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> _TorchRUL:
+        """Standardize windows and remaining lives, and train the network for at most ``epochs``
+        epochs, keeping the weights with the least error on a share ``validation`` of the lives
+        (``groups``: each window's life) and stopping after ``patience`` epochs without improvement;
+        returns the predictor."""
         torch = _torch()
         X = check_windows(X)
         y = np.asarray(y, dtype=float)
@@ -135,6 +139,10 @@ class _TorchRUL(Predictor):
         return net.eval()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The remaining life of each window (operating time, at least 0).
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "net_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted")
         torch = _torch()
@@ -146,12 +154,16 @@ class _TorchRUL(Predictor):
         return np.maximum(out * self.y_scale_ + self.y_mean_, 0.0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The network's weights (``net.`` prefixed), the input and target standardization, the
+        window shape and the architecture version."""
         state = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         state.update(x_mean=self.x_mean_, x_scale=self.x_scale_, shape=self.shape_,
                      y=np.array([self.y_mean_, self.y_scale_]), arch=np.array([2]))
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> _TorchRUL:
+        """Rebuild the network for the saved window shape and load its weights; returns the
+        predictor."""
         torch = _torch()
         self.x_mean_, self.x_scale_ = state["x_mean"], state["x_scale"]
         self.y_mean_, self.y_scale_ = float(state["y"][0]), float(state["y"][1])

@@ -33,6 +33,8 @@ class _SGD(Predictor):
         return (features - self.mean_) / self.scale_
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> _SGD:
+        """Standardize the window features and learn from the windows ``X`` and targets ``y`` for
+        ``epochs`` passes; returns the predictor."""
         Z = self._start(X)
         self._learn(Z, np.asarray(y), self.epochs, first=True)
         return self
@@ -74,16 +76,24 @@ class SGDRUL(_SGD):
         self.coef_, self.intercept_ = model.coef_.copy(), np.ravel(model.intercept_).copy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The remaining life of each window (operating time, at least 0).
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "coef_"):
             raise NotFittedError("SGDRUL is not fitted")
         out = self._features(X) @ self.coef_ + self.intercept_[0]
         return np.maximum(out * self.y_[1] + self.y_[0], 0.0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The feature mean and scale, the coefficients, the intercept and the target's mean and
+        scale."""
         return {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_,
                 "intercept": self.intercept_, "y": self.y_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> SGDRUL:
+        """Restore the model from ``get_state``'s arrays (online updates counted from 0); returns
+        the predictor."""
         self.mean_, self.scale_, self.coef_ = state["mean"], state["scale"], state["coef"]
         self.intercept_, self.y_ = state["intercept"], state["y"]
         self.updates_ = 0
@@ -113,16 +123,23 @@ class SGDRisk(_SGD):
         self.coef_, self.intercept_ = model.coef_.ravel().copy(), np.ravel(model.intercept_).copy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The probability of the event for each window.
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "coef_"):
             raise NotFittedError("SGDRisk is not fitted")
         z = self._features(X) @ self.coef_ + self.intercept_[0]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The feature mean and scale, the coefficients and the intercept."""
         return {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_,
                 "intercept": self.intercept_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> SGDRisk:
+        """Restore the model from ``get_state``'s arrays (online updates counted from 0); returns
+        the predictor."""
         self.mean_, self.scale_, self.coef_ = state["mean"], state["scale"], state["coef"]
         self.intercept_ = state["intercept"]
         self.updates_ = 0

@@ -48,6 +48,9 @@ class SupportVectorRUL(Predictor):
         self.seed = seed
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SupportVectorRUL:
+        """Fit the support vector regression to the standardized remaining lives of at most
+        ``max_samples`` windows drawn with ``seed``; keeps the support vectors, dual coefficients
+        and intercept to predict with numpy alone. Returns the predictor."""
         features = window_features(X)
         y = np.asarray(y, dtype=float)
         pick = _sample(len(y), self.max_samples, self.seed)
@@ -64,6 +67,10 @@ class SupportVectorRUL(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The remaining life of each window (operating time, at least 0).
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "support_"):
             raise NotFittedError("SupportVectorRUL is not fitted")
         Z = (window_features(X) - self.mean_) / self.scale_
@@ -71,11 +78,14 @@ class SupportVectorRUL(Predictor):
         return np.maximum(out * self.y_[1] + self.y_[0], 0.0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The feature mean and scale, support vectors, dual coefficients, intercept, kernel width
+        and the target's mean and scale."""
         return {"mean": self.mean_, "scale": self.scale_, "support": self.support_,
                 "dual": self.dual_, "intercept": self.intercept_, "gamma": np.array(self.gamma_),
                 "y": self.y_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> SupportVectorRUL:
+        """Restore the model from ``get_state``'s arrays; returns the predictor."""
         self.mean_, self.scale_ = state["mean"], state["scale"]
         self.support_, self.dual_ = state["support"], state["dual"]
         self.intercept_, self.gamma_ = state["intercept"], float(state["gamma"])
@@ -99,6 +109,9 @@ class SupportVectorRisk(Predictor):
         self.seed = seed
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SupportVectorRisk:
+        """Fit the calibrated classifier to the 0/1 labels of at most ``max_samples`` windows drawn
+        with ``seed``; with too few of one class for the folds, the risk is the share of events.
+        Returns the predictor."""
         features = window_features(X)
         y = np.asarray(y).astype(int)
         pick = _sample(len(y), self.max_samples, self.seed)
@@ -133,6 +146,11 @@ class SupportVectorRisk(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The probability of the event for each window: the mean of the folds' calibrated
+        probabilities (or the constant risk).
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "support_"):
             raise NotFittedError("SupportVectorRisk is not fitted")
         Z = (window_features(X) - self.mean_) / self.scale_
@@ -148,11 +166,14 @@ class SupportVectorRisk(Predictor):
         return proba / len(self.intercept_)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """Every fold's support vectors, dual coefficients, intercept, sigmoid and kernel width, the
+        feature mean and scale, and the constant risk (empty unless used)."""
         return {"mean": self.mean_, "scale": self.scale_, "support": self.support_,
                 "dual": self.dual_, "fold": self.fold_, "intercept": self.intercept_,
                 "sigmoid": self.sigmoid_, "gamma": self.gamma_, "constant": self.constant_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> SupportVectorRisk:
+        """Restore the model from ``get_state``'s arrays; returns the predictor."""
         for key in ("mean", "scale", "support", "dual", "fold", "intercept", "sigmoid", "gamma",
                     "constant"):
             setattr(self, f"{key}_", state[key])

@@ -21,6 +21,8 @@ class ThresholdRule(Predictor):
         self.threshold = threshold
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ThresholdRule:
+        """Take the given threshold, or learn the one that best separates the 0/1 labels ``y`` by
+        the latest reading of ``sensor`` (highest balanced accuracy); returns the rule."""
         last = check_windows(X)[:, -1, self.sensor]
         y = np.asarray(y).astype(bool)
         if self.threshold is not None:
@@ -34,13 +36,20 @@ class ThresholdRule(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """1.0 for each window whose latest reading of ``sensor`` is at or above the threshold, else
+        0.0.
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "threshold_"):
             raise NotFittedError("ThresholdRule is not fitted")
         return (check_windows(X)[:, -1, self.sensor] >= self.threshold_).astype(float)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The threshold."""
         return {"threshold_": np.array(self.threshold_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> ThresholdRule:
+        """Restore the threshold; returns the rule."""
         self.threshold_ = float(state["threshold_"])
         return self

@@ -40,6 +40,9 @@ class BoostedRUL(Predictor):
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> BoostedRUL:
+        """Fit the boosted trees to the remaining lives ``y``, keep the number of trees with the
+        least squared error on the validation lives (``groups``: the life of each window), and
+        export the trees as flat arrays; returns the predictor."""
         features = trend_features(X)
         y = np.asarray(y, dtype=float)
         fit, valid = validation_split(len(y), groups, self.validation, self.seed)
@@ -74,6 +77,11 @@ class BoostedRUL(Predictor):
         self.depth_ = int(flat["depth"].max()) if len(flat) else 0
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The remaining life of each window (operating time, at least 0), walking the exported
+        trees with numpy.
+
+        Raises NotFittedError before ``fit``.
+        """
         if not hasattr(self, "roots_"):
             raise NotFittedError("BoostedRUL is not fitted")
         return self._score(trend_features(X))
@@ -88,12 +96,15 @@ class BoostedRUL(Predictor):
         return np.maximum(self.baseline_ + self.value_[node].sum(axis=1), 0.0)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The trees as flat node arrays (roots, split features and thresholds, children, leaves,
+        values), the baseline and the depth."""
         return {"roots": self.roots_, "feature": self.feature_, "threshold": self.threshold_,
                 "left": self.left_, "right": self.right_, "leaf": self.leaf_,
                 "value": self.value_, "baseline": np.array(self.baseline_),
                 "depth": np.array(self.depth_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> BoostedRUL:
+        """Restore the trees from ``get_state``'s arrays; returns the predictor."""
         self.roots_, self.feature_ = state["roots"], state["feature"]
         self.threshold_, self.left_, self.right_ = (state["threshold"], state["left"],
                                                     state["right"])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -70,3 +74,38 @@ TORCH_MODELS = ("cnn", "lstm", "ensemble", "cnn2d")
 def predictor_params(names: Any) -> list[Any]:
     """Predictor names as test parameters; the torch models skip without torch."""
     return [pytest.param(n, marks=needs_torch) if n in TORCH_MODELS else n for n in names]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def require_chromium(what: str) -> None:
+    """Skip the calling test module without Debian's chromium and chromium-driver (in CI their
+    absence is an error: the test command installs them)."""
+    if CHROMIUM and CHROMEDRIVER:
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError(f"CI needs Debian's chromium and chromium-driver for {what}")
+    pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+
+@contextlib.contextmanager
+def chromium(width: int = 1280, height: int = 2000) -> Iterator[Any]:
+    """A headless Chromium driven by selenium, its console log kept, closed on exit."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

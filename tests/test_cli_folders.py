@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from twin import load_scenario, run
+from twin import load_scenario, run, save_run
 from twin.cli import main
 from twin.study.executors import SerialExecutor
 
@@ -102,7 +102,7 @@ def test_twin_run_resumes_and_matches_the_library(tmp_path: Path) -> None:
     assert json.loads(summary)["kpis"] == library.summary["kpis"]
     # RunResult.save writes what `twin run` writes
     saved_out = tmp_path / "saved"
-    report = library.save(saved_out)
+    report = save_run(library, saved_out)
     assert report == saved_out / "report.html" and report.stat().st_size > 100_000
     cli_files = {p.name for p in out.iterdir()} - {"runs", "study.json"}
     assert {p.name for p in saved_out.iterdir()} == cli_files

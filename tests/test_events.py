@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from twin.cli import main
-from twin.engine.events import EVENTS
 from twin.engine.replication import simulate
 from twin.language.loading import scenario_from_data
+from twin.records.events import EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

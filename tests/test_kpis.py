@@ -126,7 +126,7 @@ def test_compare_table_marks_clipped_intervals() -> None:
 
     from rich.console import Console
 
-    from twin.cli import print_compare
+    from twin.report.console import print_compare
 
     def stat(values: list[float]) -> dict[str, object]:
         from twin.study.stats import statistic

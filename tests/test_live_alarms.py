@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from twin.engine.replication import build
-from twin.engine.stations import STATES
+from twin.engine.states import STATES
 from twin.language.loading import load_scenario
 from twin.live.alarms import PredictiveAlarms, window
 from twin.live.broker import Broker, mosquitto

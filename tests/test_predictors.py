@@ -15,7 +15,7 @@ from twin import load_scenario
 from twin.cli import main
 from twin.errors import InputError
 from twin.ml.predictor import check_predictor, load_predictor, save_predictor
-from twin.ml.registry import BUILTINS, available, create, resolve
+from twin.ml.registry import available, builtin_names, create, resolve
 from twin.ml.training import histories, phm_score, rmse, split_by_life, windows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def data():  # type: ignore[no-untyped-def]
     return windows(readings, steps=30, stride=10)
 
 
-@pytest.mark.parametrize("name", predictor_params(sorted(BUILTINS)))
+@pytest.mark.parametrize("name", predictor_params(sorted(builtin_names())))
 def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}, "gbt": {"max_iter": 30},
              "cnn2d": {"epochs": 2},

@@ -94,15 +94,15 @@ def test_random_supply_chains_balance_their_units(case: dict) -> None:
                                    "plant": {"nodes": nodes, "edges": edges}})
     model = build(scenario, 0)
     model.env.run(until=scenario.horizon)
-    assert model.supply is not None
-    store = model.supply.warehouses["store"]
-    market = model.supply.customers["market"]
+    assert "supply" in model.extensions
+    store = model.extensions["supply"].warehouses["store"]
+    market = model.extensions["supply"].customers["market"]
     initial = scenario.plant.nodes["store"].start_stock()  # type: ignore[union-attr]
     on_hand = len(store.items)
     # units: what came in is on hand or went out
     assert initial + store.received + store.arrivals == on_hand + store.shipped + store.released
-    if "central" in model.supply.warehouses:  # and what left the central one is in transit
-        central = model.supply.warehouses["central"]
+    if "central" in model.extensions["supply"].warehouses:  # and what left the central one is in transit
+        central = model.extensions["supply"].warehouses["central"]
         in_transit = central.shipped - store.received
         assert in_transit >= 0
         assert store.on_order == in_transit + sum(o.remaining for o in central.backlog)

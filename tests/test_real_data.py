@@ -15,7 +15,8 @@ import pytest
 from twin.cli import main
 from twin.engine.replication import simulate
 from twin.errors import InputError
-from twin.ml.lives import Preprocess, read_lives
+from twin.ml.lives import Preprocess
+from twin.records.lives import read_lives
 
 
 def make_lives(units: int = 16, seed: int = 0) -> pd.DataFrame:

@@ -180,7 +180,7 @@ def test_output_files_are_readable_by_others(tmp_path: Path) -> None:
 def test_an_interval_without_spread_prints_without_rounding_noise() -> None:
     """Policies that never fail have the same cost in every replication: an interval of width
     1e-16 from the sums' rounding is no spread."""
-    from twin.cli import _pm
+    from twin.report.console import _pm
 
     mean = 1.0799308705984019
     assert _pm({"mean": mean, "ci95": [mean - 2.2e-16, mean + 2.2e-16]}, signed=False) \

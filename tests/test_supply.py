@@ -441,9 +441,9 @@ def test_seasonal_demand_follows_its_rate_profile() -> None:
     scenario = scenario_from_data({"name": "season", "horizon": 40_000, "plant": plant})
     model = build(scenario, 0)
     model.env.run(until=scenario.horizon)
-    assert model.supply is not None
+    assert "supply" in model.extensions
     # every order is backordered, so each rise of the backorders is an order, at its time
-    timeline = np.asarray(model.supply.warehouses["store"].timeline)
+    timeline = np.asarray(model.extensions["supply"].warehouses["store"].timeline)
     times = timeline[1:, 0][np.diff(timeline[:, 2]) > 0]
     part = np.floor((times % 100.0) / 25.0).astype(int)
     cycles = 40_000 / 100.0

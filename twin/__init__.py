@@ -2,11 +2,11 @@
 
 The library API (the ``twin`` command is a thin layer over it)::
 
-    from twin import load_scenario, run
+    from twin import load_scenario, run, save_run
     scenario = load_scenario("scenarios/default.yaml", overrides=[("replications", 3)])
     result = run(scenario)
     result.summary["kpis"]["throughput"]
-    result.save("results/default")          # what `twin run` writes
+    save_run(result, "results/default")     # what `twin run` writes (twin.report.save)
 
 ``compare`` and ``sweep`` run studies of several variants, ``optimize`` searches parameters and
 selects the best statistically, ``train`` fits a predictor on the twin's own histories.
@@ -14,12 +14,11 @@ selects the best statistically, ``train`` fits a predictor on the twin's own his
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from importlib import import_module  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from twin.errors import InputError, TwinError  # noqa: E402
+from twin.records import __version__  # noqa: E402
 
 _WHERE = {
     "ReplicationResult": "twin.engine.replication", "simulate": "twin.engine.replication",
@@ -28,6 +27,7 @@ _WHERE = {
     "TrainResult": "twin.ml.training", "train": "twin.ml.training",
     "Constraint": "twin.study.optimize", "Param": "twin.study.optimize",
     "optimize": "twin.study.optimize", "RunResult": "twin.study.runner", "run": "twin.study.runner",
+    "save_run": "twin.report.save",
     "compare": "twin.study.variants", "sweep": "twin.study.variants",
 }
 """Where each name of the library lives: imported when first used, so the command line starts
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from twin.language.loading import load_scenario, policy_scenario, scenario_from_data
     from twin.language.schema import Scenario
     from twin.ml.training import TrainResult, train
+    from twin.report.save import save_run
     from twin.study.optimize import Constraint, Param, optimize
     from twin.study.runner import RunResult, run
     from twin.study.variants import compare, sweep
@@ -66,6 +67,7 @@ __all__ = [
     "optimize",
     "policy_scenario",
     "run",
+    "save_run",
     "scenario_from_data",
     "simulate",
     "sweep",

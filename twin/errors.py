@@ -42,6 +42,7 @@ class InputError(TwinError):
         return (type(self), (self.source, self.problems))
 
     def render(self) -> str:
+        """The problems as lines ``source[:line]: field.path: message``."""
         lines = []
         for loc, message, line in self.problems:
             where = f"{self.source}:{line}" if line else self.source

@@ -34,6 +34,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from twin.engine.loop import advance
 from twin.language.loading import load_scenario, scenario_from_data, to_data
 from twin.language.policies import Agent
 from twin.language.schema import Scenario
@@ -120,21 +121,28 @@ class MaintenanceEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode: a new replication (drawn from ``seed``, or ``options["replication"]``),
+        run to its first instant; returns the first observation and the info."""
         super().reset(seed=seed)
         replication = (int(options["replication"]) if options and "replication" in options
                        else int(self.np_random.integers(0, 2**31 - 1)))
         observer = self._build(replication)
-        self.ctx.env.run(until=1e-9)  # processes start; statistics reset (no warmup)
+        advance(self.ctx.env, 1e-9)  # processes start; statistics reset (no warmup)
         self._cost = self._costs()
         return observer.observe(self.ctx.env.now), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` (one bit per watched machine: 1 maintain) and run one decision epoch;
+        returns the observation, the reward (minus the cost incurred), terminated (never), truncated
+        (at the episode's end) and the info.
+
+        Raises RuntimeError if called before ``reset``.
+        """
         if self.ctx is None or self.observer is None:
             raise RuntimeError("call reset() before step()")
         act(self.observer, np.asarray(action))
         env = self.ctx.env
-        until = min(env.now + self.every, self.scenario.horizon)
-        env.run(until=until)
+        advance(env, min(env.now + self.every, self.scenario.horizon))
         cost = self._costs()
         reward = -(cost - self._cost)
         self._cost = cost
@@ -194,6 +202,8 @@ def train_agent(scenario: Scenario | str | Path, out: str | Path, *, timesteps: 
     every_log = max(1, timesteps // 10)
 
     class Log(BaseCallback):
+        """Logs the steps taken and the time spent about ten times over the training."""
+
         def _on_step(self) -> bool:
             if self.num_timesteps % every_log < envs:
                 log(f"{self.num_timesteps} steps, {time.perf_counter() - started:.0f} s")
@@ -211,6 +221,7 @@ def train_agent(scenario: Scenario | str | Path, out: str | Path, *, timesteps: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m twin.gym train``: train a PPO agent on a scenario and save it; returns 0."""
     parser = argparse.ArgumentParser(prog="python -m twin.gym",
                                      description="train a PPO maintenance agent on a scenario")
     sub = parser.add_subparsers(dest="command", required=True)

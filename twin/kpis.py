@@ -23,6 +23,9 @@ revenue."""
 
 @dataclass(frozen=True)
 class Kpi:
+    """One KPI: its name, report label, unit template, which way is better, the bounds of its
+    values, which plants have it, what it means, and where it goes in the headline tables."""
+
     name: str
     label: str
     """Title for reports."""
@@ -42,10 +45,12 @@ class Kpi:
     """Kept in the narrower tables of a supply chain, whose KPIs are many."""
 
     def unit_for(self, time_unit: str) -> str:
+        """The KPI's unit for the scenario's ``time_unit`` (e.g. "parts/min")."""
         return self.unit.format(unit=time_unit)
 
     @property
     def range(self) -> tuple[float | None, float | None]:
+        """(low, high): the bounds of the KPI's values (None: unbounded)."""
         return self.low, self.high
 
 
@@ -172,6 +177,9 @@ def headline_kpis(kpis: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class MachineStat:
+    """One per-machine statistic: its name, whether it is a fraction of time or a count, and what it
+    means."""
+
     name: str
     kind: Literal["fraction", "count"]
     """A fraction of time in [0, 1], or a count per replication (>= 0)."""
@@ -179,6 +187,7 @@ class MachineStat:
 
     @property
     def range(self) -> tuple[float | None, float | None]:
+        """[0, 1] for a fraction of time, [0, None) for a count."""
         return _FRACTION if self.kind == "fraction" else _NONNEGATIVE
 
 
@@ -212,6 +221,7 @@ MACHINE_BY_NAME: dict[str, MachineStat] = {s.name: s for s in MACHINE_TABLE}
 
 
 def machine_stat_range(name: str) -> tuple[float | None, float | None]:
+    """The bounds of per-machine statistic ``name`` ((None, None) for an unknown one)."""
     stat = MACHINE_BY_NAME.get(name)
     return stat.range if stat else (None, None)
 

@@ -21,6 +21,7 @@ from typing import Any
 import simpy
 
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
+from twin.records import events as ev
 
 
 class Load(Part):
@@ -38,6 +39,8 @@ Input = Channel | InfiniteSupply
 
 
 class Kit:
+    """The inbox of an assembly: one joined part once the inputs can supply the whole bill."""
+
     __slots__ = ("env", "name", "needs", "makes", "wip", "pending")
 
     def __init__(self, env: simpy.Environment, name: str,
@@ -57,6 +60,7 @@ class Kit:
                     source.watchers.append(self._arrived)
 
     def channels(self) -> list[Input]:
+        """Every input the kit draws from."""
         return [source for sources, _ in self.needs for source, _ in sources]
 
     @staticmethod
@@ -69,6 +73,8 @@ class Kit:
         return total
 
     def try_get(self) -> Part | None:
+        """The joined part now, consuming the bill of materials, or None if an input is short (costs
+        no event)."""
         for sources, quantity in self.needs:
             if self._available(sources) < quantity:
                 return None
@@ -91,6 +97,7 @@ class Kit:
         return joined
 
     def get(self) -> simpy.Event:
+        """An event whose value is the next joined part (call after ``try_get`` found none)."""
         self.pending = self.env.event()
         return self.pending
 
@@ -103,6 +110,8 @@ class Kit:
 
 
 class BatchInbox:
+    """The inbox of a batch machine: a ``Load`` of ``low`` to ``high`` parts from ``source``."""
+
     __slots__ = ("env", "name", "source", "low", "high", "wait", "pending", "timer")
 
     def __init__(self, env: simpy.Environment, name: str, source: Input, low: int, high: int,
@@ -119,9 +128,12 @@ class BatchInbox:
             source.watchers.append(self._arrived)
 
     def channels(self) -> list[Input]:
+        """The one input the batch is drawn from."""
         return [self.source]
 
     def try_get(self) -> Part | None:
+        """A ``Load`` now: ``high`` parts, or at least ``low`` once the oldest has waited ``wait``;
+        else None (costs no event)."""
         source = self.source
         if isinstance(source, InfiniteSupply):
             return Load([source.try_get() for _ in range(self.high)], self.env.now)
@@ -141,6 +153,7 @@ class BatchInbox:
         return Load(members, self.env.now)
 
     def get(self) -> simpy.Event:
+        """An event whose value is the next ``Load`` (call after ``try_get`` found none)."""
         self.pending = self.env.event()
         self._arm()
         return self.pending
@@ -206,6 +219,8 @@ class Split:
         return out
 
     def try_put(self, part: Part) -> bool:
+        """Put every child part now if there is room for all (costs no event); the rest wait for
+        ``put``."""
         left: list[tuple[Any, Part]] = []
         for dest, child in self._children(part):
             if left or not dest.try_put(child):
@@ -216,6 +231,7 @@ class Split:
         return not left
 
     def put(self, part: Part) -> simpy.Event:
+        """A process that puts the children ``try_put`` could not place, waiting for room."""
         left, self.left = self.left, []
         return self.env.process(self._rest(left))
 
@@ -227,4 +243,4 @@ class Split:
 
     def _arrive(self, dest: Any, part: Part) -> None:
         if self.log is not None and not isinstance(dest, Sink):
-            self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+            self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)

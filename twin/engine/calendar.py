@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 class Calendar:
+    """A working calendar built from its schema: repeating working intervals less shutdowns."""
+
     __slots__ = ("period", "offset", "starts", "ends", "shutdowns")
 
     def __init__(self, spec: CalendarSpec) -> None:
@@ -75,6 +77,7 @@ class Calendar:
         return None
 
     def on(self, t: float) -> bool:
+        """Whether time ``t`` is working time."""
         return self._regular_end(t) > t and self._shutdown_at(t) is None
 
     def left(self, t: float) -> float:
@@ -99,6 +102,7 @@ class Calendar:
         raise RuntimeError("the calendar never works")  # pragma: no cover - validated
 
     def next_change(self, t: float) -> float:
+        """When the calendar next switches between working and not working, from ``t``."""
         return t + self.left(t) if self.on(t) else self.next_on(t)
 
 

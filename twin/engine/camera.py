@@ -128,3 +128,34 @@ class CameraCheck:
                 "escaped": float(self.escaped), "true_passes": float(self.true_passes),
                 "detection_rate": self.true_rejects / bad if bad else math.nan,
                 "false_alarm_rate": self.false_rejects / good if good else math.nan}
+
+
+_MODELS: dict[tuple[str, int], Any] = {}
+
+
+def classifier(path: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The defect probabilities a saved image model (``twin train --task inspect``) gives
+    images: its class found by name in the predictor registry, its arrays read without pickle;
+    loaded once per process and version of its files."""
+    import json
+    from pathlib import Path
+
+    from twin.errors import InputError
+    from twin.registry import PREDICTOR_REGISTRY
+
+    file = Path(path)
+    if not file.with_suffix(".json").exists() or not file.with_suffix(".npz").exists():
+        raise InputError(str(path), [((), f"no saved image model at {path!r} (make one with "
+                                           "twin train SCENARIO --predictor cnn2d --task "
+                                           "inspect)", None)])
+    key = (str(file.resolve()), file.with_suffix(".npz").stat().st_mtime_ns)
+    if key not in _MODELS:
+        meta = json.loads(file.with_suffix(".json").read_text())
+        if meta.get("metadata", {}).get("task") != "inspect":
+            raise InputError(str(path), [((), f"{path} is not an image model (train one with "
+                                               "--task inspect)", None)])
+        model = PREDICTOR_REGISTRY.load(meta["predictor"])(**meta["params"])
+        with np.load(file.with_suffix(".npz"), allow_pickle=False) as data:
+            model.set_state({k: data[k] for k in data.files})
+        _MODELS[key] = model
+    return _MODELS[key].predict

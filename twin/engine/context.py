@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import networkx as nx
 import simpy
@@ -30,12 +30,28 @@ if TYPE_CHECKING:
     from twin.engine.sensors import SensorStream
     from twin.engine.state import PlantState
     from twin.language.schema import Scenario
-    from twin.supply.warehouse import Warehouse
-    from twin.supply.wiring import SupplyChain
+
+
+class Extension(Protocol):
+    """Plant-wide objects a plug-in builds once per replication beside the line (the supply
+    chain, say): started with the policies, measured with the line.
+
+    ``measure`` returns ``None`` or a dict with ``kpis`` and ``costs`` (per time unit) to add to
+    the line's, ``revenue`` (per time unit), and any of the result's sections by name
+    (``warehouses``, ``customers``, ``suppliers``, ``inventory``, ``profiles``)."""
+
+    def start(self) -> None:
+        """Start the extension's processes (once every node is built)."""
+
+    def measure(self, span: float, end: float) -> dict[str, Any] | None:
+        """Its statistics over the window of length ``span`` ending at ``end``."""
 
 
 @dataclass
 class BuildContext:
+    """Everything the node kinds share while a replication is built: the environment, the scenario,
+    its graph and random streams, and what each node has made so far."""
+
     env: simpy.Environment
     scenario: Scenario
     graph: nx.DiGraph
@@ -56,7 +72,9 @@ class BuildContext:
     """What each machine takes its parts from."""
     channels: dict[str, Channel] = field(default_factory=dict)
     sinks: dict[str, Sink] = field(default_factory=dict)
-    warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    warehouses: dict[str, Any] = field(default_factory=dict)
+    """Where finished parts are stocked, by node name (placed by a plug-in kind): their parts
+    count as made, and a warm start restocks them."""
     machines: dict[str, Machine] = field(default_factory=dict)
     sensors: dict[str, SensorStream] = field(default_factory=dict)
     nodes: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +85,8 @@ class BuildContext:
     """Sources whose parts a machine takes itself (an infinite supply): they run no process."""
     maintenance: MaintenancePolicy | None = None
     quality: QualityPolicy | None = None
-    supply: SupplyChain | None = None
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    """Plant-wide objects of plug-ins, by name (``extension``)."""
     initial: PlantState | None = None
     """The state a warm start begins from."""
     buckets: float = 0.0
@@ -92,6 +111,7 @@ class BuildContext:
         return Calendar(self.scenario.calendars[spec] if isinstance(spec, str) else spec)
 
     def pool(self, name: str) -> OperatorPool:
+        """The operator pool ``name``, made on first call from the scenario's ``operators``."""
         if name not in self.pools:
             from twin.engine.operators import OperatorPool
 
@@ -103,6 +123,7 @@ class BuildContext:
         return self.pools[name]
 
     def spec(self, name: str) -> Any:
+        """The validated schema of node ``name``."""
         return self.graph.nodes[name]["spec"]
 
     def destination(self, sender: str, target: str) -> Destination:
@@ -123,12 +144,8 @@ class BuildContext:
         draw = (lambda: float(uniform())) if uniform is not None else None  # noqa: E731
         return router(targets, draw)
 
-    def supply_chain(self) -> SupplyChain:
-        """The plant's suppliers, customers and transport, built once (after every machine's
-        inbox is known)."""
-        if self.supply is None:
-            from twin.supply.wiring import build_supply
-
-            self.supply = build_supply(self.env, self.graph, self.streams, self.warmup,
-                                       self.warehouses, self.inboxes)
-        return self.supply
+    def extension(self, name: str, make: Callable[[], Extension]) -> Any:
+        """The plant-wide extension ``name``, made by ``make`` the first time it is asked for."""
+        if name not in self.extensions:
+            self.extensions[name] = make()
+        return self.extensions[name]

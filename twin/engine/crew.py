@@ -22,10 +22,18 @@ OFF_SHIFT_PRIORITY = -1
 
 
 def job_priority(kind: int, machine_priority: int) -> int:
+    """The crew priority of a job: its kind (``REPAIR`` before ``PREVENTIVE``), then the machine's
+    ``priority`` (lower first)."""
     return kind * 1000 + machine_priority
 
 
 class Crew:
+    """The maintenance crew: ``size`` technicians (None: unlimited) with a response time, working
+    shifts of ``working`` in every ``period`` if given.
+
+    Raises ValueError for shifts without a crew size.
+    """
+
     def __init__(self, env: simpy.Environment, size: int | None, response: Draw | None = None,
                  shift: tuple[float, float] | None = None) -> None:
         self.env = env

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from twin.engine.flow import Channel, Part
 from twin.engine.warmup import Warmup
-from twin.registry import DISPATCHING, plugins
+from twin.registry import DISPATCHING, Registry
 
 if TYPE_CHECKING:
     from twin.engine.context import BuildContext
@@ -31,6 +30,7 @@ def _mean(part: Part) -> float:
 
 
 def fifo(ctx: BuildContext, buffer: str) -> Key | None:
+    """First come, first served: no key."""
     return None
 
 
@@ -69,13 +69,9 @@ def cr(ctx: BuildContext, buffer: str) -> Key:
     return key
 
 
-BUILTINS: dict[str, Callable[..., Key | None]] = {
-    "fifo": fifo, "priority": priority, "spt": spt, "lpt": lpt, "edd": edd, "cr": cr}
-
-
-@cache
-def rules() -> dict[str, Callable[..., Key | None]]:
-    return {**plugins(DISPATCHING), **BUILTINS}
+RULES: Registry[Callable[..., Key | None]] = Registry(DISPATCHING, "dispatching rule", {
+    "fifo": fifo, "priority": priority, "spt": spt, "lpt": lpt, "edd": edd, "cr": cr})
+"""The dispatching rules: the built-ins, then those plugged in (``twin.dispatching``)."""
 
 
 class RuleChannel(Channel):
@@ -89,6 +85,7 @@ class RuleChannel(Channel):
         self.key = key
 
     def try_get(self) -> Part | None:
+        """The waiting part with the smallest key now (ties first come, first served), or None."""
         items = self.items
         n = len(items)
         if n > 1:  # the best part to the front; the others keep their order
@@ -107,7 +104,9 @@ class RuleChannel(Channel):
 
 
 def dispatching_channel(ctx: BuildContext, name: str, capacity: float, rule: str) -> Any:
-    key = rules()[rule](ctx, name)
+    """The channel of buffer ``name``: a plain FIFO channel, or a rule channel if ``rule`` ranks
+    parts."""
+    key = RULES.load(rule)(ctx, name)
     if key is None:
         return Channel(ctx.env, name, capacity, ctx.warmup)
     return RuleChannel(ctx.env, name, capacity, ctx.warmup, key)

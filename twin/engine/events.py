@@ -3,16 +3,7 @@
 ``replication, time, node, event, part, product, order``; ``part`` is the part's number (null
 for a machine's own events), ``product`` and ``order`` are null where the plant has none.
 
-| event | node | meaning |
-| --- | --- | --- |
-| release | source (or warehouse) | the part enters the plant |
-| arrive | buffer or machine | the part is put there (a buffer, or a machine's input) |
-| start, finish | machine | processing of the part starts, ends |
-| blocked, unblocked | machine | it holds a finished part it cannot pass on, then passes it |
-| fail, repair_start, repair_end | machine | a failure; a technician starts; renewed |
-| pm_start, pm_end | machine | preventive maintenance called; done (renewed) |
-| setup_start, setup_end | machine | a changeover |
-| ship, scrap | sink or warehouse | the part leaves the line: shipped (to stock) or scrapped |
+The vocabulary of events (their names and what each means) is ``twin.records.events``.
 
 It is also the input of ``twin fit``: a plant's own MES export in these columns fits a
 scenario. Events are kept as columns during the replication; a long replication hands them
@@ -35,10 +26,6 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from twin.engine.flow import Part
 
-EVENTS = ("release", "arrive", "start", "finish", "blocked", "unblocked", "fail",
-          "repair_start", "repair_end", "pm_start", "pm_end", "setup_start", "setup_end",
-          "ship", "scrap")
-COLUMNS = ("replication", "time", "node", "event", "part", "product", "order")
 DICTIONARY = ["replication", "node", "event", "product", "order"]
 """The columns Parquet stores by dictionary: those with few values (a dictionary of the
 times or the part numbers would only cost memory while writing)."""
@@ -86,6 +73,7 @@ class EventLog:
         return len(self.time)
 
     def table(self, replication: int) -> pa.Table:
+        """The events logged so far as an Arrow table, each row tagged with ``replication``."""
         n = len(self.time)
         return pa.table({
             "replication": pa.array([replication] * n, pa.int32()),
@@ -122,7 +110,10 @@ class EventLog:
 
 
 class EventSink(Protocol):
-    def write(self, table: pa.Table) -> None: ...
+    """Where a replication's event tables go (one ``write`` per table)."""
+
+    def write(self, table: pa.Table) -> None:
+        """Take one table of events (columns as ``EventLog.table`` makes them)."""
 
 
 class ParquetEvents:
@@ -135,7 +126,8 @@ class ParquetEvents:
         self.rows = rows
 
     def write(self, table: pa.Table) -> None:
-        from twin.study.output import atomic_write
+        """Write ``table`` as the replication's whole file, atomically."""
+        from twin.records.output import atomic_write
 
         atomic_write(self.path, lambda tmp: pq.write_table(table, tmp, use_dictionary=DICTIONARY))
 
@@ -183,6 +175,7 @@ class StreamedFile:
         return self.writer
 
     def write(self, table: pa.Table) -> None:
+        """Append ``table`` as one row group (opening the temporary file on the first call)."""
         writer = self.writer or self._open(self.schema or table.schema)
         writer.write_table(table)
         self.rows += table.num_rows
@@ -199,6 +192,11 @@ class StreamedFile:
         other.abort()
 
     def close(self) -> None:
+        """Finish the file and rename it into place (an empty file with ``schema`` if nothing was
+        written).
+
+        Raises ValueError if nothing was written and no schema is known.
+        """
         writer = self.writer
         if writer is None:
             if self.schema is None:
@@ -211,6 +209,7 @@ class StreamedFile:
         self.tmp = None
 
     def abort(self) -> None:
+        """Close and remove the temporary file, leaving nothing under ``path``."""
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -224,7 +223,7 @@ class StreamedFile:
 def merge(folder: Path, out: Path) -> int:
     """The replications' event files of ``folder`` joined into one Parquet file ``out``, in
     replication order, one row group at a time (atomically); the number of events."""
-    from twin.study.output import atomic_write
+    from twin.records.output import atomic_write
 
     files = sorted(folder.glob("replication-*.parquet"))
     total = 0

@@ -16,9 +16,13 @@ from typing import Any
 import simpy
 
 from twin.engine.warmup import Warmup
+from twin.records import events as ev
 
 
 class Part:
+    """A part (work piece) moving through the plant: its id, release time and defect flag, and, with
+    products, its product, order, route plan and priority."""
+
     __slots__ = ("id", "release", "defective", "lot", "product", "order", "plan", "step",
                  "priority", "due", "job", "arrived")
 
@@ -57,6 +61,7 @@ class Level:
         warmup.register(self)
 
     def add(self, delta: int) -> None:
+        """Change the level by ``delta`` now, accumulating the time-weighted area."""
         now = self.env.now
         self.area += self.value * (now - self.last)
         self.last = now
@@ -65,10 +70,13 @@ class Level:
             self.max = self.value
 
     def reset(self) -> None:
+        """Forget the area so far; measure from now (the end of the warmup)."""
         self.area = 0.0
         self.origin = self.last = self.env.now
 
     def mean(self, end: float) -> float:
+        """The time-weighted mean level from the start of measuring to ``end`` (NaN for an empty
+        span)."""
         self.add(0)
         span = end - self.origin
         return self.area / span if span > 0 else math.nan
@@ -97,6 +105,7 @@ class Channel:
         return len(self.items) + len(self.putters)
 
     def oldest(self) -> Part | None:
+        """The part that has waited longest (in the channel or in front of it), or None."""
         if self.items:
             return self.items[0]
         return self.putters[0][1] if self.putters else None
@@ -131,6 +140,7 @@ class Channel:
         return None
 
     def count(self, product: str | None) -> int:
+        """Parts of ``product`` waiting (all parts for None)."""
         if product is None:
             return self.waiting()
         return (sum(p.product == product for p in self.items)
@@ -216,10 +226,15 @@ class InfiniteSupply:
         self.new_part = new_part
 
     def try_get(self) -> Part:
+        """A new part, always."""
         part: Part = self.new_part()
         return part
 
     def get(self) -> simpy.Event:  # pragma: no cover - try_get always succeeds
+        """Never called: ``try_get`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("an infinite supply never runs out")
 
 
@@ -247,6 +262,7 @@ class Sink:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Forget the counts so far; count from now (the end of the warmup)."""
         self.origin = self.env.now
         self.by_bucket = []
         self.count = 0
@@ -256,6 +272,8 @@ class Sink:
         self.arrivals = 0
 
     def try_put(self, part: Part) -> bool:
+        """Count ``part`` in (scrapped, escaped defective or good, with its lead time); always
+        True."""
         if self.scrap:
             self.scrapped += 1
         elif part.defective:
@@ -274,14 +292,19 @@ class Sink:
         if self.book is not None and part.product is not None:
             self.book.left_line(part, not self.scrap and not part.defective)
         if self.log is not None:
-            self.log(self.env.now, self.name, "scrap" if self.scrap else "ship", part)
+            self.log(self.env.now, self.name, ev.SCRAP if self.scrap else ev.SHIP, part)
         if part.lot is not None:  # a production order that will not reach its warehouse
             part.lot.order_lost()
             part.lot = None
         return True
 
     def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        """Never called: ``try_put`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("a sink never blocks")
 
     def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed sinks
+        """Count ``part`` in, as ``try_put``."""
         self.try_put(part)

@@ -33,6 +33,7 @@ from twin.language.nodes import (
     ReplayDegradation,
     WienerDegradation,
 )
+from twin.records.lives import Record, replay
 
 BLOCK = 256
 
@@ -52,90 +53,13 @@ class WearPath:
     """The recorded life a replayed path reads its sensors from."""
 
     def at(self, age: float | np.ndarray) -> np.ndarray:
+        """Wear (fraction of the failure threshold) at operating ``age``; ages past the failure read
+        the wear at failure."""
         a = np.minimum(np.asarray(age, dtype=float), self.fail_age)
         if self.step:
             idx = np.searchsorted(self.ages, a, side="right") - 1
             return self.wear[np.clip(idx, 0, len(self.wear) - 1)]
         return np.interp(a, self.ages, self.wear)
-
-
-@dataclass
-class Record:
-    """One recorded life: the unit, the operating age of each reading and the readings (one
-    row per reading, one column per recorded channel)."""
-
-    unit: object
-    ages: np.ndarray
-    values: np.ndarray
-
-
-@dataclass
-class Replay:
-    """The lives a replaying machine draws from."""
-
-    channels: list[str]
-    records: list[Record]
-
-
-_REPLAYS: dict[tuple[str, int, str, float, str], Replay] = {}
-
-
-def replay_units(spec: ReplayDegradation) -> list[object]:
-    """The units a replay draws from; a ValueError naming the problem otherwise."""
-    return [r.unit for r in replay(spec).records]
-
-
-def replay(spec: ReplayDegradation) -> Replay:
-    """The recorded lives of ``spec``, read once per process and version of the file."""
-    import json
-    from pathlib import Path
-
-    from twin.errors import InputError
-    from twin.ml.lives import read_lives
-
-    path = Path(spec.lives)
-    if not path.is_file():
-        raise ValueError(f"no lives file at {spec.lives!r}")
-    key = (str(path.resolve()), path.stat().st_mtime_ns, spec.format, spec.time_per_cycle,
-           json.dumps([spec.units, spec.holdout_of], default=str))
-    if key in _REPLAYS:
-        return _REPLAYS[key]
-    try:
-        lives = read_lives(path, spec.format)
-    except InputError as exc:
-        raise ValueError(exc.render()) from None
-    wanted = [u for u in lives.units if lives.failed[u]]
-    if spec.holdout_of is not None:
-        model = Path(spec.holdout_of).with_suffix(".json")
-        if not model.is_file():
-            raise ValueError(f"holdout_of: no saved model at {spec.holdout_of!r}")
-        meta = json.loads(model.read_text()).get("metadata", {})
-        if "test_units" not in meta:
-            raise ValueError(f"holdout_of: {spec.holdout_of!r} was not trained on a lives file")
-        from twin.ml.fromdata import file_digest
-
-        if meta.get("data_sha256") != file_digest(path):
-            raise ValueError(f"holdout_of: {spec.holdout_of!r} was trained on another file "
-                             f"({meta.get('data')})")
-        wanted = [u for u in wanted if u in set(meta["test_units"])]
-    if spec.units is not None:
-        known = {str(u): u for u in lives.units}
-        missing = [str(u) for u in spec.units if str(u) not in known]
-        if missing:
-            raise ValueError(f"units not in {spec.lives}: {', '.join(missing)}")
-        chosen = {str(u) for u in spec.units}
-        wanted = [u for u in wanted if str(u) in chosen]
-    if not wanted:
-        raise ValueError(f"no life run to failure to replay in {spec.lives}")
-    channels = [*lives.settings, *lives.sensors]
-    records = []
-    for unit, group in lives.groups():
-        if unit in set(wanted):
-            n = len(group)
-            records.append(Record(unit, np.arange(1, n + 1) * spec.time_per_cycle,
-                                  group[channels].to_numpy(dtype=float)))
-    _REPLAYS[key] = Replay(channels, records)
-    return _REPLAYS[key]
 
 
 def sample_path(spec: Degradation, rng: np.random.Generator, initial: float = 0.0) -> WearPath:

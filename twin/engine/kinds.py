@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
@@ -43,14 +42,11 @@ from twin.engine.stations import (
 )
 from twin.language.nodes import (
     BufferNode,
-    CustomerNode,
     MachineNode,
     SinkNode,
     SourceNode,
-    SupplierNode,
-    WarehouseNode,
 )
-from twin.registry import NODE_KINDS, plugins
+from twin.registry import NODE_KINDS, Registry
 
 if TYPE_CHECKING:
     from twin.engine.stations import Destination
@@ -62,15 +58,19 @@ class NodeKind:
     schema: ClassVar[type[Any]]
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Phase 1: make what parts sent to node ``name`` are put into (``ctx.receivers[name]``)."""
         pass
 
     def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Phase 2: find what the node takes its parts from (a machine's ``ctx.inboxes[name]``)."""
         pass
 
     def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Phase 3: plant-wide wiring that needs every node's inbox (the supply chain)."""
         pass
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Phase 4: start the node's processes in ``ctx.env``."""
         pass
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
@@ -83,17 +83,23 @@ class NodeKind:
         return ctx.receivers[name]
 
     def measure(self, ctx: BuildContext, name: str, span: float) -> dict[str, float] | None:
+        """The node's statistics over ``span`` time units for summary.json (``nodes``), or None."""
         return None
 
 
 class SourceKind(NodeKind):
+    """Releases new parts into the line: timed arrivals, an infinite supply, or a product mix."""
+
     schema = SourceNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Label the source's parts with its product, if it names one."""
         if spec.product is not None:
             ctx.releaser.labels[name] = spec.product
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        """An infinite supply for a lone machine fed by an untimed source (the source then runs no
+        process), else None."""
         if spec.interarrival is None and ctx.graph.out_degree(name) == 1:
             releaser = ctx.releaser
             if ctx.book is None:
@@ -107,6 +113,8 @@ class SourceKind(NodeKind):
         return None
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Start the release process: timed arrivals, an infinite source, or parts of the product
+        mix."""
         if name in ctx.fed_directly:
             return
         if ctx.book is not None:  # products: parts of the mix, or orders (released elsewhere)
@@ -142,17 +150,22 @@ class SourceKind(NodeKind):
 
 
 class BufferKind(NodeKind):
+    """A buffer of ``capacity`` places (unbounded if None), served by its dispatching rule."""
+
     schema = BufferNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Make the buffer's channel (a rule channel when the dispatching rule ranks parts)."""
         capacity = math.inf if spec.capacity is None else spec.capacity
         ctx.receivers[name] = ctx.channels[name] = dispatching_channel(ctx, name, capacity,
                                                                        spec.dispatch)
 
     def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
+        """The buffer's channel: machines it feeds take their parts from it."""
         return ctx.channels[name]
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """On a warm start, put back the parts that were waiting in the buffer."""
         if ctx.initial is not None:  # a warm start: the parts waiting here
             channel = ctx.channels[name]
             for state in ctx.initial.parts(name):
@@ -160,15 +173,20 @@ class BufferKind(NodeKind):
 
 
 class SinkKind(NodeKind):
+    """Where finished (or scrapped) parts leave the plant and are counted."""
+
     schema = SinkNode
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Make the node's ``Sink``."""
         ctx.receivers[name] = ctx.sinks[name] = Sink(ctx.env, name, ctx.warmup, ctx.wip,
                                                       scrap=spec.scrap, log=ctx.events,
                                                       book=ctx.book, bucket=ctx.buckets)
 
 
 class MachineKind(NodeKind):
+    """A machine: processes one part (or load) at a time, fails, wears and is maintained."""
+
     schema = MachineNode
 
     def measure(self, ctx: BuildContext, name: str, span: float) -> dict[str, float] | None:
@@ -177,6 +195,8 @@ class MachineKind(NodeKind):
         return camera.measure() if camera is not None else None
 
     def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Find the machine's inbox: a kit for an assembly, the outlet of its only feeder, or a
+        hand-over channel of its own; wrapped in a batch inbox for a batch machine."""
         preds = list(ctx.graph.predecessors(name))
         inbox = None
         if spec.assembly is not None:
@@ -215,10 +235,14 @@ class MachineKind(NodeKind):
         return Kit(ctx.env, name, needs, spec.makes, ctx.wip)
 
     def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
+        """What ``sender`` puts parts into: its own hand-over into an assembly, else the machine's
+        channel."""
         feed = ctx.feeds.get((name, sender))
         return feed if feed is not None else ctx.receivers[name]
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
+        """Make the ``Machine`` with its failures, wear, operators, quality and sensors, and start
+        it."""
         streams = ctx.streams
         failures = spec.failures
         wear = (Wear(spec.degradation, streams.rng(f"{name}/degradation"))
@@ -296,9 +320,7 @@ class MachineKind(NodeKind):
         check = spec.inspection
         camera = None
         if check is not None and check.camera is not None:
-            from twin.engine.camera import CameraCheck
-            from twin.ml.vision import classifier  # the saved image model (as predictive
-            # policies load theirs)
+            from twin.engine.camera import CameraCheck, classifier
 
             camera = CameraCheck(check.camera.images, check.camera.threshold,
                                  classifier(check.camera.model),
@@ -315,52 +337,19 @@ class MachineKind(NodeKind):
             reject=reject, suspect=suspect, products=products or None, camera=camera)
 
 
-class WarehouseKind(NodeKind):
-    schema = WarehouseNode
-
-    def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        from twin.supply.warehouse import Warehouse
-
-        ctx.receivers[name] = ctx.warehouses[name] = Warehouse(ctx.env, name, spec, ctx.warmup,
-                                                               ctx.wip, ctx.releaser)
-        state = ctx.initial.warehouses.get(name) if ctx.initial is not None else None
-        if state is not None:  # a warm start: the stock on hand
-            ctx.warehouses[name].restock(state.on_hand)
-
-    def outlet(self, ctx: BuildContext, name: str, spec: Any, consumer: str) -> Any:
-        return ctx.warehouses[name]
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
-
-    def receiver(self, ctx: BuildContext, name: str, sender: str) -> Destination:
-        return ctx.supply_chain().into_warehouse(sender, name)  # type: ignore[return-value]
+def _instance(kind: Any) -> NodeKind:
+    """A registered node kind: an instance, or a class to make one of."""
+    made: NodeKind = kind() if isinstance(kind, type) else kind
+    return made
 
 
-class SupplierKind(NodeKind):
-    schema = SupplierNode
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
-
-
-class CustomerKind(NodeKind):
-    schema = CustomerNode
-
-    def prepare(self, ctx: BuildContext, name: str, spec: Any) -> None:
-        ctx.supply_chain()
+NODE_KIND_REGISTRY: Registry[NodeKind] = Registry(NODE_KINDS, "node kind", {
+    "source": SourceKind(), "machine": MachineKind(), "buffer": BufferKind(),
+    "sink": SinkKind()}, adapt=_instance)
+"""The node kinds: the engine's own line kinds, then those plugged in (twin's supply chain
+among them, ``twin.supply.kinds``)."""
 
 
-BUILTINS: dict[str, NodeKind] = {
-    "source": SourceKind(), "machine": MachineKind(), "buffer": BufferKind(), "sink": SinkKind(),
-    "supplier": SupplierKind(), "warehouse": WarehouseKind(), "customer": CustomerKind(),
-}
-
-
-@cache
 def node_kinds() -> dict[str, NodeKind]:
     """Every node kind by name: the built-ins, then the plug-ins (``twin.node_kinds``)."""
-    out = dict(BUILTINS)
-    for name, kind in plugins(NODE_KINDS).items():
-        out.setdefault(name, kind() if isinstance(kind, type) else kind)
-    return out
+    return NODE_KIND_REGISTRY.items()

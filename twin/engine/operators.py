@@ -23,6 +23,9 @@ Draw = Callable[[], float]
 
 
 class OperatorPool:
+    """A pool of ``size`` operators shared by machines: idle operators are assigned to calls first
+    come, first served, walking between machines (``walk``) and working by their calendar."""
+
     def __init__(self, env: simpy.Environment, name: str, size: int, warmup: Warmup,
                  walk: Draw | None = None, calendar: Calendar | None = None) -> None:
         self.env = env
@@ -47,6 +50,7 @@ class OperatorPool:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Forget busy time and task counts so far; measure from now (the end of the warmup)."""
         now = self.env.now
         self.origin = self.on_since = now
         self.working = 0.0
@@ -72,6 +76,8 @@ class OperatorPool:
         return operator
 
     def release(self, operator: int) -> None:
+        """Free ``operator``: count their busy time and hand them to the next waiting call, if
+        any."""
         start = self.since[operator]
         if start is not None:
             self.busy[operator] += self.env.now - start

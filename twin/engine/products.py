@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Plan:
+    """The route of one product: where a part goes after each step, the mean time of each step, its
+    dispatching priority and transfer batch size."""
+
     product: str
     hops: list[Any]
     """Where the part goes after each step of the route."""
@@ -36,10 +39,14 @@ class Plan:
     """Transfer batch size between machines."""
 
     def remaining(self, step: int) -> float:
+        """Mean process time of the route from ``step`` on."""
         return sum(self.means[step:])
 
 
 class ProductionOrder:
+    """An order of ``quantity`` parts of ``product``, released at ``release`` and due at ``due``;
+    ``done``: when its last part came out (NaN until then)."""
+
     __slots__ = ("id", "product", "quantity", "release", "due", "left", "done", "staged",
                  "passed")
 
@@ -67,16 +74,20 @@ class ProductBook:
         self.orders: list[ProductionOrder] = []
         self.finite = True
         """Whether every order comes from the order list (so a makespan exists)."""
+        self.on_done: Callable[[ProductionOrder], None] | None = None
+        """Called with each order as its last part leaves the line (a schedule stops then)."""
         self.reset()
         warmup.register(self)
 
     def reset(self) -> None:
+        """Forget counts and lead times so far; measure from now (the end of the warmup)."""
         self.since = self.env.now
         self.good = dict.fromkeys(self.wip, 0)
         self.out = dict.fromkeys(self.wip, 0)
         self.lead_sum = dict.fromkeys(self.wip, 0.0)
 
     def released(self, part: Part) -> None:
+        """Count a part of its product into the line's WIP."""
         self.wip[part.product].add(1)  # type: ignore[index]
 
     def left_line(self, part: Part, good: bool) -> None:
@@ -93,14 +104,21 @@ class ProductBook:
             job.left -= 1
             if job.left == 0:
                 job.done = now
+                if self.on_done is not None:
+                    self.on_done(job)
 
     def measure(self, span: float, end: float) -> dict[str, dict[str, float]]:
+        """Throughput (parts per time unit over ``span``), mean lead time and time-weighted WIP, per
+        product."""
         return {p: {"throughput": self.good[p] / span,
                     "lead_time": self.lead_sum[p] / self.out[p] if self.out[p] else math.nan,
                     "wip": self.wip[p].mean(end)}
                 for p in self.wip}
 
     def kpis(self) -> dict[str, float]:
+        """Order KPIs: mean tardiness and share of late orders, over the orders with a due date
+        released after the warmup and done; and the makespan (NaN unless every order of a finite
+        order list is done)."""
         counted = [o for o in self.orders if o.release >= self.since and not math.isnan(o.done)
                    and not math.isinf(o.due)]
         tardy = [max(0.0, o.done - o.due) for o in counted]
@@ -113,6 +131,7 @@ class ProductBook:
         }
 
     def rows(self) -> list[tuple[str, str, int, float, float, float]]:
+        """Every order as (id, product, quantity, release, due, done)."""
         return [(o.id, o.product, o.quantity, o.release, o.due, o.done) for o in self.orders]
 
 
@@ -154,10 +173,11 @@ def chooser(ctx: BuildContext, source: str, spec: Any) -> Callable[[], str]:
 
 
 def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionOrder, float]],
-                   entry: Callable[[str], Any], release: Callable[[str], Part],
+                   entry: Callable[[str], Any], release: Callable[[Part, str], Part],
                    stamp: Stamper, book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """Releases each order of a list (release time, order, priority) at its time: all its parts
-    at once, waiting in front of the first machine of its route."""
+    at once, waiting in front of the first machine of its route. ``release(part, product)``
+    admits a part stamped with its product and order (so its release event names them)."""
     for at, job, priority in orders:
         if at > env.now:
             yield env.timeout(at - env.now)
@@ -165,12 +185,12 @@ def release_orders(env: simpy.Environment, orders: list[tuple[float, ProductionO
         book.orders.append(job)
         dest = entry(job.product)
         for _ in range(job.quantity):
-            dest.offer(stamp(release(job.product), job.product, job, priority))
+            dest.offer(release(stamp(Part(0, 0.0), job.product, job, priority), job.product))
 
 
 def generate_orders(env: simpy.Environment, product: str, interarrival: Callable[[], float],
                     quantity: Callable[[], float], due: Callable[[], float] | None,
-                    entry: Any, release: Callable[[str], Part], stamp: Stamper,
+                    entry: Any, release: Callable[[Part, str], Part], stamp: Stamper,
                     book: ProductBook) -> Generator[simpy.Event, Any, None]:
     """A product's own orders: every ``interarrival``, ``quantity`` parts due ``due`` later."""
     for n in itertools.count(1):
@@ -180,7 +200,7 @@ def generate_orders(env: simpy.Environment, product: str, interarrival: Callable
                               env.now + due() if due is not None else math.inf)
         book.orders.append(job)
         for _ in range(size):
-            entry.offer(stamp(release(product), product, job))
+            entry.offer(release(stamp(Part(0, 0.0), product, job), product))
 
 
 def start_products(ctx: BuildContext) -> None:
@@ -219,8 +239,8 @@ def start_products(ctx: BuildContext) -> None:
     ctx.plans, ctx.stamp, ctx.entries = plans, stamp, entries
     releaser = ctx.releaser
 
-    def release(product: str) -> Part:
-        return releaser(sources[product])
+    def release(part: Part, product: str) -> Part:
+        return releaser.admit(part, sources[product])
 
     env = ctx.env
     for name, product in scenario.products.items():

@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.engine.context import BuildContext
+from twin.engine.costs import period_costs
 from twin.engine.crew import Crew
 from twin.engine.events import EventLog, EventSink
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
+from twin.engine.loop import Recorder
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import Recorder, SensorSink, sensor_streams
+from twin.engine.sensors import SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
-from twin.engine.stations import (
+from twin.engine.states import (
     BLOCKED,
     DOWN,
     MAINTENANCE,
@@ -33,12 +35,10 @@ from twin.engine.stations import (
     STATES,
     WAITING_OPERATOR,
     WORKING,
-    Machine,
-    Releaser,
 )
+from twin.engine.stations import Machine, Releaser
 from twin.engine.warmup import Warmup
 from twin.language.plant import line_constraint, plant_graph
-from twin.supply.wiring import measure_supply
 
 if TYPE_CHECKING:
     from twin.engine.state import PlantState
@@ -86,6 +86,10 @@ class ReplicationResult:
     """Per operator pool: its utilization, the tasks it did, each operator's utilization."""
 
 
+SECTIONS = ("warehouses", "customers", "suppliers", "inventory", "profiles")
+"""The result's sections a plant-wide extension may fill (``BuildContext.extension``)."""
+
+
 def build(scenario: Scenario, replication: int, *, timeline: bool = False,
           events: bool = False, initial: PlantState | None = None,
           buckets: float = 0.0, env: simpy.Environment | None = None,
@@ -126,8 +130,8 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
     ctx.maintenance.start(ctx)
     if ctx.quality is not None:
         ctx.quality.start(ctx)
-    if ctx.supply is not None:
-        ctx.supply.start()
+    for extension in ctx.extensions.values():
+        extension.start()
     return ctx
 
 
@@ -202,29 +206,104 @@ def emit_readings(scenario: Scenario, model: BuildContext, replication: int,
 
 
 def measure(scenario: Scenario, model: BuildContext, replication: int) -> ReplicationResult:
+    """The replication's result: KPIs over the measured span (horizon less warmup), per machine,
+    buffer, product and node statistics, and any deadlock found. Each concern is its own unit:
+    the machines' statistics, the parts that left the line, the costs, then the KPIs."""
     span = scenario.horizon - scenario.warmup
-    deadlock = find_deadlock(model)
-    sinks = model.sinks.values()
-    stores = model.supply.warehouses.values() if model.supply is not None else ()
-    good = sum(s.count for s in sinks) + sum(w.made for w in stores)
-    escaped = sum(s.escaped for s in sinks) + sum(w.escaped for w in stores)
-    scrapped = sum(s.scrapped for s in sinks)
-    arrivals = sum(s.arrivals for s in sinks) + sum(w.arrivals for w in stores)
-    lead = sum(s.lead_sum for s in sinks) + sum(w.lead_sum for w in stores)
-    quality = good / arrivals if arrivals else math.nan
+    deadlock = find_deadlock(model)  # before the clocks close
+    machines, planned = machine_stats(model, span)
+    parts = part_counts(model)
+    energy = _energy(scenario, model, machines, span)
+    costs = maintenance_costs(scenario, model, parts, span)
+    if energy:
+        costs["energy"] = sum(energy.values()) * scenario.costs.energy / span
+    measured = [extra for e in model.extensions.values()
+                if (extra := e.measure(span, scenario.horizon)) is not None]
+    # customers pay their own price
+    revenue = sum(s.count for s in model.sinks.values()) * scenario.costs.revenue / span
+    for extra in measured:
+        costs.update(extra["costs"])
+        revenue += extra["revenue"]
+    kpis = line_kpis(scenario, model, parts, machines, planned, costs, revenue, span)
+    if energy:
+        kpis["energy_per_part"] = sum(energy.values()) / parts.good if parts.good else math.nan
+    for extra in measured:
+        kpis.update(extra["kpis"])
+    if model.book is not None:
+        kpis.update(model.book.kpis())
+    buffers = {
+        name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}
+        for name, ch in model.channels.items() if model.graph.nodes[name]["kind"] == "buffer"
+    }
+    timelines = None
+    if any(m.clock.timeline is not None for m in model.machines.values()):
+        timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
+                     for name, m in model.machines.items()}
+    online = model.maintenance.online() if model.maintenance is not None else {}
+    nodes = {}
+    for name, kind in model.kinds.items():
+        stats = kind.measure(model, name, span)
+        if stats is not None:
+            nodes[name] = stats
+    result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines,
+                               deadlock, online, nodes=nodes)
+    learning = getattr(model.maintenance, "learning", None)
+    result.learning = learning(model) if learning is not None else period_costs(scenario, model)
+    result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
+                            "energy_rate": kwh / span} for name, kwh in energy.items()}
+    result.operators = {name: pool.measure(scenario.horizon)
+                        for name, pool in model.pools.items()}
+    result.failure_modes = {
+        name: {mode: float(n) for (mode, _, _), n in zip(m.modes, m.mode_failures, strict=True)}
+        for name, m in model.machines.items() if m.modes is not None}
+    if model.book is not None:
+        result.products = model.book.measure(span, scenario.horizon)
+        result.orders = model.book.rows()
+    for extra in measured:
+        for section in SECTIONS:
+            if section in extra:
+                setattr(result, section, extra[section])
+    return result
+
+
+@dataclass
+class PartCounts:
+    """The parts that left the line over the window: good ones (at sinks and into stock),
+    escaped defects, scrapped, all arrivals, and the sum of their lead times."""
+
+    good: int
+    escaped: int
+    scrapped: int
+    arrivals: int
+    lead: float
+
+
+def part_counts(model: BuildContext) -> PartCounts:
+    """What the sinks and the stores (warehouses a line makes to) received."""
+    sinks, stores = model.sinks.values(), model.warehouses.values()
+    return PartCounts(
+        good=sum(s.count for s in sinks) + sum(w.made for w in stores),
+        escaped=sum(s.escaped for s in sinks) + sum(w.escaped for w in stores),
+        scrapped=sum(s.scrapped for s in sinks),
+        arrivals=sum(s.arrivals for s in sinks) + sum(w.arrivals for w in stores),
+        lead=sum(s.lead_sum for s in sinks) + sum(w.lead_sum for w in stores))
+
+
+def machine_stats(model: BuildContext, span: float
+                  ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Each machine's statistics (twin.kpis' machine table: shares of time by state, counts,
+    its OEE), and its planned share of time (within its calendar)."""
     machines: dict[str, dict[str, float]] = {}
     planned: dict[str, float] = {}
     for name, m in model.machines.items():
-        totals = m.clock.close()
-        frac = [t / span for t in totals]
+        frac = [t / span for t in m.clock.close()]
         down = frac[DOWN] + frac[REPAIR] + frac[MAINTENANCE]
         # OEE's planned production time: the time within the machine's calendar
         plan = planned[name] = 1.0 - frac[OFF]
-        availability = max(0.0, 1.0 - down / plan) if plan > 0 else math.nan
         ideal = _ideal(model.graph.nodes[name]["spec"])
         machines[name] = {
             "utilization": frac[WORKING],
-            "availability": availability,
+            "availability": max(0.0, 1.0 - down / plan) if plan > 0 else math.nan,
             "blocked": frac[BLOCKED],
             "starved": frac[STARVED],
             "failures": float(m.failures),
@@ -247,13 +326,13 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
             "oee": (ideal * (m.processed - m.defects_made) / (span * plan)
                     if plan > 0 else math.nan),
         }
-    constraint = line_constraint(model.graph)
-    # availability x performance of the constraint, times the line's share of good parts
-    oee = (_ideal(model.graph.nodes[constraint.machine]["spec"])
-           * model.machines[constraint.machine].processed
-           / (span * planned[constraint.machine])
-           * (quality if arrivals else 1.0)) if constraint and planned[constraint.machine] > 0 \
-        else math.nan
+    return machines, planned
+
+
+def maintenance_costs(scenario: Scenario, model: BuildContext, parts: PartCounts,
+                      span: float) -> dict[str, float]:
+    """The line's costs per time unit by cause: corrective (each failure mode at its own cost
+    where it has one), preventive, scrap and escaped defects."""
     prices = scenario.costs
     corrective = 0.0
     for name, m in model.machines.items():
@@ -264,78 +343,39 @@ def measure(scenario: Scenario, model: BuildContext, replication: int) -> Replic
         else:
             corrective += m.failures * prices.corrective
     preventive = sum(m.preventive for m in model.machines.values())
-    costs = {
+    return {
         "corrective": corrective / span,
         "preventive": preventive * prices.preventive / span,
-        "scrap": scrapped * prices.scrap / span,
-        "escaped_defect": escaped * prices.escaped_defect / span,
+        "scrap": parts.scrapped * prices.scrap / span,
+        "escaped_defect": parts.escaped * prices.escaped_defect / span,
     }
-    energy = {name: kwh for name, kwh in _energy(scenario, model, machines, span).items()}
-    if energy:
-        costs["energy"] = sum(energy.values()) * prices.energy / span
-    chain = measure_supply(model.supply, span, scenario.horizon) if model.supply else None
-    revenue = sum(s.count for s in sinks) * prices.revenue / span  # customers pay their own
-    if chain is not None:
-        costs.update(chain["costs"])
-        revenue += chain["revenue"]
-    kpis = {
-        "throughput": good / span,
-        "lead_time": lead / arrivals if arrivals else math.nan,
+
+
+def line_kpis(scenario: Scenario, model: BuildContext, parts: PartCounts,
+              machines: dict[str, dict[str, float]], planned: dict[str, float],
+              costs: dict[str, float], revenue: float, span: float) -> dict[str, float]:
+    """The line's KPIs: throughput, lead time (Little's law's), WIP, the line's OEE (the
+    constraint's availability x performance, times the share of good parts), costs and profit,
+    scrap and escapes, unplanned downtime."""
+    quality = parts.good / parts.arrivals if parts.arrivals else math.nan
+    constraint = line_constraint(model.graph)
+    oee = math.nan
+    if constraint and planned[constraint.machine] > 0:
+        oee = (_ideal(model.graph.nodes[constraint.machine]["spec"])
+               * model.machines[constraint.machine].processed
+               / (span * planned[constraint.machine]) * (quality if parts.arrivals else 1.0))
+    return {
+        "throughput": parts.good / span,
+        "lead_time": parts.lead / parts.arrivals if parts.arrivals else math.nan,
         "wip": model.wip.mean(scenario.horizon),
         "oee": oee,
         "cost_rate": sum(costs.values()),
         "quality": quality,
-        "scrap_rate": scrapped / span,
-        "escaped_rate": escaped / span,
+        "scrap_rate": parts.scrapped / span,
+        "escaped_rate": parts.escaped / span,
         "profit_rate": revenue - sum(costs.values()),
         "unplanned_downtime": sum(m["down"] + m["repair"] for m in machines.values()),
     }
-    if energy:
-        kpis["energy_per_part"] = sum(energy.values()) / good if good else math.nan
-    if chain is not None:
-        kpis.update(chain["kpis"])
-    if model.book is not None:
-        kpis.update(model.book.kpis())
-    buffers = {
-        name: {"level": ch.level.mean(scenario.horizon), "max_level": float(ch.level.max)}
-        for name, ch in model.channels.items() if model.graph.nodes[name]["kind"] == "buffer"
-    }
-    timelines = None
-    if any(m.clock.timeline is not None for m in model.machines.values()):
-        timelines = {name: [(t, STATES[s]) for t, s in m.clock.timeline or []]
-                     for name, m in model.machines.items()}
-    online = model.maintenance.online() if model.maintenance is not None else {}
-    nodes = {}
-    for name, kind in model.kinds.items():
-        stats = kind.measure(model, name, span)
-        if stats is not None:
-            nodes[name] = stats
-    result = ReplicationResult(replication, kpis, machines, buffers, costs, timelines, deadlock,
-                               online, nodes=nodes)
-    learning = getattr(model.maintenance, "learning", None)
-    if learning is not None:
-        result.learning = learning(model)
-    else:
-        from twin.ml.online import period_costs
-
-        result.learning = period_costs(scenario, model)
-    result.energy = {name: {"energy": kwh, "co2": kwh * scenario.energy.co2_per_kwh,
-                            "energy_rate": kwh / span} for name, kwh in energy.items()}
-    result.operators = {name: pool.measure(scenario.horizon)
-                        for name, pool in model.pools.items()}
-    result.failure_modes = {
-        name: {mode: float(n) for (mode, _, _), n in zip(m.modes, m.mode_failures, strict=True)}
-        for name, m in model.machines.items() if m.modes is not None}
-    if model.book is not None:
-        result.products = model.book.measure(span, scenario.horizon)
-        result.orders = model.book.rows()
-    if chain is not None:
-        result.warehouses = chain["warehouses"]
-        result.customers = chain["customers"]
-        result.suppliers = chain["suppliers"]
-        result.inventory = chain["inventory"]
-        result.profiles = chain["profiles"]
-    return result
 
 
 def _energy(scenario: Scenario, model: BuildContext, machines: dict[str, dict[str, float]],

@@ -14,6 +14,7 @@ import numpy as np
 
 
 def stream_key(name: str) -> int:
+    """A stable 64-bit key of a stream name (BLAKE2b), independent of Python's hash seed."""
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
 
 
@@ -30,5 +31,7 @@ class Streams:
         self.replication = replication
 
     def rng(self, name: str) -> np.random.Generator:
+        """The random stream ``name`` of this replication: a PCG64 Generator seeded by (seed,
+        replication, ``stream_key(name)``)."""
         sequence = np.random.SeedSequence(self.seed, spawn_key=(self.replication, stream_key(name)))
         return np.random.Generator(np.random.PCG64(sequence))

@@ -39,11 +39,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.engine.stations import STATES, WORKING
+from twin.engine.states import STATES, WORKING
 
 if TYPE_CHECKING:
-    from twin.engine.context import BuildContext
-    from twin.engine.events import EventSink, StreamedFile
     from twin.engine.stations import Machine
     from twin.language.nodes import Sensor
 
@@ -56,7 +54,10 @@ ON = np.array([s in ON_STATES for s in range(len(STATES))])
 
 
 class SensorSink(Protocol):
-    def write(self, machine: str, readings: pa.Table) -> None: ...
+    """Where a replication's sensor readings go: one ``write`` per block of a machine's readings."""
+
+    def write(self, machine: str, readings: pa.Table) -> None:
+        """Take one block of ``machine``'s readings (the readings columns above)."""
 
 
 class MemorySink:
@@ -66,14 +67,17 @@ class MemorySink:
         self.blocks: list[pa.Table] = []
 
     def write(self, machine: str, readings: pa.Table) -> None:
+        """Keep the block of ``machine``'s readings."""
         self.blocks.append(readings)
 
     def table(self) -> pa.Table:
+        """Every block kept, as one Arrow table (an empty table of the readings columns if none)."""
         if not self.blocks:
             return _table({c: np.zeros(0) for c in COLUMNS[3:]}, 0, "", "", np.zeros(0, int))
         return pa.concat_tables(self.blocks).unify_dictionaries()
 
     def frame(self) -> pd.DataFrame:
+        """Every block kept, as one DataFrame."""
         return self.table().to_pandas()
 
 
@@ -91,10 +95,13 @@ class ParquetSink:
         self.rows = rows
 
     def path(self, machine: str) -> Path:
+        """The readings file of ``machine`` for this replication."""
         return self.root / f"machine={machine}" / f"replication-{self.replication:04d}.parquet"
 
     def write(self, machine: str, readings: pa.Table) -> None:
-        from twin.study.output import atomic_write
+        """Write ``readings`` as the machine's whole file, atomically (the machine column is the
+        folder's)."""
+        from twin.records.output import atomic_write
 
         data = readings.drop_columns(["machine"])
         atomic_write(self.path(machine),
@@ -162,6 +169,8 @@ class ReadingsFile:
         self.spilled = True
 
     def close(self) -> None:
+        """Write what is left and rename the file into place (in one piece if it never filled a row
+        group)."""
         if not self.spilled:  # small: in one piece, as a whole replication is written
             blocks = [b for s in self.sensors for b in self.pending[s]]
             if blocks:
@@ -178,6 +187,7 @@ class ReadingsFile:
         pa.default_memory_pool().release_unused()  # what the copies took, back at once
 
     def abort(self) -> None:
+        """Remove every temporary file written so far."""
         for file in self.files.values():
             file.abort()
 
@@ -189,6 +199,7 @@ class CallbackSink:
         self.fn = fn
 
     def write(self, machine: str, readings: pa.Table) -> None:
+        """Pass the block of ``machine``'s readings to ``fn``."""
         self.fn(machine, readings)
 
 
@@ -358,6 +369,7 @@ class SensorStream:
         return np.stack(columns, axis=1)
 
     def table(self) -> pa.Table:
+        """Every reading emitted so far, as one Arrow table of the readings columns."""
         if not self.blocks:
             return _table({c: np.zeros(0) for c in COLUMNS[3:]}, self.replication,
                           self.machine.name, "", np.zeros(0, dtype=np.int8))
@@ -402,6 +414,7 @@ class ReplayStream(SensorStream):
         self._first = 0
 
     def advance(self, until: float) -> None:
+        """Emit the recorded readings up to time ``until``."""
         self._replay(until, now=True)
 
     def catch_up(self, until: float) -> None:
@@ -480,7 +493,7 @@ def sensor_streams(machines: Mapping[str, Machine], specs: Mapping[str, object],
                    ) -> dict[str, SensorStream]:
     """The sensor stream of every machine that gives readings: its own sensors (noise drawn from
     ``rng(f"{name}/sensor/{sensor}")``), or the record it replays."""
-    from twin.engine.health import replay
+    from twin.records.lives import replay
 
     out: dict[str, SensorStream] = {}
     for name, machine in machines.items():
@@ -494,117 +507,3 @@ def sensor_streams(machines: Mapping[str, Machine], specs: Mapping[str, object],
                                      {s: rng(f"{name}/sensor/{s}") for s in sensors},
                                      replication)
     return out
-
-
-class Recorder:
-    """Runs a replication's model to the horizon, writing its sensor readings and its event
-    log as it goes, so that its memory does not grow with the horizon.
-
-    The run is cut into stretches of simulated time sized to hold about ``rows`` readings and
-    events each (the smaller of the sinks' ``rows``). After each stretch the sensor streams
-    catch up to the end of the one before (every state change by then is known), their blocks
-    go to the sink's files, and the wear paths of ended lives are let go; the event log, once
-    it holds ``rows`` events, is written as a row group. The machines' state timelines stay
-    whole (they grow with state changes, not with readings, and the statistics read them at
-    the end). Cutting the run does not
-    change it: no event is added to the model, and the readings are the same numbers as those
-    made all at once at the end. Streams a policy reads during the run (its windows) are
-    advanced by the policy alone: what they made is written as the run goes (or, with no sink,
-    let go of). Sinks that take whole tables only (``MemorySink``, ``CallbackSink``) are
-    served at the end, as before. If the run fails, the files begun are removed.
-    ``timeline``: whether the run keeps the timelines for its result."""
-
-    def __init__(self, model: BuildContext, replication: int, sensor_sink: SensorSink | None,
-                 event_sink: EventSink | None, *, timeline: bool = False) -> None:
-        self.model = model
-        self.replication = replication
-        self.sensor_sink = sensor_sink
-        self.event_sink = event_sink
-        self.timeline = timeline
-        self.rows = min(getattr(sensor_sink, "rows", ROWS), getattr(event_sink, "rows", ROWS))
-        self.files: dict[str, ReadingsFile] = {}
-        self.events: StreamedFile | None = None
-
-    def run(self, until: float) -> None:
-        """Run the model to ``until``, then write out what is left and close the files."""
-        try:
-            self._run(until)
-        except BaseException:
-            for file in self.files.values():
-                file.abort()
-            if self.events is not None:
-                self.events.abort()
-            raise
-
-    def _run(self, until: float) -> None:
-        from twin.engine.events import EventLog
-
-        model, env, sink = self.model, self.model.env, self.sensor_sink
-        log = model.events
-        writes = sink is not None and hasattr(sink, "open")
-        streamed = {name: s for name, s in model.sensors.items() if not s.keep} if writes \
-            else {}
-        # read by a policy, which advances them: what they made goes to their files as the run
-        # goes, or, written nowhere, is let go of
-        read = {name: s for name, s in model.sensors.items() if s.keep} \
-            if writes or sink is None else {}
-        if writes:
-            self.files = {name: sink.open(name, list(s.sensors))  # type: ignore[union-attr]
-                          for name, s in {**streamed, **read}.items()}
-        if (self.event_sink is not None and hasattr(self.event_sink, "open")
-                and type(log) is EventLog):
-            self.events = self.event_sink.open()
-        rate = sum(1.0 / spec.period for s in streamed.values() if type(s) is SensorStream
-                   for spec in s.sensors.values())  # a replayed record's: counted as taken
-        if self.files or self.events is not None or read:
-            step = self.rows / rate if rate else until / 1024
-            start = env.now
-            while env.now < until:
-                end = min(until, env.now + step)
-                logged = len(log) if log is not None else 0
-                env.run(until=end)
-                taken = 0
-                for name, stream in streamed.items():
-                    stream.catch_up(start)  # all is known up to the stretch before this one
-                    rows = self._take(name, stream)
-                    taken += 0 if type(stream) is SensorStream else rows
-                    stream.forget()
-                for name, stream in read.items():  # what the policy's epochs made
-                    taken += self._take(name, stream)
-                    stream.forget()
-                made = (len(log) - logged if log is not None else 0) + rate * (end - start) \
-                    + taken
-                if self.events is not None and len(log) >= self.rows:  # type: ignore[arg-type]
-                    self.events.write(log.drain(self.replication))  # type: ignore[union-attr]
-                start = end
-                step *= min(4.0, max(0.25, self.rows / made)) if made else 4.0
-        else:
-            env.run(until=until)
-        for name, stream in model.sensors.items():
-            if sink is None:
-                continue  # nothing reads the readings still to come
-            stream.advance(until)
-            if name in self.files:
-                self._take(name, stream)
-                self.files.pop(name).close()
-            elif sink is not None:
-                sink.write(name, stream.table())
-        if self.event_sink is not None and log is not None:
-            if self.events is not None and self.events.rows:
-                self.events.write(log.drain(self.replication))
-                self.events.close()
-            else:  # small: in one piece, as before
-                if self.events is not None:
-                    self.events.abort()
-                self.event_sink.write(log.table(self.replication))
-            self.events = None
-
-    def _take(self, name: str, stream: SensorStream) -> int:
-        """Write what ``stream`` has made since the last call (to its file, where it has
-        one; else let it go): the readings' count."""
-        blocks, stream.blocks = stream.blocks, []
-        stream.dropped += len(blocks)
-        file = self.files.get(name)
-        for block in blocks if file is not None else ():
-            file.add(block)  # type: ignore[union-attr]
-        return sum(block.num_rows for block in blocks)

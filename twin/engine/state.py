@@ -48,6 +48,8 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class PartState(Frozen):
+    """A part of a plant state: its product, order and age (time since its release)."""
+
     product: str | None = None
     order: str | None = None
     age: NonNegative = 0.0
@@ -55,6 +57,9 @@ class PartState(Frozen):
 
 
 class MachineState(Frozen):
+    """A machine of a plant state: what it is doing, the part in hand, its operating age and
+    wear."""
+
     state: Literal["working", "starved", "blocked", "down", "repair", "maintenance",
                    "setup", "waiting_operator", "off"] = "starved"
     part: PartState | None = None
@@ -70,10 +75,15 @@ class MachineState(Frozen):
 
 
 class WarehouseState(Frozen):
+    """A warehouse of a plant state: the stock on hand (parts)."""
+
     on_hand: Annotated[int, Field(ge=0)]
 
 
 class Replay(Frozen):
+    """What continues a saved replication exactly: the scenario's fingerprint, seed, replication,
+    time and the digest of the state saved."""
+
     fingerprint: str
     seed: int
     replication: int
@@ -82,6 +92,9 @@ class Replay(Frozen):
 
 
 class PlantState(Frozen):
+    """The plant's state: the clock, the parts in each buffer (a list, or a count), every machine's
+    state, every warehouse's stock, and ``replay`` when twin saved it."""
+
     time: NonNegative = 0.0
     buffers: dict[str, list[PartState] | Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict)
@@ -90,10 +103,12 @@ class PlantState(Frozen):
     replay: Replay | None = None
 
     def parts(self, buffer: str) -> list[PartState]:
+        """The parts waiting in ``buffer`` (a count becomes that many parts of no product)."""
         content = self.buffers.get(buffer, [])
         return [PartState() for _ in range(content)] if isinstance(content, int) else content
 
     def digest(self) -> str:
+        """A 16-hex-digit SHA-256 digest of the state, ``replay`` left out."""
         body = self.model_dump(mode="json", exclude={"replay"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -177,7 +192,7 @@ def part_record(part: Any, now: float) -> dict[str, Any]:
 
 def capture(ctx: BuildContext, scenario: Scenario, replication: int) -> PlantState:
     """The state of a replication now (at its end): what ``--save-state`` writes."""
-    from twin.engine.stations import STATES
+    from twin.engine.states import STATES
 
     now = ctx.env.now
 
@@ -223,6 +238,7 @@ def fingerprint(scenario: Scenario) -> str:
 
 
 def dump_state(state: PlantState) -> str:
+    """The state as YAML text (unset fields left out)."""
     import yaml
 
     return yaml.safe_dump(state.model_dump(mode="json", exclude_none=True), sort_keys=False)
@@ -251,6 +267,7 @@ def residual_life(dist: Any, rng: Any, age: float) -> float:
 
 
 def as_mapping(state: PlantState) -> Mapping[str, Any]:
+    """The state as plain JSON-ready data (unset fields left out)."""
     return state.model_dump(mode="json", exclude_none=True)
 
 
@@ -281,7 +298,18 @@ def new_part(ctx: BuildContext, where: str, state: PartState) -> Any:
     part.release = ctx.env.now - state.age
     if state.product is not None and ctx.stamp is not None:
         ctx.stamp(part, state.product)
+        part.step = route_step(ctx, where, state.product)
     elif state.product is not None:  # a label (the source's product, an assembly's)
         part.product = state.product
     part.order = state.order
     return part
+
+
+def route_step(ctx: BuildContext, where: str, product: str) -> int:
+    """The step of ``product``'s route a part of the initial state is at: the machine holding
+    it, or the machine the buffer it waits in feeds (the first step of its route otherwise)."""
+    route = ctx.scenario.products[product].route
+    if where in route:
+        return route.index(where)
+    fed = set(ctx.graph.successors(where)) if where in ctx.graph else set()
+    return next((k for k, machine in enumerate(route) if machine in fed), 0)

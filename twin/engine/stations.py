@@ -13,34 +13,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import simpy
 
-from twin.engine.crew import PREVENTIVE as PREVENTIVE_JOB
-from twin.engine.crew import REPAIR as REPAIR_JOB
-from twin.engine.crew import Crew, job_priority
-from twin.engine.health import WearPath, sample_path
+from twin.engine.crew import Crew
+from twin.engine.health import WearPath
 from twin.engine.products import transfer_batch
 from twin.engine.warmup import Warmup
+from twin.records import events as ev
 
 if TYPE_CHECKING:
     from twin.engine.calendar import Calendar
     from twin.engine.operators import OperatorPool
-    from twin.language.nodes import Degradation
 
 from twin.engine.assembly import Load, Split
 from twin.engine.calendar import watch
 from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
-
-WORKING, STARVED, BLOCKED, DOWN, REPAIR, MAINTENANCE, SETUP, WAITING_OPERATOR, OFF = range(9)
-STATES = ("working", "starved", "blocked", "down", "repair", "maintenance", "setup",
-          "waiting_operator", "off")
-"""Machine states. ``down``: failed, waiting for a technician; ``maintenance`` includes waiting;
-``setup``: changing over between batches; ``waiting_operator``: waiting for an operator (walk
-included); ``off``: outside the machine's calendar (not planned production time)."""
-
+from twin.engine.inspection import Inspecting, Quality
+from twin.engine.states import (
+    BLOCKED,
+    DOWN,
+    REPAIR,
+    SETUP,
+    STARVED,
+    STATES,
+    WAITING_OPERATOR,
+    WORKING,
+)
+from twin.engine.timed import Timed
+from twin.engine.upkeep import Life, Upkeep, Wear
 
 Destination = Channel | Sink
 Draw = Callable[[], float]
@@ -73,6 +75,7 @@ class StateClock:
         self.__class__ = BucketClock
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, adding the time spent in the previous one."""
         if state == self.state:
             return
         now = self.env.now
@@ -83,10 +86,12 @@ class StateClock:
             self.timeline.append((now, state))
 
     def reset(self) -> None:
+        """Forget the time spent so far; count from now (the end of the warmup)."""
         self.totals = [0.0] * len(STATES)
         self.since = self.env.now
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, indexed as ``STATES``."""
         now = self.env.now
         self.totals[self.state] += now - self.since
         self.since = now
@@ -99,11 +104,14 @@ class BucketClock(StateClock):
     __slots__ = ()
 
     def set(self, state: int) -> None:
+        """Switch to ``state`` now, spreading a downtime that ends over the buckets it spans."""
         if state != self.state and self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         super().set(state)
 
     def close(self) -> list[float]:
+        """The time spent in each state up to now, spreading a downtime under way over its
+        buckets."""
         if self.state in (DOWN, REPAIR):
             self._spread(self.since, self.env.now)
         return super().close()
@@ -162,6 +170,8 @@ class Releaser:
         return self.admit(Part(0, 0.0), source)
 
     def admit(self, part: Part, source: str = "") -> Part:
+        """Count ``part`` into the plant now: give it the next id, the release time, the product of
+        a labelling ``source``, and log its release."""
         self.count += 1
         self.wip.add(1)
         part.id = self.count
@@ -169,7 +179,7 @@ class Releaser:
         if self.labels and source in self.labels:
             part.product = self.labels[source]
         if self.log is not None:
-            self.log(part.release, source, "release", part)
+            self.log(part.release, source, ev.RELEASE, part)
         return part
 
 
@@ -184,7 +194,7 @@ def timed_source(env: simpy.Environment, name: str, interarrival: Draw, release:
         part = release(name)
         dest.offer(part)
         if log is not None:
-            log(env.now, getattr(dest, "name", ""), "arrive", part)
+            log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
 def infinite_source(env: simpy.Environment, name: str, release: Releaser,
@@ -198,15 +208,9 @@ def infinite_source(env: simpy.Environment, name: str, release: Releaser,
             yield dest.put(part)
         release.admit(part, name)
         if log is not None:
-            log(env.now, getattr(dest, "name", ""), "arrive", part)
+            log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
-@dataclass
-class Wear:
-    """A machine's degradation model and the random stream its paths are drawn from."""
-
-    spec: Degradation
-    rng: np.random.Generator
 
 
 @dataclass
@@ -224,40 +228,8 @@ class Start:
     residual: Callable[[float], float] | None = None
 
 
-@dataclass
-class Life:
-    """One life of a machine, from a renewal: when, at which total operating time, its path."""
-
-    start: float
-    operating: float
-    path: WearPath | None
 
 
-@dataclass(frozen=True)
-class Quality:
-    """A machine's quality features: it may make a part defective (``probability`` plus
-    ``per_wear`` times its wear), fix a defective part (rework, with probability ``fixes``), and
-    inspect it (``inspection``: sampling, detection, false alarm), sending rejected parts to
-    ``reject``; while a predictive quality policy marks it suspect, parts go to ``suspect``.
-    Draws come from the machine's own quality stream ``uniform``."""
-
-    uniform: Draw
-    probability: float = 0.0
-    per_wear: float = 0.0
-    fixes: float | None = None
-    inspection: tuple[float, float, float] | None = None
-    reject: Destination | None = None
-    suspect: Destination | None = None
-    products: dict[str, tuple[float, float]] | None = None
-    """Per product: its own (probability, per_wear) of being made defective here."""
-    camera: Any = None
-    """A camera inspection (``twin.engine.camera.CameraCheck``): it judges the inspected parts
-    instead of the detection and false-alarm rates (the rates' draw is still made)."""
-
-
-def _photographed(_draw: float, camera: Any, part: Part) -> bool:
-    """The camera's judgement of ``part`` (the rate-based check's draw made and set aside)."""
-    return bool(camera.rejects(part.defective))
 
 
 @dataclass(frozen=True)
@@ -271,25 +243,17 @@ class Staff:
     process: OperatorPool | None = None
 
 
-class Upkeep(Protocol):
-    """What a maintenance policy does for the machines it governs (``twin.engine.policies``)."""
-
-    def next_due(self, machine: Machine) -> float:
-        """At a renewal: the operating time until the next maintenance (inf: none planned)."""
-
-    def failed(self, machine: Machine) -> None:
-        """The machine has just failed (before its repair)."""
-
-    def maintained(self, machine: Machine) -> None:
-        """The machine has just been maintained."""
 
 
 def _nowhere() -> Destination:
     raise RuntimeError("the machine has no route")
 
 
-class Machine:
-    """One machine: its process, its state clock and its counters (from warmup on)."""
+class Machine(Timed, Inspecting):
+    """One machine: its process, its state clock and its counters (from warmup on). Its
+    concerns are units of their own: failures and maintenance (``Upkeeping``), calendars and
+    failures on elapsed time (``Timed``, built on it), the quality of what it makes
+    (``Inspecting``)."""
 
     def __init__(
         self,
@@ -408,38 +372,10 @@ class Machine:
         self.mode_failures = [0] * len(self.modes or ())
         self.clock.reset()
 
-    def _renew(self, restores: float, start: Start | None = None) -> None:
-        life = math.inf
-        if self.wear is not None:
-            initial = 0.0
-            if self.path is not None:
-                initial = (1.0 - restores) * float(self.path.at(self.age))
-            elif start is not None and start.wear is not None:
-                initial = start.wear
-            self.path = sample_path(self.wear.spec, self.wear.rng, initial)
-            life = self.path.fail_age
-        if self.ttf is not None:
-            life = min(life, self.ttf() if start is None or start.residual is None
-                       else start.residual(start.age))
-        elif self.modes is not None:  # competing modes: the first to come ends the life
-            lives = [ttf() for _, ttf, _ in self.modes]
-            self.mode = min(range(len(lives)), key=lives.__getitem__)
-            life = lives[self.mode]
-        self.age = 0.0
-        if self.elapsed:  # the life runs out in elapsed time: a timer stops the machine
-            self.generation += 1
-            self.failing = False
-            if life < math.inf:
-                self.env.process(self._timer(self.generation, life))
-            life = math.inf
-        self.life_left = life
-        self.pm_left = self.upkeep.next_due(self) if self.upkeep is not None else math.inf
-        if start is not None and self.wear is None:  # an age-based plan counts the age lived
-            self.pm_left = max(0.0, self.pm_left - start.age)
-        if self.lives is not None:
-            self.lives.append(Life(self.env.now, self.operating, self.path))
 
     def run(self) -> Process:
+        """The machine's process: take a part, set up, process (interrupted by failures and
+        maintenance), hand the part on; count the time in each state."""
         env = self.env
         timeout = env.timeout
         clock = self.clock
@@ -492,12 +428,12 @@ class Machine:
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
-                        log(env.now, name, "setup_start", part)
+                        log(env.now, name, ev.SETUP_START, part)
                     yield timeout(change())
                     if crew is not None:
                         staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
-                        log(env.now, name, "setup_end", part)
+                        log(env.now, name, ev.SETUP_END, part)
                 self.last_product = product
             elif setup is not None:
                 if batch_left == 0:
@@ -508,12 +444,12 @@ class Machine:
                     clock.set(SETUP)
                     self.setups += 1
                     if log is not None:
-                        log(env.now, name, "setup_start")
+                        log(env.now, name, ev.SETUP_START)
                     yield timeout(setup[1]())
                     if crew is not None:
                         staff.setup.release(crew)  # type: ignore[union-attr]
                     if log is not None:
-                        log(env.now, name, "setup_end")
+                        log(env.now, name, ev.SETUP_END)
                     batch_left = setup[0]
                 batch_left -= 1
             operator = None
@@ -530,7 +466,7 @@ class Machine:
                     operator = yield from staff.process.attend(name)
             clock.set(WORKING)
             if log is not None:
-                log(env.now, name, "start", part)
+                log(env.now, name, ev.START, part)
             if given is None:
                 work = draw() if by_product is None else by_product.get(part.product or "", draw)()
             else:
@@ -560,7 +496,7 @@ class Machine:
             if operator is not None:
                 staff.process.release(operator)  # type: ignore[union-attr]
             if log is not None:
-                log(env.now, name, "finish", part)
+                log(env.now, name, ev.FINISH, part)
             if self.batch:
                 self.holding = None
                 yield from self._unload(part)
@@ -583,12 +519,12 @@ class Machine:
                 clock.set(BLOCKED)
                 self.waiting_on = dest
                 if log is not None:
-                    log(env.now, name, "blocked", part)
+                    log(env.now, name, ev.BLOCKED, part)
                 yield from self._wait(dest.put(part), BLOCKED)
                 if log is not None:
-                    log(env.now, name, "unblocked", part)
+                    log(env.now, name, ev.UNBLOCKED, part)
             if log is not None and not isinstance(dest, (Sink, Split)):
-                log(env.now, getattr(dest, "name", ""), "arrive", part)
+                log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
             self.holding = None
 
     def _unload(self, load: Part) -> Process:
@@ -604,115 +540,17 @@ class Machine:
                 self.waiting_on = dest
                 yield from self._wait(dest.put(part), BLOCKED)
             if self.log is not None and not isinstance(dest, (Sink, Split)):
-                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+                self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
         self.holding = None
 
     # -- calendars and failures on elapsed time
 
-    def _timer(self, generation: int, life: float) -> Process:
-        """The failure ending a life on elapsed time: it stops the machine at once where it
-        can (working, waiting or off), else as soon as what it does (a setup, say) ends."""
-        yield self.env.timeout(life)
-        if generation != self.generation:
-            return
-        self.failing = True
-        if self.interruptible and self.process is not None:
-            self.interruptible = False
-            self.process.interrupt("fail")
 
-    def _idle(self, state: int) -> int:
-        calendar = self.calendar
-        return OFF if calendar is not None and not calendar.on(self.env.now) else state
 
-    def _switched(self, on: bool) -> None:
-        """The calendar switched: a waiting machine is off (or waiting again)."""
-        waiting = self.waiting
-        if waiting is not None:
-            self.clock.set(waiting if on else OFF)
 
-    def _ready(self) -> Process:
-        """Before a part starts: fail if a failure has come, wait for working time."""
-        calendar = self.calendar
-        while True:
-            if self.failing:
-                self.failing = False
-                yield from self._repair()
-            elif calendar is not None and not calendar.on(self.env.now):
-                self.clock.set(OFF)
-                yield from self._pause(calendar.next_on(self.env.now) - self.env.now)
-            else:
-                return
 
-    def _pause(self, duration: float) -> Process:
-        self.interruptible = True
-        try:
-            yield self.env.timeout(duration)
-        except simpy.Interrupt:
-            pass
-        finally:
-            self.interruptible = False
 
-    def _work(self, work: float) -> Process:
-        """Process ``work`` on a machine with a calendar or failures on elapsed time: stopped
-        by the end of working time, a failure or a maintenance due, resumed after."""
-        env = self.env
-        calendar = self.calendar
-        while True:
-            yield from self._ready()
-            self.clock.set(WORKING)
-            life, due = self.life_left, self.pm_left
-            shift = calendar.left(env.now) if calendar is not None else math.inf
-            bound = min(life, due)
-            if work < bound and work <= shift:
-                step, then = work, 0
-            elif bound <= shift:
-                step, then = bound, (1 if life <= due else 2)
-            else:
-                step, then = shift, 3
-            start = env.now
-            self.interruptible = True
-            try:
-                yield env.timeout(step)
-            except simpy.Interrupt:
-                step, then = env.now - start, 4
-            finally:
-                self.interruptible = False
-            work -= step
-            self.life_left -= step
-            self.pm_left -= step
-            self.age += step
-            self.operating += step
-            if then == 0:
-                return
-            if then == 1:
-                yield from self._repair()
-            elif then == 2:
-                yield from self._maintain()
 
-    def _wait_timed(self, event: simpy.Event, state: int) -> Generator[simpy.Event, Any, Any]:
-        """``_wait`` for a machine with a calendar or failures on elapsed time: off outside
-        working time; a failure stops the wait for a repair."""
-        if self.failing:
-            self.failing = False
-            yield from self._repair()
-        if self.opportunity:
-            yield from self._maintain()
-        while True:
-            self.clock.set(self._idle(state))
-            self.waiting = state
-            self.interruptible = True
-            try:
-                return (yield event)
-            except simpy.Interrupt as stop:
-                cause = stop.cause
-            finally:
-                self.interruptible = False
-                self.waiting = None
-            if cause == "fail":
-                self.failing = False
-                yield from self._repair()
-            else:
-                yield from self._maintain()
 
     def _carry(self, batch: list[Part], dest: Destination) -> Process:
         """Move a transfer batch on, part by part, waiting for room (beside the machine, which
@@ -721,7 +559,7 @@ class Machine:
             if not dest.try_put(part):
                 yield dest.put(part)
             if self.log is not None and not isinstance(dest, Sink):
-                self.log(self.env.now, getattr(dest, "name", ""), "arrive", part)
+                self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
     def _hand_over(self, part: Part) -> Process:
         """Pass on a part finished before a warm start (the machine starts blocked)."""
@@ -769,94 +607,10 @@ class Machine:
                 if not event.processed:
                     self.clock.set(state)
 
-    def _repair(self, counted: bool = True) -> Process:
-        if counted:
-            self.failures += 1
-            if self.modes is not None:
-                self.mode_failures[self.mode] += 1
-        if counted and self.path is not None and self.path.cause == "shock" \
-                and self.age >= self.path.fail_age - 1e-9:
-            self.shocks += 1
-        self.clock.set(DOWN)
-        log = self.log
-        if log is not None:
-            log(self.env.now, self.name, "fail")
-        if self.upkeep is not None and counted:
-            self.upkeep.failed(self)
-        ttr = self.ttr if self.modes is None else self.modes[self.mode][2]
-        assert ttr is not None
-        yield from self.crew.job(job_priority(REPAIR_JOB, self.priority), ttr(),
-                                 self._repair_started)
-        if log is not None:
-            log(self.env.now, self.name, "repair_end")
-        self._renew(self.wear.spec.repair_restores if self.wear is not None else 1.0)
 
-    def _repair_started(self) -> None:
-        self.clock.set(REPAIR)
-        if self.log is not None:
-            self.log(self.env.now, self.name, "repair_start")
 
-    def call_maintenance(self) -> None:
-        """Ask for a maintenance now: at once if the machine waits (starved or blocked), else
-        after the part in hand."""
-        if self.opportunity:
-            return
-        self.opportunity = True
-        if self.clock.state in (STARVED, BLOCKED) and self.process is not None:
-            if self.calendar is not None or self.elapsed:
-                if not self.interruptible:
-                    return
-                self.interruptible = False
-            self.process.interrupt("maintenance")
 
-    def _maintain(self) -> Process:
-        self.opportunity = False
-        self.preventive += 1
-        self.clock.set(MAINTENANCE)
-        log = self.log
-        if log is not None:
-            log(self.env.now, self.name, "pm_start")
-        assert self.pm_duration is not None
-        yield from self.crew.job(job_priority(PREVENTIVE_JOB, self.priority),
-                                 self.pm_duration())
-        if log is not None:
-            log(self.env.now, self.name, "pm_end")
-        self._renew(self.wear.spec.maintenance_restores if self.wear is not None else 1.0)
-        if self.upkeep is not None:
-            self.upkeep.maintained(self)
 
-    def _finish(self, part: Part) -> Destination:
-        """The quality steps of a finished part; they choose where it goes."""
-        q = self.quality
-        assert q is not None
-        uniform = q.uniform
-        if q.fixes is not None and part.defective and uniform() < q.fixes:
-            part.defective = False
-        probability, per_wear = q.probability, q.per_wear
-        if q.products is not None and part.product in q.products:
-            probability, per_wear = q.products[part.product]
-        if probability > 0 or per_wear > 0:
-            p = probability
-            if per_wear > 0 and self.path is not None:
-                p += per_wear * float(self.path.at(self.age))
-            if uniform() < p:
-                if not part.defective:
-                    self.defects_made += 1
-                part.defective = True
-        if q.suspect is not None and self.suspect:
-            self.diverted += 1
-            part.plan = None  # off its route: the edges take it on
-            return q.suspect
-        if q.inspection is not None:
-            sampling, detection, false_alarm = q.inspection
-            if uniform() < sampling and (
-                    uniform() < (detection if part.defective else false_alarm)
-                    if q.camera is None else _photographed(uniform(), q.camera, part)):
-                self.rejected += 1
-                assert q.reject is not None
-                part.plan = None  # off its route: the edges take it on
-                return q.reject
-        return self._next(part) if self.planned else self.route()
 
     def _next(self, part: Part) -> Destination:
         """Where the part goes by its product's plan (by the edges once off its route)."""

@@ -14,11 +14,15 @@ import simpy
 
 
 class Statistic(Protocol):
+    """Anything that measures and can start over at the end of the warmup."""
+
     def reset(self) -> None:
         """Forget what was measured so far; go on measuring from now."""
 
 
 class Warmup:
+    """Resets every registered statistic at time ``end`` (nothing to do if ``end`` is 0)."""
+
     def __init__(self, env: simpy.Environment, end: float) -> None:
         self.env = env
         self.end = end
@@ -28,6 +32,7 @@ class Warmup:
             env.timeout(end).callbacks.append(self._reset)
 
     def register(self, statistic: Statistic) -> None:
+        """Have ``statistic`` reset when the warmup ends."""
         if self.end > 0:
             self.statistics.append(statistic)
 

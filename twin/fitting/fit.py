@@ -27,6 +27,9 @@ TOLERANCE = 1e-9
 
 @dataclass
 class MachineFits:
+    """The fits of one machine: process times (pooled and per product), times to failure (with the
+    naive fit that drops censored lives, for comparison), repairs and setups."""
+
     process: Fit | None
     by_product: dict[str, Fit] = field(default_factory=dict)
     lives: Fit | None = None
@@ -39,6 +42,8 @@ class MachineFits:
 
 @dataclass
 class Crew:
+    """The maintenance crew inferred from the log: its size, response time, and how it was found."""
+
     size: int | None
     """Technicians: the most repairs seen at once when a failure had to wait for one; None
     (unlimited) when no failure ever waited for a technician."""
@@ -49,6 +54,10 @@ class Crew:
 
 @dataclass
 class FitResult:
+    """Everything ``fit_log`` found: the log, the observations, the plant graph, every machine's
+    fits, the sources' interarrivals, the preventive maintenance, the crew, and the scenario and
+    report written."""
+
     log: EventLog
     obs: Observations
     graph: PlantGraph
@@ -64,6 +73,7 @@ class FitResult:
 
     @property
     def notes(self) -> list[str]:
+        """What the fit could not see or assumed, one sentence each (for the report and the CLI)."""
         out = list(self.graph.notes)
         for name, mf in self.fits.items():
             ld = mf.lives_data
@@ -133,6 +143,8 @@ def _crew(obs: Observations) -> tuple[Crew, list[float]]:
 
 
 def fit_observations(log: EventLog) -> FitResult:
+    """Fit every quantity of the plant from an event log: the graph, process times, lives with
+    censoring, repairs, setups, interarrivals, preventive maintenance and the crew."""
     obs = observe(log)
     graph = plant_graph(obs)
     fits: dict[str, MachineFits] = {}
@@ -187,6 +199,7 @@ def fit_log(path: str | Path, out: str | Path | None = None,
 
 
 def interval_text(low: float, high: float) -> str:
+    """A 95% interval as text (a dash when a bound is not finite)."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     return f"{low:.4g} … {high:.4g}"

@@ -21,6 +21,9 @@ infinite supply."""
 
 @dataclass
 class Edge:
+    """An observed move from ``source`` to ``target``: how many parts took it, and its routing share
+    ``p`` (None where the node does not route by shares)."""
+
     source: str
     target: str
     count: int
@@ -29,16 +32,22 @@ class Edge:
 
 @dataclass
 class PlantGraph:
+    """The plant graph inferred from the log: each node's kind, the edges, the sources that are an
+    infinite supply, and notes on what was left out."""
+
     kinds: dict[str, str]
     edges: list[Edge]
     infinite: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
     def outputs(self, node: str) -> list[Edge]:
+        """The edges leaving ``node``."""
         return [e for e in self.edges if e.source == node]
 
 
 def plant_graph(obs: Observations) -> PlantGraph:
+    """The plant graph from the observed part moves: nodes without moves are left out (with a note),
+    routing shares from the move counts, infinite sources from the machines' starvation."""
     kinds = dict(obs.kinds)
     notes = []
     for name, ms in obs.machines.items():

@@ -77,6 +77,8 @@ class Summary:
 
     @classmethod
     def of(cls, x: np.ndarray, lx: np.ndarray) -> Summary:
+        """The summary of values ``x`` and their logs ``lx`` (log statistics NaN unless all
+        finite)."""
         n = len(x)
         mean = float(np.mean(x)) if n else 0.0
         finite = n and bool(np.all(np.isfinite(lx)))
@@ -246,9 +248,11 @@ class Candidate:
     theta: np.ndarray = field(repr=False)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
+        """The fitted cumulative distribution function at ``x``."""
         return LAWS[self.law].cdf(np.asarray(x, dtype=float), self.theta)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
+        """The fitted density at ``x`` (0 outside the law's support)."""
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             lx = np.log(np.maximum(x, 1e-300))
@@ -276,6 +280,7 @@ class Fit:
 
     @property
     def censored(self) -> int:
+        """How many values are right-censored."""
         return self.n - self.events
 
     def spec(self) -> dict[str, Any]:
@@ -286,9 +291,11 @@ class Fit:
 
     @property
     def chosen(self) -> Candidate | None:
+        """The candidate of the chosen law, if it was among those fitted."""
         return next((c for c in self.candidates if c.law == self.law), None)
 
     def mean(self) -> float:
+        """The mean of the chosen law with its fitted parameters."""
         if self.law == "constant":
             return float(self.params["value"])
         if self.law == "empirical":

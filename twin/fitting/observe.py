@@ -37,6 +37,7 @@ class Durations:
 
     @classmethod
     def empty(cls) -> Durations:
+        """No durations."""
         return cls(np.zeros(0), np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
@@ -44,11 +45,15 @@ class Durations:
 
     @property
     def events(self) -> int:
+        """How many durations are observed (not censored)."""
         return int(self.observed.sum())
 
 
 @dataclass
 class MachineSamples:
+    """What the log shows of one machine: process times (per product too), lives and repairs with
+    censoring, waits for a technician, maintenance durations and ages, and setups."""
+
     process: np.ndarray
     process_by_product: dict[str, np.ndarray] = field(default_factory=dict)
     lives: Durations = field(default_factory=Durations.empty)
@@ -66,6 +71,10 @@ class MachineSamples:
 
 @dataclass
 class Observations:
+    """Everything read from an event log: the replications and their spans, node kinds, part moves,
+    per machine samples, sources' interarrivals, buffer levels, parts out, and the repair, failure
+    and maintenance intervals the crew is inferred from."""
+
     replications: list[int]
     ends: dict[int, float]
     """Last event time of each replication."""
@@ -136,6 +145,7 @@ def _pairs(ev: np.ndarray, group: np.ndarray, first: int, second: int) -> tuple[
 
 
 def observe(log: EventLog) -> Observations:
+    """The observations of an event log, read in one vectorized pass over its events."""
     f = log.frame
     rep_all = f["replication"].to_numpy()
     t_all = f["time"].to_numpy()

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from twin.fitting.laws import Candidate, Fit
 from twin.fitting.survival import kaplan_meier
-from twin.report import _figure, _num, _page, _table
+from twin.report.pages import _figure, _num, _page, _table
 
 if TYPE_CHECKING:
     from twin.fitting.fit import FitResult
@@ -112,6 +112,8 @@ def _quantity(label: str, fit: Fit, naive: Candidate | None = None) -> str:
 
 
 def fit_report(result: FitResult) -> str:
+    """The fit report as one self-contained HTML page: the plant, each quantity's fit with its
+    candidates and plots, the crew and the notes."""
     obs, graph = result.obs, result.graph
     reps = len(obs.replications)
     meta = (f"{result.log.source}: {obs.events:,} events, {reps} replication"
@@ -154,7 +156,8 @@ def fit_report(result: FitResult) -> str:
 
 
 def write_fit_report(result: FitResult, path: Path) -> Path:
-    from twin.study.output import write_text
+    """Write the fit report of ``result`` to ``path`` atomically; returns ``path``."""
+    from twin.records.output import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, fit_report(result))

@@ -24,6 +24,7 @@ def _r(v: float, digits: int = 6) -> float:
 
 
 def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
+    """The fitted plant as scenario data (what the YAML file holds), named ``name``."""
     obs, graph = result.obs, result.graph
     nodes: dict[str, Any] = {}
     for node, kind in graph.kinds.items():
@@ -85,7 +86,12 @@ def check(result: FitResult) -> None:
 
 
 def write_scenario(result: FitResult, path: Path) -> Path:
-    from twin.study.output import write_text
+    """Check the fitted scenario as the loader does, then write it to ``path`` as YAML with a header
+    saying how it was fitted; returns ``path``.
+
+    Raises InputError if the fitted scenario does not validate.
+    """
+    from twin.records.output import write_text
 
     check(result)
     header = (f"# Fitted by `twin fit {result.log.source}`: laws chosen by AIC among "

@@ -16,6 +16,7 @@ def _g(v: float) -> str:
 
 
 def describe(fit: Fit) -> tuple[str, str]:
+    """A fit's parameters and their 95% intervals, as two short texts for a table."""
     if fit.law == "empirical":
         lo, hi = fit.intervals.get("mean", (math.nan, math.nan))
         return (f"{len(fit.params['values'])} values, mean {_g(fit.mean())}",
@@ -27,6 +28,8 @@ def describe(fit: Fit) -> tuple[str, str]:
 
 
 def print_fit(console: Console, result: FitResult) -> None:
+    """Print the fit of a log to ``console``: the plant found, and a table of every quantity's law,
+    parameters, intervals and goodness of fit."""
     obs, graph = result.obs, result.graph
     kinds: dict[str, int] = {}
     for kind in graph.kinds.values():

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from twin.registry import DISTRIBUTIONS, plugins
+from twin.registry import DISTRIBUTIONS, Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,9 +41,11 @@ class BaseDistribution(BaseModel):
         dist: str
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` values drawn from ``rng``, as a numpy array."""
         raise NotImplementedError
 
     def mean(self) -> float:
+        """The exact mean of the distribution."""
         raise NotImplementedError
 
     def stream(self, rng: np.random.Generator, block: int = BLOCK) -> Callable[[], float]:
@@ -60,36 +62,47 @@ class BaseDistribution(BaseModel):
 
 
 class Constant(BaseDistribution):
+    """Always ``value`` (a bare number in the scenario)."""
+
     dist: Literal["constant"] = "constant"
     value: NonNegFloat
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` copies of ``value``."""
         import numpy as np
 
         return np.full(size, self.value)
 
     def mean(self) -> float:
+        """``value``."""
         return self.value
 
     def stream(self, rng: np.random.Generator, block: int = BLOCK) -> Callable[[], float]:
+        """A function returning ``value`` (draws nothing from ``rng``)."""
         value = self.value
         return lambda: value
 
 
 class Exponential(BaseDistribution):
+    """Exponential distribution with mean ``mean``."""
+
     dist: Literal["exponential"]
     mean_: PositiveFloat = Field(alias="mean")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` exponential draws of mean ``mean``."""
         return rng.exponential(self.mean_, size)
 
     def mean(self) -> float:
+        """``mean``."""
         return self.mean_
 
 
 class Uniform(BaseDistribution):
+    """Uniform distribution on [``low``, ``high``]."""
+
     dist: Literal["uniform"]
     low: NonNegFloat
     high: NonNegFloat
@@ -101,13 +114,17 @@ class Uniform(BaseDistribution):
         return self
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` uniform draws on [``low``, ``high``]."""
         return rng.uniform(self.low, self.high, size)
 
     def mean(self) -> float:
+        """``(low + high) / 2``."""
         return (self.low + self.high) / 2
 
 
 class Triangular(BaseDistribution):
+    """Triangular distribution on [``low``, ``high``] with mode ``mode``."""
+
     dist: Literal["triangular"]
     low: NonNegFloat
     mode: NonNegFloat
@@ -120,9 +137,11 @@ class Triangular(BaseDistribution):
         return self
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` triangular draws."""
         return rng.triangular(self.low, self.mode, self.high, size)
 
     def mean(self) -> float:
+        """``(low + mode + high) / 3``."""
         return (self.low + self.mode + self.high) / 3
 
 
@@ -142,6 +161,7 @@ class Normal(BaseDistribution):
         return self
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` normal draws of ``mean`` and ``std``, negative ones redrawn."""
         out = rng.normal(self.mean_, self.std, size)
         bad = out < 0
         while bad.any():
@@ -150,6 +170,7 @@ class Normal(BaseDistribution):
         return out
 
     def mean(self) -> float:
+        """The mean of the normal truncated at 0 (above ``mean`` when the truncation bites)."""
         a = -self.mean_ / self.std
         from scipy import stats  # here: validating a scenario needs no scipy
 
@@ -170,34 +191,44 @@ class Lognormal(BaseDistribution):
         return math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` lognormal draws with the variable's ``mean`` and ``std``."""
         mu, sigma = self._params()
         return rng.lognormal(mu, sigma, size)
 
     def mean(self) -> float:
+        """``mean``."""
         return self.mean_
 
 
 class Weibull(BaseDistribution):
+    """Weibull distribution of ``shape`` k and ``scale`` (the 63rd percentile)."""
+
     dist: Literal["weibull"]
     shape: PositiveFloat
     scale: PositiveFloat
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` Weibull draws."""
         return self.scale * rng.weibull(self.shape, size)
 
     def mean(self) -> float:
+        """``scale * Gamma(1 + 1/shape)``."""
         return self.scale * math.gamma(1 + 1 / self.shape)
 
 
 class Gamma(BaseDistribution):
+    """Gamma distribution of ``shape`` and ``scale`` (mean ``shape * scale``)."""
+
     dist: Literal["gamma"]
     shape: PositiveFloat
     scale: PositiveFloat
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` gamma draws."""
         return rng.gamma(self.shape, self.scale, size)
 
     def mean(self) -> float:
+        """``shape * scale``."""
         return self.shape * self.scale
 
 
@@ -208,11 +239,13 @@ class Empirical(BaseDistribution):
     values: Annotated[list[NonNegFloat], Field(min_length=1)]
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` values drawn uniformly, with replacement, from ``values``."""
         import numpy as np
 
         return rng.choice(np.asarray(self.values, dtype=float), size)
 
     def mean(self) -> float:
+        """The mean of ``values``."""
         import numpy as np
 
         return float(np.mean(self.values))
@@ -224,10 +257,9 @@ BUILTINS: tuple[type[BaseDistribution], ...] = (
 
 def registered() -> dict[str, type[BaseDistribution]]:
     """Every distribution by its ``dist`` name: the built-ins, then the plug-ins."""
-    out = {_tag(cls): cls for cls in BUILTINS}
-    for name, cls in plugins(DISTRIBUTIONS).items():
-        out.setdefault(name, cls)
-    return out
+    registry: Registry[type[BaseDistribution]] = Registry(
+        DISTRIBUTIONS, "distribution", {_tag(cls): cls for cls in BUILTINS})
+    return registry.items()
 
 
 def _tag(cls: type[BaseModel]) -> str:

@@ -25,7 +25,7 @@ from twin.language.resources import resource_problems
 from twin.language.schema import Scenario
 from twin.language.yamlio import line_of, load_yaml
 from twin.registry import DISPATCHING as DISPATCHING_GROUP
-from twin.registry import did_you_mean, plugin_names
+from twin.registry import Registry, did_you_mean
 
 
 def scenario_from_data(
@@ -94,7 +94,7 @@ def _dispatching_problems(scenario: Scenario) -> list[tuple[Loc, str]]:
     if all(spec.dispatch in DISPATCHING for spec in scenario.plant.nodes.values()
            if spec.kind == "buffer"):
         return []  # built-in rules only: no need to read the installed plug-ins
-    rules = [*DISPATCHING, *plugin_names(DISPATCHING_GROUP)]
+    rules = Registry(DISPATCHING_GROUP, "dispatching rule", dict.fromkeys(DISPATCHING, "")).names()
     return [(("plant", "nodes", name, "dispatch"),
              f"unknown dispatching rule {spec.dispatch!r}{did_you_mean(spec.dispatch, rules)} "
              f"(one of: {', '.join(rules)})")
@@ -144,4 +144,5 @@ def policy_scenario(
 
 
 def dump_yaml(scenario: Scenario) -> str:
+    """The scenario as YAML text, in the form it loads from."""
     return yaml.safe_dump(to_data(scenario), sort_keys=False)

@@ -56,6 +56,7 @@ class Power(Frozen):
     """Outside the machine's calendar (planned downtime)."""
 
     def by_state(self) -> dict[str, float]:
+        """Power drawn (kW) in each machine state, unset states falling back on their kin."""
         return {"working": self.working, "starved": self.idle, "blocked": self.idle,
                 "down": self.down, "repair": self.down,
                 "maintenance": self.down if self.maintenance is None else self.maintenance,
@@ -148,6 +149,9 @@ class _Degradation(Frozen):
 
 
 class WienerDegradation(_Degradation):
+    """Wear as a Wiener process: a drift drawn once per life plus Brownian noise of ``volatility``,
+    simulated every ``step`` of operating time."""
+
     model: Literal["wiener"]
     drift: Distribution
     """Wear per unit of operating time, drawn once per life (unit-to-unit variation)."""
@@ -157,6 +161,9 @@ class WienerDegradation(_Degradation):
 
 
 class GammaDegradation(_Degradation):
+    """Wear as a gamma process: independent gamma increments of shape ``rate * step`` and scale
+    ``scale`` every ``step`` of operating time."""
+
     model: Literal["gamma"]
     rate: PositiveNumber
     """Gamma shape per unit of operating time."""
@@ -165,6 +172,8 @@ class GammaDegradation(_Degradation):
 
 
 class MarkovDegradation(_Degradation):
+    """Wear as a continuous-time Markov chain through discrete states, the last being failure."""
+
     model: Literal["markov"]
     rates: Annotated[list[PositiveNumber], Field(min_length=1)]
     """Rate of leaving state k for k + 1 (per operating time); the last state is failure."""
@@ -190,7 +199,7 @@ class ReplayDegradation(_Degradation):
 
     @model_validator(mode="after")
     def _lives_exist(self) -> ReplayDegradation:
-        from twin.engine.health import replay_units
+        from twin.records.lives import replay_units
 
         replay_units(self)  # the file reads, and the units are in it (ValueError otherwise)
         return self
@@ -217,6 +226,8 @@ class Sensor(Frozen):
 
 
 class SourceNode(Frozen):
+    """Where parts enter the plant: at timed interarrivals, or as an infinite supply."""
+
     kind: Literal["source"]
     interarrival: Distribution | None = None
     """Time between releases; none means an infinite supply."""
@@ -284,6 +295,9 @@ class Setup(Frozen):
 
 
 class MachineNode(Frozen):
+    """A machine: its process time, failures, power, degradation, sensors, quality, operators,
+    calendar and setups."""
+
     kind: Literal["machine"]
     process_time: Distribution
     failures: Failures | Annotated[list[FailureMode], Field(min_length=1)] | None = None
@@ -352,6 +366,8 @@ class MachineNode(Frozen):
 
 
 class BufferNode(Frozen):
+    """A buffer between machines: its capacity (parts) and dispatching rule."""
+
     kind: Literal["buffer"]
     capacity: Annotated[int, Field(ge=0)] | None = None
     """Parts it can hold; null means unbounded."""
@@ -365,6 +381,8 @@ DISPATCHING = ("fifo", "priority", "spt", "lpt", "edd", "cr")
 
 
 class SinkNode(Frozen):
+    """Where parts leave the plant: shipped, or scrapped if ``scrap``."""
+
     kind: Literal["sink"]
     scrap: bool = False
     """Parts reaching a scrap sink are scrapped, not shipped."""
@@ -444,6 +462,8 @@ class WarehouseNode(Frozen):
     """Per replenishment order placed."""
 
     def start_stock(self) -> int:
+        """The stock on hand at the start (parts): ``initial``, else the policy's order-up-to
+        level."""
         if self.initial is not None:
             return self.initial
         policy = self.policy

@@ -24,6 +24,8 @@ class PolicySpec(Frozen):
     """Base of policy schemas: ``problems`` lists what is wrong with the scenario it governs."""
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """What is wrong with ``scenario`` for this policy, as (field path under ``at``, message)
+        pairs; none here."""
         return []
 
 
@@ -36,6 +38,8 @@ def _saved_model(model: str, at: Loc) -> list[tuple[Loc, str]]:
 # --------------------------------------------------------------------------- maintenance
 
 class Reactive(PolicySpec):
+    """Repair machines when they fail, nothing else."""
+
     kind: Literal["reactive"]
 
 
@@ -62,6 +66,7 @@ class ConditionBased(PolicySpec):
     duration: Distribution
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """Machines that wear but lack the ``indicator`` sensor."""
         if self.indicator == "health":
             return []
         missing = [n for n, s in scenario.plant.nodes.items()
@@ -137,6 +142,8 @@ class Predictive(PolicySpec):
         return self
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """Problems of the learner settings, and of the saved model: missing, or trained on lives
+        shared with this scenario."""
         found: list[tuple[Loc, str]] = []
         if self.learn is not None:
             found += _learner_problems(self.learn, (*at, "learn"))
@@ -161,12 +168,14 @@ def _calibrated(model: str, at: Loc) -> list[tuple[Loc, str]]:
 
 def _learner_problems(learn: Learn, at: Loc) -> list[tuple[Loc, str]]:
     from twin.errors import InputError
-    from twin.ml.registry import create
+    from twin.registry import PREDICTOR_REGISTRY
 
     try:
-        model = create(learn.predictor, **learn.params)
+        model = PREDICTOR_REGISTRY.load(learn.predictor)(**learn.params)
     except InputError as exc:
         return [((*at, "predictor"), "; ".join(p[1] for p in exc.problems))]
+    except TypeError as exc:
+        return [((*at, "predictor"), f"{learn.predictor}: {exc}")]
     if model.task != "rul" and learn.horizon is None:
         return [((*at, "horizon"), f"{learn.predictor} predicts a risk: give the horizon it "
                                    "learns failures within")]
@@ -181,8 +190,7 @@ def _shared_lives(model: str, scenario: Scenario, at: Loc) -> list[tuple[Loc, st
     trained = meta.get("train_units")
     if not trained:
         return []
-    from twin.engine.health import replay_units
-    from twin.ml.fromdata import file_digest
+    from twin.records.lives import file_digest, replay_units
 
     out: list[tuple[Loc, str]] = []
     for name, node in scenario.plant.nodes.items():
@@ -213,6 +221,7 @@ class Agent(PolicySpec):
     duration: Distribution
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """A missing saved agent (``model`` is required to run a scenario)."""
         if self.model is None:
             return [((*at, "model"), "an agent policy needs a saved agent to play (make one "
                                      "with python -m twin.gym train SCENARIO); model: null is "
@@ -231,6 +240,7 @@ class PredictiveQuality(PolicySpec):
     every: PositiveNumber
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
+        """A missing saved defect model."""
         return _saved_model(self.model, at)
 
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 
 class Product(Frozen):
+    """A product: the route of machines it visits, its own process times, defects and priority, and
+    optionally the interarrival of its own orders."""
+
     route: Annotated[list[str], Field(min_length=1)]
     """The machines the product visits, in order."""
     process_time: dict[str, Distribution] = Field(default_factory=dict)
@@ -48,6 +51,8 @@ class Product(Frozen):
 
 
 class OrderList(Frozen):
+    """Production orders read from a file."""
+
     file: FilePath
     """CSV or Parquet: order, product, quantity, release, due (optional: priority)."""
 
@@ -92,6 +97,9 @@ def read_orders(path: str | Path, products: dict[str, Product] | None = None,
                                  f"at least 1, got {frame['quantity'].iloc[row]:g}", None))
         for row in np.flatnonzero((frame["release"] < 0).to_numpy())[:3]:
             problems.append(((), f"row {row + 2}, column 'release': must be 0 or more", None))
+        for row in np.flatnonzero((frame["due"] < frame["release"]).to_numpy())[:3]:
+            problems.append(((), f"row {row + 2}, column 'due': due at {frame['due'].iloc[row]:g}, "
+                                 f"before its release at {frame['release'].iloc[row]:g}", None))
     if products is not None:
         from twin.registry import did_you_mean
 

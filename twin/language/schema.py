@@ -53,7 +53,6 @@ from twin.language.nodes import (  # noqa: F401 - the schema's public names
 )
 from twin.language.policies import (  # noqa: F401 - the schema's public names
     MAINTENANCE_POLICIES,
-    QUALITY_POLICIES,
     ConditionBased,
     Opportunistic,
     PolicySpec,
@@ -62,9 +61,12 @@ from twin.language.policies import (  # noqa: F401 - the schema's public names
     Preventive,
     Reactive,
 )
+from twin.language.policies import (
+    QUALITY_POLICIES as QUALITY_POLICY_SPECS,
+)
 from twin.language.products import OrderList, Product
 from twin.language.resources import OperatorPool
-from twin.registry import NODE_KINDS, POLICIES, plugins
+from twin.registry import NODE_KINDS, POLICIES, QUALITY_POLICIES, Registry
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 
@@ -72,18 +74,21 @@ SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 def node_schemas() -> dict[str, type[Frozen]]:
     """Every node kind's schema by kind name: the built-ins, then the plug-ins."""
     out: dict[str, type[Frozen]] = {_tag(cls): cls for cls in (*LINE_NODES, *SUPPLY_NODES)}
-    for name, kind in plugins(NODE_KINDS).items():
-        out.setdefault(name, kind.schema)
+    registry: Registry[Any] = Registry(NODE_KINDS, "node kind", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # kinds whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 
 def policy_schemas(scope: str) -> dict[str, type[PolicySpec]]:
     """Every policy schema of ``scope`` (``maintenance`` or ``quality``) by kind name."""
-    builtin = MAINTENANCE_POLICIES if scope == "maintenance" else QUALITY_POLICIES
+    maintenance = scope == "maintenance"
+    builtin = MAINTENANCE_POLICIES if maintenance else QUALITY_POLICY_SPECS
     out: dict[str, type[PolicySpec]] = {_tag(cls): cls for cls in builtin}
-    for name, policy in plugins(POLICIES).items():
-        if getattr(policy, "scope", "maintenance") == scope:
-            out.setdefault(name, policy.schema)
+    registry: Registry[Any] = Registry(POLICIES if maintenance else QUALITY_POLICIES,
+                                       f"{scope} policy", dict.fromkeys(out, ""))
+    for name in registry.plugin_names():  # policies whose schema the language does not know
+        out[name] = registry.load(name).schema
     return out
 
 
@@ -146,8 +151,13 @@ Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
 
 
 class PlantSpec(Frozen):
+    """The plant graph: its nodes by name (at least one) and the edges between them."""
+
     nodes: Annotated[dict[str, Node], Field(min_length=1)]
+    """Every node by its name; ``kind`` says what it is (machine, buffer, source, sink, ...)."""
     edges: list[Edge] = Field(default_factory=list)
+    """Where parts go: ``[from, to]``, ``[from, to, p]`` or ``{from, to, ...}``; the ``p`` of
+    one node's out-edges sum to 1."""
 
     @field_validator("nodes")
     @classmethod
@@ -172,12 +182,20 @@ class Shifts(Frozen):
 
 
 class Maintenance(Frozen):
+    """Maintenance of the plant: the crew size, its policy, response time and shifts.
+
+    Raises ValueError for shifts without a crew size.
+    """
+
     crew: Annotated[int, Field(ge=1)] | None = 1
     """Technicians shared by all machines; null means unlimited."""
     policy: MaintenancePolicy = Reactive(kind="reactive")
+    """When machines are maintained: ``reactive`` (only repairs), ``preventive``,
+    ``condition``, ``opportunistic``, ``predictive``, ``agent`` or a plug-in's."""
     response_time: Distribution | None = None
     """Time a technician needs to reach the machine before working on it."""
     shifts: Shifts | None = None
+    """The crew's working hours; null: around the clock."""
 
     @model_validator(mode="after")
     def _shifts_need_a_crew(self) -> Maintenance:
@@ -187,10 +205,15 @@ class Maintenance(Frozen):
 
 
 class QualityControl(Frozen):
+    """Quality control of the plant: its quality policy, if any."""
+
     policy: QualityPolicy | None = None
+    """A quality policy (``predictive``: divert the parts of machines at risk), or none."""
 
 
 class Costs(Frozen):
+    """Unit costs and revenue, in the scenario's currency, that the cost KPIs are made of."""
+
     preventive: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per preventive (or condition-based) maintenance."""
     corrective: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
@@ -222,32 +245,55 @@ class Energy(Frozen):
 
 
 class Scenario(Frozen):
+    """A whole scenario: the experiment (horizon and warmup in ``time_unit``, replications, seed),
+    the plant, maintenance, quality, costs, energy, products, orders, calendars and operators."""
+
     name: Annotated[str, Field(min_length=1)]
+    """Names the results folder (``results/<name>/``) and the report."""
     description: str = ""
+    """Free text for the report."""
     time_unit: str = "min"
+    """A label for reports; ``s``, ``min``, ``h`` or ``day`` also set the hours per time unit
+    for energy and the real-time speed of ``twin emulate``."""
     horizon: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    """Simulated time of one replication."""
     warmup: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Statistics start here (less than ``horizon``)."""
     replications: Annotated[int, Field(ge=1)] = 1
+    """Independent replications; the intervals are over them."""
     seed: Annotated[int, Field(ge=0)] = 0
+    """Root random seed: the same seed and replications give the same numbers."""
     plant: PlantSpec
+    """The plant graph."""
     maintenance: Maintenance = Maintenance()
+    """The crew and the maintenance policy."""
     quality: QualityControl = QualityControl()
+    """The quality policy."""
     costs: Costs = Costs()
+    """Prices of maintenance, scrap, defects shipped, energy, and revenue per good part."""
     energy: Energy = Energy()
+    """How machine power turns into kWh and CO2."""
     products: dict[str, Product] = Field(default_factory=dict)
+    """Products by name, each with its route through the plant."""
     orders: OrderList | None = None
+    """An order list file releasing production orders."""
     calendars: dict[str, Calendar] = Field(default_factory=dict)
     """Named calendars machines and operator pools refer to (per area, say)."""
     operators: dict[str, OperatorPool] = Field(default_factory=dict)
     """Labour pools by name."""
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named sets of overrides (dotted path to value, applied like ``--set``), for ``twin
+    compare``."""
     _folder: str | None = PrivateAttr(default=None)
     """The folder of the scenario file, against which the paths it names resolve."""
 
     def hours_per_time_unit(self) -> float | None:
+        """Hours in one time unit: the energy setting, else read from ``time_unit`` (None if
+        unknown)."""
         return self.energy.hours_per_time_unit or HOURS.get(self.time_unit.strip().lower())
 
     def has_supply_chain(self) -> bool:
+        """Whether the plant has supplier, warehouse or customer nodes."""
         return any(node.kind in SUPPLY_KINDS for node in self.plant.nodes.values())
 
     @model_validator(mode="after")

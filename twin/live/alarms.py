@@ -42,6 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from twin.records import events as ev
+from twin.records.events import STOPS
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,8 +54,8 @@ if TYPE_CHECKING:
 STALL_SECONDS = 60.0
 """A watched machine whose readings lag the events and from which no readings have come for
 this long (wall time) no longer holds back the learning (and the scoring) of the others."""
-RENEWALS = ("repair_end", "pm_end")
-STOPS = ("fail", "repair_start", "pm_start")
+RENEWALS = (ev.REPAIR_END, ev.PM_END)
+"""The events that renew a machine."""
 
 
 def window(readings: dict[str, tuple[np.ndarray, np.ndarray]], sensors: list[str],
@@ -155,6 +158,8 @@ class PredictiveAlarms:
 
     @classmethod
     def of(cls, scenario: Scenario) -> PredictiveAlarms | None:
+        """The predictive alarms of ``scenario``, if its maintenance policy is predictive with a
+        saved model or a learner (else None)."""
         policy = scenario.maintenance.policy
         if getattr(policy, "kind", None) != "predictive" or (
                 getattr(policy, "model", None) is None
@@ -164,6 +169,8 @@ class PredictiveAlarms:
 
     # -- what the plant said
     def take_events(self, rows: list[tuple[Any, ...]], clock: float) -> None:
+        """Take the watched machines' renewals, stops, failures and life ends from a message's event
+        rows; ``clock``: the plant time the events are published up to."""
         for time, node, event, *_ in rows:
             track = self.tracks.get(node)
             if track is None or (event not in RENEWALS and event not in STOPS):
@@ -181,6 +188,8 @@ class PredictiveAlarms:
     def take_readings(self, machine: str, clock: float,
                       readings: dict[str, tuple[np.ndarray, np.ndarray]],
                       ages: dict[str, np.ndarray] | None = None) -> None:
+        """Keep a message's readings of ``machine`` (and their operating ages, for the learner);
+        ``clock``: the plant time its readings are published up to."""
         track = self.tracks.get(machine)
         if track is None:
             return
@@ -352,6 +361,8 @@ class PredictiveAlarms:
                 "median_lead": float(np.median(leads)) if leads else None}
 
     def status(self) -> dict[str, Any]:
+        """The alarms' part of the status document: the model, scores, alarms, latest score per
+        machine, failures warned of and, with a learner, its progress."""
         out = {"kind": self.kind, "threshold": self.threshold, "model": self.model,
                "every": self.every, "scored": self.scored, "alarms": len(self.alarms),
                "latest": {name: {"time": t.latest[0], "value": t.latest[1]}

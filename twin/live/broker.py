@@ -20,6 +20,7 @@ def mosquitto() -> str | None:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -52,6 +53,10 @@ class Broker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start mosquitto and wait until it accepts connections.
+
+        Raises RuntimeError if it exits, or does not listen within ``timeout`` seconds.
+        """
         self.process = subprocess.Popen([self.exe, "-c", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + timeout
@@ -67,6 +72,7 @@ class Broker:
         raise RuntimeError(f"mosquitto did not listen on {self.port}")
 
     def stop(self) -> None:
+        """Stop mosquitto (SIGTERM, so it saves its state; killed after 10 s)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -89,6 +89,7 @@ class Connector:
 
     # -- the twin's thread
     def wait_connected(self, timeout: float) -> bool:
+        """Whether the client is connected within ``timeout`` seconds."""
         return self.connected.wait(timeout)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -97,6 +98,7 @@ class Connector:
         self.sent += 1
 
     def unacknowledged(self) -> int:
+        """Messages published that the broker has not acknowledged yet."""
         return self.sent - self.acked
 
     def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[tuple[str, bytes]]:
@@ -119,5 +121,6 @@ class Connector:
         return self.unacknowledged() <= 0
 
     def close(self) -> None:
+        """Disconnect and stop the client's network thread."""
         self.client.disconnect()
         self.client.loop_stop()

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import simpy.rt
 
 from twin.engine.events import EventLog
+from twin.engine.loop import advance
 from twin.engine.replication import build
 from twin.engine.state import PlantState, capture
-from twin.engine.stations import STATES, WORKING
+from twin.engine.states import STATES, WORKING
 from twin.live.connector import Connector
 from twin.live.schema import encode, plant_topic
 
@@ -57,6 +58,7 @@ class PublishingLog(EventLog):
         return len(self.rows)
 
     def take(self) -> list[list[Any]]:
+        """The rows logged since the last call, handed over and forgotten."""
         rows, self.rows = self.rows, []
         return rows
 
@@ -146,9 +148,8 @@ class Emulator:
         result holds the counts and the true state at the end."""
         env = self.env
         try:
-            while env.now < until and not (stop is not None and stop.is_set()):
-                env.run(until=min(until, env.now + self.tick))
-                self.publish()
+            advance(env, until, stretch=self.tick, between=lambda end: self.publish(),
+                    stop=stop.is_set if stop is not None else None)
         finally:
             self.result.clock = env.now
             self.result.end = capture(self.ctx, self.scenario, self.replication)

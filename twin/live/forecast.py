@@ -66,9 +66,11 @@ class Forecaster:
         self.pool.submit(_warm)  # the worker starts and imports the engine meanwhile
 
     def busy(self) -> bool:
+        """Whether a forecast is under way."""
         return self.future is not None
 
     def submit(self, state: PlantState) -> None:
+        """Start a look-ahead from the plant state ``state`` in the worker."""
         self.submitted = time.monotonic()
         self.future = self.pool.submit(look_ahead, self.scenario, state, self.horizon,
                                        self.replications, self.buckets)
@@ -84,4 +86,5 @@ class Forecaster:
         return result
 
     def close(self) -> None:
+        """Stop the worker, cancelling a forecast under way."""
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -27,6 +27,8 @@ Row = tuple[float, str, str, int | None, str | None, str | None]
 
 @dataclass
 class Part:
+    """A part as the mirror sees it: its release, product and order, where it is and since when."""
+
     release: float
     product: str | None
     order: str | None
@@ -42,6 +44,7 @@ class Book:
     holding: dict[str, int | None] = field(default_factory=dict)
 
     def apply(self, row: Row) -> None:
+        """Apply one event row: where the part it names is now, and what each machine holds."""
         time, node, event, number, product, order = row
         if number is None:
             return
@@ -67,6 +70,7 @@ class Book:
             self.holding[part.where] = None
 
     def copy(self) -> Book:
+        """An independent copy of the book."""
         return Book({n: Part(p.release, p.product, p.order, p.where, p.since)
                      for n, p in self.parts.items()}, dict(self.holding))
 
@@ -105,6 +109,8 @@ class Mirror:
         return True
 
     def take(self, stream: str, message: Events | Machines | Readings) -> None:
+        """Take message ``seq`` of ``stream`` once: apply its events in time order (within the
+        tolerance), machine states or readings, and move the clock on."""
         if not self.fresh(stream, message.seq):
             return
         self.clock = max(self.clock, message.clock)

@@ -58,6 +58,8 @@ class Parts:
         self.written = 0
 
     def write(self, table: pa.Table) -> None:
+        """Append ``table`` as a row group, moving on to the next part once this one holds ``rows``
+        rows."""
         if self.file is None:
             path = self.folder / f"part-{self.next:05d}.parquet"
             StreamedFile.clear(path)
@@ -68,6 +70,7 @@ class Parts:
             self.close()
 
     def close(self) -> None:
+        """Rename the part being written into place."""
         if self.file is not None:
             self.file.close()
             self.file = None
@@ -107,12 +110,15 @@ class Record:
             "age": pa.array(age, pa.float64())}, schema=STATE_SCHEMA))
 
     def take_events(self, rows: list[tuple[Any, ...]]) -> None:
+        """Record a message's event rows (written a row group at a time)."""
         self.log.extend(rows)
         if len(self.log) >= GROUP:
             self.events.write(self.log.drain(0))
 
     def take_readings(self, machine: str, readings: dict[str, tuple[np.ndarray, np.ndarray]],
                       ages: dict[str, np.ndarray]) -> None:
+        """Record a message's readings of ``machine``, with the operating age where the plant gave
+        it."""
         for sensor, (times, values) in readings.items():
             n = len(times)
             if not n:
@@ -160,6 +166,7 @@ class Record:
         self.states.close()
 
     def status(self) -> dict[str, int]:
+        """Rows recorded so far: events, machine states and readings."""
         return {"events": self.events.written + len(self.log),
                 "machine_states": self.states.written + len(self.changes),
                 "readings": sum(p.written for p in self.readings.values())

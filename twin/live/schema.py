@@ -38,6 +38,13 @@ What the live twin publishes:
   above the policy's threshold) or the predictive model's ``rul`` (at most the threshold) or
   ``failure`` (a risk at least the threshold).
 - ``twin/v1/{plant}/twin/status``: the status document (``twin.live.twin``), retained.
+- ``twin/v1/{plant}/twin/schedule``: with ``--schedule ORDERS``, each re-plan of the open
+  orders from the mirrored state: ``{"v", "time", "replications", "horizon",
+  "risk_threshold", "plan": {"makespan", "late", "open"}, "makespan": {"plan", "mean", "ci95",
+  "quantiles", ...}, "at_risk": [order, ...], "orders": [{"order", "product", "quantity",
+  "release", "due", "planned_end", "on_time_probability", "on_time_ci95",
+  "completion_quantiles", "expected_tardiness", "at_risk"}, ...], "elapsed_s", "latency_s"}``
+  (``schedule.json``'s, the makespan without its values).
 """
 
 from __future__ import annotations
@@ -49,8 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from twin.engine.events import EVENTS
-from twin.engine.stations import STATES
+from twin.engine.states import STATES
+from twin.records.events import EVENTS
 
 VERSION = 1
 ROOT = f"twin/v{VERSION}"
@@ -67,20 +74,26 @@ class Unknown(ValueError):
 
 
 def plant_topic(plant: str, kind: str) -> str:
+    """The topic on which ``plant`` publishes ``kind`` (events, machines, sensors/<machine>)."""
     return f"{ROOT}/{plant}/plant/{kind}"
 
 
 def twin_topic(plant: str, kind: str) -> str:
+    """The topic on which the twin of ``plant`` publishes ``kind`` (forecast, predictions, alarms,
+    status)."""
     return f"{ROOT}/{plant}/twin/{kind}"
 
 
 def encode(payload: dict[str, Any]) -> bytes:
+    """A payload as compact JSON bytes with the version (NaN refused)."""
     return json.dumps({"v": VERSION, **payload}, separators=(",", ":"),
                       allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
 class Events:
+    """An ``events`` message: its sequence number, the plant clock, and the event rows."""
+
     seq: int
     clock: float
     rows: list[tuple[float, str, str, int | None, str | None, str | None]]
@@ -88,6 +101,8 @@ class Events:
 
 @dataclass(frozen=True)
 class Machines:
+    """A ``machines`` message: its sequence number, the plant clock, and the machines' states."""
+
     seq: int
     clock: float
     machines: dict[str, tuple[str, float, float]]
@@ -96,6 +111,9 @@ class Machines:
 
 @dataclass(frozen=True)
 class Readings:
+    """A ``sensors/<machine>`` message: its sequence number, the plant clock, the machine, and each
+    sensor's readings."""
+
     seq: int
     clock: float
     machine: str

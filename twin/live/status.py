@@ -1,5 +1,7 @@
 """The live twin's rolling status: ``status.json`` (each write atomic: a reader, or an
-interrupt, never sees half a file) and ``index.html``, a page that reloads itself."""
+interrupt, never sees half a file) and ``index.html``, a page that reloads itself; given the
+scenario, the page draws the plant and follows ``status.js`` without reloading
+(``twin.view.live``)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from twin.kpis import BUCKET_KPIS
-from twin.study.output import write_json, write_text
+from twin.records.output import write_json, write_text
 
 REFRESH_S = 5
 
 
-def write_status(folder: Path, status: dict[str, Any]) -> None:
+def write_status(folder: Path, status: dict[str, Any], scenario: Any = None) -> None:
+    """Write ``status.json`` and ``index.html`` into ``folder``, each atomically (and, given the
+    scenario, ``status.js``, which the page's plant drawing follows)."""
     write_json(folder / "status.json", status)
-    write_text(folder / "index.html", page(status))
+    text = page(status)
+    if scenario is not None:
+        from twin.view.live import status_script, with_diagram
+
+        write_text(folder / "status.js", status_script(status, text))
+        text = with_diagram(text, scenario, status)
+    write_text(folder / "index.html", text)
 
 
 def _cell(value: Any) -> str:
@@ -34,6 +44,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def page(status: dict[str, Any]) -> str:
+    """The status page: plant clock, machines, buffers, counts, forecast and alarms, reloading every
+    ``REFRESH_S`` seconds."""
     state = status.get("state") or {}
     machines = [[name, m.get("state", ""), m.get("age", 0.0), "yes" if "part" in m else ""]
                 for name, m in (state.get("machines") or {}).items()]

@@ -26,6 +26,7 @@ from twin.live.emulator import unit_seconds
 from twin.live.forecast import Forecaster
 from twin.live.mirror import Mirror
 from twin.live.record import Record
+from twin.live.schedules import LiveScheduler
 from twin.live.schema import (
     ROOT,
     Events,
@@ -52,7 +53,8 @@ class LiveTwin:
                  replications: int = 10, buckets: float | None = None,
                  tolerance: float = 5.0, client_id: str | None = None,
                  status_every: float = 1.0, forecasts: bool = True, record: bool = False,
-                 record_rows: int = 1 << 20) -> None:
+                 record_rows: int = 1 << 20, schedule: str | Path | None = None,
+                 schedule_every: float = 300.0) -> None:
         self.scenario = scenario
         self.plant = scenario.name
         self.out = Path(out)
@@ -75,11 +77,18 @@ class LiveTwin:
         """The scenario's predictive model scored on the live windows, if it has one."""
         self.record = Record(self.out / "record", record_rows) if record else None
         """The events and readings received, written to Parquet (``twin.live.record``)."""
+        self.scheduler = (LiveScheduler(scenario, schedule, replications)
+                          if schedule is not None else None)
+        """Re-plans the open orders of ``schedule`` every ``schedule_every`` seconds
+        (``twin.live.schedules``)."""
+        self.schedule_every = schedule_every
+        self.schedule: dict[str, Any] | None = None
         self.connector = Connector(broker, client_id or f"twin-live-{self.plant}",
                                    (f"{ROOT}/{self.plant}/plant/#",))
         self.started = time.monotonic()
         self.next_forecast = self.started
         self.next_status = self.started
+        self.next_schedule = self.started
         self.stopped = False
 
     def _watched(self) -> dict[str, tuple[str, float]]:
@@ -95,6 +104,8 @@ class LiveTwin:
 
     # -- one message
     def handle(self, topic: str, payload: bytes) -> None:
+        """Handle one message: decode it (counting and logging a bad one), mirror it, record it, and
+        check the watched sensors and predictive alarms."""
         try:
             message = decode(topic, payload, self.plant, self.mirror.nodes)
         except (Malformed, Unknown) as exc:
@@ -113,6 +124,8 @@ class LiveTwin:
                 self.record.take_readings(message.machine, message.readings, message.ages)
             else:
                 self.record.take_machines(message.machines)
+        if self.scheduler is not None and fresh and isinstance(message, Events):
+            self.scheduler.take_events(message.rows)
         if self.watch and stream.startswith("sensors/"):
             self._check(stream[len("sensors/"):])
         if self.predictive is not None and fresh:
@@ -175,10 +188,23 @@ class LiveTwin:
                     and self.mirror.machines:
                 self.next_forecast = now + self.forecast_every
                 self.forecaster.submit(self.mirror.state())
+        if self.scheduler is not None:
+            self._reschedule(now)
         if now >= self.next_status:
             self.next_status = now + self.status_every
             self.write_status()
         return len(batch)
+
+    def _reschedule(self, now: float) -> None:
+        """Publish a re-plan that came back; submit the next when due."""
+        assert self.scheduler is not None
+        done = self.scheduler.poll()
+        if done is not None:
+            self.schedule = done
+            self.connector.publish(twin_topic(self.plant, "schedule"), encode(done))
+        if now >= self.next_schedule and not self.scheduler.busy() and self.mirror.machines:
+            self.next_schedule = now + self.schedule_every
+            self.scheduler.submit(self.mirror)
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Until ``stop`` is set (or an interrupt); the status is consistent however it ends."""
@@ -189,6 +215,8 @@ class LiveTwin:
             self.close()
 
     def status(self) -> dict[str, Any]:
+        """The status document: clock, connection, counts, problems, mirrored state, forecast and
+        alarms."""
         counts = {**self.mirror.counts, **self.rejected, "forecasts": self.forecasts,
                   "connects": self.connector.connects,
                   "disconnects": self.connector.disconnects}
@@ -203,17 +231,21 @@ class LiveTwin:
                 **({"recorded": self.record.status()} if self.record else {})}
 
     def write_status(self) -> None:
+        """Write the status files and publish the status, retained."""
         status = self.status()
-        write_status(self.out, status)
+        write_status(self.out, status, self.scenario)
         self.connector.publish(twin_topic(self.plant, "status"),
                                json.dumps(status).encode(), retain=True)
 
     def close(self) -> None:
+        """Stop once: stop forecasting, close the record, write the last status and disconnect."""
         if self.stopped:
             return
         self.stopped = True
         if self.forecaster is not None:
             self.forecaster.close()
+        if self.scheduler is not None:
+            self.scheduler.close()
         try:
             if self.record is not None:
                 self.record.close()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
+from twin.engine.states import DOWN, MAINTENANCE, REPAIR
 from twin.errors import InputError
 
 if TYPE_CHECKING:
@@ -71,10 +71,15 @@ class Observer:
         return {n: ["age", "unavailable", *self.sensors[n]] for n in self.names}
 
     def unavailable(self, name: str) -> bool:
+        """Whether machine ``name`` is down, in repair, in maintenance, or has a maintenance
+        called."""
         m = self.machines[name]
         return m.clock.state in (DOWN, REPAIR, MAINTENANCE) or m.opportunity
 
     def observe(self, now: float) -> np.ndarray:
+        """The observation at time ``now``: per machine its scaled age, unavailability and the
+        scaled mean of each sensor's latest readings in the current life (float32, clipped to
+        ``BOUND``)."""
         out: list[float] = []
         for name in self.names:
             machine = self.machines[name]
@@ -105,6 +110,7 @@ class AgentModel:
         self.meta = meta
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
+        """The network's logits for ``obs``: one per machine."""
         x = np.asarray(obs, dtype=np.float64)
         for i, (w, b) in enumerate(self.weights):
             x = x @ w.T + b
@@ -113,9 +119,12 @@ class AgentModel:
         return x
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        """One bit per machine: maintain (1) where the logit is above 0, else continue (0)."""
         return (self.logits(obs) > 0).astype(np.int8)
 
     def save(self, path: str | Path) -> Path:
+        """Save the agent as ``path`` with suffix .json (layers and meta) beside an .npz of its
+        weights; returns the JSON path."""
         path = Path(path).with_suffix(".json")
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"w{i}": w for i, (w, _) in enumerate(self.weights)}
@@ -128,6 +137,10 @@ class AgentModel:
 
     @classmethod
     def load(cls, path: str | Path) -> AgentModel:
+        """The agent saved at ``path`` (.json and .npz, read without pickle).
+
+        Raises InputError if the files are missing or not a saved agent.
+        """
         path = Path(path).with_suffix(".json")
         try:
             doc = json.loads(path.read_text())
@@ -172,6 +185,8 @@ class AgentLoop:
         self.alarms = {n: 0 for n in observer.names}
 
     def run(self) -> Generator[simpy.Event, Any, None]:
+        """The decision loop: every ``every`` time units observe, act, and call the maintenance the
+        agent chose."""
         while True:
             yield self.env.timeout(self.every)
             self.epochs += 1

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from twin.engine.stations import DOWN, MAINTENANCE, REPAIR
+from twin.engine.states import DOWN, MAINTENANCE, REPAIR
 from twin.errors import InputError
 from twin.ml.predictor import load_predictor
 
@@ -112,15 +112,19 @@ class EpochScorer:
         self.scored = 0
 
     def skip(self, machine: Machine) -> bool:
+        """Whether not to score ``machine`` this epoch (none skipped here)."""
         return False
 
     def scored_now(self, names: list[str]) -> None:
         """The streams of ``names`` have been advanced to now."""
 
     def act(self, name: str, score: float | None) -> None:
+        """Act on ``score`` for machine ``name`` (None: not enough readings for a window)."""
         raise NotImplementedError
 
     def run(self) -> Generator[simpy.Event, Any, None]:
+        """The decision loop: every ``every`` time units advance the streams, score every machine's
+        latest window in one batch, and act on each score."""
         env = self.env
         while True:
             yield env.timeout(self.policy.every)
@@ -164,6 +168,7 @@ class DecisionMaker(EpochScorer):
         self.alarms = {name: 0 for name in machines}
 
     def scored_now(self, names: list[str]) -> None:
+        """Let the online learner collect the windows of ``names`` for its next update."""
         if self.learner is not None:
             for name in names:
                 self.learner.collect(name)
@@ -175,9 +180,11 @@ class DecisionMaker(EpochScorer):
             self.predictor = self.learner.model
 
     def skip(self, machine: Machine) -> bool:
+        """Machines down, in repair, in maintenance or with a maintenance called are not scored."""
         return machine.clock.state in (DOWN, REPAIR, MAINTENANCE) or machine.opportunity
 
     def act(self, name: str, score: float | None) -> None:
+        """Call the maintenance of machine ``name`` when its score raises an alarm."""
         if score is None:
             return
         if self.scoring.alarms(score, self.rul):
@@ -191,4 +198,5 @@ class QualityWatch(EpochScorer):
     until the next epoch."""
 
     def act(self, name: str, score: float | None) -> None:
+        """Mark machine ``name`` suspect while its defect risk is at least the threshold."""
         self.machines[name].suspect = score is not None and score >= self.policy.threshold

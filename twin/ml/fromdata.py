@@ -18,7 +18,6 @@ regimes and normalization, and which units it learned from.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,27 +27,16 @@ import numpy as np
 from sklearn.base import clone
 
 from twin.errors import InputError
-from twin.ml.lives import (
-    Lives,
-    Preprocess,
-    last_windows,
-    life_windows,
-    read_lives,
-    read_rul,
-    truncated,
-)
+from twin.ml.lives import Preprocess, last_windows, life_windows, truncated
 from twin.ml.predictor import accepts_groups
 from twin.ml.training import TrainResult, phm_score, rmse
+from twin.records.lives import Lives, file_digest, read_lives, read_rul
 
 STEPS = 60
 """Readings per window by default: sixty cycles of C-MAPSS score better than thirty (a longer
 mean of noisy sensors, and the padding of young lives shows their age)."""
 HISTORY = 30
 """The fewest readings a window ends after, and where held-out lives are first cut."""
-
-
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def split_units(lives: Lives, holdout: float, seed: int) -> tuple[list[Any], list[Any]]:

@@ -1,14 +1,4 @@
-"""Recorded lives: run-to-failure (or censored) sensor histories read from data files.
-
-A lives file holds one row per reading of a unit (a machine, an engine): the unit, the time (or
-cycle) of the reading, one column per sensor, optionally the operating settings and whether the
-life ended in a failure. Two formats:
-
-- ``long``: Parquet or CSV with a ``unit`` column, ``time`` (or ``cycle``), optional ``failed``
-  (1 where the life ended in failure; without it every life did), settings in columns named
-  ``setting...`` or ``op_setting...``, and every other column a sensor;
-- ``cmapss``: NASA's C-MAPSS text files as published (space-separated: unit, cycle, three
-  operating settings, 21 sensors ``s1`` .. ``s21``), every life run to failure.
+"""What a model learns of its inputs, and the windows it reads from recorded lives.
 
 ``Preprocess`` is what a model learns about its inputs besides its weights, and is saved with
 it: the sensors it reads (in the file's order), those dropped for having no variation, the
@@ -20,139 +10,13 @@ error naming them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
-
-FORMATS = ("long", "cmapss")
-CMAPSS_COLUMNS = (["unit", "cycle", "setting1", "setting2", "setting3"]
-                  + [f"s{i}" for i in range(1, 22)])
-SETTING_PREFIXES = ("setting", "op_setting")
-
-
-@dataclass
-class Lives:
-    """Readings of units, sorted by unit and time; ``failed[unit]`` says whether the life ended
-    in a failure (else it is censored: the unit was still running when the record ends)."""
-
-    frame: pd.DataFrame
-    sensors: list[str]
-    settings: list[str]
-    failed: dict[Any, bool]
-    source: str
-
-    @property
-    def units(self) -> list[Any]:
-        return list(self.failed)
-
-    def subset(self, units: Any) -> Lives:
-        keep = set(units)
-        frame = self.frame[self.frame["unit"].isin(keep)]
-        return Lives(frame, self.sensors, self.settings,
-                     {u: f for u, f in self.failed.items() if u in keep}, self.source)
-
-    def groups(self) -> list[tuple[Any, pd.DataFrame]]:
-        return list(self.frame.groupby("unit", sort=False))
-
-
-def _problem(source: str, message: str, line: int | None = None) -> InputError:
-    return InputError(source, [((), message, line)])
-
-
-def read_lives(path: str | Path, format: str = "long") -> Lives:
-    """Read a lives file; an InputError (exit 2) naming the file, and the row and column where
-    known, when it cannot be used."""
-    path = Path(path)
-    source = str(path)
-    if format not in FORMATS:
-        raise _problem("--format", f"unknown format {format!r} (one of: {', '.join(FORMATS)})")
-    if not path.is_file():
-        raise _problem(source, "no such file")
-    if format == "cmapss":
-        raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, keep_default_na=False)
-        if raw.shape[1] != len(CMAPSS_COLUMNS):
-            raise _problem(source, f"a C-MAPSS file has {len(CMAPSS_COLUMNS)} columns (unit, "
-                                   f"cycle, 3 settings, 21 sensors); this one has {raw.shape[1]}")
-        raw.columns = CMAPSS_COLUMNS
-        first_line = 1
-    else:
-        try:
-            if path.suffix.lower() in (".parquet", ".pq"):
-                raw = pd.read_parquet(path)
-                first_line = 0
-            else:
-                raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-                first_line = 2  # line 1 is the header
-        except (ValueError, OSError) as exc:
-            raise _problem(source, f"cannot read it as Parquet or CSV: {exc}") from None
-        raw.columns = [str(c).strip() for c in raw.columns]
-    return _lives(raw, source, first_line)
-
-
-def _lives(raw: pd.DataFrame, source: str, first_line: int) -> Lives:
-    columns = list(raw.columns)
-    if "unit" not in columns:
-        raise _problem(source, f"no 'unit' column (the columns are: {', '.join(columns)}); "
-                               "each row needs the unit whose life it belongs to")
-    time = "time" if "time" in columns else "cycle" if "cycle" in columns else None
-    if time is None:
-        raise _problem(source, "no 'time' (or 'cycle') column: the time of each reading")
-    settings = [c for c in columns if c.lower().startswith(SETTING_PREFIXES)]
-    sensors = [c for c in columns if c not in ("unit", time, "failed", *settings)]
-    if not sensors:
-        raise _problem(source, "no sensor columns")
-    if raw.empty:
-        raise _problem(source, "no readings")
-    numeric = {}
-    for column in [time, "failed", *settings, *sensors]:
-        if column not in columns:
-            continue
-        values = pd.to_numeric(raw[column], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            text = raw[column].iloc[row]
-            where = f"row {row + 1}"
-            what = "is missing" if pd.isna(text) else f"{text!r} is not a number"
-            raise InputError(source, [((column,), f"{where}: {what}",
-                                       row + first_line if first_line else None)])
-        numeric[column] = values.to_numpy(dtype=float)
-    units = raw["unit"]
-    as_number = pd.to_numeric(units, errors="coerce")
-    if not as_number.isna().any():  # unit numbers sort as numbers, not as text
-        whole = np.all(np.mod(as_number.to_numpy(dtype=float), 1) == 0)
-        units = as_number.astype(np.int64) if whole else as_number
-    frame = pd.DataFrame({"unit": units.to_numpy(), "time": numeric[time]})
-    for column in [*settings, *sensors]:
-        frame[column] = numeric[column]
-    failed_rows = numeric.get("failed")
-    frame["_failed"] = failed_rows if failed_rows is not None else 1.0
-    frame = frame.sort_values(["unit", "time"], kind="stable").reset_index(drop=True)
-    failed = {u: bool(g["_failed"].max() > 0)
-              for u, g in frame.groupby("unit", sort=False)}
-    return Lives(frame.drop(columns="_failed"), sensors, settings, failed, source)
-
-
-def read_rul(path: str | Path) -> np.ndarray:
-    """A benchmark's true remaining lives of its test units, one number a line (C-MAPSS's
-    ``RUL_FD00x.txt``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise _problem(str(path), "no such file")
-    values = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values.append(float(line.split()[0]))
-        except ValueError:
-            raise _problem(str(path), f"{line.strip()!r} is not a number", line_no) from None
-    return np.array(values)
-
+from twin.records.lives import SETTING_PREFIXES, Lives, lives_problem
 
 # --------------------------------------------------------------------------- preprocessing
 
@@ -177,6 +41,11 @@ class Preprocess:
 
     @classmethod
     def fit(cls, lives: Lives, max_regimes: int = 10) -> Preprocess:
+        """Learn the preprocessing from ``lives``: drop constant sensors, find up to ``max_regimes``
+        operating regimes from the settings, and the mean and scale of each sensor per regime.
+
+        Raises InputError if every sensor is constant.
+        """
         frame = lives.frame
         values = frame[lives.sensors].to_numpy(dtype=float)
         spread = values.std(axis=0)
@@ -185,7 +54,7 @@ class Preprocess:
         dropped = [s for s, f in zip(lives.sensors, flat, strict=True) if f]
         sensors = [s for s, f in zip(lives.sensors, flat, strict=True) if not f]
         if not sensors:
-            raise _problem(lives.source, "every sensor is constant: nothing to learn from")
+            raise lives_problem(lives.source, "every sensor is constant: nothing to learn from")
         settings, centers, s_mean, s_scale = _regimes(frame, lives.settings, max_regimes)
         prep = cls(sensors, dropped, settings, centers, s_mean, s_scale, [], [])
         regime = prep.regime(frame)
@@ -220,6 +89,7 @@ class Preprocess:
             raise InputError(source, problems)
 
     def regime(self, frame: pd.DataFrame) -> np.ndarray:
+        """The operating regime of each row of ``frame`` (all 0 with one regime)."""
         return self._regime(frame[self.settings].to_numpy(dtype=float) if self.settings
                             else np.zeros((len(frame), 0)))
 
@@ -253,10 +123,12 @@ class Preprocess:
         return flat.reshape(windows, steps, len(self.sensors))
 
     def to_json(self) -> dict[str, Any]:
+        """The preprocessing as JSON-ready data."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Preprocess:
+        """The preprocessing saved by ``to_json``."""
         return cls(**data)
 
 
@@ -354,7 +226,7 @@ def life_windows(lives: Lives, prep: Preprocess, steps: int, stride: int = 1,
         ages.append(times[ends] - times[0])
         units.append(unit)
     if not xs:
-        raise _problem(lives.source, "no life gives a labelled window (only censored lives, "
+        raise lives_problem(lives.source, "no life gives a labelled window (only censored lives, "
                                      "and no --rul-cap to label them)")
     return LifeWindows(np.concatenate(xs), np.concatenate(ys), np.concatenate(lf), units,
                        np.concatenate(ages))

@@ -26,21 +26,6 @@ if TYPE_CHECKING:
     from twin.engine.stations import Machine
     from twin.language.policies import Learn
 
-YEAR = {"min": 525_600.0, "minute": 525_600.0, "minutes": 525_600.0, "h": 8_760.0,
-        "hour": 8_760.0, "hours": 8_760.0, "d": 365.0, "day": 365.0, "days": 365.0,
-        "s": 31_536_000.0, "sec": 31_536_000.0, "second": 31_536_000.0,
-        "seconds": 31_536_000.0}
-
-
-def period_of(time_unit: str, horizon: float) -> tuple[float, str]:
-    """The period costs are reported by: a year where the time unit says how long one is, else
-    a tenth of the horizon."""
-    year = YEAR.get(time_unit.strip().lower())
-    if year is not None and year < horizon:
-        return year, "year"
-    return horizon / 10, "tenth of the horizon"
-
-
 @dataclass
 class LifeRecord:
     """The readings of one machine's current life so far: per sensor, times, values, ages."""
@@ -220,80 +205,3 @@ def start_learner(policy: Any, model: Predictor | None, streams: dict[str, Senso
 
         start = clone(model).set_state(model.get_state())
     return Learner(policy.learn, streams, start)
-
-
-def cost_by_period(time_unit: str, horizon: float, times: Any, paid: Any) -> dict[str, Any]:
-    """The cost ``paid`` at ``times`` per time unit in each period (a year, or a tenth of the
-    horizon; the last may be shorter), with the period and its name."""
-    period, label = period_of(time_unit, horizon)
-    edges = np.arange(0.0, horizon + 1e-9, period)
-    if edges[-1] < horizon - 1e-9:
-        edges = np.append(edges, horizon)
-    spent = np.histogram(times, bins=edges, weights=paid)[0] if len(times) \
-        else np.zeros(len(edges) - 1)
-    return {"period": period, "period_label": label,
-            "cost_rate_by_period": (spent / np.diff(edges)).tolist()}
-
-
-def period_costs(scenario: Any, ctx: Any) -> dict[str, Any]:
-    """The maintenance cost rate per period of a policy that keeps no record of its own (a
-    predictive policy does): every failure and preventive maintenance read off the state
-    timelines of the machines that can fail or wear; empty where none can, where one keeps no
-    timeline (only machines with sensors, or all with timelines asked for, keep one) or has
-    failure modes of their own cost."""
-    from twin.engine.stations import DOWN, MAINTENANCE
-
-    costs = scenario.costs
-    times: list[float] = []
-    paid: list[float] = []
-    watched = 0
-    for name, machine in ctx.machines.items():
-        spec = scenario.plant.nodes[name]
-        if spec.failures is None and getattr(spec, "degradation", None) is None:
-            continue
-        watched += 1
-        timeline = machine.clock.timeline
-        if timeline is None or (machine.modes is not None and any(
-                getattr(mode, "cost", None) is not None for mode in spec.failures)):
-            return {}
-        for time, state in timeline[1:]:
-            if state in (DOWN, MAINTENANCE):
-                times.append(time)
-                paid.append(costs.corrective if state == DOWN else costs.preventive)
-    if not watched:
-        return {}
-    return cost_by_period(scenario.time_unit, scenario.horizon, times, paid)
-
-
-def learning_summary(learning: list[dict[str, Any]]) -> dict[str, Any]:
-    """summary.json's ``learning`` section from the replications' ``learning`` records: the cost
-    rate per period (mean and 95% interval over replications), when the model took over, and
-    each update's prequential error (per replication, and its mean by update number)."""
-    from twin.study.stats import statistic
-
-    if not learning or not learning[0]:
-        return {}
-    first = learning[0]
-    periods = len(first["cost_rate_by_period"])
-    out: dict[str, Any] = {
-        "period": first["period"], "period_label": first["period_label"],
-        "cost_rate_by_period": [statistic([r["cost_rate_by_period"][k] for r in learning],
-                                          bounds=(0.0, math.inf))
-                                for k in range(periods)],
-    }
-    if "updates" in first:
-        switched = [r["switched_at"] for r in learning]
-        out["switched_at"] = statistic([math.nan if s is None else float(s) for s in switched])
-        out["never_switched"] = sum(s is None for s in switched)
-        out["updates"] = [r["updates"] for r in learning]
-        out["ends"] = [r.get("ends", []) for r in learning]
-        count = min(len(r["updates"]) for r in learning)
-        out["error_by_update"] = [
-            {"time": float(np.mean([r["updates"][k][0] for r in learning])),
-             "lives_ended": float(np.mean([r["updates"][k][1] for r in learning])),
-             "failures_seen": float(np.mean([r["updates"][k][2] for r in learning])),
-             "error": float(np.mean(errors)) if (errors := [
-                 r["updates"][k][4] for r in learning if r["updates"][k][4] is not None])
-             else None}
-            for k in range(count)]
-    return out

@@ -28,12 +28,17 @@ TASKS = ("rul", "failure", "defect")
 
 
 class Predictor(BaseEstimator):
+    """Base of predictors: scikit-learn estimators over windows of shape (windows, steps, sensors);
+    ``task`` says what ``predict`` gives (rul, failure or defect)."""
+
     task: ClassVar[str] = "rul"
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Predictor:
+        """Learn from windows ``X`` and targets ``y``; returns the predictor."""
         raise NotImplementedError
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """One value per window of ``X``: remaining life or probability, as ``task`` says."""
         raise NotImplementedError
 
     def get_state(self) -> dict[str, np.ndarray]:
@@ -41,10 +46,15 @@ class Predictor(BaseEstimator):
         raise NotImplementedError
 
     def set_state(self, state: dict[str, np.ndarray]) -> Predictor:
+        """Restore the learned state ``get_state`` gave; returns the predictor."""
         raise NotImplementedError
 
 
 def check_windows(X: np.ndarray) -> np.ndarray:
+    """``X`` as a float array of windows, checked.
+
+    Raises ValueError if it is not 3-dimensional or holds NaN or infinite readings.
+    """
     X = np.asarray(X, dtype=float)
     if X.ndim != 3:
         raise ValueError(f"expected windows of shape (windows, steps, sensors), got {X.shape}")
@@ -66,7 +76,7 @@ def window_features(X: np.ndarray) -> np.ndarray:
 def save_predictor(predictor: Predictor, name: str, path: Path,
                    metadata: dict[str, Any] | None = None) -> None:
     """Write ``path.json`` (name, hyper-parameters, metadata) and ``path.npz`` (state)."""
-    from twin.study.output import atomic_write, write_json
+    from twin.records.output import atomic_write, write_json
 
     state = predictor.get_state()
     atomic_write(path.with_suffix(".npz"), lambda tmp: _savez(tmp, state))

@@ -30,6 +30,8 @@ CYCLE_UNITS = ("cycle", "cycles")
 
 @dataclass
 class Windows:
+    """Windows of sensor readings with their labels: remaining life, wear, life id and machine."""
+
     X: np.ndarray
     """(windows, steps, sensors)"""
     rul: np.ndarray
@@ -122,6 +124,7 @@ def split_by_life(data: Windows, test_share: float = 0.25, seed: int = 0
 
 
 def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Root mean squared error of ``predicted`` against ``actual``."""
     return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
 
 
@@ -184,7 +187,7 @@ class TrainResult:
     def save(self, out: str | Path) -> Path:
         """``out/model.json`` (with ``model.npz``) and ``out/metrics.json``; the model's path."""
         from twin.ml.predictor import save_predictor
-        from twin.study.output import write_json
+        from twin.records.output import write_json
 
         out = Path(out)
         save_predictor(self.predictor, self.name, out / "model", self.metadata)

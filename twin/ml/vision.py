@@ -4,13 +4,13 @@
 camera describes them (``twin.engine.camera``: synthetic images, no data set downloaded), fits
 an image predictor (``cnn2d``, or the ``contrast`` rule) on three quarters and measures it on the
 rest: precision and recall at the threshold 0.5, the confusion matrix, and a sweep of thresholds
-(detection against false alarms). ``classifier`` gives the twin a saved model's judgement.
+(detection against false alarms). The twin reads a saved model with
+``twin.engine.camera.classifier``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,22 +31,6 @@ def cameras(scenario: Scenario) -> dict[str, Any]:
         if check is not None and check.camera is not None:
             out[name] = check.camera
     return out
-
-
-def classifier(path: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The defect probabilities a saved image model gives images (loaded once per process)."""
-    from twin.ml.decisions import cached_predictor
-
-    if not Path(path).with_suffix(".json").exists() or not Path(path).with_suffix(
-            ".npz").exists():
-        raise InputError(str(path), [((), f"no saved image model at {path!r} (make one with "
-                                           "twin train SCENARIO --predictor cnn2d --task "
-                                           "inspect)", None)])
-    model, meta = cached_predictor(path)
-    if meta.get("metadata", {}).get("task") != "inspect":
-        raise InputError(str(path), [((), f"{path} is not an image model (train one with "
-                                           "--task inspect)", None)])
-    return model.predict
 
 
 def confusion(predicted: np.ndarray, truth: np.ndarray) -> dict[str, int]:

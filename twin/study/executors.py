@@ -21,13 +21,17 @@ R = TypeVar("R")
 
 
 class Executor(Protocol):
-    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]: ...
+    """Runs independent tasks, yielding their results as they finish."""
+
+    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``fn(task)`` for each of ``tasks``, in the order they finish."""
 
 
 class SerialExecutor:
     """Runs tasks one after another in this process."""
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``fn(task)`` for each task, in order, in this process."""
         for task in tasks:
             yield fn(task)
 
@@ -73,6 +77,8 @@ class LocalExecutor:
         self.workers = workers or os.cpu_count() or 1
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``fn(task)`` for each task, as the worker processes finish them (serially for one worker
+        or one task)."""
         tasks = list(tasks)
         if self.workers <= 1 or len(tasks) <= 1:
             yield from SerialExecutor().map_unordered(fn, tasks)
@@ -115,6 +121,7 @@ class DaskExecutor:
                 "address (tcp://HOST:PORT) right?"), None)]) from None
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``fn(task)`` for each task, as the Dask cluster finishes them."""
         from dask.distributed import Client, as_completed
 
         tasks = list(tasks)
@@ -136,10 +143,13 @@ class DaskExecutor:
 
 def make_executor(workers: int | None = None, kind: str = "local",
                   scheduler: str | None = None) -> Executor:
-    """The executor the command line asks for."""
+    """The executor the command line asks for: ``workers`` local processes (one per core by
+    default; 1 runs in this process), or a Dask cluster at ``scheduler``."""
+    if kind == "dask" and not scheduler:
+        raise InputError("--executor", [((), "--executor dask needs --scheduler ADDRESS", None)])
+    if scheduler and kind != "dask":
+        raise InputError("--scheduler", [((), "--scheduler goes with --executor dask", None)])
     if kind == "dask":
-        if not scheduler:
-            raise ValueError("the dask executor needs a scheduler address")
         return DaskExecutor(scheduler)
     if workers == 1:
         return SerialExecutor()

@@ -41,9 +41,9 @@ from twin.errors import InputError
 from twin.kpis import BY_NAME, KPIS
 from twin.language.loading import scenario_from_data, to_data
 from twin.language.schema import Scenario
+from twin.records.output import write_json, write_text
 from twin.registry import did_you_mean
 from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json, write_text
 from twin.study.selection import kim_nelson
 from twin.study.stats import statistic
 from twin.study.store import Progress, RunStore, fingerprint
@@ -142,6 +142,11 @@ def parse_constraint(text: str) -> Constraint:
 
 
 def check_kpi(kpi: str, option: str, scenario: Scenario | None = None) -> None:
+    """Check that ``kpi`` can be optimized for ``scenario``.
+
+    Raises InputError, naming ``option``, for an unknown KPI or a supply-chain KPI of a plant
+    without a supply chain.
+    """
     if kpi not in BY_NAME:
         raise InputError(option, [((), f"unknown KPI {kpi!r}{did_you_mean(kpi, KPIS)} (one of: "
                                         f"{', '.join(KPIS)})", None)])
@@ -156,12 +161,17 @@ def _value(param: Param, value: float) -> int | float:
 
 
 def point_id(params: dict[str, Any]) -> str:
+    """The folder-safe id of a point: ``p-`` and 12 hex digits of the SHA-256 of its parameters."""
     text = json.dumps(params, sort_keys=True)
     return "p-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def point_scenario(scenario: Scenario, base: dict[str, Any], params: dict[str, Any],
                    option: str = "--param") -> Scenario:
+    """``scenario`` with the values of ``params`` (by dotted path) set on ``base``, its data.
+
+    Raises InputError, naming ``option`` and the point, if the values make it invalid.
+    """
     label = ", ".join(f"{p}={v}" for p, v in params.items())
     try:
         return scenario_from_data(base, f"point {label}", {}, list(params.items()),
@@ -202,6 +212,8 @@ class Points:
         self.progress = progress
 
     def add(self, params: dict[str, Any]) -> str:
+        """Register the point ``params`` (with the replications saved for it earlier) and return its
+        id."""
         pid = point_id(params)
         if pid not in self.params:
             self.params[pid] = params
@@ -244,6 +256,8 @@ class Points:
                 close()
 
     def values(self, pid: str, kpi: str, n: int | None = None) -> list[float]:
+        """``kpi`` of the first ``n`` replications of point ``pid`` (all by default); NaN where a
+        replication lacks it."""
         reps = self.kpis[pid]
         upto = n if n is not None else len(reps)
         return [float(reps[r].get(kpi, math.nan)) for r in range(upto)]
@@ -563,12 +577,9 @@ def _select(points: Points, chosen: list[dict[str, Any]], objective: str,
 
 
 def save_optimize(doc: dict[str, Any], out: Path) -> Path:
-    """``out/optimize.json`` and ``out/report.html``; the report's path."""
-    from twin.study.optimize_report import optimize_report
-
-    write_json(out / "optimize.json", _finite(doc))
-    path = out / "report.html"
-    write_text(path, optimize_report(doc))
+    """``out/optimize.json`` (its numbers finite or null); its path."""
+    path = out / "optimize.json"
+    write_json(path, _finite(doc))
     return path
 
 

@@ -5,7 +5,7 @@ This is the library API the CLI calls; a notebook calls it the same way::
     from twin import load_scenario, run
     result = run(load_scenario("scenarios/default.yaml"), workers=2)
     result.summary["kpis"]["throughput"]["mean"]
-    result.save("results/default")      # the files `twin run` writes
+    result.save("results/default")      # the data `twin run` writes (its report: twin.report)
 
 A run is a study of one variant: with ``out``, each finished replication is saved under
 ``out/runs/`` as it completes, and a run started again on the same folder goes on from there.
@@ -23,6 +23,7 @@ import pandas as pd
 from twin.engine.replication import ReplicationResult
 from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
+from twin.study.results import Summary
 from twin.study.store import Options, Progress, Variant, fingerprint, has_sensors, run_variants
 from twin.study.summary import (
     inventory_table,
@@ -38,6 +39,9 @@ __all__ = ["Progress", "RunResult", "has_sensors", "run", "run_replications"]
 
 @dataclass
 class RunResult:
+    """The result of a run: the scenario, every replication's result and the summary, with where
+    sensor readings and event logs were written."""
+
     scenario: Scenario
     replications: list[ReplicationResult]
     summary: dict[str, Any]
@@ -47,18 +51,28 @@ class RunResult:
     """Where each replication's event log was written, if it was."""
 
     def replication_table(self) -> pd.DataFrame:
+        """One row of KPIs per replication."""
         return replication_table(self.replications)
 
     def machine_table(self) -> pd.DataFrame:
+        """One row of statistics per machine and replication."""
         return machine_table(self.replications)
 
     def timeline_table(self) -> pd.DataFrame | None:
+        """The machines' state changes, if timelines were kept (else None)."""
         return timeline_table(self.replications)
 
     def inventory_table(self) -> pd.DataFrame | None:
+        """Each warehouse's stock on hand and backordered over time, if kept (else None)."""
         return inventory_table(self.replications)
 
+    @property
+    def typed(self) -> Summary:
+        """The summary as a typed model (``twin.study.results.Summary``), read by field."""
+        return Summary.model_validate(self.summary)
+
     def orders_table(self) -> pd.DataFrame | None:
+        """Every production order with its completion, if the plant has orders (else None)."""
         return orders_table(self.replications)
 
     @property
@@ -66,13 +80,14 @@ class RunResult:
         """The end state of replication 0 (YAML), when it was kept."""
         return self.replications[0].end_state if self.replications else None
 
-    def save(self, out: str | Path, report: bool = True) -> Path:
-        """Write what ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
+    def save(self, out: str | Path) -> Path:
+        """Write the data ``twin run`` writes into ``out``, each file atomically: scenario.yaml,
         replications.parquet, machines.parquet, timeline.parquet (with a timeline),
-        inventory.parquet (with warehouses), summary.json and report.html. Returns the path
-        of the report (or of summary.json without one)."""
+        inventory.parquet (with warehouses), orders.parquet (with products), events.parquet
+        (with an event log) and summary.json, whose path it returns. The report beside them
+        is ``twin.report.save_run``'s."""
         from twin.language.loading import dump_yaml
-        from twin.study.output import write_json, write_parquet, write_text
+        from twin.records.output import write_json, write_parquet, write_text
 
         out = Path(out)
         write_text(out / "scenario.yaml", dump_yaml(self.scenario))
@@ -92,19 +107,23 @@ class RunResult:
 
             merge(self.event_dir, out / "events.parquet")
         write_json(out / "summary.json", self.summary)
-        if not report:
-            return out / "summary.json"
-        from twin.report import write_report
+        return out / "summary.json"
 
+    def report_inputs(self) -> dict[str, Any]:
+        """What the run report draws besides the summary: the scenario (its plant), replication
+        0's readings (a sample), the inventory, the orders, the timelines, and replication 0's
+        events where the plant has orders or there is a timeline (its replay)."""
         readings = None
         if self.sensor_dir is not None and self.sensor_dir.exists():
             readings = report_readings(self.sensor_dir)
+        orders = self.orders_table()
+        timeline = self.timeline_table()
         events = None
-        if self.event_dir is not None and orders is not None:
+        if self.event_dir is not None and (orders is not None or timeline is not None):
             first = self.event_dir / "replication-0000.parquet"
             events = pd.read_parquet(first) if first.exists() else None
-        return write_report(out, "run", self.summary, readings=readings, inventory=inventory,
-                            orders=orders, events=events)
+        return {"readings": readings, "inventory": self.inventory_table(), "orders": orders,
+                "events": events, "scenario": self.scenario, "timeline": timeline}
 
 
 REPORT_POINTS = 4000

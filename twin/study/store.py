@@ -29,8 +29,8 @@ from twin.engine.sensors import ParquetSink
 from twin.errors import InputError
 from twin.language.loading import to_data
 from twin.language.schema import Scenario
+from twin.records.output import write_json
 from twin.study.executors import Executor, make_executor
-from twin.study.output import write_json
 
 Progress = Callable[[int, int], None]
 """Called with (replications done, replications in all)."""
@@ -41,6 +41,9 @@ STUDY_FILES = {"compare": "compare.json", "sweep": "sweep.json", "run": "summary
 
 @dataclass(frozen=True)
 class Variant:
+    """One scenario of a study: its folder id, label, the parameters that make it, and the
+    scenario."""
+
     id: str
     """Folder-safe identifier, unique in the study."""
     label: str
@@ -72,6 +75,7 @@ def fingerprint(scenario: Scenario, *extra: Any) -> str:
 
 
 def has_sensors(scenario: Scenario) -> bool:
+    """Whether any machine of the scenario emits sensor readings."""
     from twin.engine.sensors import has_readings
 
     return any(has_readings(node) for node in scenario.plant.nodes.values())
@@ -212,9 +216,11 @@ class RunStore:
         write_json(stamp, mark)
 
     def path(self, variant: Variant, replication: int) -> Path:
+        """The result file of one replication of ``variant``."""
         return self._folder(variant) / f"replication-{replication:04d}.json"
 
     def load(self, variant: Variant, replication: int) -> ReplicationResult | None:
+        """The saved result of one replication of ``variant``, or None if not saved yet."""
         path = self.path(variant, replication)
         if not path.exists():
             return None

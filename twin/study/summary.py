@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,8 +73,6 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
 
 def _learning_section(results: Sequence[ReplicationResult]) -> dict[str, Any]:
     """A predictive policy's cost rate per period and its online learning, where it has them."""
-    from twin.ml.online import learning_summary
-
     section = learning_summary([getattr(r, "learning", {}) for r in results])
     return {"learning": section} if section else {}
 
@@ -110,6 +109,7 @@ def _supply_sections(scenario: Scenario, results: Sequence[ReplicationResult]) -
 
 
 def warnings(results: Sequence[ReplicationResult]) -> list[str]:
+    """Warnings about the replications: each deadlock, when it began and the machines in it."""
     out = []
     for r in results:
         if r.deadlock is not None:
@@ -174,3 +174,35 @@ def orders_table(results: Sequence[ReplicationResult]) -> pd.DataFrame | None:
         for order, product, quantity, release, due, done in r.orders
     ]
     return pd.DataFrame(rows) if rows else None
+
+
+def learning_summary(learning: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.json's ``learning`` section from the replications' ``learning`` records: the cost
+    rate per period (mean and 95% interval over replications), when the model took over, and
+    each update's prequential error (per replication, and its mean by update number)."""
+    if not learning or not learning[0]:
+        return {}
+    first = learning[0]
+    periods = len(first["cost_rate_by_period"])
+    out: dict[str, Any] = {
+        "period": first["period"], "period_label": first["period_label"],
+        "cost_rate_by_period": [statistic([r["cost_rate_by_period"][k] for r in learning],
+                                          bounds=(0.0, math.inf))
+                                for k in range(periods)],
+    }
+    if "updates" in first:
+        switched = [r["switched_at"] for r in learning]
+        out["switched_at"] = statistic([math.nan if s is None else float(s) for s in switched])
+        out["never_switched"] = sum(s is None for s in switched)
+        out["updates"] = [r["updates"] for r in learning]
+        out["ends"] = [r.get("ends", []) for r in learning]
+        count = min(len(r["updates"]) for r in learning)
+        out["error_by_update"] = [
+            {"time": float(np.mean([r["updates"][k][0] for r in learning])),
+             "lives_ended": float(np.mean([r["updates"][k][1] for r in learning])),
+             "failures_seen": float(np.mean([r["updates"][k][2] for r in learning])),
+             "error": float(np.mean(errors)) if (errors := [
+                 r["updates"][k][4] for r in learning if r["updates"][k][4] is not None])
+             else None}
+            for k in range(count)]
+    return out

@@ -27,8 +27,8 @@ from twin.errors import InputError
 from twin.kpis import BY_NAME, KPIS
 from twin.language.loading import policy_scenario, scenario_from_data, to_data
 from twin.language.schema import Scenario
+from twin.records.output import write_csv, write_json, write_parquet
 from twin.study.executors import Executor
-from twin.study.output import write_csv, write_json, write_parquet
 from twin.study.stats import statistic, t_interval
 from twin.study.store import (
     Progress,
@@ -62,6 +62,10 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
 
 
 def better(kpi: str) -> str:
+    """Which way ``kpi`` is better: ``higher`` or ``lower``.
+
+    Raises InputError for an unknown KPI.
+    """
     if kpi in BY_NAME:
         return BY_NAME[kpi].better
     raise InputError("--rank-by", [((), f"unknown KPI {kpi!r} (one of: {', '.join(KPIS)})", None)])
@@ -226,16 +230,8 @@ def compare(
         "ranking": rank(names, values, rank_by),
     }
     if out is not None:
-        save_compare(doc, out)
+        write_json(out / "compare.json", doc)
     return doc
-
-
-def save_compare(doc: dict[str, Any], out: Path) -> Path:
-    """``out/compare.json`` and ``out/report.html``; the report's path."""
-    from twin.report import write_report
-
-    write_json(out / "compare.json", doc)
-    return write_report(out, "compare", doc)
 
 
 # --------------------------------------------------------------------------- sweeping
@@ -348,21 +344,12 @@ def sweep(
     }
     table = pd.DataFrame(rows)
     if out is not None:
-        save_sweep(doc, table, out)
+        write_json(out / "sweep.json", doc)
+        write_csv(out / "sweep.csv", table)
+        write_parquet(out / "sweep.parquet", table)
     return doc, table
-
-
-def save_sweep(doc: dict[str, Any], rows: pd.DataFrame, out: Path) -> Path:
-    """``out/sweep.json``, ``sweep.csv``, ``sweep.parquet`` and ``report.html``; the report's
-    path."""
-    from twin.report import write_report
-
-    write_json(out / "sweep.json", doc)
-    write_csv(out / "sweep.csv", rows)
-    write_parquet(out / "sweep.parquet", rows)
-    return write_report(out, "sweep", doc)
 
 
 __all__ = ["RANK_RULE", "RunStore", "Variant", "better", "compare", "fingerprint", "grid",
            "parse_values", "rank", "result_from_json", "result_to_json", "run_variants",
-           "save_compare", "save_sweep", "sweep"]
+           "sweep"]

@@ -42,9 +42,12 @@ class Transport:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Count shipments from now (the end of the warmup)."""
         self.shipments = 0
 
     def ship(self, parts: Any, deliver: Callable[[Any], None]) -> None:
+        """Send ``parts`` along the edge and call ``deliver(parts)`` on arrival: at once without a
+        transit time, after ``transit``, or when a vehicle is free and has carried them."""
         self.shipments += 1
         if self.vehicles is None:
             if self.transit is None:
@@ -80,11 +83,14 @@ class Supplier:
         self.slots = simpy.Resource(env, spec.capacity) if spec.capacity is not None else None
 
     def reset(self) -> None:
+        """Count orders, units and late orders from now (the end of the warmup)."""
         self.orders = 0
         self.units = 0
         self.late = 0
 
     def order(self, quantity: int, ship: Deliver) -> None:
+        """Take an order of ``quantity`` units: ship it with ``ship`` after the lead time (and any
+        lateness), waiting for a free slot when capacity is limited."""
         self.orders += 1
         self.units += quantity
         if self.slots is None:
@@ -164,6 +170,8 @@ class Customer:
         self.lead_sum = 0.0
 
     def run(self) -> Process:
+        """The customer's process: at every interarrival (on the season's clock) place an order of
+        the demanded quantity, with its due date, on the warehouse."""
         env = self.env
         timeout = env.timeout
         interarrival = self.interarrival
@@ -185,10 +193,13 @@ class Customer:
             demand(Order(self, quantity, now, now + draw_due() if draw_due else math.inf))
 
     def dispatch(self, order: Order) -> None:
+        """Ship ``order`` to the customer along its edge."""
         assert self.transport is not None
         self.transport.ship(order, self.receive)
 
     def receive(self, order: Order) -> None:
+        """``order`` has arrived: count the delivery, its lead time and whether it was on time
+        (orders placed in the warmup are not counted)."""
         if order.placed < self.warmup.end:  # placed before statistics started
             return
         now = self.env.now
@@ -211,6 +222,7 @@ class Shipper:
         self.loading: list[Part] = []
 
     def try_put(self, part: Part) -> bool:
+        """Load ``part``; ship the load once ``batch`` parts are in. Always True."""
         self.loading.append(part)
         if len(self.loading) >= self.batch:
             load, self.loading = self.loading, []
@@ -218,9 +230,14 @@ class Shipper:
         return True
 
     def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        """Never called: ``try_put`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("a shipment never blocks")
 
     def offer(self, part: Part) -> None:  # pragma: no cover - sources never feed warehouses
+        """Load ``part``, as ``try_put``."""
         self.try_put(part)
 
     def _unload(self, parts: list[Part]) -> None:

@@ -73,12 +73,15 @@ class Transfer:
         warmup.register(self)
 
     def reset(self) -> None:
+        """Count orders, demand, units from stock and lost units from now (the end of the
+        warmup)."""
         self.orders = 0
         self.demanded = 0
         self.from_stock = 0
         self.lost = 0
 
     def dispatch(self, order: Order) -> None:
+        """Ship the parts of ``order`` along the edge into the target warehouse."""
         placed = order.placed
         self.transport.ship(order.parts, lambda parts: self.target.receive(parts, placed))
 
@@ -94,6 +97,8 @@ class Gate:
         self.orders = orders
 
     def try_get(self) -> Part | None:
+        """A part for the line now if a production order is open (the part carries it), else
+        None."""
         if self.orders.open <= 0:
             return None
         part: Part | None = self.inbox.try_get()
@@ -103,6 +108,7 @@ class Gate:
         return part
 
     def get(self) -> simpy.Event:
+        """An event whose value is the next part taken against a production order."""
         done = self.env.event()
         self.env.process(self._get(done))
         return done
@@ -130,6 +136,7 @@ class Orders:
         self.waiting: deque[simpy.Event] = deque()
 
     def release(self, quantity: int) -> None:
+        """Open ``quantity`` more production orders and wake the machines waiting for one."""
         self.open += quantity
         waiting, self.waiting = self.waiting, deque()
         for wake in waiting:  # each takes an order if one is still open, else waits again
@@ -192,6 +199,7 @@ class Warehouse:
             timeline.append(point)
 
     def position(self) -> int:
+        """The inventory position: on hand plus on order less backordered (units)."""
         return len(self.items) + self.on_order - self.backordered
 
     def review(self) -> None:
@@ -207,6 +215,7 @@ class Warehouse:
             self.replenish(quantity)
 
     def periodic_review(self, every: float) -> Process:
+        """A process that reviews the stock every ``every`` time units."""
         while True:
             yield self.env.timeout(every)
             self.review()
@@ -217,6 +226,8 @@ class Warehouse:
 
     # -- customer orders
     def demand(self, order: Order) -> None:
+        """Fill ``order`` from stock: ship what is on hand; backorder or lose the shortfall as the
+        customer's ``unmet`` says, counting a stockout."""
         customer = order.customer
         items = self.items
         quantity = order.quantity
@@ -253,6 +264,8 @@ class Warehouse:
 
     # -- the line taking material in (a machine's inbox)
     def try_get(self) -> Part | None:
+        """A part from the shelf for the line now (admitted into the plant), or None if none is on
+        hand."""
         if not self.items:
             return None
         part = self.items.popleft()
@@ -263,6 +276,8 @@ class Warehouse:
         return result
 
     def get(self) -> simpy.Event:
+        """An event whose value is the next arriving part not taken by a backorder (call after
+        ``try_get`` found none)."""
         event = self.env.event()
         self.getters.append(event)
         return event
@@ -303,6 +318,10 @@ class Warehouse:
         return True
 
     def put(self, part: Part) -> simpy.Event:  # pragma: no cover - try_put always succeeds
+        """Never called: ``try_put`` always succeeds.
+
+        Raises RuntimeError.
+        """
         raise RuntimeError("a warehouse never blocks")
 
     def order_lost(self) -> None:

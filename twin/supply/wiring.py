@@ -40,12 +40,19 @@ class SupplyChain:
         return self.shippers.get((node, warehouse), self.warehouses[warehouse])
 
     def start(self) -> None:
+        """Start every warehouse's periodic review (and review it once now) and every customer's
+        ordering."""
         for warehouse in self.warehouses.values():
             if warehouse.spec.review is not None:
                 self.env.process(warehouse.periodic_review(warehouse.spec.review))
             warehouse.review()
         for customer in self.customers.values():
             self.env.process(customer.run())
+
+    def measure(self, span: float, end: float) -> dict[str, Any] | None:
+        """The supply chain's KPIs, statistics and costs over the window (``measure_supply``);
+        None for a plant without one."""
+        return measure_supply(self, span, end) if self else None
 
 
 def build_supply(env: simpy.Environment, graph: Any, streams: Any, warmup: Warmup,

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from twin.errors import InputError
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
@@ -31,6 +33,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     atomic_write(path, lambda tmp: _write(tmp, text))
 
 
@@ -39,14 +42,17 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically (NaN refused)."""
     write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as Parquet to ``path`` atomically, without its index."""
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV to ``path`` atomically, without its index."""
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
@@ -60,6 +66,30 @@ def default_out(scenario_name: str, root: Path = Path("results")) -> Path:
         n += 1
         out = root / safe / f"{stamp}-{n}"
     return out
+
+
+def check_out(path: Path | None, option: str = "--out") -> None:
+    """An output folder must be a folder, or not exist yet (an input error otherwise)."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}", [((), "this is a file, not a folder; give a folder "
+                                                   "(it is created if it does not exist)", None)])
+
+
+def results_folder(out: Path | None, name: str) -> Path:
+    """``out``, or a new ``results/<name>/<UTC time>/`` with ``results/<name>/latest`` pointing
+    at it."""
+    if out is not None:
+        return out
+    folder = default_out(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    point_latest(folder)
+    return folder
+
+
+def resume_hint(out: Path) -> str:
+    """How to go on with an interrupted study saved in ``out``."""
+    return (f"finished replications are saved in {out}; run the same command with "
+            f"--out {out} to go on")
 
 
 def point_latest(out: Path) -> None:

@@ -27,16 +27,16 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from twin import __version__
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
+from twin.records import __version__
+from twin.view.svg import STATE_COLORS as VIEW_COLORS
+from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
-STATE_COLORS = {"utilization": "#2ca02c", "blocked": "#ff7f0e", "starved": "#9ecae1",
-                "down": "#d62728", "repair": "#e377c2", "maintenance": "#8c564b",
-                "setup": "#bcbd22", "waiting_operator": "#9467bd", "off": "#d9d9d9"}
-STATE_LABELS = {"utilization": "working", "blocked": "blocked", "starved": "starved",
-                "down": "down (waiting)", "repair": "in repair", "maintenance": "maintenance",
-                "setup": "setup", "waiting_operator": "waiting for an operator",
-                "off": "off (calendar)"}
+STATE_COLORS = {"utilization" if state == "working" else state: colour
+                for state, colour in VIEW_COLORS.items()}
+"""The colours of the state charts, by machine statistic (the plant drawing's, by state)."""
+STATE_LABELS = {"utilization" if state == "working" else state: label
+                for state, label in VIEW_LABELS.items()}
 KPI_LABELS = {k.name: k.label for k in KPI_TABLE}
 
 CSS = """
@@ -145,13 +145,17 @@ def write_report(out: Path, kind: str, doc: dict[str, Any], *,
                  readings: pd.DataFrame | None = None,
                  inventory: pd.DataFrame | None = None,
                  orders: pd.DataFrame | None = None,
-                 events: pd.DataFrame | None = None) -> Path:
+                 events: pd.DataFrame | None = None, scenario: Any = None,
+                 timeline: pd.DataFrame | None = None,
+                 replay_window: tuple[float, float] | None = None) -> Path:
     """Write ``out/report.html`` for a run (``doc``: summary.json), compare or sweep; return
-    its path."""
-    from twin.study.output import write_text
+    its path. A run's report draws the plant given its ``scenario``, and replays replication
+    0 given its ``timeline`` (and ``events``, its event log) over ``replay_window``."""
+    from twin.records.output import write_text
 
     if kind == "run":
-        text = run_report(doc, readings, inventory, orders, events)
+        text = run_report(doc, readings, inventory, orders, events, scenario=scenario,
+                          timeline=timeline, replay_window=replay_window)
     elif kind == "compare":
         text = compare_report(doc)
     elif kind == "sweep":
@@ -459,10 +463,14 @@ def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
 
 def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
                inventory: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
-               events: pd.DataFrame | None = None) -> str:
+               events: pd.DataFrame | None = None, *, scenario: Any = None,
+               timeline: pd.DataFrame | None = None,
+               replay_window: tuple[float, float] | None = None) -> str:
     """The report of one run (summary.json), with sensor trajectories if ``readings`` given,
     inventory over time if ``inventory`` given, the orders of the first replication if
-    ``orders`` given and their operations per machine if its ``events`` are given."""
+    ``orders`` given and their operations per machine if its ``events`` are given; the plant
+    drawn with the results if its ``scenario`` is given, and replayed (``twin.view``) if the
+    ``timeline`` is."""
     machines = summary["machines"]
     costs = summary.get("costs", {})
     by_cause = go.Figure()
@@ -473,6 +481,13 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
         _warnings(summary.get("warnings", [])),
         _kpi_section(summary["kpis"], summary["time_unit"]),
     ]
+    if scenario is not None:
+        from twin.view.sections import plant_section, replay_section
+
+        sections.append(plant_section(scenario, summary))
+        if timeline is not None and len(timeline):
+            sections.append(replay_section(scenario, summary, timeline, events, replay_window,
+                                           inventory))
     if "warehouses" in summary or "customers" in summary:
         sections.append(_supply_section(summary, inventory))
     if "products" in summary:

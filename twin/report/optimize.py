@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from twin.report import KPI_LABELS, _figure, _num, _page, _table
+from twin.report.pages import KPI_LABELS, _figure, _num, _page, _table
 
 
 def _ci(stat: dict[str, Any]) -> str:
@@ -27,6 +27,8 @@ def _constraints(judged: list[dict[str, Any]]) -> str:
 
 
 def optimize_report(doc: dict[str, Any]) -> str:
+    """The HTML page of an optimization: the selection, the search history, the parameters'
+    importance and the candidates' table, from optimize.json's document ``doc``."""
     objective = doc["objective"]
     label = KPI_LABELS.get(objective, objective)
     trials = doc["trials"]
