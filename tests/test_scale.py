@@ -18,7 +18,8 @@ import pytest
 from twin import load_scenario
 from twin.engine.events import ParquetEvents
 from twin.engine.replication import build, simulate
-from twin.engine.sensors import CallbackSink, ParquetSink, Recorder
+from twin.engine.loop import Recorder
+from twin.engine.sensors import CallbackSink, ParquetSink
 from twin.study.executors import LocalExecutor, SerialExecutor
 from twin.study.store import batch_size
 from twin.study.variants import sweep

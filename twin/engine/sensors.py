@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from twin.engine.states import STATES, WORKING
+from twin.records.windows import aligned
 
 if TYPE_CHECKING:
     from twin.engine.stations import Machine
@@ -357,16 +358,14 @@ class SensorStream:
         mine = lives == current
         if mine.sum() < steps:
             return None
-        base_t = times[mine][-steps:]
-        columns = [values[mine][-steps:]]
+        others = []
         for other in names[1:]:
             t, v, lf = self.recent[other]
             t, v = t[lf == current], v[lf == current]
             if t.size == 0:
                 return None
-            idx = np.clip(np.searchsorted(t, base_t, side="right") - 1, 0, t.size - 1)
-            columns.append(v[idx])
-        return np.stack(columns, axis=1)
+            others.append((t, v))
+        return aligned(times[mine][-steps:], values[mine][-steps:], others)
 
     def table(self) -> pa.Table:
         """Every reading emitted so far, as one Arrow table of the readings columns."""

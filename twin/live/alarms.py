@@ -44,6 +44,7 @@ import numpy as np
 
 from twin.records import events as ev
 from twin.records.events import STOPS
+from twin.records.windows import aligned
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -69,8 +70,7 @@ def window(readings: dict[str, tuple[np.ndarray, np.ndarray]], sensors: list[str
     lo, hi = np.searchsorted(times, start, "left"), np.searchsorted(times, end, "right")
     if hi - lo < steps:
         return None
-    base = times[hi - steps:hi]
-    columns = [values[hi - steps:hi]]
+    others = []
     for other in sensors[1:]:
         if other not in readings:
             return None
@@ -78,10 +78,8 @@ def window(readings: dict[str, tuple[np.ndarray, np.ndarray]], sensors: list[str
         a, b = np.searchsorted(t, start, "left"), np.searchsorted(t, end, "right")
         if b <= a:
             return None
-        t, v = t[a:b], v[a:b]
-        idx = np.clip(np.searchsorted(t, base, side="right") - 1, 0, t.size - 1)
-        columns.append(v[idx])
-    return np.stack(columns, axis=1)
+        others.append((t[a:b], v[a:b]))
+    return aligned(times[hi - steps:hi], values[hi - steps:hi], others)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from twin.engine.sensors import MemorySink
 from twin.errors import InputError
 from twin.language.policies import Reactive
 from twin.language.schema import Scenario
+from twin.records.windows import aligned
 
 CYCLE_UNITS = ("cycle", "cycles")
 """Time units in which the PHM08 score means what it was made for: RUL counted in cycles."""
@@ -75,13 +76,10 @@ def windows(readings: pd.DataFrame, steps: int, stride: int = 1) -> Windows:
         base = group[group["sensor"] == sensors[0]].sort_values("time")
         if len(base) < steps:
             continue
-        columns = [base["value"].to_numpy()]
-        for other in sensors[1:]:
-            part = group[group["sensor"] == other].sort_values("time")
-            aligned = pd.merge_asof(base[["time"]], part[["time", "value"]], on="time",
-                                    direction="backward")["value"].bfill().to_numpy()
-            columns.append(aligned)
-        values = np.stack(columns, axis=1)
+        others = [(part["time"].to_numpy(), part["value"].to_numpy())
+                  for part in (group[group["sensor"] == other].sort_values("time")
+                               for other in sensors[1:])]
+        values = aligned(base["time"].to_numpy(), base["value"].to_numpy(), others)
         age = base["age"].to_numpy()
         fail_age = age.max()
         ends = np.arange(steps - 1, len(base), stride)
