@@ -164,3 +164,24 @@ def test_rates_and_camera_together_are_refused(perfect: Path) -> None:
 
     with pytest.raises(InputError, match="leave detection and false_alarm out"):
         scenario_from_data(plant({"detection": 0.9, "camera": {"model": str(perfect)}}))
+
+
+def test_the_run_report_shows_the_confusion_matrix_by_replication(perfect: Path,
+                                                                    tmp_path: Path) -> None:
+    import yaml
+
+    camera = {"camera": {"model": str(perfect), "threshold": 0.5,
+                         "images": SEPARABLE.model_dump(mode="json")}}
+    doc = plant(camera)
+    doc["horizon"] = 800
+    path = tmp_path / "camera.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--workers", "1"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    qc = summary["nodes"]["QC"]
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Camera inspection at QC: confusion matrix by replication" in page
+    for r in range(3):
+        row = [str(r), f"{qc['true_rejects']['values'][r]:,.0f}",
+               f"{qc['escaped']['values'][r]:,.0f}"]
+        assert "<tr><td>" + "</td><td>".join(row) + "</td>" in page
