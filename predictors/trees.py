@@ -144,6 +144,8 @@ class BoostedQuantileRUL(Predictor):
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> BoostedQuantileRUL:
+        """Fit the lower, median and upper quantile trees (``groups``: the life of each window,
+        for the held-out lives of the early stopping)."""
         features = trend_features(X)
         y = np.asarray(y, dtype=float)
         fit, valid = validation_split(len(y), groups, self.validation, self.seed)
@@ -171,6 +173,7 @@ class BoostedQuantileRUL(Predictor):
         return BoostedRUL().set_state(state)._score(features)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The median remaining life of each window."""
         if not hasattr(self, "median_"):
             raise NotFittedError("BoostedQuantileRUL is not fitted")
         return self._walk(self.median_, trend_features(X))
@@ -185,12 +188,14 @@ class BoostedQuantileRUL(Predictor):
         return np.minimum(low, high), np.maximum(low, high)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The three models' flat trees, their arrays prefixed ``low_``, ``median_``, ``high_``."""
         return {f"{part}_{key}": value
                 for part, state in (("low", self.low_), ("median", self.median_),
                                     ("high", self.high_))
                 for key, value in state.items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> BoostedQuantileRUL:
+        """The model ``get_state`` gave."""
         split: dict[str, dict[str, np.ndarray]] = {"low": {}, "median": {}, "high": {}}
         for key, value in state.items():
             part, _, name = key.partition("_")

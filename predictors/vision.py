@@ -72,6 +72,7 @@ class CNN2D(Predictor):
         return Net()
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> CNN2D:
+        """Train on images ``X`` labelled ``y`` (1: defective)."""
         import torch
 
         images = _centred(X)
@@ -106,6 +107,7 @@ class CNN2D(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The defect probability of each image."""
         if not hasattr(self, "net_"):
             raise NotFittedError("CNN2D is not fitted")
         import torch
@@ -121,10 +123,12 @@ class CNN2D(Predictor):
         return (1.0 / (1.0 + np.exp(-logits.astype(float)))).reshape(len(images))
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The network's weights as arrays, and the image size trained on."""
         state = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         return {**state, "size": self.size_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> CNN2D:
+        """The network ``get_state`` gave."""
         import torch
 
         net = self._network()
@@ -163,6 +167,7 @@ class ContrastRule(Predictor):
         self.C = C
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ContrastRule:
+        """Fit the logistic function of the contrast on images ``X`` labelled ``y``."""
         feature = contrast(X)[:, None]
         self.scale_ = float(feature.std() + 1e-12)
         model = LogisticRegression(C=self.C).fit(feature / self.scale_, np.asarray(y, int))
@@ -171,16 +176,19 @@ class ContrastRule(Predictor):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The defect probability of each image."""
         if not hasattr(self, "coef_"):
             raise NotFittedError("ContrastRule is not fitted")
         z = self.intercept_ + self.coef_ * contrast(X) / self.scale_
         return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The contrast's scale and the logistic coefficients."""
         return {"scale": np.array(self.scale_), "coef": np.array(self.coef_),
                 "intercept": np.array(self.intercept_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> ContrastRule:
+        """The rule ``get_state`` gave."""
         self.scale_ = float(state["scale"])
         self.coef_ = float(state["coef"])
         self.intercept_ = float(state["intercept"])

@@ -101,6 +101,7 @@ class CameraCheck:
         self.reset()
 
     def reset(self) -> None:
+        """Start counting again (at the end of the warmup)."""
         self.true_rejects = self.false_rejects = self.escaped = self.true_passes = 0
 
     def rejects(self, defective: bool) -> bool:

@@ -95,6 +95,7 @@ class Calibration:
                                            self.coverage if coverage is None else coverage)
 
     def to_json(self) -> dict[str, Any]:
+        """The calibration as JSON (``metadata.conformal`` of a saved model)."""
         return {"method": self.method, "coverage": self.coverage, "lives": self.lives,
                 "scale": self.scale, "quantile": self.quantile(),
                 "scores": [float(s) for s in self.scores],
@@ -102,6 +103,7 @@ class Calibration:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Calibration:
+        """The calibration ``to_json`` wrote."""
         return cls(doc["method"], float(doc["coverage"]), np.asarray(doc["scores"], float),
                    np.asarray(doc["weights"], float), int(doc["lives"]),
                    float(doc.get("scale", 0.0)))
@@ -213,10 +215,12 @@ class IntervalModel:
         self.calibration = calibration
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The point prediction of each window."""
         return np.asarray(self.predictor.predict(X), float)
 
     def predict_interval(self, X: np.ndarray, coverage: float | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds at ``coverage`` (default: the calibrated one)."""
         return predict_interval(self.predictor, X, self.calibration, coverage)
 
 
