@@ -244,3 +244,18 @@ def test_on_lower_needs_a_calibrated_model(tmp_path: Path,
     assert main(["validate", str(WEAR), "--set", policy.replace(", on: lower",
                                                                   ", coverage: 0.9")]) == 2
     assert "give on: lower too" in capsys.readouterr().err
+
+
+def test_a_coverage_the_calibration_lives_cannot_promise_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "model"
+    assert main(["train", str(WEAR), "--predictor", "linear", "--out", str(out),
+                 "--horizon", "20000", "--replications", "2", "--coverage", "0.8"]) == 0
+    lives = json.loads((out / "model.json").read_text())["metadata"]["conformal"]["lives"]
+    assert json.loads((out / "metrics.json").read_text())["calibration_lives"] == lives
+    too_much = lives / (lives + 1) + 0.01
+    policy = ("maintenance.policy={kind: predictive, model: " + json.dumps(str(out / "model.json"))
+              + f", threshold: 100, every: 30, duration: 20, on: lower, coverage: {too_much}}}")
+    assert main(["validate", str(WEAR), "--set", policy]) == 2
+    err = capsys.readouterr().err
+    assert "maintenance.policy.coverage" in err and f"calibrated on {lives} lives" in err

@@ -151,18 +151,26 @@ class Predictive(PolicySpec):
             return found
         found += _saved_model(self.model, at)
         if not found and self.on == "lower":
-            found += _calibrated(self.model, at)
+            found += _calibrated(self.model, self.coverage, at)
         return found or _shared_lives(self.model, scenario, at)
 
 
-def _calibrated(model: str, at: Loc) -> list[tuple[Loc, str]]:
-    """A policy on the lower bound needs a remaining-life model with a conformal calibration."""
+def _calibrated(model: str, coverage: float | None, at: Loc) -> list[tuple[Loc, str]]:
+    """A policy on the lower bound needs a remaining-life model with a conformal calibration
+    on enough lives for its coverage (``coverage * (lives + 1) / lives`` at most 1)."""
     import json
 
     doc = json.loads(Path(model).with_suffix(".json").read_text())
-    if doc.get("task", "rul") != "rul" or "conformal" not in doc.get("metadata", {}):
+    calibration = doc.get("metadata", {}).get("conformal")
+    if doc.get("task", "rul") != "rul" or calibration is None:
         return [((*at, "on"), f"on: lower needs prediction intervals: {model} has no conformal "
                               "calibration (train a remaining-life model with --coverage)")]
+    lives = int(calibration["lives"])
+    wanted = float(calibration["coverage"]) if coverage is None else coverage
+    if wanted * (lives + 1) / lives > 1:
+        return [((*at, "coverage"), f"{model} is calibrated on {lives} lives: too few to "
+                                    f"promise a coverage of {wanted:g} (at most "
+                                    f"{lives / (lives + 1):.3g})")]
     return []
 
 

@@ -243,6 +243,7 @@ def train(
             model, train_mask, calibration_mask = prepare(model, coverage, data.life,
                                                           train_mask, calibration_share,
                                                           scenario.seed)
+            metrics["train_lives"] = int(len(set(data.life[train_mask])))
         model.fit(data.X[train_mask], data.rul[train_mask])
         predicted = model.predict(data.X[test])
         metrics.update(rul_rmse=rmse(predicted, data.rul[test]),
