@@ -84,7 +84,9 @@ class BoostedRUL(Predictor):
         """
         if not hasattr(self, "roots_"):
             raise NotFittedError("BoostedRUL is not fitted")
-        features = trend_features(X)
+        return self._score(trend_features(X))
+
+    def _score(self, features: np.ndarray) -> np.ndarray:
         rows = np.arange(len(features))[:, None]
         node = np.broadcast_to(self.roots_, (len(features), len(self.roots_))).copy()
         for _ in range(self.depth_):
@@ -109,3 +111,99 @@ class BoostedRUL(Predictor):
         self.leaf_, self.value_ = state["leaf"].astype(bool), state["value"]
         self.baseline_, self.depth_ = float(state["baseline"]), int(state["depth"])
         return self
+
+
+class BoostedQuantileRUL(Predictor):
+    """Gradient-boosted trees with a quantile (pinball) loss: one model of the median remaining
+    life (``predict``) and one each of its lower and upper quantiles, ``(1 - coverage) / 2``
+    and ``(1 + coverage) / 2`` (``predict_quantiles``), for conformalized quantile regression
+    (``twin train --coverage`` sets ``coverage``). The features and the early stopping on held-
+    out lives are those of ``BoostedRUL``; each model keeps the trees that minimise its own
+    pinball loss on them."""
+
+    task = "rul"
+
+    def __init__(self, coverage: float = 0.9, max_iter: int = 300, learning_rate: float = 0.05,
+                 max_leaf_nodes: int = 15, min_samples_leaf: int = 40,
+                 l2_regularization: float = 1.0, validation: float = 0.15,
+                 seed: int = 0, threads: int = 1) -> None:
+        self.coverage = coverage
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.validation = validation
+        self.seed = seed
+        self.threads = threads
+
+    def _levels(self) -> tuple[float, float, float]:
+        if not 0 < self.coverage < 1:
+            raise ValueError(f"coverage must lie between 0 and 1, got {self.coverage}")
+        return (1 - self.coverage) / 2, 0.5, (1 + self.coverage) / 2
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+            ) -> BoostedQuantileRUL:
+        """Fit the lower, median and upper quantile trees (``groups``: the life of each window,
+        for the held-out lives of the early stopping)."""
+        features = trend_features(X)
+        y = np.asarray(y, dtype=float)
+        fit, valid = validation_split(len(y), groups, self.validation, self.seed)
+        parts: list[dict[str, np.ndarray]] = []
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            for level in self._levels():
+                model = HistGradientBoostingRegressor(
+                    loss="quantile", quantile=level, max_iter=self.max_iter,
+                    learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+                    min_samples_leaf=self.min_samples_leaf,
+                    l2_regularization=self.l2_regularization, early_stopping=False,
+                    random_state=self.seed).fit(features[fit], y[fit])
+                trees = len(model._predictors)
+                if valid.any():
+                    losses = [_pinball(y[valid], p, level)
+                              for p in model.staged_predict(features[valid])]
+                    trees = int(np.argmin(losses)) + 1
+                flat = BoostedRUL()
+                flat._export(model, trees)
+                parts.append(flat.get_state())
+        self.low_, self.median_, self.high_ = parts
+        return self
+
+    def _walk(self, state: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+        return BoostedRUL().set_state(state)._score(features)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The median remaining life of each window."""
+        if not hasattr(self, "median_"):
+            raise NotFittedError("BoostedQuantileRUL is not fitted")
+        return self._walk(self.median_, trend_features(X))
+
+    def predict_quantiles(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The lower and upper quantiles of the remaining life of each window (the upper one
+        never below the lower)."""
+        if not hasattr(self, "median_"):
+            raise NotFittedError("BoostedQuantileRUL is not fitted")
+        features = trend_features(X)
+        low, high = self._walk(self.low_, features), self._walk(self.high_, features)
+        return np.minimum(low, high), np.maximum(low, high)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The three models' flat trees, their arrays prefixed ``low_``, ``median_``, ``high_``."""
+        return {f"{part}_{key}": value
+                for part, state in (("low", self.low_), ("median", self.median_),
+                                    ("high", self.high_))
+                for key, value in state.items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> BoostedQuantileRUL:
+        """The model ``get_state`` gave."""
+        split: dict[str, dict[str, np.ndarray]] = {"low": {}, "median": {}, "high": {}}
+        for key, value in state.items():
+            part, _, name = key.partition("_")
+            split[part][name] = value
+        self.low_, self.median_, self.high_ = split["low"], split["median"], split["high"]
+        return self
+
+
+def _pinball(y: np.ndarray, predicted: np.ndarray, level: float) -> float:
+    d = y - predicted
+    return float(np.mean(np.maximum(level * d, (level - 1) * d)))

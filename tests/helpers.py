@@ -69,7 +69,7 @@ def assert_matches(stat: dict[str, Any], exact: float, *, rel_precision: float,
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="torch (the ml extra) is not installed")
-TORCH_MODELS = ("cnn", "lstm", "ensemble")
+TORCH_MODELS = ("cnn", "lstm", "ensemble", "cnn2d")
 
 
 def predictor_params(names: Any) -> list[Any]:

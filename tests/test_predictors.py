@@ -31,6 +31,8 @@ def data():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name", predictor_params(sorted(builtin_names())))
 def test_builtins_pass_the_conformance_check(name: str, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     quick = {"cnn": {"epochs": 3}, "lstm": {"epochs": 3}, "gbt": {"max_iter": 30},
+             "cnn2d": {"epochs": 2},
+             "gbt-quantile": {"max_iter": 20},
              "svm": {"max_samples": 800}, "svm-risk": {"max_samples": 800},
              "ensemble": {"members": ["linear", "gbt"],
                           "member_params": {"gbt": {"max_iter": 20}}},

@@ -24,8 +24,12 @@ from twin.options import (
     build_parser,
     check_outputs,
     check_train,
+    executor_from,
+    given,
     overrides_from,
     paired,
+    rest,
+    scenario_from,
     suggest,
 )
 from twin.records.output import NewFolders
@@ -49,7 +53,6 @@ from twin.report.console import (
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
-    from twin.language.schema import Scenario
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -61,13 +64,6 @@ class Interrupted(Exception):
 OUT: list[Path] = []
 """The output folder of the command running, for the hint when it is interrupted."""
 NEW = NewFolders()  # default output folders made: removed again if the command then fails
-
-
-def scenario_from(args: argparse.Namespace) -> Scenario:
-    """The scenario file of the command line, loaded with its overrides."""
-    from twin.language.loading import load_scenario
-
-    return load_scenario(args.scenario, overrides_from(args))
 
 
 def cmd_fit(args: argparse.Namespace, console: RichConsole) -> int:
@@ -103,13 +99,6 @@ def cmd_schema(args: argparse.Namespace, console: RichConsole) -> int:
 
     sys.stdout.write(scenario_json_schema_text())
     return EXIT_OK
-
-
-def executor_from(args: argparse.Namespace) -> Any:
-    """The executor that ``--workers``, ``--executor`` and ``--scheduler`` ask for."""
-    from twin.study.executors import make_executor
-
-    return make_executor(args.workers, args.executor, args.scheduler)
 
 
 def out_folder(args: argparse.Namespace, name: str, scenario: Any = None, runs: int = 0) -> Path:
@@ -157,41 +146,33 @@ def cmd_run(args: argparse.Namespace, console: RichConsole) -> int:
     return EXIT_OK
 
 
-def rest(args: argparse.Namespace) -> dict[str, Any]:
-    """The options given (not None) besides the command, its scenario and its broker."""
-    return {k: v for k, v in vars(args).items()
-            if v is not None and k not in ("command", "scenario", "broker")}
-
-
-def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    """The options among ``names`` the user gave (the library's defaults stand for the rest)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-
-
 def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin train``: train a predictor on simulated histories or recorded lives, save it, and
     print its metrics on held-out lives."""
     check_train(args)
-    stage = stage_printer()
-    options = given(args, "steps", "stride", "label_horizon")
+    scenario = scenario_from(args) if args.scenario is not None else None
+    common = {"allow_imports": args.allow_import, "stage": stage_printer()}
+    options = given(args, "steps", "stride", "label_horizon", "coverage", "conformal")
     if args.data is not None:
         from twin.ml.fromdata import train_from_data
 
-        seed = scenario_from(args).seed if args.scenario is not None else args.seed
-        options.update(given(args, "format", "rul_cap", "test", "test_rul", "holdout",
-                             "truncations"), **({"seed": seed} if seed is not None else {}))
-        trained = train_from_data(args.data, args.predictor, stage=stage,
-                                  allow_imports=args.allow_import, **options)
-        name = args.data.stem if args.scenario is None else scenario_from(args).name
+        trained = train_from_data(args.data, args.predictor, **common, **options, **given(
+            args, "format", "rul_cap", "test", "test_rul", "holdout", "truncations",
+            "calibration_folds"), **({"seed": scenario.seed} if scenario else given(args, "seed")))
+    elif args.task == "inspect":
+        from twin.ml.vision import train_inspection
+
+        assert scenario is not None  # check_train: a scenario, or --data
+        trained = train_inspection(scenario, args.predictor, **common, **given(args, "images"),
+                                   source=str(args.scenario))
     else:
         from twin.ml.training import train
 
-        scenario = scenario_from(args)
+        assert scenario is not None
         with progress(f"{scenario.name}: histories", scenario.replications) as update:
-            trained = train(scenario, args.predictor, **options, task=args.task,
-                            allow_imports=args.allow_import, progress=update, stage=stage,
-                            source=str(args.scenario))
-        name = scenario.name
+            trained = train(scenario, args.predictor, **common, **options, task=args.task,
+                            progress=update, source=str(args.scenario))
+    name = scenario.name if scenario else args.data.stem
     out = out_folder(args, f"{name}-{args.predictor}")
     print_trained(console, trained, args.predictor, trained.save(out))
     return EXIT_OK

@@ -13,7 +13,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twin.language.schema import Scenario
 
 from twin.kpis import KPIS
 from twin.records import __version__
@@ -212,9 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-horizon", type=_horizon, default=None,
                    help="for failure models: label 1 when the failure comes within this time "
                         "(default 200; 30 cycles with --data)")
-    p.add_argument("--task", choices=("failure", "defect"), default="failure",
-                   help="what a risk model learns: failure within --label-horizon, or whether a "
-                        "part made then is defective")
+    p.add_argument("--task", choices=("failure", "defect", "inspect"), default="failure",
+                   help="what a risk model learns: failure within --label-horizon, whether a "
+                        "part made then is defective, or (inspect: cnn2d, contrast) whether the "
+                        "part a camera photographs is defective")
+    p.add_argument("--images", type=_positive_int, default=None,
+                   help="with --task inspect: synthetic images to learn from (default 2000)")
+    p.add_argument("--coverage", type=_share, default=None,
+                   help="RUL models: calibrate conformal prediction intervals covering this "
+                        "share of new lives (e.g. 0.9) on training lives kept out of the fit")
+    p.add_argument("--conformal", choices=("relative", "absolute", "cqr"), default=None,
+                   help="with --coverage: the conformal score (default relative: the width "
+                        "follows the predicted life; cqr for quantile models, their default)")
+    p.add_argument("--calibration-folds", type=_positive_int, default=None, metavar="K",
+                   help="with --data and --coverage: calibrate on every training life by K "
+                        "folds (cross-conformal) instead of keeping lives out of the fit")
     p.add_argument("--allow-import", action="store_true",
                    help="allow --predictor module:Class (imports that module)")
 
@@ -386,14 +401,17 @@ def check_train(args: argparse.Namespace) -> None:
     """The options of ``twin train`` that go together: those of recorded lives with ``--data``,
     a scenario or ``--data``, and no defect task on recorded lives."""
     if args.data is None:
-        for option in ("rul_cap", "test", "test_rul", "holdout", "truncations"):
+        for option in ("rul_cap", "test", "test_rul", "holdout", "truncations",
+                       "calibration_folds"):
             if getattr(args, option) is not None:
                 raise ArgumentError(f"--{option.replace('_', '-')} goes with --data")
         if args.scenario is None:
             raise ArgumentError("give a scenario to simulate histories from, or --data LIVES")
-    elif args.task == "defect":
-        raise ArgumentError("--task defect needs defect labels, which recorded lives do not "
-                            "have: train from a scenario with a defects model")
+    elif args.task in ("defect", "inspect"):
+        raise ArgumentError(f"--task {args.task} needs defect labels, which recorded lives do "
+                            "not have: train from a scenario with a defects model")
+    if args.images is not None and args.task != "inspect":
+        raise ArgumentError("--images goes with --task inspect")
 
 
 def paired(params: list[str], others: list[str], option: str) -> list[tuple[str, str]]:
@@ -418,3 +436,28 @@ def overrides_from(args: argparse.Namespace) -> list[tuple[str, Any]]:
         if value is not None:
             overrides.append((name, value))
     return overrides
+
+
+def scenario_from(args: argparse.Namespace) -> Scenario:
+    """The scenario file of the command line, loaded with its overrides."""
+    from twin.language.loading import load_scenario
+
+    return load_scenario(args.scenario, overrides_from(args))
+
+
+def executor_from(args: argparse.Namespace) -> Any:
+    """The executor that ``--workers``, ``--executor`` and ``--scheduler`` ask for."""
+    from twin.study.executors import make_executor
+
+    return make_executor(args.workers, args.executor, args.scheduler)
+
+
+def rest(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given (not None) besides the command, its scenario and its broker."""
+    return {k: v for k, v in vars(args).items()
+            if v is not None and k not in ("command", "scenario", "broker")}
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` the user gave (the library's defaults stand for the rest)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -79,6 +79,8 @@ class BuildContext:
     sensors: dict[str, SensorStream] = field(default_factory=dict)
     nodes: dict[str, Any] = field(default_factory=dict)
     """Objects of plug-in node kinds, by node name, for their ``measure``."""
+    cameras: dict[str, Any] = field(default_factory=dict)
+    """Camera inspections (``twin.engine.camera.CameraCheck``) by machine."""
     fed_directly: set[str] = field(default_factory=set)
     """Sources whose parts a machine takes itself (an infinite supply): they run no process."""
     maintenance: MaintenancePolicy | None = None

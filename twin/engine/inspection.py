@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from twin.engine.camera import CameraCheck
     from twin.engine.flow import Part
     from twin.engine.health import WearPath
     from twin.engine.stations import Destination
@@ -32,6 +33,9 @@ class Quality:
     suspect: Destination | None = None
     products: dict[str, tuple[float, float]] | None = None
     """Per product: its own (probability, per_wear) of being made defective here."""
+    camera: CameraCheck | None = None
+    """A camera inspection: it judges the inspected parts instead of the detection and
+    false-alarm rates (the rates' draw is still made: common random numbers with them)."""
 
 
 class Inspecting:
@@ -76,10 +80,16 @@ class Inspecting:
             return q.suspect
         if q.inspection is not None:
             sampling, detection, false_alarm = q.inspection
-            if uniform() < sampling and uniform() < (
-                    detection if part.defective else false_alarm):
+            if uniform() < sampling and (
+                    uniform() < (detection if part.defective else false_alarm)
+                    if q.camera is None else _photographed(uniform(), q.camera, part)):
                 self.rejected += 1
                 assert q.reject is not None
                 part.plan = None  # off its route: the edges take it on
                 return q.reject
         return self._next(part) if self.planned else self.route()
+
+
+def _photographed(_draw: float, camera: CameraCheck, part: Part) -> bool:
+    """The camera's judgement of ``part`` (the rate-based check's draw made and set aside)."""
+    return camera.rejects(part.defective)

@@ -189,6 +189,11 @@ class MachineKind(NodeKind):
 
     schema = MachineNode
 
+    def measure(self, ctx: BuildContext, name: str, span: float) -> dict[str, float] | None:
+        """A camera inspection's confusion matrix (none for other machines)."""
+        camera = ctx.cameras.get(name)
+        return camera.measure() if camera is not None else None
+
     def connect(self, ctx: BuildContext, name: str, spec: Any) -> None:
         """Find the machine's inbox: a kit for an assembly, the outlet of its only feeder, or a
         hand-over channel of its own; wrapped in a batch inbox for a batch machine."""
@@ -313,6 +318,15 @@ class MachineKind(NodeKind):
             return None
         reject = next((ctx.destination(name, t) for t in ctx.targets(name, "rejected")), None)
         check = spec.inspection
+        camera = None
+        if check is not None and check.camera is not None:
+            from twin.engine.camera import CameraCheck, classifier
+
+            camera = CameraCheck(check.camera.images, check.camera.threshold,
+                                 classifier(check.camera.model),
+                                 ctx.streams.rng(f"{name}/camera"))
+            ctx.warmup.register(camera)
+            ctx.cameras[name] = camera
         return Quality(
             ctx.streams.rng(f"{name}/quality").random,
             probability=spec.defects.probability if spec.defects else 0.0,
@@ -320,7 +334,7 @@ class MachineKind(NodeKind):
             fixes=spec.fixes,
             inspection=((check.sampling, check.detection, check.false_alarm)
                         if check is not None else None),
-            reject=reject, suspect=suspect, products=products or None)
+            reject=reject, suspect=suspect, products=products or None, camera=camera)
 
 
 def _instance(kind: Any) -> NodeKind:

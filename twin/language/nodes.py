@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from twin.language.base import FilePath, Fraction, Frozen, NonNegative, PositiveNumber, Units
+from twin.language.camera import Camera
 from twin.language.distributions import Constant, Distribution
 
 # --------------------------------------------------------------------------- line
@@ -258,11 +259,21 @@ class Defects(Frozen):
 class QualityCheck(Frozen):
     """The machine inspects the parts it finishes: a share ``sampling`` of them; a defective part
     inspected is rejected with probability ``detection``, a good one with ``false_alarm``.
-    Rejected parts take the machine's edge marked ``when: rejected``."""
+    Rejected parts take the machine's edge marked ``when: rejected``. With a ``camera``
+    (``twin.language.camera``) an image model judges each inspected part instead of the given
+    rates."""
 
     sampling: Fraction = 1.0
     detection: Fraction = 1.0
     false_alarm: Fraction = 0.0
+    camera: Camera | None = None
+
+    @model_validator(mode="after")
+    def _rates_or_camera(self) -> QualityCheck:
+        if self.camera is not None and (self.detection != 1.0 or self.false_alarm != 0.0):
+            raise ValueError("with a camera the detection and false-alarm rates come from its "
+                             "model: leave detection and false_alarm out")
+        return self
 
 
 class Setup(Frozen):

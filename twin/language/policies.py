@@ -131,7 +131,11 @@ class Predictive(PolicySpec):
     the saved ``model`` (made by ``twin train``) in one batch; maintain a machine whose predicted
     remaining life is at most ``threshold`` (an RUL model), or whose predicted risk is at least
     ``threshold`` (a failure model). With ``learn`` the model is learned in the loop (starting
-    from ``model`` if one is given)."""
+    from ``model`` if one is given). ``on: lower`` compares the lower bound of the remaining
+    life's conformal prediction interval instead of the point (a model trained with
+    ``--coverage``), at ``coverage`` (default: the one it was trained for): the machine is
+    maintained once its remaining life may, with probability ``1 - coverage``, be below the
+    threshold."""
 
     kind: Literal["predictive"]
     model: FilePath | None = None
@@ -139,12 +143,19 @@ class Predictive(PolicySpec):
     every: PositiveNumber
     duration: Distribution
     learn: Learn | None = None
+    on: Literal["point", "lower"] = "point"
+    coverage: Annotated[float, Field(gt=0, lt=1)] | None = None
 
     @model_validator(mode="after")
     def _model_or_learn(self) -> Predictive:
         if self.model is None and self.learn is None:
             raise ValueError("give a saved model, or learn: {every: N, warm_up: K} to learn "
                              "one in the loop")
+        if self.on == "lower" and (self.learn is not None or self.model is None):
+            raise ValueError("on: lower needs a saved model calibrated with twin train "
+                             "--coverage (a model learned in the loop has no calibration)")
+        if self.coverage is not None and self.on != "lower":
+            raise ValueError("coverage is that of the lower bound: give on: lower too")
         return self
 
     def problems(self, scenario: Scenario, at: Loc) -> list[tuple[Loc, str]]:
@@ -156,7 +167,28 @@ class Predictive(PolicySpec):
         if self.model is None:
             return found
         found += _saved_model(self.model, at)
+        if not found and self.on == "lower":
+            found += _calibrated(self.model, self.coverage, at)
         return found or _shared_lives(self.model, scenario, at)
+
+
+def _calibrated(model: str, coverage: float | None, at: Loc) -> list[tuple[Loc, str]]:
+    """A policy on the lower bound needs a remaining-life model with a conformal calibration
+    on enough lives for its coverage (``coverage * (lives + 1) / lives`` at most 1)."""
+    import json
+
+    doc = json.loads(Path(model).with_suffix(".json").read_text())
+    calibration = doc.get("metadata", {}).get("conformal")
+    if doc.get("task", "rul") != "rul" or calibration is None:
+        return [((*at, "on"), f"on: lower needs prediction intervals: {model} has no conformal "
+                              "calibration (train a remaining-life model with --coverage)")]
+    lives = int(calibration["lives"])
+    wanted = float(calibration["coverage"]) if coverage is None else coverage
+    if wanted * (lives + 1) / lives > 1:
+        return [((*at, "coverage"), f"{model} is calibrated on {lives} lives: too few to "
+                                    f"promise a coverage of {wanted:g} (at most "
+                                    f"{lives / (lives + 1):.3g})")]
+    return []
 
 
 def _learner_problems(learn: Learn, at: Loc) -> list[tuple[Loc, str]]:

@@ -19,11 +19,20 @@ from twin.records.inputfiles import MAX_SCENARIO_BYTES, read_input_text
 MAX_EXPANDED_NODES = 200_000
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate mapping keys and reads a plain key the way it is
+    written (YAML 1.1 would make ``on``, ``off``, ``yes`` and ``no`` booleans; a scenario's
+    keys are names: a predictive policy's ``on: lower``)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _BOOL \
+                    and key_node.style is None:
+                key_node.tag = "tag:yaml.org,2002:str"
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             try:

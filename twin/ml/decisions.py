@@ -52,6 +52,12 @@ class Scoring:
         learn = getattr(policy, "learn", None)
         self.steps = int(meta["metadata"].get("steps", learn.steps if learn else 30))
         self.threshold = float(policy.threshold)
+        self.calibration = None
+        self.coverage = getattr(policy, "coverage", None)
+        if getattr(policy, "on", "point") == "lower":  # score the interval's lower bound
+            from twin.ml.conformal import calibration_of
+
+            self.calibration = calibration_of(meta["metadata"])
         expected = meta["metadata"].get("sensors")
         self.prep = None
         if "preprocess" in meta["metadata"]:  # trained on recorded lives: normalize as then
@@ -69,11 +75,16 @@ class Scoring:
     def score(self, batch: list[np.ndarray], sensors: list[str], predictor: Any = None
               ) -> np.ndarray:
         """Predictions for windows (each ``(steps, sensors)``) in one call, by the saved model
-        (or ``predictor``: a learning policy's latest)."""
+        (or ``predictor``: a learning policy's latest); for a policy ``on: lower``, the lower
+        bounds of the remaining life's conformal intervals."""
         X = np.stack(batch)
         if self.prep is not None:
             X = self.prep.transform_windows(X, sensors)
         model = predictor if predictor is not None else self.predictor
+        if self.calibration is not None:
+            from twin.ml.conformal import predict_interval
+
+            return predict_interval(model, X, self.calibration, self.coverage)[0]
         return np.asarray(model.predict(X), dtype=float)
 
     def alarms(self, score: float, rul: bool) -> bool:

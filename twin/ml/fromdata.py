@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from twin.errors import InputError
 from twin.ml.lives import Preprocess, last_windows, life_windows, truncated
@@ -71,11 +72,21 @@ def train_from_data(
     stage: Callable[[str], None] | None = None,
     params: dict[str, Any] | None = None,
     history: int | None = None,
+    coverage: float | None = None,
+    calibration_share: float = 0.2,
+    calibration_folds: int | None = None,
+    conformal: str | None = None,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
     set ``test`` with its true remaining lives ``test_rul``. Windows of ``steps`` readings end
-    from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter)."""
+    from reading ``history`` on (default: ``HISTORY``, or ``steps`` where shorter). With
+    ``coverage`` (an RUL model) a share ``calibration_share`` of the training lives run to
+    failure is kept out of the fit (and of the normalization) to calibrate conformal
+    prediction intervals, whose coverage and width are measured on the test lives; with
+    ``calibration_folds`` every training life calibrates instead, scored by a model fitted on
+    the other folds (cross-conformal), and none is kept out of the fit. ``conformal``: the
+    score (``twin.ml.conformal``; default ``relative``, or ``cqr`` for a quantile model)."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
@@ -87,12 +98,32 @@ def train_from_data(
     if test is not None and test_rul is not None:  # their mistakes before the fit, not after
         check_input_file(test, "lives file")
         check_input_file(test_rul, "remaining-life file")
+    if calibration_folds is not None and coverage is None:
+        raise InputError("--calibration-folds", [((), "calibration folds go with --coverage",
+                                                  None)])
     lives = read_lives(data, format)
     test_units: list[Any]
     if test is not None:
         train_units, test_units = lives.units, []
     else:
         train_units, test_units = split_units(lives, holdout, seed)
+    calibration_units: list[Any] = []
+    if coverage is not None and calibration_folds is None:
+        if model.task != "rul":
+            raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
+                                                  "intervals are for remaining-life models",
+                                             None)])
+        from twin.ml.conformal import prepare_units
+
+        model, train_units, calibration_units = prepare_units(
+            model, coverage, lives, train_units, calibration_share, seed)
+    elif coverage is not None:
+        if model.task != "rul":
+            raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
+                                                  "intervals are for remaining-life models",
+                                             None)])
+        if "coverage" in model.get_params():
+            model.set_params(coverage=coverage)
     training = lives.subset(train_units)
     prep = Preprocess.fit(training)
     say(f"{lives.source}: {len(lives.units)} lives; sensors {', '.join(prep.sensors)}"
@@ -136,9 +167,30 @@ def train_from_data(
                                "windows": int(len(y)), "test_windows": int(len(Xt)),
                                "fit_seconds": round(fit_seconds, 2)}
     predicted = model.predict(Xt)
+    calibrated: dict[str, Any] | None = None
     if model.task == "rul":
         metrics.update(rul_rmse=rmse(predicted, actual), phm_score=phm_score(predicted, actual),
                        constant_rmse=rmse(np.full(len(actual), float(np.mean(y))), actual))
+        if coverage is not None:
+            from twin.ml.conformal import (
+                calibrate,
+                cross_calibrate,
+                interval_metrics,
+                relative_scale,
+            )
+
+            if calibration_folds is not None:
+                failed = np.array([training.failed[u] for u in windows.units])[windows.life]
+                calibration = cross_calibrate(clone(model), X, y, windows.life[keep], coverage,
+                                              calibration_folds, seed, failed[keep], say,
+                                              conformal)
+            else:
+                held = life_windows(lives.subset(calibration_units), prep, steps, 1, rul_cap,
+                                    history)
+                calibration = calibrate(model, held.X, held.rul, held.life, coverage,
+                                        conformal, relative_scale(y))
+            metrics.update(interval_metrics(model, calibration, Xt, actual))
+            calibrated = calibration.to_json()
         if rul_cap is not None:
             metrics["rul_rmse_uncapped_truth"] = rmse(predicted, uncapped)
     else:
@@ -161,6 +213,9 @@ def train_from_data(
         "test_units": [_plain(u) for u in test_units],
         "evaluation": evaluation, "metrics": metrics,
     }
+    if calibrated is not None:
+        metadata["conformal"] = calibrated
+        metadata["calibration_units"] = [_plain(u) for u in calibration_units]
     notes = [f"scored on {evaluation}" + (f"; RUL capped at {rul_cap:g} cycles"
                                           if rul_cap is not None else "")]
     return TrainResult(model, predictor, metrics, metadata, notes)

@@ -205,20 +205,30 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     stage: Callable[[str], None] | None = None,
     source: str = "scenario",
+    coverage: float | None = None,
+    calibration_share: float = 0.25,
+    conformal: str | None = None,
 ) -> TrainResult:
     """Simulate run-to-failure histories of ``scenario``, cut them into windows, split by life,
     fit the predictor called ``predictor`` and measure it on the held-out lives.
     ``progress(done, total)`` follows the simulated replications, ``stage(text)`` the steps;
-    ``source`` names the scenario in messages (its file)."""
+    ``source`` names the scenario in messages (its file). With ``coverage`` (an RUL model) a
+    share ``calibration_share`` of the training lives is kept out of the fit to calibrate
+    conformal prediction intervals (``twin.ml.conformal``; ``conformal``: the score, by
+    default ``relative``, or ``cqr`` for a quantile model), measured on the held-out lives."""
     from twin.ml.registry import create
 
     model = create(predictor, allow_imports=allow_imports)
     check_training(scenario, model.task, task, source)
+    if coverage is not None and model.task != "rul":
+        raise InputError("--coverage", [((), f"{predictor} predicts a risk: prediction "
+                                              "intervals are for remaining-life models", None)])
     say = stage or (lambda _text: None)
     say(f"simulating {scenario.replications} run-to-failure histories of "
         f"{', '.join(watched_machines(scenario))}")
     data = windows(histories(scenario, progress=progress), steps=steps, stride=stride)
     train_mask, test = split_by_life(data, seed=scenario.seed)
+    calibrated: dict[str, Any] | None = None
     metrics: dict[str, Any] = {"windows": int(len(data.rul)),
                                "train_lives": int(len(set(data.life[train_mask]))),
                                "test_lives": int(len(set(data.life[test])))}
@@ -226,6 +236,14 @@ def train(
     say(f"fitting {predictor} on {int(train_mask.sum()):,} windows "
         f"({metrics['train_lives']} lives)")
     if model.task == "rul":
+        calibration_mask = np.zeros_like(train_mask)
+        if coverage is not None:
+            from twin.ml.conformal import prepare
+
+            model, train_mask, calibration_mask = prepare(model, coverage, data.life,
+                                                          train_mask, calibration_share,
+                                                          scenario.seed)
+            metrics["train_lives"] = int(len(set(data.life[train_mask])))
         model.fit(data.X[train_mask], data.rul[train_mask])
         predicted = model.predict(data.X[test])
         metrics.update(rul_rmse=rmse(predicted, data.rul[test]),
@@ -237,6 +255,15 @@ def train(
             notes.append(f"PHM08 score left out: its penalty, exp(error/10) for late "
                          f"predictions, is made for RUL in cycles, and this scenario counts "
                          f"{scenario.time_unit} (give time_unit: cycle to have it)")
+        if coverage is not None:
+            from twin.ml.conformal import calibrate, interval_metrics, relative_scale
+
+            calibration = calibrate(model, data.X[calibration_mask], data.rul[calibration_mask],
+                                    data.life[calibration_mask], coverage, conformal,
+                                    relative_scale(data.rul[train_mask]))
+            metrics.update(interval_metrics(model, calibration, data.X[test], data.rul[test],
+                                            data.life[test]))
+            calibrated = calibration.to_json()
     else:
         if task == "defect":
             y = defect_labels(data, scenario, seed=scenario.seed)
@@ -254,4 +281,6 @@ def train(
                 "stride": stride, "label_horizon": label_horizon,
                 "task": model.task if model.task == "rul" else task,
                 "time_unit": scenario.time_unit, "metrics": metrics}
+    if calibrated is not None:
+        metadata["conformal"] = calibrated
     return TrainResult(model, predictor, metrics, metadata, notes)

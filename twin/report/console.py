@@ -455,7 +455,9 @@ def count(n: int, one: str, many: str | None = None) -> str:
 
 def metrics_table(trained: Any, predictor: str) -> RichTable:
     """A trained model's metrics on held-out lives."""
-    table = Table(title=f"{predictor} ({trained.metadata['task']}) on held-out lives")
+    task = trained.metadata['task']
+    table = Table(title=f"{predictor} ({task}) on held-out "
+                        f"{'images' if task == 'inspect' else 'lives'}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in trained.metrics.items():

@@ -29,6 +29,7 @@ from plotly.subplots import make_subplots
 
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.records import __version__
+from twin.report.camera import camera_compare_section, camera_section
 from twin.view.svg import STATE_COLORS as VIEW_COLORS
 from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
@@ -509,6 +510,7 @@ def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
         sections += [_state_section(machines), _bottleneck_section(machines)]
     if summary.get("operators"):
         sections.append(_operator_section(summary["operators"]))
+    sections.append(camera_section(summary, _table))
     sections.append("<h2>Costs</h2>" + _figure(by_cause, 320))
     sections.append(_cost_by_period_section({summary["scenario"]: summary},
                                             summary["time_unit"]))
@@ -562,6 +564,7 @@ def compare_report(doc: dict[str, Any]) -> str:
         fig.add_bar(name=cause, x=names, y=[policies[n]["costs"][cause]["mean"] for n in names])
     fig.update_layout(barmode="stack", title="Cost rate by cause", yaxis_title=f"per {unit}")
     sections.append("<h2>Costs</h2>" + _figure(fig, 340))
+    sections.append(camera_compare_section(policies, _table))
     sections.append(_cost_by_period_section(policies, unit))
     for n in names:
         if policies[n]["machines"]:
