@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "docs" / "scenario.schema.json"
 BUNDLED = sorted(p for p in [*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("benchmarks/*.yaml")]
                  if "plant" in (yaml.safe_load(p.read_text()) or {}))
-"""The bundled scenario files (plant states, such as cell-orders-midweek.yaml, are not)."""
+"""The bundled scenario files (plant states live in scenarios/states/)."""
 
 
 def module(path: Path) -> ModuleType:
