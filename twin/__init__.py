@@ -22,6 +22,7 @@ from twin.records import __version__  # noqa: E402
 
 _WHERE = {
     "ReplicationResult": "twin.engine.replication", "simulate": "twin.engine.replication",
+    "RunOptions": "twin.engine.options",
     "load_scenario": "twin.language.loading", "policy_scenario": "twin.language.loading",
     "scenario_from_data": "twin.language.loading", "Scenario": "twin.language.schema",
     "TrainResult": "twin.ml.training", "train": "twin.ml.training",
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from twin.engine.options import RunOptions
     from twin.engine.replication import ReplicationResult, simulate
     from twin.language.loading import load_scenario, policy_scenario, scenario_from_data
     from twin.language.schema import Scenario
@@ -57,6 +59,7 @@ __all__ = [
     "InputError",
     "Param",
     "ReplicationResult",
+    "RunOptions",
     "RunResult",
     "Scenario",
     "TrainResult",

@@ -1,7 +1,8 @@
 """One replication: build the SimPy model of the plant graph, run it, measure it.
 
-``simulate(scenario, replication)`` is a pure function of the scenario, its seed and the
-replication number; it returns plain numbers (picklable, so replications can run anywhere).
+``simulate(scenario, replication, options)`` is a pure function of the scenario, its seed, the
+replication number and the run options (``twin.engine.options.RunOptions``: what it records
+besides its statistics); it returns plain numbers (picklable, so replications can run anywhere).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import simpy
 from twin.engine.context import BuildContext
 from twin.engine.costs import period_costs
 from twin.engine.crew import Crew
-from twin.engine.events import EventLog, EventSink
+from twin.engine.events import EventLog, EventSink, ParquetEvents
 from twin.engine.flow import Level
 from twin.engine.kinds import node_kinds
 from twin.engine.loop import Recorder
+from twin.engine.options import RunOptions
 from twin.engine.policies import maintenance_policy, quality_policy
 from twin.engine.products import ProductBook, start_products
 from twin.engine.rng import Streams
-from twin.engine.sensors import SensorSink, sensor_streams
+from twin.engine.sensors import ParquetSink, SensorSink, sensor_streams
 from twin.engine.state import capture, dump_state
 from twin.engine.states import (
     BLOCKED,
@@ -138,19 +140,23 @@ def build(scenario: Scenario, replication: int, *, timeline: bool = False,
 def simulate(
     scenario: Scenario,
     replication: int,
+    options: RunOptions | None = None,
     *,
-    timeline: bool = False,
     sensor_sink: SensorSink | None = None,
-    inventory: bool = True,
     event_sink: EventSink | None = None,
-    state: PlantState | None = None,
-    save_state: bool = False,
-    buckets: float = 0.0,
+    **settings: Any,
 ) -> ReplicationResult:
-    """Run replication ``replication`` of ``scenario`` and measure it; sensor readings, if the
-    plant has sensors and a sink is given, go to ``sensor_sink``; the event log, if a sink is
-    given, to ``event_sink``. Without ``inventory`` the result leaves out the warehouses' levels
-    at every change (their statistics and period means stay)."""
+    """Run replication ``replication`` of ``scenario`` and measure it, recording what
+    ``options`` asks for (``twin.engine.options.RunOptions``; its fields may also be given by
+    name, ``simulate(scenario, 0, timeline=True)``). Sensor readings, if the plant has sensors,
+    go to ``sensor_sink``, or else to the options' ``sensor_dir``; the event log to
+    ``event_sink``, or else to the options' ``event_dir``."""
+    options = RunOptions.of(options, **settings)
+    if sensor_sink is None and options.sensor_dir is not None:
+        sensor_sink = ParquetSink(options.sensor_dir, replication)
+    if event_sink is None and options.event_dir is not None:
+        event_sink = ParquetEvents(options.event_dir, replication)
+    timeline, state, buckets = options.timeline, options.state, options.buckets
     initial = state
     if state is not None and state.continues(scenario):
         # an unedited state twin saved: re-run to its time with statistics off, then go on
@@ -169,7 +175,7 @@ def simulate(
     result = measure(scenario, model, replication)
     if not timeline:
         result.timelines = None
-    if save_state:
+    if options.save_state and replication == 0:
         result.end_state = dump_state(capture(model, scenario, replication))
     if buckets:
         good = [0] * n
@@ -191,7 +197,7 @@ def simulate(
                     late[k] += int(not done <= when)  # open (NaN) or done after its due date
             result.buckets.update({"orders_due": [float(d) for d in due],
                                    "late_orders": [float(x) for x in late]})
-    if not inventory:
+    if not options.inventory:
         result.inventory = {}
         result.orders = []
     return result

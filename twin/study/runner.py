@@ -20,11 +20,12 @@ from typing import Any
 
 import pandas as pd
 
+from twin.engine.options import RunOptions, has_sensors
 from twin.engine.replication import ReplicationResult
 from twin.language.schema import Scenario
 from twin.study.executors import Executor, make_executor
 from twin.study.results import Summary
-from twin.study.store import Options, Progress, Variant, fingerprint, has_sensors, run_variants
+from twin.study.store import Progress, Variant, fingerprint, run_variants
 from twin.study.summary import (
     inventory_table,
     machine_table,
@@ -34,7 +35,7 @@ from twin.study.summary import (
     timeline_table,
 )
 
-__all__ = ["Progress", "RunResult", "has_sensors", "run", "run_replications"]
+__all__ = ["Progress", "RunOptions", "RunResult", "has_sensors", "run", "run_replications"]
 
 
 @dataclass
@@ -185,29 +186,19 @@ def run_replications(
     executor: Executor | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-    timeline: bool = False,
-    sensor_dir: Path | None = None,
     out: Path | None = None,
-    event_dir: Path | None = None,
-    state: Any = None,
-    save_state: bool = False,
-    buckets: float = 0.0,
+    options: RunOptions | None = None,
+    **settings: Any,
 ) -> list[ReplicationResult]:
-    """All replications of ``scenario``, in replication order. With ``sensor_dir``, sensor
-    readings are written there as Parquet (see ``twin.engine.sensors``); with ``out``, finished
-    replications are saved under ``out/runs/`` and those already there are not run again."""
+    """All replications of ``scenario``, in replication order, each recording what ``options``
+    asks for (``twin.engine.options.RunOptions``; its fields may also be given by name). With
+    a ``sensor_dir``, sensor readings are written there as Parquet (see
+    ``twin.engine.sensors``); with ``out``, finished replications are saved under
+    ``out/runs/`` and those already there are not run again."""
     executor = executor or make_executor(workers)
-    if not has_sensors(scenario):
-        sensor_dir = None
+    options = RunOptions.of(options, **settings).for_scenario(scenario)
     variant = Variant("run", scenario.name, {}, scenario)
-    options = Options(timeline=timeline, inventory=True, sensor_dir=sensor_dir,
-                      event_dir=event_dir, state=state, save_state=save_state,
-                      buckets=buckets)
-    key = fingerprint(scenario, {"timeline": timeline, "sensors": sensor_dir is not None,
-                                 **({"events": True} if event_dir is not None else {}),
-                                 **({"state": state.digest()} if state is not None else {}),
-                                 **({"save_state": True} if save_state else {}),
-                                 **({"buckets": buckets} if buckets else {})})
+    key = fingerprint(scenario, options.key())
     results = run_variants([variant], executor=executor, out=out, progress=progress,
                            study=("run", scenario, key), options=options)
     return results[variant.id]
@@ -219,29 +210,24 @@ def run(
     executor: Executor | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-    timeline: bool = False,
-    sensor_dir: Path | None = None,
     out: str | Path | None = None,
-    event_dir: Path | None = None,
-    state: Any = None,
-    save_state: bool = False,
-    buckets: float = 0.0,
+    options: RunOptions | None = None,
+    **settings: Any,
 ) -> RunResult:
     """Simulate every replication of ``scenario`` and summarize them. With ``out``, the run
-    can be resumed (see the module's docstring); ``RunResult.save`` writes its files. Every
-    replication starts from ``state`` (``twin.engine.state``) if given; with ``save_state``,
-    replication 0 keeps its end state (``RunResult.end_state``)."""
+    can be resumed (see the module's docstring); ``RunResult.save`` writes its files. What each
+    replication records is ``options`` (``twin.engine.options.RunOptions``), whose fields may
+    also be given by name (``run(scenario, timeline=True)``): every replication starts from
+    ``state`` (``twin.engine.state``) if given; with ``save_state``, replication 0 keeps its end
+    state (``RunResult.end_state``)."""
     out = Path(out) if out is not None else None
-    if sensor_dir is not None and not has_sensors(scenario):
-        sensor_dir = None
+    options = RunOptions.of(options, **settings).for_scenario(scenario)
     results = run_replications(scenario, executor=executor, workers=workers, progress=progress,
-                               timeline=timeline, sensor_dir=sensor_dir, out=out,
-                               event_dir=event_dir, state=state, save_state=save_state,
-                      buckets=buckets)
+                               out=out, options=options)
     summary = summarize(scenario, results)
-    if buckets:
-        summary["buckets"] = bucket_summary(scenario, results, buckets)
-    return RunResult(scenario, results, summary, sensor_dir, event_dir)
+    if options.buckets:
+        summary["buckets"] = bucket_summary(scenario, results, options.buckets)
+    return RunResult(scenario, results, summary, options.sensor_dir, options.event_dir)
 
 
 def bucket_summary(scenario: Scenario, results: list[ReplicationResult],

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.engine.events import ParquetEvents
+from twin.engine.options import RunOptions
+from twin.engine.options import has_sensors as has_sensors  # where the study's code found it
 from twin.engine.replication import ReplicationResult, simulate
-from twin.engine.sensors import ParquetSink
 from twin.errors import InputError
 from twin.language.loading import to_data
 from twin.language.schema import Scenario
@@ -51,20 +51,13 @@ class Variant:
     scenario: Scenario
 
 
-@dataclass(frozen=True)
-class Options:
-    """What each replication records besides its statistics."""
+Options = RunOptions
+"""What each replication records besides its statistics (the engine's ``RunOptions``; the
+name a study's code used before)."""
 
-    timeline: bool = False
-    inventory: bool = False
-    sensor_dir: Path | None = None
-    event_dir: Path | None = None
-    state: Any = None
-    """The plant state every replication starts from (``twin.engine.state.PlantState``)."""
-    save_state: bool = False
-    """Keep the end state of replication 0."""
-    buckets: float = 0.0
-    """Width of the time buckets KPIs are also given by (0: none)."""
+STUDY_OPTIONS = RunOptions(inventory=False)
+"""What a compare or sweep records: statistics only (no warehouse levels at every change, no
+order rows)."""
 
 
 def fingerprint(scenario: Scenario, *extra: Any) -> str:
@@ -74,28 +67,13 @@ def fingerprint(scenario: Scenario, *extra: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def has_sensors(scenario: Scenario) -> bool:
-    """Whether any machine of the scenario emits sensor readings."""
-    from twin.engine.sensors import has_readings
-
-    return any(has_readings(node) for node in scenario.plant.nodes.values())
-
-
-Task = tuple[str, Scenario, int, Options]
+Task = tuple[str, Scenario, int, RunOptions]
 """One replication of one variant: (variant id, its scenario, replication, options)."""
 
 
 def _task(item: Task) -> tuple[str, ReplicationResult]:
     variant_id, scenario, replication, options = item
-    sink = (ParquetSink(options.sensor_dir, replication)
-            if options.sensor_dir is not None else None)
-    events = (ParquetEvents(options.event_dir, replication)
-              if options.event_dir is not None else None)
-    return variant_id, simulate(scenario, replication, timeline=options.timeline,
-                                sensor_sink=sink, inventory=options.inventory,
-                                event_sink=events, state=options.state,
-                                save_state=options.save_state and replication == 0,
-                                buckets=options.buckets)
+    return variant_id, simulate(scenario, replication, options)
 
 
 Timing = tuple[float, float]
@@ -264,16 +242,18 @@ def run_variants(
     out: Path | None = None,
     progress: Progress | None = None,
     study: tuple[str, Scenario, str] | None = None,
-    options: Options | None = None,
+    options: RunOptions | None = None,
     batch: int | None = None,
 ) -> dict[str, list[ReplicationResult]]:
     """All replications of every variant, reusing those already saved under ``out``.
     ``study`` is (kind, scenario, key) of the study the folder is claimed for (see
-    ``RunStore.claim_study``); ``options`` what each replication records besides. ``batch``
+    ``RunStore.claim_study``); ``options`` what each replication records besides (default:
+    ``STUDY_OPTIONS``), passed to every replication as it is (without a sensor folder for a
+    variant without sensors). ``batch``
     replications go to a worker at a time (default: ``batch_size``); the results do not
     depend on it."""
     executor = executor or make_executor()
-    options = options or Options()
+    options = options if options is not None else STUDY_OPTIONS
     store = RunStore(out) if out is not None else None
     if store is not None and study is not None:
         store.claim_study(*study, variants)
@@ -283,9 +263,7 @@ def run_variants(
     for variant in variants:
         if store is not None:
             store.claim(variant)
-        mine = options
-        if options.sensor_dir is not None and not has_sensors(variant.scenario):
-            mine = dataclasses.replace(options, sensor_dir=None)
+        mine = options.for_scenario(variant.scenario)
         for r in range(variant.scenario.replications):
             saved = store.load(variant, r) if store is not None else None
             if saved is None:
