@@ -43,7 +43,7 @@ from asyncua.common.subscription import Subscription
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from twin.errors import InputError
-from twin.live.connector import take
+from twin.live.connector import Received, take
 from twin.live.opcua_map import Mapping
 from twin.live.opcua_server import PASSWORD_ENV, certificate_uri, opcua_address
 from twin.live.schema import STATE_NAMES, encode, plant_topic
@@ -180,13 +180,15 @@ class OpcuaConnector:
         self.reconnect = reconnect
         self.watch = watch
         self.request_timeout = request_timeout
-        self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self.connected = threading.Event()
         self.settled = threading.Event()
         """Set once the first connection is made or refused."""
         self.refused: str | None = None
         self.connects = 0
         self.disconnects = 0
+        self.failures = 0
+        """Connection attempts that failed (the server unreachable, or refusing)."""
         self.sent = 0
         self.counts = {"opcua_values": 0, "opcua_malformed": 0, "opcua_unmapped": 0,
                        "opcua_bad_quality": 0, "opcua_log_gaps": 0,
@@ -232,10 +234,30 @@ class OpcuaConnector:
         OPC UA: counted, not sent."""
         self.sent += 1
 
-    def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[tuple[str, bytes]]:
-        """Up to ``limit`` messages, waiting up to ``timeout`` for the first."""
+    def receive(self, limit: int = 5000, timeout: float = 0.05) -> list[Received]:
+        """Up to ``limit`` messages, waiting up to ``timeout`` for the first (as the MQTT
+        connector's ``receive``; there is nothing to acknowledge: values are state)."""
         self._check()
         return take(self.inbox, limit, timeout)
+
+    def drain(self, limit: int = 5000, timeout: float = 0.05) -> list[tuple[str, bytes]]:
+        """The topics and payloads of up to ``limit`` messages, waiting up to ``timeout``."""
+        return [(m.topic, m.payload) for m in self.receive(limit, timeout)]
+
+    def ack(self, mid: int) -> None:
+        """Nothing to acknowledge to an OPC UA server (the MQTT connector's call)."""
+
+    def backlog(self) -> int:
+        """Messages read from the server and not taken yet."""
+        return self.inbox.qsize()
+
+    def describe(self) -> str:
+        """Why the client is not connected, in words."""
+        if self.connected.is_set():
+            return "connected"
+        if self.refused is not None:
+            return f"the server refused the connection: {self.refused}"
+        return f"no connection to the OPC UA server {public_url(self.url)} yet"
 
     def close(self) -> None:
         self._stop = True
@@ -261,6 +283,7 @@ class OpcuaConnector:
                 await self._configure(client)
                 await client.connect()
             except Exception as exc:  # noqa: BLE001 - sorted below: refused, or try again
+                self.failures += 1
                 why = _refusal(exc)
                 if why is not None:
                     self.refused = why
@@ -449,7 +472,8 @@ class OpcuaConnector:
         return (stamp - self.origin).total_seconds() / self.unit
 
     def _emit(self, kind: str, payload: dict[str, Any]) -> None:
-        self.inbox.put((plant_topic(self.plant, kind), encode(payload)))
+        self.inbox.put(Received(plant_topic(self.plant, kind), encode(payload), 0,
+                                time.monotonic()))
 
     def _next(self, kind: str) -> int:
         seq = self.seq[kind]
@@ -473,7 +497,8 @@ class OpcuaConnector:
         self.clock = max(self.clock, clock)
         if read_back:
             self.counts["opcua_log_read_back"] += 1
-        self.inbox.put((plant_topic(self.plant, "events"), text.encode()))
+        self.inbox.put(Received(plant_topic(self.plant, "events"), text.encode(), 0,
+                                time.monotonic()))
 
     def _malformed(self, what: str, value: Any) -> None:
         self.counts["opcua_malformed"] += 1
@@ -579,9 +604,10 @@ class OpcuaConnector:
             state, since = known
             changed.append({machine: {"state": state, "since": since,
                                       "age": self._age(machine, None, state, since)}})
-        for entry in changed:
-            self._emit("machines", {"seq": self._next("machines"), "clock": self.clock,
-                                    "machines": entry})
+        for entry in changed:  # the plant's clock has reached a state's change, at least
+            since = max(m["since"] for m in entry.values())
+            self._emit("machines", {"seq": self._next("machines"),
+                                    "clock": max(self.clock, since), "machines": entry})
 
     def _age(self, machine: str, previous: tuple[str, float] | None, state: str,
              since: float) -> float:
