@@ -1,5 +1,6 @@
-"""summary.json as a typed model: a run's summary read back into ``Summary`` (pydantic), its
-fields read by name; ``Summary.to_json`` gives back the very document (same keys, same order).
+"""summary.json, compare.json and sweep.json as typed models: a run's summary read back into
+``Summary`` (pydantic), a comparison into ``Comparison``, a sweep into ``Sweep``, their fields
+read by name; ``to_json`` gives back the very document (same keys, same order).
 
 Every statistic is a ``Stat``: the mean over replications, its 95% interval (clipped to the
 quantity's range; nulls where undefined) and each replication's value.
@@ -11,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, \
+    model_serializer, model_validator
 
 
 class Stat(BaseModel):
@@ -43,10 +45,10 @@ class Summary(BaseModel):
     time_unit: str
     kpis: dict[str, Stat]
     machines: Table
-    buffers: Table
-    costs: dict[str, Stat]
-    warnings: list[str]
-    predictor: dict[str, Stat]
+    buffers: Table = {}
+    costs: dict[str, Stat] = {}
+    warnings: list[str] = []
+    predictor: dict[str, Stat] = {}
     warehouses: dict[str, dict[str, Any]] | None = None
     """Per warehouse: its statistics, and its mean stock ``over_time`` (periods)."""
     customers: Table | None = None
@@ -72,4 +74,141 @@ class Summary(BaseModel):
     @classmethod
     def read(cls, path: str | Path) -> Summary:
         """A summary.json file, read back."""
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+class _Document(BaseModel):
+    """A study document: its keys read by field; keys of older or newer versions kept as extra
+    fields; ``to_json`` gives back the keys given, in order."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    def to_json(self) -> dict[str, Any]:
+        """The document: the fields given (at every depth), in order, then the extra ones."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class PolicySummary(Summary):
+    """One policy's entry in compare.json: its summary, the paired ``differences`` of its KPIs
+    against the baseline's (common random numbers), and the ``overrides`` that make it."""
+
+    differences: dict[str, Stat]
+    overrides: dict[str, Any] = {}
+
+
+class RankEntry(_Document):
+    """One entry of a ranking, best first: its ``rank`` (shared by entries that cannot be told
+    apart), its mean, the paired difference to the entry above (none for the first) and the
+    entries it cannot be told from."""
+
+    name: str
+    mean: float | None
+    rank: int
+    difference_to_previous: Stat | None = None
+    not_distinguishable_from: list[str]
+    distinguishable_from_next: bool | None = None
+
+
+class Comparison(_Document):
+    """compare.json, read by field: the run's header, the policies' summaries by name and their
+    ranking by ``rank_by``."""
+
+    scenario: str
+    seed: int
+    replications: int
+    horizon: float
+    warmup: float
+    time_unit: str
+    baseline: str
+    rank_by: str
+    better: str
+    rank_rule: str = ""
+    policies: dict[str, PolicySummary]
+    ranking: list[RankEntry]
+
+    def to_json(self) -> dict[str, Any]:
+        """The compare.json document (each policy's summary as ``Summary.to_json`` gives it)."""
+        out = super().to_json()
+        out["policies"] = {n: p.to_json() for n, p in self.policies.items()}
+        return out
+
+    @classmethod
+    def read(cls, path: str | Path) -> Comparison:
+        """A compare.json file, read back."""
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+class Factor(_Document):
+    """One factor of a sweep: the parameter's path and its values."""
+
+    param: str
+    values: list[Any]
+
+
+class SweepPoint(_Document):
+    """One point of a sweep: its run id, its parameters, its statistics and its rank."""
+
+    run: str
+    params: dict[str, Any]
+    kpis: dict[str, Stat]
+    machines: Table = {}
+    costs: dict[str, Stat] = {}
+    warnings: list[str] = []
+    warehouses: dict[str, dict[str, Any]] | None = None
+    customers: Table | None = None
+    rank: int | None = None
+
+
+class SweepBest(_Document):
+    """The best point of a sweep: its run id, its parameters, its statistic of the ranking KPI
+    (``stat``, written under the KPI's name ``kpi``) and the points it cannot be told from."""
+
+    run: str
+    params: dict[str, Any]
+    kpi: str
+    stat: Stat
+    not_distinguishable_from: list[str]
+
+    @model_serializer(mode="wrap")
+    def _by_kpi(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The statistic under the KPI's name, where sweep.json has it."""
+        dumped: dict[str, Any] = handler(self)
+        if "kpi" not in dumped or "stat" not in dumped:
+            return dumped
+        out = {k: dumped.pop(k) for k in ("run", "params") if k in dumped}
+        out[dumped.pop("kpi")] = dumped.pop("stat")
+        return {**out, **dumped}
+
+
+class Sweep(_Document):
+    """sweep.json, read by field: the run's header, the factors, every point and the best."""
+
+    scenario: str
+    seed: int
+    replications: int
+    horizon: float
+    warmup: float
+    time_unit: str
+    factors: list[Factor]
+    rank_by: str
+    better: str
+    rank_rule: str = ""
+    points: list[SweepPoint]
+    best: SweepBest
+
+    @model_validator(mode="before")
+    @classmethod
+    def _best_stat(cls, data: Any) -> Any:
+        """sweep.json's best point holds its statistic under the ranking KPI's name."""
+        if isinstance(data, dict) and isinstance(data.get("best"), dict) \
+                and "stat" not in data["best"] and data.get("rank_by") in data["best"]:
+            best = dict(data["best"])
+            kpi = data["rank_by"]
+            best = {"kpi": kpi, "stat": best.pop(kpi), **best}
+            data = {**data, "best": best}
+        return data
+
+    @classmethod
+    def read(cls, path: str | Path) -> Sweep:
+        """A sweep.json file, read back."""
         return cls.model_validate(json.loads(Path(path).read_text()))
