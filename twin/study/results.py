@@ -180,7 +180,7 @@ class SweepBest(_Document):
         dumped: dict[str, Any] = handler(self)
         if "kpi" not in dumped or "stat" not in dumped:
             return dumped
-        out = {k: dumped.pop(k) for k in ("run", "params") if k in dumped}
+        out: dict[str, Any] = {k: dumped.pop(k) for k in ("run", "params") if k in dumped}
         out[dumped.pop("kpi")] = dumped.pop("stat")
         return {**out, **dumped}
 
