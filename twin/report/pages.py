@@ -30,7 +30,7 @@ from plotly.subplots import make_subplots
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.records import __version__
 from twin.report.camera import camera_compare_section, camera_section
-from twin.study.results import Comparison, Stat, Summary, Sweep, SweepPoint
+from twin.study.results import Buckets, Comparison, Learning, Stat, Summary, Sweep, SweepPoint
 from twin.view.svg import STATE_COLORS as VIEW_COLORS
 from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
@@ -193,7 +193,7 @@ def _headline(kpis: dict[str, Stat]) -> list[str]:
 
 
 def _stat(stat: Stat | dict[str, Any]) -> Stat:
-    """A statistic of a section summary.json holds untyped (learning, warehouses), typed."""
+    """A statistic of a section summary.json holds untyped (a warehouse's), typed."""
     return stat if isinstance(stat, Stat) else Stat.model_validate(stat)
 
 
@@ -389,12 +389,12 @@ def _cost_by_period_section(entries: dict[str, Summary], unit: str) -> str:
     summary has it (``learning.cost_rate_by_period``), with when a learning policy's model took
     over; a policy without it is drawn at its cost rate over the whole run (dashed)."""
     timed = {n: e.learning for n, e in entries.items()
-             if e.learning and e.learning.get("cost_rate_by_period")}
+             if e.learning is not None and e.learning.cost_rate_by_period}
     if not timed:
         return ""
     first = next(iter(timed.values()))
-    label, period = first["period_label"], first["period"]
-    count = max(len(t["cost_rate_by_period"]) for t in timed.values())
+    label, period = first.period_label, first.period
+    count = max(len(t.cost_rate_by_period) for t in timed.values())
     yearly = label == "year"
     xs = [k + 1 for k in range(count)] if yearly else [period * (k + 1) for k in range(count)]
     fig = go.Figure()
@@ -402,7 +402,7 @@ def _cost_by_period_section(entries: dict[str, Summary], unit: str) -> str:
     wide = count > 4  # the intervals only in the figure: the table stays within the page
     for name, entry in entries.items():
         if name in timed:
-            stats = [_stat(s) for s in timed[name]["cost_rate_by_period"]]
+            stats = timed[name].cost_rate_by_period
             fig.add_scatter(x=xs[:len(stats)], y=[s.mean for s in stats], name=name,
                             mode="lines+markers", error_y=_error_bars(stats))
             rows.append([name] + [_num(s.mean, 3) if wide else f"{_num(s.mean)} [{_ci(s)}]"
@@ -417,8 +417,8 @@ def _cost_by_period_section(entries: dict[str, Summary], unit: str) -> str:
         if switched is not None:
             notes.append(f"{html.escape(name)}: its model took over at "
                          f"{_num(switched)} {html.escape(unit)} on average"
-                         + (f" ({learning['never_switched']} replications never)"
-                            if learning.get("never_switched") else "") + ".")
+                         + (f" ({learning.never_switched} replications never)"
+                            if learning.never_switched else "") + ".")
     what = "year of operation" if yearly else f"end of the {label} ({unit})"
     fig.update_layout(title=f"Maintenance cost rate per {label}", xaxis_title=what,
                       yaxis_title=f"per {unit}")
@@ -433,13 +433,12 @@ def _cost_by_period_section(entries: dict[str, Summary], unit: str) -> str:
             + " ".join(notes) + "</p>" + _learning_error_figure(timed, unit))
 
 
-def _switched_at(learning: dict[str, Any]) -> float | None:
+def _switched_at(learning: Learning) -> float | None:
     """When a learning policy's model took over, on average (None where it never did)."""
-    switched = learning.get("switched_at")
-    return _stat(switched).mean if switched else None
+    return learning.switched_at.mean if learning.switched_at is not None else None
 
 
-def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
+def _learning_error_figure(timed: dict[str, Learning], unit: str) -> str:
     """A learning policy's model error over calendar time: at each update, the error of the
     model then in use on the windows of the lives it is about to learn from (the prequential,
     test-then-train error), every replication's; a dotted line where the model took over (on
@@ -450,7 +449,7 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
         xs: list[float] = []
         ys: list[float] = []
         text: list[str] = []
-        for rep, updates in enumerate(learning.get("updates") or []):
+        for rep, updates in enumerate(learning.updates or []):
             for time, lives, failures, windows, error in updates:
                 if error is None:
                     continue
@@ -473,10 +472,10 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
     return _figure(fig, 360)
 
 
-def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
+def _bucket_section(buckets: Buckets, unit: str) -> str:
     """The KPIs per time bucket (``--buckets``), with their intervals, one figure each: the
     throughput, the unplanned downtime, and the orders due beside those late."""
-    charts = [([("throughput", "#1f77b4")], f"Throughput per {buckets['width']:g} {unit} "
+    charts = [([("throughput", "#1f77b4")], f"Throughput per {buckets.width:g} {unit} "
                "(bucket ends)", f"parts/{unit}", 320),
               ([("unplanned_downtime", "#d62728")], "Unplanned downtime per bucket (machines "
                "down or in repair, on average)", "machines", 300),
@@ -484,12 +483,12 @@ def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
                "bucket, and those late (by due date)", "orders", 300)]
     out = "<h2>Over time</h2>"
     for bars, title, label, height in charts:
-        if bars[0][0] not in buckets:
+        if buckets.series(bars[0][0]) is None:
             continue
         fig = go.Figure()
         for name, color in bars:
-            stats = [_stat(s) for s in buckets[name]]
-            fig.add_bar(x=buckets["end"], y=[s.mean for s in stats],
+            stats = buckets.series(name) or []
+            fig.add_bar(x=buckets.end, y=[s.mean for s in stats],
                         error_y=_error_bars(stats), marker_color=color,
                         name=name.replace("_", " "))
         fig.update_layout(title=title, xaxis_title=unit, yaxis_title=label, barmode="group",
@@ -533,9 +532,8 @@ def run_report(summary: dict[str, Any] | Summary, readings: pd.DataFrame | None 
         sections.append(_supply_section(s, inventory))
     if s.products is not None:
         sections.append(_product_section(s, orders, events))
-    buckets = (s.model_extra or {}).get("buckets")
-    if buckets is not None:
-        sections.append(_bucket_section(buckets, s.time_unit))
+    if s.buckets is not None:
+        sections.append(_bucket_section(s.buckets, s.time_unit))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
     if s.operators:

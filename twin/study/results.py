@@ -35,10 +35,47 @@ Table = dict[str, dict[str, Stat]]
 """Statistics by node (machine, buffer, ...) and by name."""
 
 
+class Learning(BaseModel):
+    """A predictive policy's ``learning`` section: its maintenance cost rate in each period (a
+    year, or a tenth of the horizon) and, for a policy learning in the loop, when its model took
+    over, every replication's updates (time, lives ended, failures seen, windows learned from,
+    the model's error before it learns; ``None`` before it has one) and their mean by update."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    period: int | float
+    period_label: str
+    cost_rate_by_period: list[Stat]
+    switched_at: Stat | None = None
+    never_switched: int | None = None
+    updates: list[list[list[Any]]] | None = None
+    ends: list[Any] | None = None
+    error_by_update: list[dict[str, Any]] | None = None
+
+
+class Buckets(BaseModel):
+    """The KPIs per time bucket (``buckets``): the buckets' ``width`` and ``end`` times, and
+    each KPI's statistic per bucket (the orders' only where the plant has orders)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    width: int | float
+    end: list[float]
+    throughput: list[Stat] | None = None
+    unplanned_downtime: list[Stat] | None = None
+    orders_due: list[Stat] | None = None
+    late_orders: list[Stat] | None = None
+
+    def series(self, name: str) -> list[Stat] | None:
+        """The statistics per bucket of KPI ``name`` (None where the run has none)."""
+        value = getattr(self, name, None)
+        return value if isinstance(value, list) else None
+
+
 class Summary(BaseModel):
     """A run's summary.json, read by field. Sections a plant does not have are ``None``
-    (absent from the JSON); sections added by a study (``buckets``, a comparison's
-    ``differences``) are kept as extra fields, in their order."""
+    (absent from the JSON), as are the KPIs per time bucket (``buckets``) of a run not asked
+    for them; keys of other versions are kept as extra fields, in their order."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -58,19 +95,18 @@ class Summary(BaseModel):
     """Per warehouse: its statistics, and its mean stock ``over_time`` (periods)."""
     customers: Table | None = None
     suppliers: Table | None = None
-    learning: dict[str, Any] | None = None
+    learning: Learning | None = None
     nodes: Table | None = None
     failure_modes: Table | None = None
     energy: Table | None = None
     operators: Table | None = None
     products: Table | None = None
+    buckets: Buckets | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The summary.json document: the fields given, in order, then the extra ones."""
-        dumped = self.model_dump(mode="json")
-        given = self.model_fields_set
-        return {k: v for k, v in dumped.items()
-                if k in given or k not in type(self).model_fields}
+        """The summary.json document: the fields given (at every depth), in order, then the
+        extra ones."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
     def kpi_mean(self, name: str) -> float | None:
         """The mean of KPI ``name`` over replications (None where it is undefined)."""
