@@ -234,3 +234,34 @@ def test_the_tables_read_the_typed_models_as_the_documents(comparison: dict[str,
     text = printed(print_sweep, swept)
     assert text == printed(print_sweep, Sweep.model_validate(swept))
     assert f"best by cost_rate ({swept['better']} is better)" in text
+
+
+def test_the_learning_section_is_read_by_field(summary: dict[str, Any]) -> None:
+    from twin.study.summary import learning_summary
+
+    def record(switched: float | None, rates: list[float]) -> dict[str, Any]:
+        return {"period": 525600, "period_label": "year", "cost_rate_by_period": rates,
+                "switched_at": switched, "ends": [[100.0, 1.0]],
+                "updates": [[500.0, 10, 10, 400, None], [900.0, 12, 11, 480, 3.5]]}
+
+    learning = learning_summary([record(1000.0, [0.5, 0.4]), record(None, [0.7, 0.2])])
+    keys = list(summary)
+    at = keys.index("predictor") + 1  # where summarize puts it
+    doc = {k: summary[k] for k in keys[:at]} | {"learning": learning} \
+        | {k: summary[k] for k in keys[at:]}
+    typed = Summary.model_validate(doc)
+    assert json.dumps(typed.to_json()) == json.dumps(doc)  # the period stays an integer
+    assert typed.learning is not None and typed.learning.period == 525600
+    assert typed.learning.never_switched == 1
+    assert typed.learning.switched_at is not None and typed.learning.switched_at.mean == 1000.0
+    assert [s.mean for s in typed.learning.cost_rate_by_period] == pytest.approx([0.6, 0.3])
+    page = run_report(doc)
+    assert _masked(page) == _masked(run_report(typed))
+    first, second = learning["cost_rate_by_period"]
+    row = (f"<tr><td>{summary['scenario']}</td>"
+           f"<td class=\"ci\">{_num(first['mean'])} [{html.escape(_ci(first))}]</td>"
+           f"<td class=\"ci\">{_num(second['mean'])} [{html.escape(_ci(second))}]</td></tr>")
+    assert "<th>year 1</th><th>year 2</th>" in page and row in page
+    assert (f"{summary['scenario']}: its model took over at 1,000 min on average "
+            "(1 replications never).") in page
+    assert "Learning in the loop" in page  # the error figure: one update with an error each
