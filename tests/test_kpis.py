@@ -133,9 +133,11 @@ def test_compare_table_marks_clipped_intervals() -> None:
         return statistic(values, bounds=(0.0, None))
 
     kpis = {"throughput": stat([1.0, 1.1, 0.9]), "cost_rate": stat([0.0, 0.0, 0.0, 0.003])}
-    doc = {"scenario": "s", "replications": 4, "time_unit": "min", "baseline": "a",
-           "rank_by": "cost_rate", "better": "lower", "rank_rule": "",
-           "policies": {"a": {"kpis": kpis, "differences": kpis}},
+    header = {"scenario": "s", "seed": 1, "replications": 4, "horizon": 100.0, "warmup": 0.0,
+              "time_unit": "min"}
+    doc = {**header, "baseline": "a", "rank_by": "cost_rate", "better": "lower",
+           "rank_rule": "",
+           "policies": {"a": {**header, "kpis": kpis, "machines": {}, "differences": kpis}},
            "ranking": [{"name": "a", "rank": 1, "mean": 0.00075,
                         "not_distinguishable_from": []}]}
     out = io.StringIO()

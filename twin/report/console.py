@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console as RichConsole
     from rich.table import Table as RichTable
 
-    from twin.study.results import Summary
+    from twin.study.results import Comparison, Stat, Summary, Sweep
 
 
 def Console(*args: Any, **kwargs: Any) -> RichConsole:  # noqa: N802 - rich's class, made late
@@ -71,13 +71,13 @@ class Stdout:
         self._get().print(text, highlight=False, soft_wrap=True)
 
 
-def table_kpis(kpis: dict[str, Any], rank_by: str, chosen: list[str] | None) -> list[str]:
+def table_kpis(kpis: dict[str, Stat], rank_by: str, chosen: list[str] | None) -> list[str]:
     """The KPI columns of a compare or sweep table: those asked for, else the headline ones
     (fewer for a supply chain, whose KPIs are many), with the ranking KPI always."""
     if chosen:
         shown = [k for k in chosen if k in kpis]
     else:
-        shown = headline_kpis(kpis)
+        shown = headline_kpis({k: {"mean": stat.mean} for k, stat in kpis.items()})
         if "fill_rate" in kpis:
             shown = [k for k in COMPACT if k in shown]
     return shown if rank_by in shown else [rank_by, *shown]
@@ -168,83 +168,98 @@ def print_paths(console: RichConsole, out: Path, report: Path | None) -> None:
         console.print(f"report: {report}", highlight=False, soft_wrap=True)
 
 
-def print_compare(console: RichConsole, doc: dict[str, Any],
+def print_compare(console: RichConsole, doc: dict[str, Any] | Comparison,
                   chosen: list[str] | None = None) -> None:
-    """Print a comparison: each policy's KPIs, the paired differences against the baseline, and the
-    ranking."""
-    unit = doc["time_unit"]
-    table = Table(title=f"{doc['scenario']}: {count(len(doc['policies']), 'policy', 'policies')}, "
-                        f"{doc['replications']} replications on common random numbers "
+    """Print a comparison (compare.json, or its ``Comparison``): each policy's KPIs, the paired
+    differences against the baseline, and the ranking."""
+    from twin.study.results import Comparison
+
+    c = Comparison.model_validate(doc)
+    unit = c.time_unit
+    table = Table(title=f"{c.scenario}: {count(len(c.policies), 'policy', 'policies')}, "
+                        f"{c.replications} replications on common random numbers "
                         "(mean ± 95% half-width)")
-    kpis = table_kpis(doc["policies"][doc["baseline"]]["kpis"], doc["rank_by"], chosen)
+    kpis = table_kpis(c.policies[c.baseline].kpis, c.rank_by, chosen)
     table.add_column("policy", no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
     clipped = False
-    for name, policy in doc["policies"].items():
-        cells = [_pm(policy["kpis"][k], signed=False) for k in kpis]
+    for name, policy in c.policies.items():
+        cells = [_pm(policy.kpis[k], signed=False) for k in kpis]
         clipped = clipped or any("/-" in c for c in cells)
         table.add_row(name, *cells)
     if clipped:
         table.caption = "mean +up/-down: the 95% interval clipped to the KPI's range"
     console.print(table)
-    diffs = Table(title=f"paired differences against {doc['baseline']}: mean ± 95% half-width "
+    diffs = Table(title=f"paired differences against {c.baseline}: mean ± 95% half-width "
                         "(* the interval excludes 0)")
     diffs.add_column("policy", no_wrap=True)
     for kpi in kpis:
         diffs.add_column(kpi, justify="right")
-    for name, policy in doc["policies"].items():
-        if name != doc["baseline"]:
-            diffs.add_row(name, *(_pm(policy["differences"][k]) for k in kpis))
+    for name, policy in c.policies.items():
+        if name != c.baseline:
+            diffs.add_row(name, *(_pm(policy.differences[k]) for k in kpis))
     console.print(diffs)
-    ranking = Table(title=f"ranking by {doc['rank_by']} ({doc['better']} is better; "
+    ranking = Table(title=f"ranking by {c.rank_by} ({c.better} is better; "
                           f"time unit {unit})")
     ranking.add_column("rank")
     ranking.add_column("policy")
     ranking.add_column("mean", justify="right")
     ranking.add_column("not distinguishable from")
-    for entry in doc["ranking"]:
-        verdict = ", ".join(entry["not_distinguishable_from"])
-        ranking.add_row(str(entry["rank"]), entry["name"],
-                        _number(entry["mean"], _digits(entry["mean"])), verdict)
+    for entry in c.ranking:
+        verdict = ", ".join(entry.not_distinguishable_from)
+        ranking.add_row(str(entry.rank), entry.name,
+                        _number(entry.mean, _digits(entry.mean)), verdict)
     console.print(ranking)
     console.print("rank: 1 + the policies significantly better (paired 95% interval), never "
                   "above a policy with a worse mean", highlight=False, soft_wrap=True)
 
 
-def print_sweep(console: RichConsole, doc: dict[str, Any], chosen: list[str] | None = None) -> None:
-    """Print a sweep: each point's KPIs, the best point and those not distinguishable from it."""
-    factors = [f["param"] for f in doc["factors"]]
-    table = Table(title=f"{doc['scenario']}: sweep, {doc['replications']} replications per point")
-    kpis = table_kpis(doc["points"][0]["kpis"], doc["rank_by"], chosen)
+def print_sweep(console: RichConsole, doc: dict[str, Any] | Sweep,
+                chosen: list[str] | None = None) -> None:
+    """Print a sweep (sweep.json, or its ``Sweep``): each point's KPIs, the best point and those
+    not distinguishable from it."""
+    from twin.study.results import Sweep
+
+    sw = Sweep.model_validate(doc)
+    factors = [f.param for f in sw.factors]
+    table = Table(title=f"{sw.scenario}: sweep, {sw.replications} replications per point")
+    kpis = table_kpis(sw.points[0].kpis, sw.rank_by, chosen)
     for f in factors:
         table.add_column(_factor_label(f), no_wrap=True)
     for kpi in kpis:
         table.add_column(kpi, justify="right")
-    for point in doc["points"]:
-        mark = "*" if point["run"] == doc["best"]["run"] else ""
-        table.add_row(*(f"{point['params'][f]}{mark if i == 0 else ''}"
+    for point in sw.points:
+        mark = "*" if point.run == sw.best.run else ""
+        table.add_row(*(f"{point.params[f]}{mark if i == 0 else ''}"
                         for i, f in enumerate(factors)),
-                      *(_number(point["kpis"][k]["mean"], _digits(point["kpis"][k]["mean"]))
+                      *(_number(point.kpis[k].mean, _digits(point.kpis[k].mean))
                         for k in kpis))
     console.print(table)
-    best = doc["best"]
-    stat = best[doc["rank_by"]]
-    params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
-    console.print(f"best by {doc['rank_by']} ({doc['better']} is better): {params}: "
+    best = sw.best
+    stat = best.stat
+    params = ", ".join(f"{k}={v}" for k, v in best.params.items())
+    console.print(f"best by {sw.rank_by} ({sw.better} is better): {params}: "
                   f"{_fmt(stat)[0]} (95% CI {_fmt(stat)[1]})", highlight=False, soft_wrap=True)
-    if best["not_distinguishable_from"]:
-        labels = {p["run"]: ", ".join(f"{k}={v}" for k, v in p["params"].items())
-                  for p in doc["points"]}
-        tied = "; ".join(labels[run] for run in best["not_distinguishable_from"])
+    if best.not_distinguishable_from:
+        labels = {p.run: ", ".join(f"{k}={v}" for k, v in p.params.items())
+                  for p in sw.points}
+        tied = "; ".join(labels[run] for run in best.not_distinguishable_from)
         console.print(f"not distinguishable from it: {tied}", highlight=False, soft_wrap=True)
 
 
-def _pm(stat: dict[str, Any], signed: bool = True) -> str:
+def _mean_ci(stat: Stat | Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """A statistic's mean and 95% interval: a ``Stat``'s fields, or a bare mean and interval's
+    keys (``{"mean": ..., "ci95": [low, high]}``)."""
+    if isinstance(stat, Mapping):
+        return stat["mean"], *stat["ci95"]
+    return stat.mean, *stat.ci95
+
+
+def _pm(stat: Stat | Mapping[str, Any], signed: bool = True) -> str:
     """``mean ± half-width`` of the 95% interval; with ``signed`` (a difference), the sign is
     shown and the value marked when the interval excludes 0."""
-    mean = stat["mean"]
-    low, high = stat["ci95"]
+    mean, low, high = _mean_ci(stat)
     if mean is None or low is None:
         return _number(mean, 3)
     half = (high - low) / 2
@@ -279,9 +294,8 @@ def _digits(mean: float | None) -> int:
     return max(0, 3 - magnitude)
 
 
-def _fmt(stat: dict[str, Any]) -> tuple[str, str]:
-    mean = stat["mean"]
-    low, high = stat["ci95"]
+def _fmt(stat: Stat | Mapping[str, Any]) -> tuple[str, str]:
+    mean, low, high = _mean_ci(stat)
     digits = _digits(mean)
     ci = f"{_number(low, digits)} .. {_number(high, digits)}" if low is not None else ""
     return _number(mean, digits), ci
@@ -311,7 +325,7 @@ def summary_tables(summary: Summary | dict[str, Any]) -> list[RichTable]:
     for name in headline_kpis(means):
         stat = s.kpis[name]
         label = f"{name} ({units[name]})" if units.get(name) else name
-        table.add_row(label, *_fmt({"mean": stat.mean, "ci95": stat.ci95}))
+        table.add_row(label, *_fmt(stat))
     tables = [table, *supply_tables(s)]
     if not s.machines:
         return tables

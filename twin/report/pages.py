@@ -30,6 +30,7 @@ from plotly.subplots import make_subplots
 from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.records import __version__
 from twin.report.camera import camera_compare_section, camera_section
+from twin.study.results import Buckets, Comparison, Learning, Stat, Summary, Sweep, SweepPoint
 from twin.view.svg import STATE_COLORS as VIEW_COLORS
 from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
@@ -68,8 +69,8 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _ci(stat: dict[str, Any]) -> str:
-    low, high = stat["ci95"]
+def _ci(stat: Stat) -> str:
+    low, high = stat.ci95
     if low is None:
         return "–"
     return f"{_num(low)} … {_num(high)}"
@@ -153,7 +154,8 @@ def _page(title: str, meta: str, sections: Sequence[str]) -> str:
     )
 
 
-def write_report(out: Path, kind: str, doc: dict[str, Any], *,
+def write_report(out: Path, kind: str, doc: dict[str, Any] | Summary | Comparison | Sweep,
+                 *,
                  readings: pd.DataFrame | None = None,
                  inventory: pd.DataFrame | None = None,
                  orders: pd.DataFrame | None = None,
@@ -166,12 +168,12 @@ def write_report(out: Path, kind: str, doc: dict[str, Any], *,
     from twin.records.output import write_text
 
     if kind == "run":
-        text = run_report(doc, readings, inventory, orders, events, scenario=scenario,
-                          timeline=timeline, replay_window=replay_window)
+        text = run_report(Summary.model_validate(doc), readings, inventory, orders, events,
+                          scenario=scenario, timeline=timeline, replay_window=replay_window)
     elif kind == "compare":
-        text = compare_report(doc)
+        text = compare_report(Comparison.model_validate(doc))
     elif kind == "sweep":
-        text = sweep_report(doc)
+        text = sweep_report(Sweep.model_validate(doc))
     else:
         raise ValueError(f"no report for {kind!r}")
     path = out / "report.html"
@@ -179,30 +181,43 @@ def write_report(out: Path, kind: str, doc: dict[str, Any], *,
     return path
 
 
-def _meta(doc: dict[str, Any]) -> str:
-    return (f"{doc['replications']} replications, statistics from t = {doc['warmup']:g} to "
-            f"{doc['horizon']:g} {doc['time_unit']}, seed {doc['seed']}; intervals are 95% "
+def _meta(doc: Summary | Comparison | Sweep) -> str:
+    return (f"{doc.replications} replications, statistics from t = {doc.warmup:g} to "
+            f"{doc.horizon:g} {doc.time_unit}, seed {doc.seed}; intervals are 95% "
             "Student-t over replications.")
 
 
-def _kpi_section(kpis: dict[str, Any], unit: str) -> str:
+def _headline(kpis: dict[str, Stat]) -> list[str]:
+    """``headline_kpis`` of typed statistics."""
+    return headline_kpis({k: {"mean": stat.mean} for k, stat in kpis.items()})
+
+
+def _stat(stat: Stat | dict[str, Any]) -> Stat:
+    """A statistic of a section summary.json holds untyped (a warehouse's), typed."""
+    return stat if isinstance(stat, Stat) else Stat.model_validate(stat)
+
+
+def _kpi_section(kpis: dict[str, Stat], unit: str) -> str:
     units = kpi_units(unit)
     rows = [[f"{KPI_LABELS.get(k, k)} ({units[k]})" if units.get(k) else KPI_LABELS.get(k, k),
-             _num(kpis[k]["mean"]), _ci(kpis[k])] for k in headline_kpis(kpis)]
+             _num(kpis[k].mean), _ci(kpis[k])] for k in _headline(kpis)]
     return "<h2>Key performance indicators</h2>" + _table(["KPI", "mean", "95% CI"], rows)
 
 
-def _error_bars(stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    plus = [(s["ci95"][1] - s["mean"]) if s["ci95"][1] is not None else 0 for s in stats]
-    minus = [(s["mean"] - s["ci95"][0]) if s["ci95"][0] is not None else 0 for s in stats]
+def _error_bars(stats: Sequence[Stat]) -> dict[str, Any]:
+    plus = [(s.ci95[1] - s.mean) if s.ci95[1] is not None and s.mean is not None else 0
+            for s in stats]
+    minus = [(s.mean - s.ci95[0]) if s.ci95[0] is not None and s.mean is not None else 0
+             for s in stats]
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
 
 
-def _state_section(machines: dict[str, Any], title: str = "Machine time by state") -> str:
+def _state_section(machines: dict[str, dict[str, Stat]],
+                   title: str = "Machine time by state") -> str:
     names = list(machines)
     fig = go.Figure()
     for key, label in STATE_LABELS.items():
-        values = [machines[m].get(key, {"mean": 0.0})["mean"] for m in names]
+        values = [machines[m][key].mean if key in machines[m] else 0.0 for m in names]
         if key in ("waiting_operator", "off") and not any(values):
             continue
         fig.add_bar(name=label, x=names, y=values, marker_color=STATE_COLORS[key])
@@ -211,38 +226,39 @@ def _state_section(machines: dict[str, Any], title: str = "Machine time by state
     return f"<h2>{html.escape(title)}</h2>" + _figure(fig)
 
 
-def _operator_section(pools: dict[str, Any]) -> str:
+def _operator_section(pools: dict[str, dict[str, Stat]]) -> str:
     """Utilization of each operator pool and each operator, over the pool's working time."""
     rows = []
     for name, stats in pools.items():
         each = [k for k in stats if k.startswith("operator_")]
-        rows.append([html.escape(name), _num(stats["utilization"]["mean"], 3),
-                     _ci(stats["utilization"]), _num(stats["tasks"]["mean"], 4),
-                     ", ".join(_num(stats[k]["mean"], 3) for k in each)])
+        rows.append([html.escape(name), _num(stats["utilization"].mean, 3),
+                     _ci(stats["utilization"]), _num(stats["tasks"].mean, 4),
+                     ", ".join(_num(stats[k].mean, 3) for k in each)])
     return ("<h2>Operators</h2><p>Utilization over each pool's working time (walking "
             "included).</p>" + _table(["pool", "utilization", "95% CI", "tasks",
                                         "each operator"], rows))
 
 
-def _bottleneck_section(machines: dict[str, Any]) -> str:
+def _bottleneck_section(machines: dict[str, dict[str, Stat]]) -> str:
     names = list(machines)
     fig = go.Figure()
-    fig.add_bar(name="blocked", x=names, y=[machines[m]["blocked"]["mean"] for m in names],
+    fig.add_bar(name="blocked", x=names, y=[machines[m]["blocked"].mean for m in names],
                 marker_color=STATE_COLORS["blocked"],
                 error_y=_error_bars([machines[m]["blocked"] for m in names]))
-    fig.add_bar(name="starved", x=names, y=[-machines[m]["starved"]["mean"] for m in names],
+    starved = [machines[m]["starved"].mean for m in names]
+    fig.add_bar(name="starved", x=names, y=[None if v is None else -v for v in starved],
                 marker_color=STATE_COLORS["starved"])
     fig.update_layout(barmode="relative", title="Blocked (up) against starved (down)",
                       yaxis_title="fraction of time")
     # the bottleneck is where the line turns from blocked (upstream) to starved (downstream)
-    busiest = max(names, key=lambda m: machines[m]["utilization"]["mean"] or 0)
+    busiest = max(names, key=lambda m: machines[m]["utilization"].mean or 0)
     note = (f"<p class=\"note\">Machines upstream of a bottleneck are blocked, those downstream "
             f"are starved. The busiest machine is <b>{html.escape(busiest)}</b> "
-            f"(working {_num(machines[busiest]['utilization']['mean'], 3)} of the time).</p>")
-    rows = [[m, _num(s["utilization"]["mean"], 3), _num(s["availability"]["mean"], 3),
-             _num(s["blocked"]["mean"], 3), _num(s["starved"]["mean"], 3),
-             _num(s["failures"]["mean"], 3), _num(s["preventive"]["mean"], 3),
-             _num(s.get("oee", {}).get("mean"), 3)] for m, s in machines.items()]
+            f"(working {_num(machines[busiest]['utilization'].mean, 3)} of the time).</p>")
+    rows = [[m, _num(s["utilization"].mean, 3), _num(s["availability"].mean, 3),
+             _num(s["blocked"].mean, 3), _num(s["starved"].mean, 3),
+             _num(s["failures"].mean, 3), _num(s["preventive"].mean, 3),
+             _num(s["oee"].mean if "oee" in s else None, 3)] for m, s in machines.items()]
     table = _table(["machine", "utilization", "availability", "blocked", "starved", "failures",
                     "preventive", "OEE"], rows)
     return "<h2>Bottleneck view</h2>" + _figure(fig) + note + table
@@ -275,26 +291,28 @@ def _sensor_section(readings: pd.DataFrame, points: int = 4000) -> str:
     return "".join(out)
 
 
-def _supply_section(summary: dict[str, Any], inventory: pd.DataFrame | None,
+def _supply_section(summary: Summary, inventory: pd.DataFrame | None,
                     points: int = 3000) -> str:
     """Warehouses and customers: their statistics, and inventory over time (replication 0)."""
     out = ["<h2>Supply chain</h2>"]
-    unit = summary["time_unit"]
-    warehouses = summary.get("warehouses", {})
+    unit = summary.time_unit
+    warehouses = summary.warehouses or {}
     if warehouses:
-        rows = [[n, _num(w["inventory"]["mean"]), _ci(w["inventory"]),
-                 _num(w["backorders"]["mean"]), _num(w["fill_rate"]["mean"], 3),
-                 _num(w["stockouts"]["mean"]), _num(w["stockout_time"]["mean"], 3),
-                 _num(w["orders"]["mean"]), _num(w["replenishment_lead_time"]["mean"])]
-                for n, w in warehouses.items()]
+        stats = {n: {k: _stat(v) for k, v in w.items() if k != "over_time"}
+                 for n, w in warehouses.items()}
+        rows = [[n, _num(w["inventory"].mean), _ci(w["inventory"]),
+                 _num(w["backorders"].mean), _num(w["fill_rate"].mean, 3),
+                 _num(w["stockouts"].mean), _num(w["stockout_time"].mean, 3),
+                 _num(w["orders"].mean), _num(w["replenishment_lead_time"].mean)]
+                for n, w in stats.items()]
         out.append(_table(["warehouse", "inventory (units)", "95% CI", "backorders (units)",
                            "fill rate", "stock-outs (orders)", "time out of stock",
                            "replenishment orders", f"replenishment lead time ({unit})"], rows))
-    customers = summary.get("customers", {})
+    customers = summary.customers or {}
     if customers:
-        rows = [[n, _num(c["demand"]["mean"]), _num(c["fill_rate"]["mean"], 3),
-                 _num(c["backorders"]["mean"]), _num(c["lost"]["mean"]),
-                 _num(c["order_lead_time"]["mean"]), _num(c["on_time"]["mean"], 3)]
+        rows = [[n, _num(c["demand"].mean), _num(c["fill_rate"].mean, 3),
+                 _num(c["backorders"].mean), _num(c["lost"].mean),
+                 _num(c["order_lead_time"].mean), _num(c["on_time"].mean, 3)]
                 for n, c in customers.items()]
         out.append(_table(["customer", f"demand (units/{unit})", "fill rate",
                            "backorders (units)", f"lost (units/{unit})",
@@ -323,14 +341,14 @@ def _supply_section(summary: dict[str, Any], inventory: pd.DataFrame | None,
     return "".join(out)
 
 
-def _product_section(summary: dict[str, Any], orders: pd.DataFrame | None,
+def _product_section(summary: Summary, orders: pd.DataFrame | None,
                      events: pd.DataFrame | None, first: int = 30) -> str:
     """Per product KPIs; the first orders of replication 0 against their due dates; with the
     event log, their operations on each machine (a Gantt chart)."""
-    unit = summary["time_unit"]
-    products = summary["products"]
-    rows = [[html.escape(name), _num(s["throughput"]["mean"]), _ci(s["throughput"]),
-             _num(s["lead_time"]["mean"]), _ci(s["lead_time"]), _num(s["wip"]["mean"])]
+    unit = summary.time_unit
+    products = summary.products or {}
+    rows = [[html.escape(name), _num(s["throughput"].mean), _ci(s["throughput"]),
+             _num(s["lead_time"].mean), _ci(s["lead_time"]), _num(s["wip"].mean)]
             for name, s in products.items()]
     out = "<h2>Products</h2>" + _table(
         ["product", f"throughput (parts/{unit})", "95% CI", f"lead time ({unit})", "95% CI",
@@ -366,17 +384,17 @@ def _product_section(summary: dict[str, Any], orders: pd.DataFrame | None,
     return out + _figure(fig, 360)
 
 
-def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> str:
+def _cost_by_period_section(entries: dict[str, Summary], unit: str) -> str:
     """Maintenance cost rate per period (a year, or a tenth of the horizon) of each policy whose
     summary has it (``learning.cost_rate_by_period``), with when a learning policy's model took
     over; a policy without it is drawn at its cost rate over the whole run (dashed)."""
-    timed = {n: e["learning"] for n, e in entries.items()
-             if e.get("learning", {}).get("cost_rate_by_period")}
+    timed = {n: e.learning for n, e in entries.items()
+             if e.learning is not None and e.learning.cost_rate_by_period}
     if not timed:
         return ""
     first = next(iter(timed.values()))
-    label, period = first["period_label"], first["period"]
-    count = max(len(t["cost_rate_by_period"]) for t in timed.values())
+    label, period = first.period_label, first.period
+    count = max(len(t.cost_rate_by_period) for t in timed.values())
     yearly = label == "year"
     xs = [k + 1 for k in range(count)] if yearly else [period * (k + 1) for k in range(count)]
     fig = go.Figure()
@@ -384,23 +402,23 @@ def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> st
     wide = count > 4  # the intervals only in the figure: the table stays within the page
     for name, entry in entries.items():
         if name in timed:
-            stats = timed[name]["cost_rate_by_period"]
-            fig.add_scatter(x=xs[:len(stats)], y=[s["mean"] for s in stats], name=name,
+            stats = timed[name].cost_rate_by_period
+            fig.add_scatter(x=xs[:len(stats)], y=[s.mean for s in stats], name=name,
                             mode="lines+markers", error_y=_error_bars(stats))
-            rows.append([name] + [_num(s["mean"], 3) if wide else f"{_num(s['mean'])} [{_ci(s)}]"
+            rows.append([name] + [_num(s.mean, 3) if wide else f"{_num(s.mean)} [{_ci(s)}]"
                                   for s in stats] + [""] * (count - len(stats)))
-        elif "cost_rate" in entry.get("kpis", {}):
-            level = entry["kpis"]["cost_rate"]["mean"]
+        elif "cost_rate" in entry.kpis:
+            level = entry.kpis["cost_rate"].mean
             fig.add_scatter(x=[xs[0], xs[-1]], y=[level, level], mode="lines",
                             name=f"{name} (whole run)", line={"dash": "dash"})
     notes = []
     for name, learning in timed.items():
-        switched = learning.get("switched_at")
-        if switched and switched.get("mean") is not None:
+        switched = _switched_at(learning)
+        if switched is not None:
             notes.append(f"{html.escape(name)}: its model took over at "
-                         f"{_num(switched['mean'])} {html.escape(unit)} on average"
-                         + (f" ({learning['never_switched']} replications never)"
-                            if learning.get("never_switched") else "") + ".")
+                         f"{_num(switched)} {html.escape(unit)} on average"
+                         + (f" ({learning.never_switched} replications never)"
+                            if learning.never_switched else "") + ".")
     what = "year of operation" if yearly else f"end of the {label} ({unit})"
     fig.update_layout(title=f"Maintenance cost rate per {label}", xaxis_title=what,
                       yaxis_title=f"per {unit}")
@@ -415,7 +433,12 @@ def _cost_by_period_section(entries: dict[str, dict[str, Any]], unit: str) -> st
             + " ".join(notes) + "</p>" + _learning_error_figure(timed, unit))
 
 
-def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
+def _switched_at(learning: Learning) -> float | None:
+    """When a learning policy's model took over, on average (None where it never did)."""
+    return learning.switched_at.mean if learning.switched_at is not None else None
+
+
+def _learning_error_figure(timed: dict[str, Learning], unit: str) -> str:
     """A learning policy's model error over calendar time: at each update, the error of the
     model then in use on the windows of the lives it is about to learn from (the prequential,
     test-then-train error), every replication's; a dotted line where the model took over (on
@@ -426,7 +449,7 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
         xs: list[float] = []
         ys: list[float] = []
         text: list[str] = []
-        for rep, updates in enumerate(learning.get("updates") or []):
+        for rep, updates in enumerate(learning.updates or []):
             for time, lives, failures, windows, error in updates:
                 if error is None:
                     continue
@@ -437,7 +460,7 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
         if xs:
             drawn += len(xs)
             fig.add_scatter(x=xs, y=ys, mode="markers", name=name, hovertext=text)
-        switched = (learning.get("switched_at") or {}).get("mean")
+        switched = _switched_at(learning)
         if xs and switched is not None:
             fig.add_vline(x=switched, line_dash="dot",
                           annotation_text=f"{name}: the model takes over")
@@ -449,10 +472,10 @@ def _learning_error_figure(timed: dict[str, dict[str, Any]], unit: str) -> str:
     return _figure(fig, 360)
 
 
-def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
+def _bucket_section(buckets: Buckets, unit: str) -> str:
     """The KPIs per time bucket (``--buckets``), with their intervals, one figure each: the
     throughput, the unplanned downtime, and the orders due beside those late."""
-    charts = [([("throughput", "#1f77b4")], f"Throughput per {buckets['width']:g} {unit} "
+    charts = [([("throughput", "#1f77b4")], f"Throughput per {buckets.width:g} {unit} "
                "(bucket ends)", f"parts/{unit}", 320),
               ([("unplanned_downtime", "#d62728")], "Unplanned downtime per bucket (machines "
                "down or in repair, on average)", "machines", 300),
@@ -460,12 +483,13 @@ def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
                "bucket, and those late (by due date)", "orders", 300)]
     out = "<h2>Over time</h2>"
     for bars, title, label, height in charts:
-        if bars[0][0] not in buckets:
+        if buckets.series(bars[0][0]) is None:
             continue
         fig = go.Figure()
         for name, color in bars:
-            fig.add_bar(x=buckets["end"], y=[s["mean"] for s in buckets[name]],
-                        error_y=_error_bars(buckets[name]), marker_color=color,
+            stats = buckets.series(name) or []
+            fig.add_bar(x=buckets.end, y=[s.mean for s in stats],
+                        error_y=_error_bars(stats), marker_color=color,
                         name=name.replace("_", " "))
         fig.update_layout(title=title, xaxis_title=unit, yaxis_title=label, barmode="group",
                           showlegend=len(bars) > 1)
@@ -473,167 +497,178 @@ def _bucket_section(buckets: dict[str, Any], unit: str) -> str:
     return out
 
 
-def run_report(summary: dict[str, Any], readings: pd.DataFrame | None = None,
+def run_report(summary: dict[str, Any] | Summary, readings: pd.DataFrame | None = None,
                inventory: pd.DataFrame | None = None, orders: pd.DataFrame | None = None,
                events: pd.DataFrame | None = None, *, scenario: Any = None,
                timeline: pd.DataFrame | None = None,
                replay_window: tuple[float, float] | None = None) -> str:
-    """The report of one run (summary.json), with sensor trajectories if ``readings`` given,
-    inventory over time if ``inventory`` given, the orders of the first replication if
-    ``orders`` given and their operations per machine if its ``events`` are given; the plant
-    drawn with the results if its ``scenario`` is given, and replayed (``twin.view``) if the
-    ``timeline`` is."""
-    machines = summary["machines"]
-    costs = summary.get("costs", {})
+    """The report of one run (summary.json, or its ``Summary``), with sensor trajectories if
+    ``readings`` given, inventory over time if ``inventory`` given, the orders of the first
+    replication if ``orders`` given and their operations per machine if its ``events`` are
+    given; the plant drawn with the results if its ``scenario`` is given, and replayed
+    (``twin.view``) if the ``timeline`` is."""
+    s = Summary.model_validate(summary)
+    # the document itself, for the plant's drawing and the cameras
+    doc = (summary if isinstance(summary, dict)
+           else s.to_json() if scenario is not None or s.nodes else {})
+    machines = s.machines
+    costs = s.costs
     by_cause = go.Figure()
-    by_cause.add_bar(x=[k for k in costs], y=[costs[k]["mean"] for k in costs],
+    by_cause.add_bar(x=list(costs), y=[c.mean for c in costs.values()],
                      error_y=_error_bars(list(costs.values())), marker_color="#8c564b")
-    by_cause.update_layout(title="Cost rate by cause", yaxis_title=f"per {summary['time_unit']}")
+    by_cause.update_layout(title="Cost rate by cause", yaxis_title=f"per {s.time_unit}")
     sections = [
-        _warnings(summary.get("warnings", [])),
-        _kpi_section(summary["kpis"], summary["time_unit"]),
+        _warnings(s.warnings),
+        _kpi_section(s.kpis, s.time_unit),
     ]
     if scenario is not None:
         from twin.view.sections import plant_section, replay_section
 
-        sections.append(plant_section(scenario, summary))
+        sections.append(plant_section(scenario, doc))
         if timeline is not None and len(timeline):
-            sections.append(replay_section(scenario, summary, timeline, events, replay_window,
+            sections.append(replay_section(scenario, doc, timeline, events, replay_window,
                                            inventory))
-    if "warehouses" in summary or "customers" in summary:
-        sections.append(_supply_section(summary, inventory))
-    if "products" in summary:
-        sections.append(_product_section(summary, orders, events))
-    if "buckets" in summary:
-        sections.append(_bucket_section(summary["buckets"], summary["time_unit"]))
+    if s.warehouses is not None or s.customers is not None:
+        sections.append(_supply_section(s, inventory))
+    if s.products is not None:
+        sections.append(_product_section(s, orders, events))
+    if s.buckets is not None:
+        sections.append(_bucket_section(s.buckets, s.time_unit))
     if machines:
         sections += [_state_section(machines), _bottleneck_section(machines)]
-    if summary.get("operators"):
-        sections.append(_operator_section(summary["operators"]))
-    sections.append(camera_section(summary, _table))
+    if s.operators:
+        sections.append(_operator_section(s.operators))
+    sections.append(camera_section(doc, _table))
     sections.append("<h2>Costs</h2>" + _figure(by_cause, 320))
-    sections.append(_cost_by_period_section({summary["scenario"]: summary},
-                                            summary["time_unit"]))
+    sections.append(_cost_by_period_section({s.scenario: s}, s.time_unit))
     if readings is not None and len(readings):
         sections.append(_sensor_section(readings))
-    return _page(f"{summary['scenario']}: run", _meta(summary), sections)
+    return _page(f"{s.scenario}: run", _meta(s), sections)
 
 
-def compare_report(doc: dict[str, Any]) -> str:
-    """The report of ``twin compare`` (compare.json)."""
-    names = list(doc["policies"])
-    policies = doc["policies"]
-    baseline = doc["baseline"]
-    unit = doc["time_unit"]
+def compare_report(doc: dict[str, Any] | Comparison) -> str:
+    """The report of ``twin compare`` (compare.json, or its ``Comparison``)."""
+    c = Comparison.model_validate(doc)
+    policies = c.policies
+    names = list(policies)
+    baseline = c.baseline
+    unit = c.time_unit
     units = kpi_units(unit)
     sections = []
     ranking_rows = []
-    for entry in doc["ranking"]:
-        diff = entry.get("difference_to_previous")
+    for entry in c.ranking:
+        diff = entry.difference_to_previous
         ranking_rows.append([
-            str(entry["rank"]), entry["name"], _num(entry["mean"]),
+            str(entry.rank), entry.name, _num(entry.mean),
             _ci(diff) if diff else "",
-            ", ".join(entry["not_distinguishable_from"]),
+            ", ".join(entry.not_distinguishable_from),
         ])
     sections.append(
-        f"<h2>Ranking by {html.escape(doc['rank_by'])} ({doc['better']} is better)</h2>"
+        f"<h2>Ranking by {html.escape(c.rank_by)} ({c.better} is better)</h2>"
         + _table(["rank", "policy", "mean", "difference to the one above (95% CI)",
                   "not distinguishable from"], ranking_rows)
         + "<p class=\"note\">Policies run on common random numbers; differences are paired by "
-          "replication. Ranking rule: " + html.escape(doc.get("rank_rule", "")) + ".</p>")
-    kpis = headline_kpis(policies[baseline]["kpis"])
+          "replication. Ranking rule: " + html.escape(c.rank_rule) + ".</p>")
+    kpis = _headline(policies[baseline].kpis)
     labels = [f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k] for k in kpis]
     # one row per KPI, one column per policy: stays readable however many KPIs there are
-    rows = [[label] + [f"{_num(policies[n]['kpis'][k]['mean'])} [{_ci(policies[n]['kpis'][k])}]"
+    rows = [[label] + [f"{_num(policies[n].kpis[k].mean)} [{_ci(policies[n].kpis[k])}]"
                        for n in names] for k, label in zip(kpis, labels, strict=True)]
     sections.append("<h2>KPIs by policy</h2>" + _table(["KPI", *names], rows))
     others = [n for n in names if n != baseline]
-    diff_rows = [[label] + [_ci(policies[n]["differences"][k]) for n in others]
+    diff_rows = [[label] + [_ci(policies[n].differences[k]) for n in others]
                  for k, label in zip(kpis, labels, strict=True)]
     sections.append(f"<h2>Paired differences against {html.escape(baseline)}</h2>"
                     + _table(["KPI", *others], diff_rows))
     for kpi in kpis:
-        stats = [policies[n]["kpis"][kpi] for n in names]
-        fig = go.Figure(go.Bar(x=names, y=[s["mean"] for s in stats],
+        stats = [policies[n].kpis[kpi] for n in names]
+        fig = go.Figure(go.Bar(x=names, y=[s.mean for s in stats],
                                error_y=_error_bars(stats), marker_color="#1f77b4"))
         fig.update_layout(title=f"{KPI_LABELS[kpi]} by policy", yaxis_title=units[kpi])
         sections.append(_figure(fig, 320))
     fig = go.Figure()
-    causes = list(policies[baseline]["costs"])
+    causes = list(policies[baseline].costs)
     for cause in causes:
-        fig.add_bar(name=cause, x=names, y=[policies[n]["costs"][cause]["mean"] for n in names])
+        fig.add_bar(name=cause, x=names, y=[policies[n].costs[cause].mean for n in names])
     fig.update_layout(barmode="stack", title="Cost rate by cause", yaxis_title=f"per {unit}")
     sections.append("<h2>Costs</h2>" + _figure(fig, 340))
-    sections.append(camera_compare_section(policies, _table))
-    sections.append(_cost_by_period_section(policies, unit))
+    sections.append(camera_compare_section(
+        {n: {"nodes": p.to_json()["nodes"]} if p.nodes else {} for n, p in policies.items()},
+        _table))
+    sections.append(_cost_by_period_section(dict(policies), unit))
     for n in names:
-        if policies[n]["machines"]:
-            sections.append(_state_section(policies[n]["machines"],
+        if policies[n].machines:
+            sections.append(_state_section(policies[n].machines,
                                            f"Machine time by state: {n}"))
-    warnings = [f"{n}: {w}" for n in names for w in policies[n].get("warnings", [])]
+    warnings = [f"{n}: {w}" for n in names for w in policies[n].warnings]
     sections.insert(0, _warnings(warnings))
-    return _page(f"{doc['scenario']}: policy comparison", _meta(doc), sections)
+    return _page(f"{c.scenario}: policy comparison", _meta(c), sections)
 
 
-def sweep_report(doc: dict[str, Any]) -> str:
-    """The report of ``twin sweep`` (sweep.json)."""
-    points = doc["points"]
-    factors = [f["param"] for f in doc["factors"]]
-    unit = doc["time_unit"]
+def _params(point: SweepPoint) -> str:
+    """``param=value, ...`` of a sweep point."""
+    return ", ".join(f"{k}={v}" for k, v in point.params.items())
+
+
+def sweep_report(doc: dict[str, Any] | Sweep) -> str:
+    """The report of ``twin sweep`` (sweep.json, or its ``Sweep``)."""
+    sw = Sweep.model_validate(doc)
+    points = sw.points
+    factors = [f.param for f in sw.factors]
+    unit = sw.time_unit
     units = kpi_units(unit)
-    best = doc["best"]
-    rank_by = doc["rank_by"]
-    best_stat = best[rank_by]
-    tied = best["not_distinguishable_from"]
-    by_run = {p["run"]: p for p in points}
-    tied_text = (" Not distinguishable from it: " + "; ".join(
-        ", ".join(f"{k}={v}" for k, v in by_run[t]["params"].items()) for t in tied) + "."
-        if tied else "")
+    best = sw.best
+    rank_by = sw.rank_by
+    best_stat = best.stat
+    tied = best.not_distinguishable_from
+    by_run = {p.run: p for p in points}
+    tied_text = (" Not distinguishable from it: " + "; ".join(_params(by_run[t]) for t in tied)
+                 + "." if tied else "")
     sections = [
-        f"<h2>Best setting by {html.escape(rank_by)} ({doc['better']} is better)</h2>"
-        f"<p><b>{html.escape(', '.join(f'{k}={v}' for k, v in best['params'].items()))}</b>: "
-        f"{_num(best_stat['mean'])} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
+        f"<h2>Best setting by {html.escape(rank_by)} ({sw.better} is better)</h2>"
+        f"<p><b>{html.escape(', '.join(f'{k}={v}' for k, v in best.params.items()))}</b>: "
+        f"{_num(best_stat.mean)} (95% CI {_ci(best_stat)}).{html.escape(tied_text)}</p>"
         + (f"<p class=\"note\">Rank by {html.escape(rank_by)}: "
-           f"{html.escape(doc['rank_rule'])}.</p>" if doc.get("rank_rule") else "")
+           f"{html.escape(sw.rank_rule)}.</p>" if sw.rank_rule else "")
     ]
-    kpis = headline_kpis(points[0]["kpis"])
+    kpis = _headline(points[0].kpis)
     groups_of_kpis = {"All points": kpis}
     if "fill_rate" in kpis:  # two narrower tables than one wide one
         groups_of_kpis = {"All points: supply chain": [k for k in kpis if k in SUPPLY_KPIS],
                           "All points: line and costs": [k for k in kpis
                                                          if k not in SUPPLY_KPIS]}
     for title, shown in groups_of_kpis.items():
-        ranked = all("rank" in p for p in points)
+        ranked = all(p.rank is not None for p in points)
         headers = factors + (["rank"] if ranked else []) + [
             f"{KPI_LABELS[k]} ({units[k]})" if units[k] else KPI_LABELS[k] for k in shown]
-        rows = [[str(p["params"][f]) for f in factors]
-                + ([str(p["rank"])] if ranked else [])
-                + [f"{_num(p['kpis'][k]['mean'])} [{_ci(p['kpis'][k])}]" for k in shown]
+        rows = [[str(p.params[f]) for f in factors]
+                + ([str(p.rank)] if ranked else [])
+                + [f"{_num(p.kpis[k].mean)} [{_ci(p.kpis[k])}]" for k in shown]
                 for p in points]
-        classes = [["best" if p["run"] == best["run"] else "" for _ in headers] for p in points]
+        classes = [["best" if p.run == best.run else "" for _ in headers] for p in points]
         sections.append(f"<h2>{html.escape(title)}</h2>" + _table(headers, rows, classes))
     x_param = factors[0]
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[SweepPoint]] = {}
     for p in points:
-        key = ", ".join(f"{f}={p['params'][f]}" for f in factors[1:]) or "all"
+        key = ", ".join(f"{f}={p.params[f]}" for f in factors[1:]) or "all"
         groups.setdefault(key, []).append(p)
     # the ranking KPI first, then the groups in the order of the tables
     charted = [rank_by] + [k for group in groups_of_kpis.values() for k in group if k != rank_by]
     for kpi in charted:
         fig = go.Figure()
         for key, members in groups.items():
-            xs = [str(m["params"][x_param]) for m in members]
-            stats = [m["kpis"][kpi] for m in members]
-            fig.add_scatter(x=xs, y=[s["mean"] for s in stats], error_y=_error_bars(stats),
+            xs = [str(m.params[x_param]) for m in members]
+            stats = [m.kpis[kpi] for m in members]
+            fig.add_scatter(x=xs, y=[s.mean for s in stats], error_y=_error_bars(stats),
                             mode="lines+markers", name=key)
         fig.update_layout(title=f"{KPI_LABELS[kpi]} against {x_param}", xaxis_title=x_param,
                           yaxis_title=units[kpi], showlegend=len(groups) > 1)
         sections.append(_figure(fig, 340))
-    best_point = by_run[best["run"]]
-    if best_point["machines"]:
-        sections.append(_state_section(best_point["machines"], "Machine time by state at the "
-                                                               "best setting"))
-        sections.append(_bottleneck_section(best_point["machines"]))
-    warnings = [f"{p['run']}: {w}" for p in points for w in p.get("warnings", [])]
+    best_point = by_run[best.run]
+    if best_point.machines:
+        sections.append(_state_section(best_point.machines, "Machine time by state at the "
+                                                            "best setting"))
+        sections.append(_bottleneck_section(best_point.machines))
+    warnings = [f"{p.run}: {w}" for p in points for w in p.warnings]
     sections.insert(0, _warnings(warnings))
-    return _page(f"{doc['scenario']}: sweep of {', '.join(factors)}", _meta(doc), sections)
+    return _page(f"{sw.scenario}: sweep of {', '.join(factors)}", _meta(sw), sections)
