@@ -1,0 +1,148 @@
+"""Conveyors against analytic answers: the ride adds exactly length/speed to the lead time when
+the conveyor is not full; a faster feed is capped at speed/spacing; a non-accumulating conveyor
+before a slower machine gives that machine's throughput, standing still while it works; Little's
+law holds on the conveyor's load; bad input exits 2 naming the field and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twin.cli import main
+from twin.engine.replication import ReplicationResult, simulate
+from twin.language.loading import scenario_from_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def line(nodes: dict[str, Any], horizon: float = 2000.0, warmup: float = 100.0) -> dict[str, Any]:
+    """A serial line of ``nodes`` (in order), ready to validate."""
+    names = list(nodes)
+    edges = [[a, b] for a, b in zip(names, names[1:], strict=False)]
+    return {"name": "conveyor-test", "horizon": horizon, "warmup": warmup, "replications": 1,
+            "seed": 3, "plant": {"nodes": nodes, "edges": edges}}
+
+
+def run(data: dict[str, Any]) -> ReplicationResult:
+    """One replication of the scenario ``data``."""
+    return simulate(scenario_from_data(data), 0)
+
+
+def conveyor(**fields: Any) -> dict[str, Any]:
+    return {"kind": "conveyor", **fields}
+
+
+def machine(mean: float | None = None, value: float | None = None) -> dict[str, Any]:
+    time = {"dist": "constant", "value": value} if value is not None else \
+        {"dist": "exponential", "mean": mean}
+    return {"kind": "machine", "process_time": time}
+
+
+@pytest.mark.parametrize("accumulating", [True, False])
+def test_ride_adds_length_over_speed_to_the_lead_time(accumulating: bool) -> None:
+    """Parts every 2 time units, machines of 0.5: a 10 m conveyor at 5 m per time unit adds 2.0
+    to the lead time, exactly, and its load is one part (Little: 0.5 parts per time unit x 2)."""
+    arrivals = {"kind": "source", "interarrival": {"dist": "constant", "value": 2.0}}
+    plain = run(line({"raw": arrivals, "M1": machine(value=0.5), "M2": machine(value=0.5),
+                      "done": {"kind": "sink"}}))
+    carried = run(line({"raw": arrivals, "M1": machine(value=0.5),
+                        "C": conveyor(length=10, speed=5, spacing=1, accumulating=accumulating),
+                        "M2": machine(value=0.5), "done": {"kind": "sink"}}))
+    assert plain.kpis["lead_time"] == pytest.approx(1.0, abs=1e-9)
+    assert carried.kpis["lead_time"] == pytest.approx(1.0 + 10 / 5, abs=1e-9)
+    stats = carried.nodes["C"]
+    assert stats["ride_time"] == pytest.approx(2.0, abs=1e-9)
+    assert stats["load"] == pytest.approx(1.0, abs=1e-9)
+    assert stats["max_load"] == 1.0
+    assert stats["stopped"] == 0.0
+    assert stats["carried"] == pytest.approx(1900 / 2, abs=1)
+
+
+@pytest.mark.parametrize("accumulating", [True, False])
+@pytest.mark.parametrize(("sizing", "rate"), [({"spacing": 0.5}, 4.0),
+                                              ({"capacity": 8}, 2 * 8 / 10)])
+def test_a_faster_feed_is_capped_at_speed_over_spacing(sizing: dict[str, float], rate: float,
+                                                       accumulating: bool) -> None:
+    """A machine making a part every 0.1 feeds a 10 m conveyor at 2 m per time unit: parts leave
+    at speed / spacing (capacity 8: spacing 10/8), the conveyor full, the machine blocked the rest
+    of the time."""
+    result = run(line({"raw": {"kind": "source"}, "M1": machine(value=0.1),
+                       "C": conveyor(length=10, speed=2, accumulating=accumulating, **sizing),
+                       "done": {"kind": "sink"}}))
+    span = 1900
+    assert result.kpis["throughput"] == pytest.approx(rate, abs=1.5 / span)
+    assert result.machines["M1"]["blocked"] == pytest.approx(1 - 0.1 * rate, abs=1e-3)
+    stats = result.nodes["C"]
+    places = 10 / sizing["spacing"] if "spacing" in sizing else sizing["capacity"]
+    assert stats["load"] == pytest.approx(places, abs=1e-3)  # Little: rate x ride 10/2
+    assert stats["max_load"] == places
+    assert stats["stopped"] == 0.0
+
+
+def test_a_non_accumulating_conveyor_before_a_slower_machine_gives_its_throughput() -> None:
+    """A saturated line: M1 (0.5) feeds a belt (4 m at 1 m per time unit, spacing 1) that stops
+    whole while M2 (2.0, the slower) works. M2 is never starved: the line makes 1/2.0 parts per
+    time unit and the belt, moving one spacing (1.0) per part, stands still half the time."""
+    result = run(line({"raw": {"kind": "source"}, "M1": machine(value=0.5),
+                       "C": conveyor(length=4, speed=1, spacing=1, accumulating=False),
+                       "M2": machine(value=2.0), "done": {"kind": "sink"}}))
+    assert result.kpis["throughput"] == pytest.approx(0.5, abs=1.5 / 1900)
+    assert result.machines["M2"]["utilization"] == pytest.approx(1.0, abs=1e-9)
+    assert result.machines["M2"]["starved"] == pytest.approx(0.0, abs=1e-9)
+    assert result.nodes["C"]["stopped"] == pytest.approx(0.5, abs=2 / 1900)
+    assert result.nodes["C"]["max_load"] == 4.0
+    assert result.machines["M1"]["blocked"] == pytest.approx(0.75, abs=2 / 1900)
+
+
+@pytest.mark.parametrize("accumulating", [True, False])
+def test_littles_law_on_the_conveyor_load(accumulating: bool) -> None:
+    """Random arrivals and machines: the conveyor's mean load is its throughput times the mean
+    time a part spends on it (Little), and no part rides faster than length / speed."""
+    result = run(line({"raw": {"kind": "source", "interarrival": {"dist": "exponential",
+                                                                   "mean": 1.0}},
+                       "M1": machine(mean=0.6),
+                       "C": conveyor(length=6, speed=2, spacing=0.5, accumulating=accumulating),
+                       "M2": machine(mean=0.8), "done": {"kind": "sink"}},
+                      horizon=40000, warmup=1000))
+    stats = result.nodes["C"]
+    assert stats["load"] == pytest.approx(stats["throughput"] * stats["ride_time"], rel=0.01)
+    assert stats["ride_time"] > 3.0
+    assert 0 < stats["stopped"] < 1
+    assert stats["max_load"] <= 12
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ("{kind: conveyor, length: 10, speed: 0, spacing: 1}", "speed"),
+    ("{kind: conveyor, length: 2, speed: 1, spacing: 3}", "spacing"),
+    ("{kind: conveyor, length: 2, speed: 1}", "spacing"),
+])
+def test_bad_conveyor_exits_2_naming_the_field_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: str, field: str) -> None:
+    """A speed of 0 or a spacing longer than the conveyor is refused before anything runs."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nhorizon: 100\nplant:\n  nodes:\n    raw: {kind: source}\n"
+                    "    M1: {kind: machine, process_time: 1}\n"
+                    f"    C: {fields}\n"
+                    "    done: {kind: sink}\n"
+                    "  edges: [[raw, M1], [M1, C], [C, done]]\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "plant.nodes.C" in err and field in err
+    assert "bad.yaml:7:" in err
+    assert "Traceback" not in err
+
+
+def test_the_conveyor_line_scenario_runs_and_reports_its_conveyors(tmp_path: Path) -> None:
+    """The example scenario validates and its conveyors are measured in summary.json."""
+    import json
+
+    out = tmp_path / "out"
+    assert main(["run", str(ROOT / "scenarios" / "conveyor-line.yaml"), "--out", str(out),
+                 "--replications", "2", "--horizon", "3000"]) == 0
+    nodes = json.loads((out / "summary.json").read_text())["nodes"]
+    assert set(nodes) == {"roller", "belt"}
+    for stats in nodes.values():
+        assert {"carried", "load", "max_load", "stopped", "ride_time"} <= set(stats)
+        assert stats["max_load"]["mean"] <= 15
