@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import simpy
 
 from twin.cli import main
+from twin.engine.flow import Channel, Part
 from twin.engine.replication import ReplicationResult, simulate
+from twin.engine.warmup import Warmup
+from twin.handling.conveyor import Conveyor
 from twin.language.loading import scenario_from_data
+from twin.language.nodes import ConveyorNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +43,52 @@ def machine(mean: float | None = None, value: float | None = None) -> dict[str, 
     time = {"dist": "constant", "value": value} if value is not None else \
         {"dist": "exponential", "mean": mean}
     return {"kind": "machine", "process_time": time}
+
+
+@pytest.mark.parametrize(("accumulating", "trace", "stopped"), [
+    (True, [("in", 0, 0), ("in", 1, 1), ("in", 2, 2), ("in", 3, 5),  # enters behind the stop
+            ("out", 0, 10), ("out", 1, 10.5), ("out", 2, 11), ("out", 3, 11.5)], 6),
+    (False, [("in", 0, 0), ("in", 1, 1), ("in", 2, 2), ("in", 3, 5),  # onto the stopped belt
+             ("out", 0, 10), ("out", 1, 11), ("out", 2, 12), ("out", 3, 14)], 6),
+])
+def test_a_stopped_head_part_queues_the_rest_or_stops_the_belt(
+        accumulating: bool, trace: list[tuple[str, int, float]], stopped: float) -> None:
+    """A 4 m conveyor at 1 m per time unit, spacing 0.5. Parts come at 0, 1, 2 and 5; the next
+    node takes none until 10. The head part reaches the end at 4 and stands there until 10.
+    Accumulating: the parts behind ride on and close up to 0.5 m (one every 0.5 after 10), and
+    the part at 5 enters at once. Non-accumulating: the belt stands 4..10 with the parts on it at
+    3 m and 2 m (they reach the end at 11 and 12); the part at 5 is put on the standing belt (the
+    last part is 2 m from the entrance) and rides only when it moves again: 4 after 10."""
+    env = simpy.Environment()
+    warmup = Warmup(env, 0)
+    belt = Conveyor(env, "C", ConveyorNode(kind="conveyor", length=4, speed=1, spacing=0.5,
+                                           accumulating=accumulating), warmup)
+    after = Channel(env, "M", 0, warmup)
+    belt.start(lambda: after)
+    log: list[tuple[str, int, float]] = []
+
+    def feed(at: float, part: Part) -> Any:
+        yield env.timeout(at)
+        if not belt.try_put(part):
+            yield belt.put(part)
+        log.append(("in", part.id, env.now))
+
+    def take() -> Any:
+        yield env.timeout(10)
+        while True:
+            part = after.try_get()
+            if part is None:
+                part = yield after.get()
+            log.append(("out", part.id, env.now))
+
+    for i, at in enumerate([0, 1, 2, 5]):
+        env.process(feed(at, Part(i, at)))
+    env.process(take())
+    env.run(until=20)
+    assert sorted(log, key=lambda e: (e[0], e[1])) == trace
+    stats = belt.measure(20)
+    assert stats["stopped"] == pytest.approx(stopped / 20)
+    assert stats["carried"] == 4 and stats["max_load"] == 4
 
 
 @pytest.mark.parametrize("accumulating", [True, False])

@@ -7,8 +7,9 @@ stopped there, and then:
 
 - on an accumulating conveyor the parts behind keep moving and queue at the end, ``spacing``
   apart: part ``i`` reaches the end at ``max(entered_i + ride, left_{i-1} + gap)``;
-- on a non-accumulating conveyor the whole belt stops: every part on it, and the entrance, waits,
-  so times are counted in belt time (time the belt has moved).
+- on a non-accumulating conveyor the whole belt stops: every part on it waits, so times are
+  counted in belt time (time the belt has moved); a part may still be put on the stopped belt
+  where the last one is at least ``spacing`` from the entrance.
 
 What is sent to the conveyor enters it as a node's receiver does (``try_put``/``put``/``offer``,
 first come first served): a machine stays blocked until its part is on the belt, parts from a
@@ -34,9 +35,29 @@ SLACK = 1e-9
 """Relative rounding of the clock below which the entrance counts as clear."""
 
 
+class Wakeup:
+    """A process's wake-up call: it waits on ``wait()``; ``fire()`` wakes it if it waits."""
+
+    __slots__ = ("env", "event")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.event: simpy.Event | None = None
+
+    def wait(self) -> simpy.Event:
+        """An event that fires at the next ``fire()``."""
+        self.event = self.env.event()
+        return self.event
+
+    def fire(self) -> None:
+        """Wake the process, if it waits."""
+        event, self.event = self.event, None
+        if event is not None:
+            event.succeed()
+
+
 class Conveyor:
-    """One conveyor of the line; see the module docstring. ``route`` gives where the head part
-    goes (set when the node is built)."""
+    """One conveyor of the line; see the module docstring."""
 
     def __init__(self, env: simpy.Environment, name: str, spec: ConveyorNode,
                  warmup: Warmup) -> None:
@@ -46,7 +67,6 @@ class Conveyor:
         self.gap = spec.gap
         self.places = spec.places
         self.accumulating = spec.accumulating
-        self.route: Callable[[], Any] | None = None
         self.waiting: deque[tuple[simpy.Event | None, Part]] = deque()
         """Parts in front of the entrance: (the sender's event, or None for a source's part)."""
         self.riding: deque[tuple[Part, float, float]] = deque()
@@ -60,8 +80,10 @@ class Conveyor:
         """Belt time of the last entry."""
         self.last_exit = -math.inf
         """When the last part left the end."""
-        self._entrance: simpy.Event | None = None
-        self._head: simpy.Event | None = None
+        self._entrance = Wakeup(env)
+        """Wakes the entrance when a part comes to wait, leaves the end or the belt restarts."""
+        self._head = Wakeup(env)
+        """Wakes the end when a part is put on an empty belt."""
         self.reset()
         warmup.register(self)
 
@@ -76,9 +98,8 @@ class Conveyor:
             self.stopped_since = self.env.now
 
     def start(self, route: Callable[[], Any]) -> None:
-        """Start moving parts to ``route()``."""
-        self.route = route
-        self.env.process(self._deliver())
+        """Start moving parts; the head part goes to ``route()``."""
+        self.env.process(self._deliver(route))
         self.env.process(self._admit())
 
     # -- the belt
@@ -105,9 +126,7 @@ class Conveyor:
         self.last_entry = belt = self.belt()
         self.riding.append((part, belt, self.env.now))
         self.load.add(1)
-        wake, self._head = self._head, None
-        if wake is not None:
-            wake.succeed()
+        self._head.fire()
 
     # -- in: the receiver's side
     def try_put(self, part: Part) -> bool:
@@ -130,26 +149,21 @@ class Conveyor:
 
     def _queue(self, event: simpy.Event | None, part: Part) -> None:
         self.waiting.append((event, part))
-        wake, self._entrance = self._entrance, None
-        if wake is not None:
-            wake.succeed()
+        self._entrance.fire()
 
     def _admit(self) -> Process:
         """Put the waiting parts on the belt, first come first served, as the entrance clears."""
         env = self.env
         while True:
-            if not self.waiting:
-                self._entrance = env.event()
-                yield self._entrance
-                continue
-            if len(self.riding) >= self.places or self.stopped_since is not None \
-                    and not self.accumulating:
-                self._entrance = env.event()  # woken when a part leaves or the belt restarts
-                yield self._entrance
+            if not self.waiting or len(self.riding) >= self.places:
+                yield self._entrance.wait()
                 continue
             wait = self._since_entry()
-            if wait > 0:
-                yield env.timeout(wait)
+            if wait > 0:  # the last part is still within spacing of the entrance
+                if self.stopped_since is not None and not self.accumulating:
+                    yield self._entrance.wait()  # and stays there until the belt moves again
+                else:
+                    yield env.timeout(wait)
                 continue
             event, part = self.waiting.popleft()
             self._enter(part)
@@ -157,13 +171,12 @@ class Conveyor:
                 event.succeed()
 
     # -- out: the head part
-    def _deliver(self) -> Process:
+    def _deliver(self, route: Callable[[], Any]) -> Process:
         """Carry the head part to the end and hand it over, stopping while it cannot leave."""
         env = self.env
         while True:
             if not self.riding:
-                self._head = env.event()
-                yield self._head
+                yield self._head.wait()
                 continue
             part, belt_in, entered = self.riding[0]
             if self.accumulating:
@@ -172,8 +185,7 @@ class Conveyor:
                 due = belt_in + self.ride - self.belt()
             if due > 0:
                 yield env.timeout(due)
-            dest = self.route() if self.route is not None else None
-            assert dest is not None
+            dest = route()
             if not dest.try_put(part):
                 self._stop()
                 yield dest.put(part)
@@ -183,9 +195,7 @@ class Conveyor:
             now = self.last_exit = env.now
             self.carried += 1
             self.ride_sum += now - entered
-            wake, self._entrance = self._entrance, None
-            if wake is not None:
-                wake.succeed()
+            self._entrance.fire()
 
     def _stop(self) -> None:
         self.stopped_since = self._stop_began = self.env.now
