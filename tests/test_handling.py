@@ -189,11 +189,20 @@ def test_the_conveyor_line_scenario_runs_and_reports_its_conveyors(tmp_path: Pat
     """The example scenario validates and its conveyors are measured in summary.json."""
     import json
 
+    import pandas as pd
+
     out = tmp_path / "out"
     assert main(["run", str(ROOT / "scenarios" / "conveyor-line.yaml"), "--out", str(out),
-                 "--replications", "2", "--horizon", "3000"]) == 0
+                 "--replications", "2", "--horizon", "3000", "--events"]) == 0
     nodes = json.loads((out / "summary.json").read_text())["nodes"]
     assert set(nodes) == {"roller", "belt"}
     for stats in nodes.values():
         assert {"carried", "load", "max_load", "stopped", "ride_time"} <= set(stats)
         assert stats["max_load"]["mean"] <= 15
+    events = pd.read_parquet(out / "events.parquet")
+    for conveyor, station in (("roller", "wash"), ("belt", "inspect")):
+        onto = events[(events.node == conveyor) & (events.event == "arrive")]
+        off = events[(events.node == station) & (events.event == "arrive")]
+        started = events[(events.node == station) & (events.event == "start")]
+        assert len(onto) >= len(off) >= len(started) > 0  # handed over, then taken in
+        assert set(started.part) <= set(off.part) <= set(onto.part)

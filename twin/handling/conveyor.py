@@ -25,9 +25,10 @@ from typing import Any
 
 import simpy
 
-from twin.engine.flow import Level, Part
+from twin.engine.flow import Level, Part, Sink
 from twin.engine.warmup import Warmup
 from twin.language.nodes import ConveyorNode
+from twin.records import events as ev
 
 Process = Generator[simpy.Event, Any, None]
 
@@ -60,9 +61,11 @@ class Conveyor:
     """One conveyor of the line; see the module docstring."""
 
     def __init__(self, env: simpy.Environment, name: str, spec: ConveyorNode,
-                 warmup: Warmup) -> None:
+                 warmup: Warmup, log: Any = None) -> None:
         self.env = env
         self.name = name
+        self.log = log
+        """The event log, when one is kept: a part handed over arrives at the next node."""
         self.ride = spec.length / spec.speed
         self.gap = spec.gap
         self.places = spec.places
@@ -190,6 +193,8 @@ class Conveyor:
                 self._stop()
                 yield dest.put(part)
                 self._restart()
+            if self.log is not None and not isinstance(dest, Sink):
+                self.log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
             self.riding.popleft()
             self.load.add(-1)
             now = self.last_exit = env.now

@@ -21,7 +21,8 @@ class ConveyorKind(NodeKind):
 
     def place(self, ctx: BuildContext, name: str, spec: Any) -> None:
         """Make the node's ``Conveyor``: what parts sent to it are put on."""
-        ctx.receivers[name] = ctx.nodes[name] = Conveyor(ctx.env, name, spec, ctx.warmup)
+        ctx.receivers[name] = ctx.nodes[name] = Conveyor(ctx.env, name, spec, ctx.warmup,
+                                                         ctx.events)
 
     def build(self, ctx: BuildContext, name: str, spec: Any) -> None:
         """Start moving parts to the nodes it feeds (by the edges' probabilities)."""
