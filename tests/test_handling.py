@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.cli import main
 from twin.engine.flow import Channel, Part
@@ -89,6 +91,74 @@ def test_a_stopped_head_part_queues_the_rest_or_stops_the_belt(
     stats = belt.measure(20)
     assert stats["stopped"] == pytest.approx(stopped / 20)
     assert stats["carried"] == 4 and stats["max_load"] == 4
+
+
+def ride(length: float, speed: float, spacing: float, accumulating: bool,
+         gaps: list[float], services: list[float]) -> tuple[list[float], list[float], Conveyor]:
+    """Parts come ``gaps`` apart to a conveyor; the next node takes one, works ``services[i]`` on
+    it, then takes the next. When each part got on and when it left, and the conveyor."""
+    env = simpy.Environment()
+    warmup = Warmup(env, 0)
+    belt = Conveyor(env, "C", ConveyorNode(kind="conveyor", length=length, speed=speed,
+                                           spacing=spacing, accumulating=accumulating), warmup)
+    after = Channel(env, "M", 0, warmup)
+    belt.start(lambda: after)
+    on: list[float] = []
+    off: list[float] = []
+
+    def feed() -> Any:
+        for i, gap in enumerate(gaps):
+            yield env.timeout(gap)
+            part = Part(i, env.now)
+            if not belt.try_put(part):
+                yield belt.put(part)
+            assert part.id == len(on)
+            on.append(env.now)
+
+    def take() -> Any:
+        for service in services:
+            part = after.try_get()
+            if part is None:
+                part = yield after.get()
+            assert part.id == len(off)  # first in, first out
+            off.append(env.now)
+            yield env.timeout(service)
+
+    env.process(feed())
+    env.process(take())
+    env.run()
+    return on, off, belt
+
+
+PARTS = st.integers(min_value=1, max_value=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.floats(1, 20), speed=st.floats(0.5, 5), share=st.floats(0.05, 1),
+       accumulating=st.booleans(), data=st.data(), n=PARTS)
+def test_every_part_rides_spaced_in_order_within_the_places(
+        length: float, speed: float, share: float, accumulating: bool, data: Any,
+        n: int) -> None:
+    """Whatever the arrivals and the next node's pace: every part leaves, in the order it came;
+    none rides faster than length / speed; entries and exits are at least spacing / speed apart;
+    never more than floor(length / spacing) parts ride. On an accumulating conveyor the exits
+    follow the recursion exit_i = max(entry_i + ride, exit_{i-1} + gap, exit_{i-1} +
+    service_{i-1}) exactly."""
+    spacing = share * length
+    gaps = data.draw(st.lists(st.floats(0, 3), min_size=n, max_size=n))
+    services = data.draw(st.lists(st.floats(0, 5), min_size=n, max_size=n))
+    on, off, belt = ride(length, speed, spacing, accumulating, gaps, services)
+    trip, gap, tol = length / speed, spacing / speed, 1e-7
+    assert len(on) == len(off) == n
+    assert all(b - a >= trip - tol for a, b in zip(on, off, strict=True))
+    assert all(b - a >= gap - tol for a, b in zip(on, on[1:], strict=False))
+    assert all(b - a >= gap - tol for a, b in zip(off, off[1:], strict=False))
+    assert belt.load.max <= int(length // spacing + 1e-9)
+    assert off[0] == pytest.approx(on[0] + trip, abs=1e-7)  # the next node waits for the first
+    if accumulating:
+        for i in range(1, n):
+            expected = max(on[i] + trip, off[i - 1] + gap, off[i - 1] + services[i - 1])
+            assert off[i] == pytest.approx(expected, abs=1e-7)
 
 
 @pytest.mark.parametrize("accumulating", [True, False])
