@@ -77,8 +77,11 @@ class Conveyor:
         self.load = Level(env, warmup)
         self.stopped_since: float | None = None
         """Since when the head part has been stopped at the end (None: it is not)."""
+        self._stop_began = 0.0
+        """When the head part last stopped (``stopped_since`` moves to the end of the warmup)."""
         self.belt_stopped = 0.0
-        """Time the belt has stood still so far (non-accumulating conveyors only)."""
+        """Time the head part has stood at the end so far, from time 0: how long a
+        non-accumulating belt has stood still."""
         self.last_entry = -math.inf
         """Belt time of the last entry."""
         self.last_exit = -math.inf
