@@ -68,6 +68,15 @@ QUOTED = (
            "--out results/supply-sweep", 1e-3, quick=False),
     Output("compare-wear", "twin compare scenarios/wear.yaml --out results/wear-compare", 1e-3,
            quick=False),
+    Output("validate-conveyor-speed",
+           "twin validate scenarios/conveyor-line.yaml --set plant.nodes.belt.speed=0", 0.0),
+    Output("run-conveyor-line",
+           "twin run scenarios/conveyor-line.yaml --out results/conveyor-line", 1e-3,
+           quick=False),
+    Output("sweep-conveyor-belt",
+           "twin sweep scenarios/conveyor-line.yaml --param plant.nodes.belt.accumulating "
+           "--values false,true --rank-by lead_time --kpis throughput,lead_time,wip "
+           "--out results/conveyor-sweep", 1e-3, quick=False),
 )
 """Every output the docs quote."""
 

@@ -405,8 +405,11 @@ def _ideal(spec: Any) -> float:
 
 def find_deadlock(model: BuildContext) -> tuple[float, list[str]] | None:
     """Machines blocked at the end whose parts can never move: each waits for room in a channel
-    that only other such machines could empty (a loop of full buffers, say)."""
-    stuck = {m for m in model.machines.values() if m.clock.state == BLOCKED}
+    that only other such machines could empty (a loop of full buffers, say). A machine waiting on
+    a plug-in node (a conveyor) is not counted: that node moves its parts itself."""
+    moving = {id(node) for node in model.nodes.values()}
+    stuck = {m for m in model.machines.values()
+             if m.clock.state == BLOCKED and id(m.waiting_on) not in moving}
     consumers: dict[int, list[Machine]] = {}
     for m in model.machines.values():
         for inbox in m.inbox.channels() if hasattr(m.inbox, "channels") else [m.inbox]:

@@ -517,5 +517,50 @@ class CustomerNode(Frozen):
     """Per unit of demand lost."""
 
 
+# --------------------------------------------------------------------------- material handling
+
+class ConveyorNode(Frozen):
+    """A conveyor between nodes of the line: a part rides ``length / speed``; at most
+    ``floor(length / spacing)`` parts (or ``capacity``) ride at once, entering at least
+    ``spacing / speed`` apart. An ``accumulating`` conveyor keeps moving the parts behind a
+    stopped head part (they queue at its end, closing up to ``spacing``); a non-accumulating one
+    stops whole while its head part cannot leave. Built by ``twin.handling``."""
+
+    kind: Literal["conveyor"]
+    length: PositiveNumber
+    """Length of the belt (any unit of length, the same as ``spacing``)."""
+    speed: PositiveNumber
+    """Length per time unit."""
+    spacing: PositiveNumber | None = None
+    """Least distance between two parts (give it or ``capacity``)."""
+    capacity: Annotated[int, Field(ge=1)] | None = None
+    """Most parts riding at once (instead of ``spacing``: then ``spacing = length / capacity``)."""
+    accumulating: bool = True
+
+    @model_validator(mode="after")
+    def _spacing_fits(self) -> ConveyorNode:
+        if (self.spacing is None) == (self.capacity is None):
+            raise ValueError("a conveyor needs exactly one of spacing and capacity")
+        if self.spacing is not None and self.spacing > self.length:
+            raise ValueError(f"spacing ({self.spacing:g}) is longer than length "
+                             f"({self.length:g}): no part fits on the conveyor")
+        return self
+
+    @property
+    def places(self) -> int:
+        """Most parts riding at once."""
+        if self.capacity is not None:
+            return self.capacity
+        assert self.spacing is not None
+        return int(self.length // self.spacing)
+
+    @property
+    def gap(self) -> float:
+        """Least time between two parts entering (or reaching the end): ``spacing / speed``."""
+        spacing = self.spacing if self.spacing is not None else self.length / self.places
+        return spacing / self.speed
+
+
 LINE_NODES = (SourceNode, MachineNode, BufferNode, SinkNode)
 SUPPLY_NODES = (SupplierNode, WarehouseNode, CustomerNode)
+HANDLING_NODES = (ConveyorNode,)

@@ -24,12 +24,14 @@ from pydantic import (
 from twin.language.base import Frozen, PositiveNumber
 from twin.language.distributions import Distribution
 from twin.language.nodes import (  # noqa: F401 - the schema's public names
+    HANDLING_NODES,
     LINE_NODES,
     SUPPLY_NODES,
     BaseStock,
     Batch,
     BufferNode,
     Calendar,
+    ConveyorNode,
     CustomerNode,
     Defects,
     Degradation,
@@ -74,7 +76,8 @@ SUPPLY_KINDS = ("supplier", "warehouse", "customer")
 
 def node_schemas() -> dict[str, type[Frozen]]:
     """Every node kind's schema by kind name: the built-ins, then the plug-ins."""
-    out: dict[str, type[Frozen]] = {_tag(cls): cls for cls in (*LINE_NODES, *SUPPLY_NODES)}
+    out: dict[str, type[Frozen]] = {_tag(cls): cls for cls in (*LINE_NODES, *SUPPLY_NODES,
+                                                                  *HANDLING_NODES)}
     registry: Registry[Any] = Registry(NODE_KINDS, "node kind", dict.fromkeys(out, ""))
     for name in registry.plugin_names():  # kinds whose schema the language does not know
         out[name] = registry.load(name).schema
@@ -104,7 +107,7 @@ def _union(models: dict[str, Any]) -> Any:
 
 if TYPE_CHECKING:  # what the type checker knows: the built-ins
     Node = (SourceNode | MachineNode | BufferNode | SinkNode | SupplierNode | WarehouseNode
-            | CustomerNode)
+            | CustomerNode | ConveyorNode)
     MaintenancePolicy = PolicySpec
     QualityPolicy = PolicySpec
 else:  # what validation knows: the built-ins and the plug-ins

@@ -326,7 +326,7 @@ def summary_tables(summary: Summary | dict[str, Any]) -> list[RichTable]:
         stat = s.kpis[name]
         label = f"{name} ({units[name]})" if units.get(name) else name
         table.add_row(label, *_fmt(stat))
-    tables = [table, *supply_tables(s)]
+    tables = [table, *supply_tables(s), *node_tables(s)]
     if not s.machines:
         return tables
     machines = Table(title="machines: fractions of time, counts per replication (means)")
@@ -383,6 +383,25 @@ def supply_tables(summary: Summary) -> list[RichTable]:
         for name, stats in nodes.items():
             means = [stats[f]["mean"] if isinstance(stats[f], dict) else stats[f].mean
                      for f in fields]
+            table.add_row(name, *(_number(m, _digits(m)) for m in means))
+        tables.append(table)
+    return tables
+
+
+def node_tables(summary: Summary) -> list[RichTable]:
+    """The statistics of the plug-in kinds' nodes (conveyors, say), one row per node with the
+    means over replications: one table per set of statistics (none without such nodes)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, stats in (summary.nodes or {}).items():
+        groups.setdefault(tuple(stats), []).append(name)
+    tables = []
+    for fields, names in groups.items():
+        table = Table(title="nodes (means over replications)")
+        table.add_column("node")
+        for field in fields:
+            table.add_column(field.replace("_", " "), justify="right")
+        for name in names:
+            means = [summary.nodes[name][f].mean for f in fields]  # type: ignore[index]
             table.add_row(name, *(_number(m, _digits(m)) for m in means))
         tables.append(table)
     return tables

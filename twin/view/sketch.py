@@ -86,6 +86,9 @@ def _detail(kind: str, shape: str, spec: Mapping[str, Any]) -> str:
         return "inspects"
     if shape == "sink" and spec.get("scrap"):
         return "scrap"
+    if kind == "conveyor" and spec.get("length") is not None and spec.get("speed"):
+        ride = f"{spec['length']:g} long, speed {spec['speed']:g}"
+        return ride + (", stops when blocked" if spec.get("accumulating") is False else "")
     if shape == "warehouse":
         policy = spec.get("policy")
         if isinstance(policy, Mapping) and policy.get("kind"):
