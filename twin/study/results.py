@@ -72,12 +72,20 @@ class Buckets(BaseModel):
         return value if isinstance(value, list) else None
 
 
-class Summary(BaseModel):
-    """A run's summary.json, read by field. Sections a plant does not have are ``None``
-    (absent from the JSON), as are the KPIs per time bucket (``buckets``) of a run not asked
-    for them; keys of other versions are kept as extra fields, in their order."""
+class _Document(BaseModel):
+    """A study document: its keys read by field; keys of older or newer versions kept as extra
+    fields; ``to_json`` gives back the keys given, in order."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
+
+    def to_json(self) -> dict[str, Any]:
+        """The document: the fields given (at every depth), in order, then the extra ones."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class _Header(_Document):
+    """What every study document begins with: the scenario's name, its seed, the replications
+    and the window measured (warmup to horizon, in the scenario's time unit)."""
 
     scenario: str
     seed: int
@@ -85,6 +93,13 @@ class Summary(BaseModel):
     horizon: float
     warmup: float
     time_unit: str
+
+
+class Summary(_Header):
+    """A run's summary.json, read by field. Sections a plant does not have are ``None``
+    (absent from the JSON), as are the KPIs per time bucket (``buckets``) of a run not asked
+    for them; keys of other versions are kept as extra fields, in their order."""
+
     kpis: dict[str, Stat]
     machines: Table
     buffers: Table = {}
@@ -103,11 +118,6 @@ class Summary(BaseModel):
     products: Table | None = None
     buckets: Buckets | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The summary.json document: the fields given (at every depth), in order, then the
-        extra ones."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
     def kpi_mean(self, name: str) -> float | None:
         """The mean of KPI ``name`` over replications (None where it is undefined)."""
         return self.kpis[name].mean
@@ -116,17 +126,6 @@ class Summary(BaseModel):
     def read(cls, path: str | Path) -> Summary:
         """A summary.json file, read back."""
         return cls.model_validate(json.loads(Path(path).read_text()))
-
-
-class _Document(BaseModel):
-    """A study document: its keys read by field; keys of older or newer versions kept as extra
-    fields; ``to_json`` gives back the keys given, in order."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    def to_json(self) -> dict[str, Any]:
-        """The document: the fields given (at every depth), in order, then the extra ones."""
-        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class PolicySummary(Summary):
@@ -150,16 +149,10 @@ class RankEntry(_Document):
     distinguishable_from_next: bool | None = None
 
 
-class Comparison(_Document):
+class Comparison(_Header):
     """compare.json, read by field: the run's header, the policies' summaries by name and their
     ranking by ``rank_by``."""
 
-    scenario: str
-    seed: int
-    replications: int
-    horizon: float
-    warmup: float
-    time_unit: str
     baseline: str
     rank_by: str
     better: str
@@ -221,15 +214,9 @@ class SweepBest(_Document):
         return {**out, **dumped}
 
 
-class Sweep(_Document):
+class Sweep(_Header):
     """sweep.json, read by field: the run's header, the factors, every point and the best."""
 
-    scenario: str
-    seed: int
-    replications: int
-    horizon: float
-    warmup: float
-    time_unit: str
     factors: list[Factor]
     rank_by: str
     better: str
