@@ -292,11 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(or serving them over OPC UA)")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
     _transport(p, serve=True)
-    p.add_argument("--speed", type=_horizon, default=1.0,
+    p.add_argument("--speed", type=_horizon,
                    help="times faster than real time (default 1)")
     p.add_argument("--until", type=_horizon, metavar="T",
                    help="plant time to stop at (default: the scenario's horizon)")
-    p.add_argument("--replication", type=int, default=0, help="which replication (default 0)")
+    p.add_argument("--replication", type=int, help="which replication (default 0)")
     p.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
@@ -309,18 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "report page")
     p.add_argument("scenario", type=Path, help="scenario file (YAML)")
     _transport(p, serve=False)
-    p.add_argument("--forecast-every", type=_horizon, default=60.0, metavar="S",
+    p.add_argument("--forecast-every", type=_horizon, metavar="S",
                    help="seconds between forecasts (default 60)")
     p.add_argument("--horizon", type=_horizon, metavar="H",
                    help="look-ahead of a forecast, plant time (default: 8 hours)")
-    p.add_argument("--replications", type=_positive_int, default=10,
+    p.add_argument("--replications", type=_positive_int,
                    help="replications of a forecast (default 10)")
     p.add_argument("--buckets", type=_horizon, metavar="WIDTH",
                    help="forecast KPIs per bucket of this width (default: horizon / 8)")
-    p.add_argument("--tolerance", type=float, default=5.0, metavar="T",
+    p.add_argument("--tolerance", type=float, metavar="T",
                    help="plant time within which events out of order are put back in order "
                         "(default 5)")
-    p.add_argument("--out", type=Path, default=Path("live"),
+    p.add_argument("--out", type=Path,
                    help="folder of status.json and index.html (default live)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path; VALUE is YAML (repeatable)")
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="write every event and reading received to Parquet under OUT/record "
                         "(parts of --record-rows rows)")
-    p.add_argument("--record-rows", type=_positive_int, default=1 << 20, metavar="N",
+    p.add_argument("--record-rows", type=_positive_int, metavar="N",
                    help="rows per recorded part file (default 1048576)")
     p.add_argument("--schedule", type=Path, metavar="ORDERS",
                    help="re-plan this order list's open orders from the mirrored state and "
