@@ -223,23 +223,29 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
 def cmd_optimize(args: argparse.Namespace, console: RichConsole) -> int:
     """``twin optimize``: search the ``--param`` ranges for the best objective under the
     constraints, then select among the best candidates; print the selection."""
-    from twin.study.optimize import Param, check_optimize, optimize, parse_constraint, parse_range
+    from twin.study.optimize import (
+        BUDGET,
+        Param,
+        check_optimize,
+        optimize,
+        parse_constraint,
+        parse_range,
+    )
 
     params = [Param(p, *parse_range(text, p)) for p, text in paired(args.params, args.ranges,
                                                                       "--range")]
     constraints = [parse_constraint(text) for text in args.constraints]
     scenario = scenario_from(args)
-    check_optimize(scenario, params, args.objective, constraints, args.budget, args.sampler,
-                   args.delta, args.pcs)
+    search = given(args, "budget", "sampler", "candidates", "pcs", "max_replications", "batch")
+    check_optimize(scenario, params, args.objective, constraints, delta=args.delta,
+                   **{k: v for k, v in search.items() if k in ("budget", "sampler", "pcs")})
     executor = executor_from(args)
-    out = out_folder(args, scenario.name, scenario, args.budget * scenario.replications)
-    with progress(f"{scenario.name}: replications", args.budget * scenario.replications) \
-            as update:
+    trials = search.get("budget", BUDGET) * scenario.replications
+    out = out_folder(args, scenario.name, scenario, trials)
+    with progress(f"{scenario.name}: replications", trials) as update:
         doc = optimize(scenario, params, args.objective, maximize=args.maximize,
-                       constraints=constraints, budget=args.budget, sampler=args.sampler,
-                       candidates=args.candidates, delta=args.delta, pcs=args.pcs,
-                       max_replications=args.max_replications, batch=args.batch,
-                       executor=executor, out=out, progress=update)
+                       constraints=constraints, delta=args.delta, executor=executor, out=out,
+                       progress=update, **search)
     from twin.report.save import save_optimize
 
     report = save_optimize(doc, out)

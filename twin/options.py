@@ -273,18 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--constraint", dest="constraints", action="append", default=[],
                    metavar="KPI>=VALUE", help="a constraint judged on its 95%% interval, e.g. "
                                               "'fill_rate>=0.95' (repeatable)")
-    p.add_argument("--budget", type=_positive_int, default=30, help="trials (default 30)")
-    p.add_argument("--sampler", choices=("tpe", "cmaes", "random"), default="tpe",
+    p.add_argument("--budget", type=_positive_int, help="trials (default 30)")
+    p.add_argument("--sampler", choices=("tpe", "cmaes", "random"),
                    help="Optuna sampler (default tpe)")
-    p.add_argument("--candidates", type=_positive_int, default=5,
+    p.add_argument("--candidates", type=_positive_int,
                    help="best feasible points taken to the selection stage (default 5)")
     p.add_argument("--delta", type=_horizon, default=None,
                    help="indifference zone of the selection (default 1%% of the best mean)")
-    p.add_argument("--pcs", type=_probability, default=0.95,
+    p.add_argument("--pcs", type=_probability,
                    help="probability of correct selection (default 0.95)")
-    p.add_argument("--max-replications", type=_positive_int, default=200,
+    p.add_argument("--max-replications", type=_positive_int,
                    help="cap on the replications of a candidate in the selection (default 200)")
-    p.add_argument("--batch", type=_positive_int, default=1,
+    p.add_argument("--batch", type=_positive_int,
                    help="trials asked of the sampler at once, run together (default 1)")
 
     p = sub.add_parser("emulate", help="run a scenario in scaled real time, publishing a plant's "

@@ -55,6 +55,9 @@ JOURNAL = "optuna.journal"
 
 # --------------------------------------------------------------------------- the problem
 
+BUDGET = 30
+"""Trials an optimisation asks of the sampler by default."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -308,7 +311,7 @@ def _judge(points: Points, pid: str, constraints: Sequence[Constraint],
 
 
 def check_optimize(scenario: Scenario, params: Sequence[Param], objective: str,
-                   constraints: Sequence[Constraint] = (), budget: int = 30,
+                   constraints: Sequence[Constraint] = (), budget: int = BUDGET,
                    sampler: str = "tpe", delta: float | None = None, pcs: float = 0.95) -> None:
     """Every check of ``optimize``'s arguments, run before anything is made (an ``InputError``,
     exit status 2, names the option)."""
@@ -338,7 +341,7 @@ def optimize(
     *,
     maximize: bool | None = None,
     constraints: Sequence[Constraint] = (),
-    budget: int = 30,
+    budget: int = BUDGET,
     sampler: str = "tpe",
     candidates: int = 5,
     delta: float | None = None,
