@@ -184,12 +184,12 @@ def cmd_compare(args: argparse.Namespace, console: RichConsole) -> int:
     from twin.study.variants import check_compare, compare
 
     scenario = scenario_from(args)
-    check_compare(scenario, args.baseline, args.rank_by)
+    check_compare(scenario, args.baseline, **given(args, "rank_by"))
     executor = executor_from(args)
     total = scenario.replications * max(1, len(scenario.policies))
     out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: policies x replications", total) as update:
-        doc = compare(scenario, baseline=args.baseline, rank_by=args.rank_by,
+        doc = compare(scenario, baseline=args.baseline, **given(args, "rank_by"),
                       executor=executor, out=out, progress=update)
     from twin.report.save import save_compare
 
@@ -210,7 +210,7 @@ def cmd_sweep(args: argparse.Namespace, console: RichConsole) -> int:
     total = scenario.replications * len(grid(scenario, factors))
     out = out_folder(args, scenario.name, scenario, total)
     with progress(f"{scenario.name}: points x replications", total) as update:
-        doc, _rows = sweep(scenario, factors, rank_by=args.rank_by, executor=executor,
+        doc, _rows = sweep(scenario, factors, **given(args, "rank_by"), executor=executor,
                            out=out, progress=update)
     from twin.report.save import save_sweep
 

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "numbers; write compare.json and report.html")
     _experiment_options(p)
     p.add_argument("--baseline", help="policy the others are compared with (default: the first)")
-    p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to rank by")
+    p.add_argument("--rank-by", choices=KPIS, help="KPI to rank by (default cost_rate)")
     _kpis_option(p)
 
     p = sub.add_parser("sweep", help="one run per parameter value (grids: repeat --param/--values);"
@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenario field to vary, by dotted path (repeatable)")
     p.add_argument("--values", dest="values", action="append", default=[], metavar="V1,V2,...",
                    help="its values, comma-separated YAML (one --values per --param)")
-    p.add_argument("--rank-by", default="cost_rate", choices=KPIS, help="KPI to pick the best by")
+    p.add_argument("--rank-by", choices=KPIS,
+                   help="KPI to pick the best by (default cost_rate)")
     _kpis_option(p)
 
     p = sub.add_parser("train", help="fit a predictor on run-to-failure histories simulated by "

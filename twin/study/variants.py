@@ -41,6 +41,9 @@ from twin.study.store import (
 )
 from twin.study.summary import kpi_names, summarize
 
+RANK_BY = "cost_rate"
+"""The KPI compare and sweep rank by unless told."""
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "variant"
@@ -175,7 +178,7 @@ def _t_quantile(df: int) -> float:
 
 
 def check_compare(scenario: Scenario, baseline: str | None = None,
-                  rank_by: str = "cost_rate") -> None:
+                  rank_by: str = RANK_BY) -> None:
     """Every check of ``compare``'s arguments, run before anything is made."""
     if not scenario.policies:
         raise InputError("scenario", [(("policies",), "the scenario has no policies to compare",
@@ -191,7 +194,7 @@ def compare(
     scenario: Scenario,
     *,
     baseline: str | None = None,
-    rank_by: str = "cost_rate",
+    rank_by: str = RANK_BY,
     executor: Executor | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
@@ -300,7 +303,7 @@ def sweep(
     scenario: Scenario,
     factors: Sequence[tuple[str, Sequence[Any]]],
     *,
-    rank_by: str = "cost_rate",
+    rank_by: str = RANK_BY,
     executor: Executor | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
