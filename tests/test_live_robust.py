@@ -47,7 +47,7 @@ from twin.live.schema import (
 )
 from twin.live.twin import LiveTwin
 
-from .test_live import DEFAULT, ROOT, Running, assert_mirrors, wait_for
+from .test_live import DEFAULT, ROOT, Running, assert_mirrors, mirror_matches, wait_for
 
 if mosquitto() is None:
     if os.environ.get("CI"):
@@ -242,7 +242,9 @@ def test_a_restarted_publisher_is_a_new_session_and_the_mirror_follows_it(
         assert wait_for(lambda: twin.mirror.counts["events"] >= first.events + second.events
                         and twin.mirror.counts["restarts"] == 1, 20)
         assert second.end is not None
-        assert_mirrors(twin.mirror.state(), second.end)
+        end = second.end
+        wait_for(lambda: mirror_matches(twin.mirror.state(), end), 10)  # the machines settle
+        assert_mirrors(twin.mirror.state(), end)
         assert twin.mirror.counts["duplicates"] == 0
         notices = [n["what"] for n in twin.notices]
         print("\n" + "\n".join(notices))
