@@ -384,16 +384,8 @@ class OpcuaConnector:
 
         async def watch(ref: str, what: str, owner: str = "", name: str = "") -> None:
             node = await self._resolve(client, ref)
-            handle = len(self.items) + 1
-            self.items[handle] = (what, owner, name)
-            item = ua.MonitoredItemCreateRequest()
-            item.ItemToMonitor = ua.ReadValueId(NodeId=node.nodeid,
-                                                AttributeId=ua.AttributeIds.Value)
-            item.MonitoringMode = ua.MonitoringMode.Reporting
-            item.RequestedParameters = ua.MonitoringParameters(
-                ClientHandle=handle, SamplingInterval=0, QueueSize=QUEUE, DiscardOldest=False,
-                Filter=trigger)
-            requests.append(item)
+            requests.append(self._monitored(node.nodeid, ua.AttributeIds.Value, trigger,
+                                            (what, owner, name)))
 
         if mapping.log is not None:
             await watch(mapping.log, "log")
@@ -438,16 +430,9 @@ class OpcuaConnector:
             op.BrowsePath = [ua.QualifiedName(field, 0)]
             op.AttributeId = ua.AttributeIds.Value
             clauses.append(op)
-        handle = len(self.items) + 1
-        self.items[handle] = ("event", "", "")
-        item = ua.MonitoredItemCreateRequest()
-        item.ItemToMonitor = ua.ReadValueId(NodeId=notifier.nodeid,
-                                            AttributeId=ua.AttributeIds.EventNotifier)
-        item.MonitoringMode = ua.MonitoringMode.Reporting
-        item.RequestedParameters = ua.MonitoringParameters(
-            ClientHandle=handle, SamplingInterval=0, QueueSize=QUEUE, DiscardOldest=False,
-            Filter=ua.EventFilter(SelectClauses=clauses))
-        requests.append(item)
+        requests.append(self._monitored(notifier.nodeid, ua.AttributeIds.EventNotifier,
+                                        ua.EventFilter(SelectClauses=clauses),
+                                        ("event", "", "")))
 
     async def _read_back(self, client: Client) -> None:
         """The plant's event messages from the next expected one on (``EventLogSince``)."""
@@ -464,6 +449,20 @@ class OpcuaConnector:
                 return
 
     # -- one publish response
+    def _monitored(self, nodeid: Any, attribute: Any, filter: Any,
+                   item: tuple[str, str, str]) -> ua.MonitoredItemCreateRequest:
+        """The request to monitor ``attribute`` of ``nodeid`` (a value or an event notifier)
+        with ``filter``, its client handle standing for ``item`` (what, owner, name)."""
+        handle = len(self.items) + 1
+        self.items[handle] = item
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = ua.ReadValueId(NodeId=nodeid, AttributeId=attribute)
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = ua.MonitoringParameters(
+            ClientHandle=handle, SamplingInterval=0, QueueSize=QUEUE, DiscardOldest=False,
+            Filter=filter)
+        return request
+
     def _time(self, stamp: datetime | None) -> float | None:
         if stamp is None or self.origin is None:
             return None

@@ -60,8 +60,12 @@ class RunResult:
         return machine_table(self.replications)
 
     def timeline_table(self) -> pd.DataFrame | None:
-        """The machines' state changes, if timelines were kept (else None)."""
-        return timeline_table(self.replications)
+        """The machines' state changes, if timelines were kept (else None); built once (the
+        data files and the report both read it)."""
+        if "_timeline" not in self.__dict__:
+            self.__dict__["_timeline"] = timeline_table(self.replications)
+        table: pd.DataFrame | None = self.__dict__["_timeline"]
+        return table
 
     def inventory_table(self) -> pd.DataFrame | None:
         """Each warehouse's stock on hand and backordered over time, if kept (else None)."""
