@@ -98,7 +98,8 @@ def _clock(seconds: float) -> str:
 
 class _ProgressLines:
     """Progress for a log or a pipe: a line on stderr every ``every`` seconds (done/total,
-    elapsed, time left), from a background thread, so it comes even while one long task runs."""
+    elapsed, time left), from a background thread, so it comes even while one long task runs,
+    and a last line when the work ends, so a log always says how far it got."""
 
     def __init__(self, label: str, total: int, every: float) -> None:
         self.label, self.total, self.every = label, total, every
@@ -134,6 +135,7 @@ class _ProgressLines:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
+        print(self.line(), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
