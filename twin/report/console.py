@@ -99,7 +99,7 @@ def _clock(seconds: float) -> str:
 class _ProgressLines:
     """Progress for a log or a pipe: a line on stderr every ``every`` seconds (done/total,
     elapsed, time left), from a background thread, so it comes even while one long task runs,
-    and a last line when the work ends, so a log always says how far it got."""
+    and a last line when the work is done, so a log always says how far it got."""
 
     def __init__(self, label: str, total: int, every: float) -> None:
         self.label, self.total, self.every = label, total, every
@@ -132,10 +132,11 @@ class _ProgressLines:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
-        print(self.line(), file=sys.stderr, flush=True)
+        if kind is None:  # a failure says why itself
+            print(self.line(), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -328,7 +329,7 @@ def summary_tables(summary: Summary | dict[str, Any]) -> list[RichTable]:
         stat = s.kpis[name]
         label = f"{name} ({units[name]})" if units.get(name) else name
         table.add_row(label, *_fmt(stat))
-    tables = [table, *supply_tables(s), *node_tables(s)]
+    tables = [table, *supply_tables(s), *node_tables(s), *fleet_tables(s)]
     if not s.machines:
         return tables
     machines = Table(title="machines: fractions of time, counts per replication (means)")
@@ -407,6 +408,28 @@ def node_tables(summary: Summary) -> list[RichTable]:
             table.add_row(name, *(_number(m, _digits(m)) for m in means))
         tables.append(table)
     return tables
+
+
+FLEET_COLUMNS = {"vehicles": "vehicles", "carried": "carried", "utilization": "utilization",
+                 "loaded": "loaded", "empty": "empty", "idle": "idle", "charging": "charging",
+                 "down": "down", "wait": "wait ({unit})", "waiting": "waiting"}
+"""The columns of the fleets' table: field and header."""
+
+
+def fleet_tables(summary: Summary) -> list[RichTable]:
+    """The fleets of vehicles, one row each with the means over replications (none without
+    vehicles): how many, parts carried, the shares of vehicle time, the wait for a vehicle and
+    the calls waiting."""
+    if not summary.fleets:
+        return []
+    table = Table(title="fleets (means over replications; shares of vehicle time)")
+    table.add_column("fleet")
+    for header in FLEET_COLUMNS.values():
+        table.add_column(header.format(unit=summary.time_unit), justify="right")
+    for name, stats in summary.fleets.items():
+        means = [stats[f].mean for f in FLEET_COLUMNS]
+        table.add_row(name, *(_number(m, _digits(m)) for m in means))
+    return [table]
 
 
 def print_warnings(summary: dict[str, Any]) -> None:
