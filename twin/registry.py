@@ -44,6 +44,8 @@ QUALITY_POLICIES = "twin.quality_policies"
 DISTRIBUTIONS = "twin.distributions"
 PREDICTORS = "twin.predictors"
 DISPATCHING = "twin.dispatching"
+VEHICLE_DISPATCHING = "twin.vehicle_dispatching"
+TRANSPORT = "twin.transport"
 OWN = "twin"
 """The distribution whose entry points come before any other's."""
 

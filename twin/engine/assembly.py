@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
+from twin.engine.flow import Channel, InfiniteSupply, Level, LogsItself, Part, Sink
 from twin.records import events as ev
 
 
@@ -188,7 +188,7 @@ class BatchInbox:
 Destination = Channel | Sink
 
 
-class Split:
+class Split(LogsItself):
     """Where a disassembly puts a finished part: ``count`` parts into each destination."""
 
     __slots__ = ("env", "name", "targets", "admit", "log", "left")
@@ -242,5 +242,5 @@ class Split:
             self._arrive(dest, child)
 
     def _arrive(self, dest: Any, part: Part) -> None:
-        if self.log is not None and not isinstance(dest, Sink):
+        if self.log is not None and not isinstance(dest, LogsItself):
             self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)

@@ -19,6 +19,7 @@ from twin.engine.flow import Channel, Level, Sink
 from twin.engine.rng import Streams
 from twin.engine.stations import Destination, Machine, Releaser, router
 from twin.engine.warmup import Warmup
+from twin.registry import TRANSPORT, Registry
 
 if TYPE_CHECKING:
     from twin.engine.calendar import Calendar
@@ -45,6 +46,19 @@ class Extension(Protocol):
 
     def measure(self, span: float, end: float) -> dict[str, Any] | None:
         """Its statistics over the window of length ``span`` ending at ``end``."""
+
+
+class Transport(Extension, Protocol):
+    """A transport system (``twin.transport``): made with the build context, it gives the
+    destination a sender puts a part into for a fleet to carry to ``dest``."""
+
+    def pickup(self, fleet: str, sender: str, target: str, dest: Destination) -> Destination:
+        """Where ``sender`` puts a part for fleet ``fleet`` to carry to ``target`` (``dest``)."""
+
+
+TRANSPORT_SYSTEMS: Registry[Callable[[BuildContext], Transport]] = Registry(
+    TRANSPORT, "transport system")
+"""Transport systems by name; twin's own vehicles are ``vehicles`` (``twin.handling``)."""
 
 
 @dataclass
@@ -127,8 +141,19 @@ class BuildContext:
         return self.graph.nodes[name]["spec"]
 
     def destination(self, sender: str, target: str) -> Destination:
-        """Where ``sender`` puts a part bound for ``target``."""
-        return self.kinds[target].receiver(self, target, sender)
+        """Where ``sender`` puts a part bound for ``target``: the target's receiver, or, along
+        an edge a fleet serves (``by``), a pick-up point of that fleet's vehicles."""
+        dest = self.kinds[target].receiver(self, target, sender)
+        by = self.graph.adj[sender].get(target, {}).get("by")
+        if by is not None:
+            dest = self.transport().pickup(by, sender, target, dest)
+        return dest
+
+    def transport(self) -> Transport:
+        """The plant's vehicles (``scenario.transport``), made on first call by the transport
+        system registered as ``vehicles`` under ``twin.transport``."""
+        return self.extension("transport",
+                              lambda: TRANSPORT_SYSTEMS.load("vehicles")(self))
 
     def targets(self, name: str, when: str | None = None) -> list[str]:
         """The successors of ``name`` along its ordinary edges (or those marked ``when``)."""

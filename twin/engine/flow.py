@@ -85,7 +85,8 @@ class Level:
 class Channel:
     """FIFO of parts with ``capacity`` places (``math.inf``: unbounded; 0: direct hand-over)."""
 
-    __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level", "watchers")
+    __slots__ = ("env", "name", "capacity", "items", "getters", "putters", "level", "watchers",
+                 "leavers")
 
     def __init__(self, env: simpy.Environment, name: str, capacity: float,
                  warmup: Warmup) -> None:
@@ -99,6 +100,12 @@ class Channel:
         self.watchers: list[Any] = []
         """Called with each part that comes to wait here (assemblies and batch machines that
         start only when enough are waiting)."""
+        self.leavers: list[Any] = []
+        """Called when a place frees up (vehicles that bring parts only where there is room)."""
+
+    def room(self) -> float:
+        """Places free now: empty places, or, with none, machines waiting for a part."""
+        return self.capacity - len(self.items) - len(self.putters) + len(self.getters)
 
     def waiting(self) -> int:
         """Parts waiting: in the channel and in front of it."""
@@ -128,6 +135,8 @@ class Channel:
                         event.succeed()
                 else:
                     self.level.add(-1)
+                    if self.leavers:
+                        self._left()
                 return part
         for j, (event, part) in enumerate(self.putters):
             if part.product == product:
@@ -150,6 +159,10 @@ class Channel:
         for watcher in self.watchers:
             watcher(part)
 
+    def _left(self) -> None:
+        for leaver in self.leavers:
+            leaver()
+
     # -- taking parts out
     def try_get(self) -> Part | None:
         """A part now, or None (costs no event)."""
@@ -166,6 +179,8 @@ class Channel:
                     event.succeed()
             else:
                 self.level.add(-1)
+                if self.leavers:
+                    self._left()
             return part
         putters = self.putters
         if putters:  # capacity 0: take straight from a blocked machine or a source's backlog
@@ -181,6 +196,8 @@ class Channel:
         """An event whose value is the next part (call after ``try_get`` found none)."""
         event = self.env.event()
         self.getters.append(event)
+        if self.leavers:
+            self._left()
         return event
 
     # -- putting parts in
@@ -238,7 +255,15 @@ class InfiniteSupply:
         raise RuntimeError("an infinite supply never runs out")
 
 
-class Sink:
+class LogsItself:
+    """A destination that writes a part's own events when it takes the part (a sink logs
+    ``ship`` or ``scrap``, a split its parts' arrivals, a vehicle's pick-up ``load``), so the
+    sender logs no ``arrive`` for it."""
+
+    __slots__ = ()
+
+
+class Sink(LogsItself):
     """Absorbs parts and counts them: good parts shipped (``count``), defective parts shipped
     (``escaped``), parts scrapped (a scrap sink); and their lead times."""
 

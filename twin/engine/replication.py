@@ -17,7 +17,7 @@ from twin.engine.context import BuildContext
 from twin.engine.costs import period_costs
 from twin.engine.crew import Crew
 from twin.engine.events import EventLog, EventSink, ParquetEvents
-from twin.engine.flow import Level
+from twin.engine.flow import Level, LogsItself
 from twin.engine.kinds import node_kinds
 from twin.engine.loop import Recorder
 from twin.engine.options import RunOptions
@@ -70,6 +70,8 @@ class ReplicationResult:
     """Per warehouse: mean on hand and backordered in each of equal periods of the window."""
     nodes: dict[str, dict[str, float]] = field(default_factory=dict)
     """Statistics of the nodes of plug-in kinds, by node name."""
+    fleets: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Statistics of each fleet of vehicles (``twin.handling.transport``)."""
     learning: dict[str, Any] = field(default_factory=dict)
     """A predictive policy's cost rate per period, and its online learning (``twin.ml.online``)."""
     products: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -88,7 +90,7 @@ class ReplicationResult:
     """Per operator pool: its utilization, the tasks it did, each operator's utilization."""
 
 
-SECTIONS = ("warehouses", "customers", "suppliers", "inventory", "profiles")
+SECTIONS = ("warehouses", "customers", "suppliers", "inventory", "profiles", "fleets")
 """The result's sections a plant-wide extension may fill (``BuildContext.extension``)."""
 
 
@@ -406,10 +408,12 @@ def _ideal(spec: Any) -> float:
 def find_deadlock(model: BuildContext) -> tuple[float, list[str]] | None:
     """Machines blocked at the end whose parts can never move: each waits for room in a channel
     that only other such machines could empty (a loop of full buffers, say). A machine waiting on
-    a plug-in node (a conveyor) is not counted: that node moves its parts itself."""
+    a plug-in node (a conveyor) or for a vehicle is not counted: they move the parts
+    themselves."""
     moving = {id(node) for node in model.nodes.values()}
     stuck = {m for m in model.machines.values()
-             if m.clock.state == BLOCKED and id(m.waiting_on) not in moving}
+             if m.clock.state == BLOCKED and id(m.waiting_on) not in moving
+             and not isinstance(m.waiting_on, LogsItself)}  # a vehicle comes for its part
     consumers: dict[int, list[Machine]] = {}
     for m in model.machines.values():
         for inbox in m.inbox.channels() if hasattr(m.inbox, "channels") else [m.inbox]:

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from twin.engine.calendar import Calendar
     from twin.engine.operators import OperatorPool
 
-from twin.engine.assembly import Load, Split
+from twin.engine.assembly import Load
 from twin.engine.calendar import watch
-from twin.engine.flow import Channel, InfiniteSupply, Level, Part, Sink
+from twin.engine.flow import Channel, InfiniteSupply, Level, LogsItself, Part, Sink
 from twin.engine.inspection import Inspecting, Quality
 from twin.engine.states import (
     BLOCKED,
@@ -193,7 +193,7 @@ def timed_source(env: simpy.Environment, name: str, interarrival: Draw, release:
         dest = route()
         part = release(name)
         dest.offer(part)
-        if log is not None:
+        if log is not None and not isinstance(dest, LogsItself):
             log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
@@ -207,7 +207,7 @@ def infinite_source(env: simpy.Environment, name: str, release: Releaser,
         if not dest.try_put(part):
             yield dest.put(part)
         release.admit(part, name)
-        if log is not None:
+        if log is not None and not isinstance(dest, LogsItself):
             log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
 
@@ -523,7 +523,7 @@ class Machine(Timed, Inspecting):
                 yield from self._wait(dest.put(part), BLOCKED)
                 if log is not None:
                     log(env.now, name, ev.UNBLOCKED, part)
-            if log is not None and not isinstance(dest, (Sink, Split)):
+            if log is not None and not isinstance(dest, LogsItself):
                 log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
             self.holding = None
 
@@ -539,7 +539,7 @@ class Machine(Timed, Inspecting):
                 self.clock.set(BLOCKED)
                 self.waiting_on = dest
                 yield from self._wait(dest.put(part), BLOCKED)
-            if self.log is not None and not isinstance(dest, (Sink, Split)):
+            if self.log is not None and not isinstance(dest, LogsItself):
                 self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
         self.holding = None
 
@@ -558,7 +558,7 @@ class Machine(Timed, Inspecting):
         for part in batch:
             if not dest.try_put(part):
                 yield dest.put(part)
-            if self.log is not None and not isinstance(dest, Sink):
+            if self.log is not None and not isinstance(dest, LogsItself):
                 self.log(self.env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
 
     def _hand_over(self, part: Part) -> Process:

@@ -25,7 +25,7 @@ from typing import Any
 
 import simpy
 
-from twin.engine.flow import Level, Part, Sink
+from twin.engine.flow import Level, LogsItself, Part
 from twin.engine.warmup import Warmup
 from twin.language.nodes import ConveyorNode
 from twin.records import events as ev
@@ -196,7 +196,7 @@ class Conveyor:
                 self._stop()
                 yield dest.put(part)
                 self._restart()
-            if self.log is not None and not isinstance(dest, Sink):
+            if self.log is not None and not isinstance(dest, LogsItself):
                 self.log(env.now, getattr(dest, "name", ""), ev.ARRIVE, part)
             self.riding.popleft()
             self.load.add(-1)

@@ -24,6 +24,7 @@ from twin.language.overrides import apply_override
 from twin.language.products import product_problems, read_orders
 from twin.language.resources import resource_problems
 from twin.language.schema import Scenario
+from twin.language.transport import transport_problems
 from twin.language.yamlio import line_of, load_yaml
 from twin.registry import DISPATCHING as DISPATCHING_GROUP
 from twin.registry import Registry, did_you_mean
@@ -80,6 +81,7 @@ def scenario_from_data(
                                   validation_problems(exc, data, lines)]) from None
     scenario._folder = folder
     problems = check_plant(scenario)
+    problems += transport_problems(scenario)
     problems += _dispatching_problems(scenario)
     if scenario.products and not problems:  # routes are read on a sound graph
         problems += product_problems(scenario)

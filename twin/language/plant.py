@@ -41,6 +41,8 @@ def plant_graph(scenario: Scenario) -> nx.DiGraph:
         graph.add_edge(edge.source, edge.target, p=edge.p, spec=edge)
     for edge in scenario.plant.edges:
         graph.edges[edge.source, edge.target]["when"] = edge.when
+        if edge.by is not None:
+            graph.edges[edge.source, edge.target]["by"] = edge.by
     for node in graph:
         out = [e for e in graph.out_edges(node, data=True) if e[2]["when"] is None]
         if len(out) == 1 and out[0][2]["p"] is None:
@@ -132,7 +134,7 @@ def check_plant(scenario: Scenario) -> list[tuple[Loc, str]]:
         elif pair[0] == "buffer" and pair[1] != "machine":
             problems.append((loc, f"buffer {edge.source!r} feeds {pair[1]} {edge.target!r}: "
                                   "buffers feed machines only"))
-        elif pair[0] == "source" and pair[1] == "sink":
+        elif pair[0] == "source" and pair[1] == "sink" and edge.by is None:
             problems.append((loc, f"source {edge.source!r} feeds sink {edge.target!r} directly"))
         elif (pair[0] == "source" and pair[1] == "buffer"
               and nodes[edge.source].interarrival is None  # type: ignore[union-attr]

@@ -69,6 +69,7 @@ from twin.language.policies import (
 )
 from twin.language.products import OrderList, Product
 from twin.language.resources import OperatorPool
+from twin.language.transport import Transport
 from twin.registry import NODE_KINDS, POLICIES, QUALITY_POLICIES, Registry
 
 SUPPLY_KINDS = ("supplier", "warehouse", "customer")
@@ -149,6 +150,8 @@ class _EdgeModel(Frozen):
     with this source."""
     cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     """Per shipment."""
+    by: Annotated[str, Field(min_length=1)] | None = None
+    """The fleet of ``transport`` whose vehicles carry the parts along this edge."""
 
 
 Edge = Annotated[_EdgeModel, BeforeValidator(_edge_form)]
@@ -289,6 +292,8 @@ class Scenario(Frozen):
     """Named calendars machines and operator pools refer to (per area, say)."""
     operators: dict[str, OperatorPool] = Field(default_factory=dict)
     """Labour pools by name."""
+    transport: Transport | None = None
+    """Vehicles carrying parts along the edges that name their fleet (``by``)."""
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named sets of overrides (dotted path to value, applied like ``--set``), for ``twin
     compare``."""

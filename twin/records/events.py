@@ -15,6 +15,9 @@ for a machine's own events), ``product`` and ``order`` are null where the plant 
 | pm_start, pm_end | machine | preventive maintenance called; done (renewed) |
 | setup_start, setup_end | machine | a changeover |
 | ship, scrap | sink or warehouse | the part leaves the line: shipped (to stock) or scrapped |
+| load | the sender of a part a vehicle carries | the vehicle starts loading the part |
+| travel | the same | the vehicle leaves with the part |
+| unload | the node the part goes to | the vehicle arrives there and starts unloading |
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ SETUP_START = "setup_start"
 SETUP_END = "setup_end"
 SHIP = "ship"
 SCRAP = "scrap"
+LOAD = "load"
+TRAVEL = "travel"
+UNLOAD = "unload"
 
 EVENTS = (RELEASE, ARRIVE, START, FINISH, BLOCKED, UNBLOCKED, FAIL, REPAIR_START, REPAIR_END,
-          PM_START, PM_END, SETUP_START, SETUP_END, SHIP, SCRAP)
+          PM_START, PM_END, SETUP_START, SETUP_END, SHIP, SCRAP, LOAD, TRAVEL, UNLOAD)
 """Every event name, in the order of the table above."""
 STOPS = (FAIL, REPAIR_START, PM_START)
 """The events that stop a machine's work (and its wear)."""

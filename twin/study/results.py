@@ -115,6 +115,8 @@ class Summary(_Header):
     failure_modes: Table | None = None
     energy: Table | None = None
     operators: Table | None = None
+    fleets: Table | None = None
+    """Per fleet of vehicles: the shares of vehicle time by state, parts carried, waits."""
     products: Table | None = None
     buckets: Buckets | None = None
 

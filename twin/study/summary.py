@@ -62,7 +62,7 @@ def summarize(scenario: Scenario, results: Sequence[ReplicationResult]) -> dict[
         **({section: {name: {s: statistic([getattr(r, section)[name][s] for r in results],
                                           bounds=(0.0, None)) for s in stats}
                          for name, stats in getattr(first, section).items()}
-            for section in ("failure_modes", "energy", "operators")
+            for section in ("failure_modes", "energy", "operators", "fleets")
             if getattr(first, section)}),
         **({"products": {name: {s: statistic([r.products[name][s] for r in results],
                                              bounds=(0.0, None)) for s in stats}
