@@ -100,13 +100,18 @@ def with_rule(scenario: Scenario, rule: str) -> Scenario:
 
 def deterministic(scenario: Scenario, failures: bool = False) -> Scenario:
     """The scenario with every distribution at its mean (a constant) and, unless
-    ``failures``, no machine failing: the plan's plant."""
+    ``failures``, no machine or vehicle failing: the plan's plant."""
     plain = _means(scenario)
     if failures:
         return plain
     nodes = {name: _unfailing(spec) if spec.kind == "machine" else spec
              for name, spec in plain.plant.nodes.items()}
-    return _copy(plain, plant=plain.plant.model_copy(update={"nodes": nodes}))
+    update: dict[str, Any] = {"plant": plain.plant.model_copy(update={"nodes": nodes})}
+    if plain.transport is not None:  # nor any vehicle
+        fleets = {name: fleet.model_copy(update={"failures": None})
+                  for name, fleet in plain.transport.fleets.items()}
+        update["transport"] = plain.transport.model_copy(update={"fleets": fleets})
+    return _copy(plain, **update)
 
 
 NEVER = Constant(value=1e30)
