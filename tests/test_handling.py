@@ -276,3 +276,19 @@ def test_the_conveyor_line_scenario_runs_and_reports_its_conveyors(tmp_path: Pat
         started = events[(events.node == station) & (events.event == "start")]
         assert len(onto) >= len(off) >= len(started) > 0  # handed over, then taken in
         assert set(started.part) <= set(off.part) <= set(onto.part)
+
+
+def test_the_conveyor_load_kpi_is_the_parts_riding_every_conveyor() -> None:
+    """Two conveyors in a line: the plant's conveyor_load is the sum of their mean loads, and
+    each is its throughput times its mean ride (Little)."""
+    result = run(line({"raw": {"kind": "source", "interarrival": {"dist": "exponential",
+                                                                   "mean": 1.0}},
+                       "C1": conveyor(length=4, speed=2, spacing=0.5),
+                       "M1": machine(mean=0.5),
+                       "C2": conveyor(length=9, speed=3, capacity=6, accumulating=False),
+                       "done": {"kind": "sink"}}, horizon=20000, warmup=500))
+    loads = [result.nodes[c]["load"] for c in ("C1", "C2")]
+    assert result.kpis["conveyor_load"] == pytest.approx(sum(loads), rel=1e-12)
+    for c in ("C1", "C2"):
+        stats = result.nodes[c]
+        assert stats["load"] == pytest.approx(stats["throughput"] * stats["ride_time"], rel=0.01)

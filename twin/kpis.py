@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Better = Literal["higher", "lower"]
-Scope = Literal["line", "supply", "orders", "energy", "transport"]
+Scope = Literal["line", "supply", "orders", "energy", "handling"]
 Show = Literal["line", "always", "defined", "nonzero", "quality", "revenue"]
 """When a KPI earns a column in the headline tables: where the plant has a line, always, where it
 is defined (not null), where its mean is above 0, where parts can be bad, where there is
@@ -114,10 +114,12 @@ KPI_TABLE: tuple[Kpi, ...] = (
          "time at which the last order of a finite order list completes"),
     _kpi("energy_per_part", "Energy per part", "kWh/part", "lower", _NONNEGATIVE, "energy", 21,
          "defined", "kWh the powered machines drew per good part out of the line"),
-    _kpi("vehicle_utilization", "Vehicle utilization", "", "lower", _FRACTION, "transport", 22,
+    _kpi("conveyor_load", "Conveyor load", "parts", "lower", _NONNEGATIVE, "handling", 22,
+         "always", "time-average parts riding the conveyors (all of them)"),
+    _kpi("vehicle_utilization", "Vehicle utilization", "", "lower", _FRACTION, "handling", 23,
          "always", "share of the vehicles' time driving, loading, unloading or holding a part "
          "(all fleets)"),
-    _kpi("vehicle_wait", "Wait for a vehicle", "{unit}", "lower", _NONNEGATIVE, "transport", 23,
+    _kpi("vehicle_wait", "Wait for a vehicle", "{unit}", "lower", _NONNEGATIVE, "handling", 24,
          "always", "mean time from a part's call for a vehicle to the start of its loading"),
 )
 
