@@ -27,6 +27,21 @@ STATE_LABELS = {"working": "working", "blocked": "blocked", "starved": "starved"
                 "setup": "setup", "waiting_operator": "waiting for an operator",
                 "off": "off (calendar)"}
 
+VEHICLE_STATES = ("loaded", "empty", "handling", "blocked", "idle", "charging", "down")
+"""A vehicle's states (``twin.handling.transport.STATES``), in the order the charts stack them."""
+VEHICLE_COLORS = {"loaded": "#00796b", "empty": "#80cbc4", "handling": "#3f51b5",
+                  "blocked": "#f4a261", "idle": "#cfd8dc", "charging": "#fdd835",
+                  "down": "#8b0000"}
+"""The colours of a fleet's time by state (the run report's chart, the plant drawing's box)."""
+VEHICLE_LABELS = {"loaded": "vehicles: loaded", "empty": "vehicles: driving empty",
+                  "handling": "vehicles: loading or unloading",
+                  "blocked": "vehicles: waiting, loaded, for room",
+                  "idle": "vehicles: idle", "charging": "vehicles: charging",
+                  "down": "vehicles: failed"}
+CONVEYOR_COLORS = {"moving": "#607d8b", "stopped": "#e57373"}
+"""A conveyor's time moving and with its head part stopped at the end."""
+CONVEYOR_LABELS = {"moving": "conveyor: moving", "stopped": "conveyor: head part stopped"}
+
 SIZES = {"buffer": (76.0, 44.0), "source": (92.0, 44.0), "sink": (92.0, 44.0),
          "customer": (104.0, 50.0), "supplier": (112.0, 58.0)}
 """Width and height of each shape; the others are ``NODE_W`` by ``NODE_H``."""
