@@ -1,0 +1,100 @@
+"""Material handling in the drawings and the run report: edges a fleet serves drawn dashed and
+labelled with the fleet, the fleets listed under the plant (with their utilization and wait
+after a run), conveyors drawn as belts with their length and speed (and their load and stops
+after a run), the time-by-state chart with a bar per fleet and per conveyor, and the report's
+vehicles table."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from twin.cli import main
+from twin.view.sketch import sketch_of_data
+
+ROOT = Path(__file__).resolve().parents[1]
+SVG = "{http://www.w3.org/2000/svg}"
+AGV = ROOT / "scenarios" / "agv-cell.yaml"
+CONVEYORS = ROOT / "scenarios" / "conveyor-line.yaml"
+
+
+def groups(root: ET.Element, attribute: str) -> dict[str, ET.Element]:
+    return {g.get(attribute, ""): g for g in root.iter(f"{SVG}g") if g.get(attribute)}
+
+
+def test_show_draws_fleet_edges_dashed_and_labelled_and_lists_the_fleets(
+        tmp_path: Path) -> None:
+    out = tmp_path / "plant.svg"
+    assert main(["show", str(AGV), "--out", str(out)]) == 0
+    root = ET.fromstring(out.read_text())
+    edges = groups(root, "data-edge")
+    carried = {k for k, g in edges.items() if "by" in g.get("class", "").split()}
+    assert carried == {"dock->B_mill", "mill->B_wash", "wash->ship"}
+    for key in carried:
+        labels = [t.text for t in edges[key].iter(f"{SVG}text") if t.get("class") == "fleet"]
+        assert labels == ["agv"]
+        assert edges[key].findtext(f"{SVG}title", "").endswith("by agv")
+    assert "by" not in edges["B_mill->mill"].get("class", "").split()
+    box = [g for g in root.iter(f"{SVG}g") if g.get("class") == "fleets"]
+    assert len(box) == 1
+    fleet = groups(box[0], "data-fleet")["agv"]
+    text = " ".join(t.text or "" for t in fleet.iter(f"{SVG}text"))
+    assert "1 vehicle, speed 50, load 0.3, unload 0.3, home dock" in text
+    # the box lies within the drawing
+    height = float(root.get("height", "0"))
+    y = float(re.search(r"translate\([\d.]+,([\d.]+)\)", box[0].get("transform", "")).group(1))
+    assert 0 < y < height
+
+
+def test_show_draws_conveyors_as_belts_with_length_and_speed(tmp_path: Path) -> None:
+    out = tmp_path / "plant.svg"
+    assert main(["show", str(CONVEYORS), "--out", str(out)]) == 0
+    nodes = groups(ET.fromstring(out.read_text()), "data-node")
+    for name, detail in (("roller", "12 long, speed 6"),
+                         ("belt", "6 long, speed 3, stops when blocked")):
+        g = nodes[name]
+        assert "shape-conveyor" in g.get("class", "").split()
+        assert len([c for c in g.iter(f"{SVG}circle") if c.get("class") == "roller"]) == 2
+        assert detail in [t.text for t in g.iter(f"{SVG}text")]
+
+
+def test_a_scenario_that_does_not_validate_still_draws_its_fleets() -> None:
+    from twin.language.yamlio import load_yaml
+
+    data = load_yaml(AGV)[0]
+    data["transport"]["fleets"]["agv"]["speed"] = -1  # invalid, drawn all the same
+    sketch = sketch_of_data(data)
+    assert sketch is not None
+    assert sketch.fleets["agv"].size == 1
+    assert {e.key for e in sketch.edges if e.by == "agv"} == {"dock->B_mill", "mill->B_wash",
+                                                            "wash->ship"}
+
+
+@pytest.fixture(scope="module")
+def agv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("agv")
+    assert main(["run", str(AGV), "--out", str(out), "--no-sensors", "--replications", "2",
+                 "--horizon", "2000", "--workers", "1", "--replay-window", "500:700"]) == 0
+    return out
+
+
+def test_run_report_shows_fleets_in_the_drawing_chart_and_table(agv_run: Path) -> None:
+    text = (agv_run / "report.html").read_text()
+    summary = json.loads((agv_run / "summary.json").read_text())
+    agv = summary["fleets"]["agv"]
+    svg = text[text.index('<svg id="plant-diagram"'):]
+    svg = svg[:svg.index("</svg>") + 6]
+    fleet = groups(ET.fromstring(svg), "data-fleet")["agv"]
+    line = " ".join(t.text or "" for t in fleet.iter(f"{SVG}text"))
+    assert f"utilization {agv['utilization']['mean']:.0%}" in line
+    assert "mean wait" in line
+    states = [r.get("data-state") for r in fleet.iter(f"{SVG}rect") if r.get("data-state")]
+    assert states and set(states) <= {"loaded", "empty", "handling", "blocked", "idle",
+                                      "charging", "down"}
+    assert "<h2>Time by state</h2>" in text and "agv (fleet)" in text
+    assert "vehicles: loaded" in text and "vehicles: charging" in text
+    assert "<h2>Vehicles</h2>" in text
