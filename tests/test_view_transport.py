@@ -1,8 +1,9 @@
 """Material handling in the drawings and the run report: edges a fleet serves drawn dashed and
 labelled with the fleet, the fleets listed under the plant (with their utilization and wait
 after a run), conveyors drawn as belts with their length and speed (and their load and stops
-after a run), the time-by-state chart with a bar per fleet and per conveyor, and the report's
-vehicles table."""
+after a run), the time-by-state chart with a bar per fleet and per conveyor, the report's
+vehicles table, and the replay moving a carried part along its edge from ``travel`` to
+``unload``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from twin.cli import main
-from twin.view.sketch import sketch_of_data
+from twin.language.loading import load_scenario
+from twin.view.replay import _part_moves, replay_data
+from twin.view.sketch import sketch_of, sketch_of_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -98,3 +102,40 @@ def test_run_report_shows_fleets_in_the_drawing_chart_and_table(agv_run: Path) -
     assert "<h2>Time by state</h2>" in text and "agv (fleet)" in text
     assert "vehicles: loaded" in text and "vehicles: charging" in text
     assert "<h2>Vehicles</h2>" in text
+
+
+def test_replay_moves_a_carried_part_from_travel_to_unload(agv_run: Path) -> None:
+    scenario = load_scenario(agv_run / "scenario.yaml")
+    sketch = sketch_of(scenario)
+    events = pd.read_parquet(agv_run / "events.parquet")
+    first = events[events["replication"] == 0]
+    _, times, edges, durations = _part_moves(sketch, first, 2000.0)
+    assert times == sorted(times)
+    keys = [e.key for e in sketch.edges]
+    carried = {"dock->B_mill": 20 + 10, "mill->B_wash": 4 + 10 + 20, "wash->ship": 20}
+    took_by: dict[str, list[float]] = {}
+    for edge, took in zip(edges, durations, strict=True):
+        if keys[edge] in carried:
+            took_by.setdefault(keys[edge], []).append(took)
+        else:
+            assert took == 0.0
+    # the aisles' shortest way at speed 50, longer only where the vehicle failed on the way
+    assert set(took_by) == set(carried)
+    for key, took in took_by.items():
+        assert min(took) == pytest.approx(carried[key] / 50, rel=1e-9)
+        assert pd.Series(took).median() == pytest.approx(carried[key] / 50, rel=1e-9)
+    def trips(event: str) -> pd.Series:  # a part's k-th trip (a part rides up to three)
+        rows = first[first["event"] == event]
+        return rows.set_index(["part", rows.groupby("part").cumcount()])["time"]
+
+    both = pd.DataFrame({"travel": trips("travel"), "unload": trips("unload")}).dropna()
+    # every trip but one the vehicle was still unloading at the end
+    trip = both["unload"] - both["travel"]
+    handed = both[both["unload"] < float(first["time"].max()) - 0.3].index
+    assert sorted(d for d in durations if d > 0) == pytest.approx(
+        sorted(trip.loc[handed].tolist()), rel=1e-9)
+    replay = replay_data(sketch, pd.read_parquet(agv_run / "timeline.parquet"), events,
+                         500.0, 700.0, "min")
+    moves = replay.data["moves"]
+    assert len(moves) == 3 and len(moves[2]) == len(moves[0])
+    assert replay.data["longest"] >= max(moves[2])
