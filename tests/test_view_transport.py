@@ -139,3 +139,34 @@ def test_replay_moves_a_carried_part_from_travel_to_unload(agv_run: Path) -> Non
     moves = replay.data["moves"]
     assert len(moves) == 3 and len(moves[2]) == len(moves[0])
     assert replay.data["longest"] >= max(moves[2])
+
+
+def test_run_report_charts_each_conveyor_moving_and_stopped(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(CONVEYORS), "--out", str(out), "--no-sensors", "--replications",
+                 "2", "--horizon", "3000", "--workers", "1"]) == 0
+    text = (out / "report.html").read_text()
+    assert "<h2>Time by state</h2>" in text
+    for name in ("roller (conveyor)", "belt (conveyor)", "conveyor: head part stopped",
+                 "conveyor: load (share of places)"):
+        assert name in text, name
+    svg = text[text.index('<svg id="plant-diagram"'):]
+    nodes = groups(ET.fromstring(svg[:svg.index("</svg>") + 6]), "data-node")
+    stopped = json.loads((out / "summary.json").read_text())["nodes"]["roller"]["stopped"]
+    values = [t.text or "" for t in nodes["roller"].iter(f"{SVG}text")]
+    assert any(f"stopped {stopped['mean']:.0%}" in v for v in values), values
+
+
+def test_compare_and_sweep_reports_with_a_fleet(tmp_path: Path) -> None:
+    scenario = tmp_path / "agv.yaml"
+    scenario.write_text(AGV.read_text().replace("../docs/", str(ROOT / "docs") + "/")
+                        + "policies:\n  one: {}\n  two: {transport.fleets.agv.size: 2}\n")
+    common = ["--replications", "2", "--horizon", "1500", "--workers", "1"]
+    assert main(["compare", str(scenario), "--out", str(tmp_path / "c"), *common]) == 0
+    text = (tmp_path / "c" / "report.html").read_text()
+    assert "Time by state: one" in text and "Time by state: two" in text
+    assert "agv (fleet)" in text
+    assert main(["sweep", str(AGV), "--param", "transport.fleets.agv.size", "--values", "1,2",
+                 "--out", str(tmp_path / "s"), *common]) == 0
+    text = (tmp_path / "s" / "report.html").read_text()
+    assert "Vehicle utilization" in text
