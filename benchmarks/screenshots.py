@@ -1,6 +1,6 @@
-"""Screenshots of the plant drawings, for a person to look at: for the default, supply-chain and
-assembly scenarios, ``twin show``'s drawing, the run report's coloured plant and its replay
-(part way through), as PNG files, with each page's size.
+"""Screenshots of the plant drawings, for a person to look at: for the default, supply-chain,
+assembly, agv-cell and conveyor-line scenarios, ``twin show``'s drawing, the run report's
+coloured plant and its replay (part way through), as PNG files, with each page's size.
 
     python benchmarks/screenshots.py [--out screenshots] [--horizon 5000]
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("default", "supply-chain", "assembly")
+SCENARIOS = ("default", "supply-chain", "assembly", "agv-cell", "conveyor-line")
 
 
 def browser() -> Any:

@@ -77,6 +77,11 @@ QUOTED = (
            "twin sweep scenarios/conveyor-line.yaml --param plant.nodes.belt.accumulating "
            "--values false,true --rank-by lead_time --kpis throughput,lead_time,wip "
            "--out results/conveyor-sweep", 1e-3, quick=False),
+    Output("sweep-agv-fleet",
+           "twin sweep scenarios/agv-cell.yaml --param transport.fleets.agv.size "
+           "--values 1,2,3,4 --rank-by profit_rate "
+           "--kpis throughput,lead_time,vehicle_utilization,vehicle_wait,cost_rate "
+           "--out results/agv-sweep", 1e-3, quick=False),
 )
 """Every output the docs quote."""
 

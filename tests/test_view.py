@@ -152,7 +152,7 @@ def test_buffer_contents_rebuilt_from_the_event_log_equal_the_engines_statistics
     events = pd.read_parquet(default_run / "events.parquet")
     warmup, horizon = summary["warmup"], summary["horizon"]
     for rep in (0, 1):
-        changes, moves_t, moves_e = _part_moves(
+        changes, moves_t, moves_e, _ = _part_moves(
             sketch, events[events["replication"] == rep], horizon)
         assert len(moves_t) == len(moves_e) > 1000
         assert moves_t == sorted(moves_t)

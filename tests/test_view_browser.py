@@ -92,7 +92,7 @@ def test_replay_colours_at_sampled_times_equal_the_timeline(browser: Any,
     first = timeline[timeline["replication"] == 0]
     events = pd.read_parquet(out / "events.parquet")
     sketch = sketch_of(load_scenario(out / "scenario.yaml"))
-    buffers, _, _ = _part_moves(sketch, events[events["replication"] == 0], 4000.0)
+    buffers, _, _, _ = _part_moves(sketch, events[events["replication"] == 0], 4000.0)
     start, end = (float(browser.execute_script(
         f"return document.getElementById('replay-slider').{k}")) for k in ("min", "max"))
     assert start == 1440.0 and 1440.0 < end <= 4000.0

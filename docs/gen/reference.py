@@ -349,9 +349,22 @@ SECTIONS = {
     "learning": "a learning predictive policy's updates and cost per period",
     "nodes": "plug-in node kinds' own statistics", "failure_modes": "per failure mode",
     "energy": "powered machines' energy", "operators": "per operator pool",
+    "fleets": "per fleet of vehicles: its size (`vehicles`), parts `carried` and their "
+              "`throughput`, `utilization`, the share of vehicle time in each state "
+              "(STATES), the mean and longest `wait` for a vehicle, the calls `waiting` "
+              "(mean, peak), the distance driven loaded and empty per time unit, `failures`",
     "buckets": "with `--buckets`: the KPIs per time bucket",
 }
-"""summary.json's top-level keys; a key the run writes that is not named here fails the build."""
+"""summary.json's top-level keys; a key the run writes, or a section of the typed summary
+(``twin.study.results.Summary``), that is not named here fails the build."""
+
+
+def _sections() -> dict[str, str]:
+    """``SECTIONS``, the vehicles' states filled in from the code."""
+    from twin.handling.transport import STATES
+
+    states = ", ".join(f"`{s}`" for s in STATES)
+    return {k: v.replace("STATES", states) for k, v in SECTIONS.items()}
 
 
 def _run_example(out: Path) -> dict[str, Any]:
@@ -385,7 +398,11 @@ def outputs_page() -> str:
         summary = _run_example(Path(tmp) / "run")
         written = sorted(p.name for p in (Path(tmp) / "run").iterdir()
                          if not p.name.startswith("."))
+    from twin.study.results import Summary
+
+    sections = _sections()
     unknown = [f for f in written if f not in FILES] + [k for k in summary if k not in SECTIONS]
+    unknown += [k for k in Summary.model_fields if k not in SECTIONS and k not in unknown]
     if unknown:
         raise RuntimeError(f"describe these in docs/gen/reference.py: {', '.join(unknown)}")
     out = ["# Output files and summary.json", "",
@@ -400,7 +417,7 @@ def outputs_page() -> str:
             "its Student-t 95% interval (clipped to the quantity's range) and one value per "
             "replication; a value that is not defined is null.", "",
             "| key | in the example run | content |", "| --- | --- | --- |"]
-    for key, text in SECTIONS.items():
+    for key, text in sections.items():
         if key in summary:
             value = summary[key]
             seen = _shape(value)

@@ -21,6 +21,7 @@ from twin.fitting.laws import Candidate, Fit, fit_durations
 from twin.fitting.log import EventLog, read_log
 from twin.fitting.observe import Durations, Observations, observe
 from twin.fitting.survival import fit_survival, naive_fit
+from twin.fitting.transport import TransportFit, observe_transport
 
 TOLERANCE = 1e-9
 
@@ -67,6 +68,8 @@ class FitResult:
     pm_ages: np.ndarray
     pm_duration: Fit | None
     crew: Crew
+    transport: TransportFit | None = None
+    """The vehicles that carried parts (``load``, ``travel``, ``unload`` events), if any."""
     scenario: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
     report: Path | None = None
@@ -81,6 +84,8 @@ class FitResult:
                 out.append(f"machine {name!r}: no failure in {float(ld.values.sum()):.6g} of "
                            "operating time: no failures in the scenario")
         out.append(self.crew.note)
+        if self.transport is not None:
+            out += self.transport.notes
         return out
 
     def quantities(self) -> list[tuple[str, Fit]]:
@@ -147,7 +152,8 @@ def _crew(obs: Observations) -> tuple[Crew, list[float]]:
 
 def fit_observations(log: EventLog) -> FitResult:
     """Fit every quantity of the plant from an event log: the graph, process times, lives with
-    censoring, repairs, setups, interarrivals, preventive maintenance and the crew."""
+    censoring, repairs, setups, interarrivals, preventive maintenance, the crew and the
+    vehicles."""
     obs = observe(log)
     graph = plant_graph(obs)
     fits: dict[str, MachineFits] = {}
@@ -181,7 +187,8 @@ def fit_observations(log: EventLog) -> FitResult:
     pm_duration = fit_durations("preventive maintenance duration", np.asarray(pm_times)) \
         if pm_times else None
     every = float(np.median(ages)) if len(ages) else None
-    return FitResult(log, obs, graph, fits, arrivals, every, ages, pm_duration, crew)
+    return FitResult(log, obs, graph, fits, arrivals, every, ages, pm_duration, crew,
+                     observe_transport(log))
 
 
 def fit_log(path: str | Path, out: str | Path | None = None,

@@ -21,8 +21,10 @@ from twin.registry import did_you_mean
 
 REQUIRED = ("time", "node", "event", "part")
 OPTIONAL = ("replication", "product", "order")
-PART_EVENTS = ("release", "arrive", "start", "finish", "ship", "scrap")
-"""Events that concern one part: they need its number."""
+PART_EVENTS = ("release", "arrive", "start", "finish", "ship", "scrap", "load", "travel",
+               "unload")
+"""Events that concern one part: they need its number (a vehicle's ``load``, ``travel`` and
+``unload`` of the part it carries too)."""
 MACHINE_EVENTS = ("blocked", "unblocked", "fail", "repair_start", "repair_end", "pm_start",
                   "pm_end", "setup_start", "setup_end")
 EVENTS = (*PART_EVENTS, *MACHINE_EVENTS)

@@ -111,6 +111,32 @@ def _quantity(label: str, fit: Fit, naive: Candidate | None = None) -> str:
     return head + _candidates(fit, naive) + plot
 
 
+def _vehicles(result: FitResult) -> str:
+    """The fitted fleet: its size (a lower bound), home, load and unload times, the trips along
+    each edge and the distances (travel times)."""
+    tf = result.transport
+    assert tf is not None
+    head = (f"<h2>Vehicles</h2><p>{tf.trips:,} trips of parts by vehicle; one fleet "
+            f"(<code>vehicles</code>) of at least <b>{tf.size}</b> (the most trips under way at "
+            "once: an idle or empty vehicle leaves no trace), home at "
+            f"<b>{html.escape(tf.home)}</b> (the most common first pickup), load time "
+            f"{_num(tf.load_time)} and unload time {_num(tf.unload_time)} (medians). Distances "
+            "are <b>travel times</b> (the fleet's speed is 1): the median of unload − travel "
+            "between two nodes, both ways pooled; pairs no loaded trip joins from the empty "
+            "drives (hand-over to the next load of a part already waiting), else the shortest "
+            "way over the others. Failures and batteries are not fitted.</p>")
+    trips = _table(["from", "to", "trips", "median travel time"],
+                   [[a, b, f"{n:,}", _num(tf.travel[(a, b)])]
+                    for (a, b), n in tf.carried.items()])
+    table = _table(["point", "point", "distance (time)", "from"],
+                   [[a, b, _num(d), "empty drives" if (a, b) in tf.empty else
+                     "loaded trips" if any({a, b} == {s, g} for s, g in tf.carried)
+                     else "shortest way"] for (a, b), d in tf.distances.items()])
+    notes = "".join(f"<p class=\"note\">{html.escape(n.removeprefix('vehicles: '))}</p>"
+                    for n in tf.notes[1:])
+    return head + trips + table + notes
+
+
 def fit_report(result: FitResult) -> str:
     """The fit report as one self-contained HTML page: the plant, each quantity's fit with its
     candidates and plots, the crew and the notes."""
@@ -141,7 +167,9 @@ def fit_report(result: FitResult) -> str:
                      f"{_num(float(ages.max()))})")
     sections.append("<h2>Maintenance</h2>" + "".join(
         f"<p>{html.escape(m)}</p>" for m in maint))
-    notes = [n for n in result.notes if not n.startswith("crew:")]
+    if result.transport is not None:
+        sections.append(_vehicles(result))
+    notes = [n for n in result.notes if not n.startswith(("crew:", "vehicles:"))]
     if notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(
             f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")

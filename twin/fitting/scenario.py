@@ -3,7 +3,9 @@
 The written file is checked by the scenario loader (``scenario_from_data``) before it is
 written, so ``twin validate`` accepts it. Process times are pooled over products (the language
 has one law per machine; the fit report gives each product's). The preventive maintenance age
-is the median operating age at which maintenance started.
+is the median operating age at which maintenance started. Edges whose parts vehicles carried go
+``by`` the fitted fleet, whose ``transport`` section gives distances as travel times (``speed:
+1``; ``twin.fitting.transport``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from twin.errors import InputError
+from twin.fitting.transport import FLEET
 
 if TYPE_CHECKING:
     from twin.fitting.fit import FitResult
@@ -46,11 +49,21 @@ def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
                 spec["setup"] = {"batch": mf.setup_batch, "duration": mf.setup.spec()}
         nodes[node] = spec
     edges: list[Any] = []
+    transport = result.transport
     for e in graph.edges:
-        if e.p is None:
+        # carried: most of the edge's parts went by vehicle (a buffer's are pulled, never)
+        by = transport is not None and graph.kinds.get(e.source) != "buffer" \
+            and 2 * transport.carried.get((e.source, e.target), 0) >= e.count > 0
+        if e.p is None and not by:
             edges.append([e.source, e.target])
         else:
-            edges.append({"from": e.source, "to": e.target, "p": float(e.p)})
+            edge: dict[str, Any] = {"from": e.source, "to": e.target}
+            if e.p is not None:
+                edge["p"] = float(e.p)
+            if by:
+                assert transport is not None
+                edge["by"] = FLEET
+            edges.append(edge)
     maintenance: dict[str, Any] = {"crew": result.crew.size}
     if result.crew.response is not None:
         maintenance["response_time"] = result.crew.response.spec()
@@ -71,6 +84,9 @@ def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
         "seed": 1,
         "plant": {"nodes": nodes, "edges": edges},
         "maintenance": maintenance,
+        **({"transport": transport.spec()}
+           if transport is not None and any("by" in e for e in edges if isinstance(e, dict))
+           else {}),
     }
 
 
@@ -98,6 +114,11 @@ def write_scenario(result: FitResult, path: Path) -> Path:
               "exponential, gamma,\n# lognormal, weibull, normal, constant and empirical; "
               "times to failure fitted with right\n# censoring. The fit report gives every "
               "parameter's 95% interval.\n")
+    if "transport" in result.scenario:
+        header += ("# transport: distances are travel times (speed 1): the median of unload - "
+                   "travel per pair\n# of nodes; load and unload times are medians; the fleet's "
+                   "size is a lower bound (the\n# most trips under way at once). See the fit "
+                   "report.\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, header + yaml.safe_dump(result.scenario, sort_keys=False,
                                              default_flow_style=None, width=100))

@@ -81,6 +81,11 @@ class Book:
         elif event in ("ship", "scrap"):
             self._leave(number, part)
             del self.parts[number]
+        elif event == "travel":  # a vehicle leaves with it: its sender holds it no more
+            self._leave(number, part)
+            part.since = time
+        # ``load`` (the sender still holds the part) and ``unload`` (the next node has it only
+        # when it ``arrive``s) change nothing
         return True
 
     def _leave(self, number: int, part: Part) -> None:

@@ -411,8 +411,9 @@ def node_tables(summary: Summary) -> list[RichTable]:
 
 
 FLEET_COLUMNS = {"vehicles": "vehicles", "carried": "carried", "utilization": "utilization",
-                 "loaded": "loaded", "empty": "empty", "idle": "idle", "charging": "charging",
-                 "down": "down", "wait": "wait ({unit})", "waiting": "waiting"}
+                 "loaded": "loaded", "empty": "empty", "handling": "handling",
+                 "blocked": "blocked", "idle": "idle", "charging": "charging", "down": "down",
+                 "wait": "wait ({unit})", "waiting": "waiting"}
 """The columns of the fleets' table: field and header."""
 
 

@@ -31,6 +31,7 @@ from twin.kpis import KPI_TABLE, SUPPLY_KPIS, headline_kpis, kpi_units
 from twin.records import __version__
 from twin.report.camera import camera_compare_section, camera_section
 from twin.study.results import Buckets, Comparison, Learning, Stat, Summary, Sweep, SweepPoint
+from twin.view.svg import CONVEYOR_COLORS, CONVEYOR_LABELS, VEHICLE_COLORS, VEHICLE_LABELS
 from twin.view.svg import STATE_COLORS as VIEW_COLORS
 from twin.view.svg import STATE_LABELS as VIEW_LABELS
 
@@ -212,18 +213,85 @@ def _error_bars(stats: Sequence[Stat]) -> dict[str, Any]:
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
 
 
+def conveyors_of(nodes: dict[str, dict[str, Stat]] | None) -> dict[str, dict[str, Stat]]:
+    """The conveyors among a summary's plug-in nodes: those with a share of time ``stopped``
+    and a ``load`` (``twin.handling.conveyor``)."""
+    return {n: s for n, s in (nodes or {}).items() if "stopped" in s and "load" in s}
+
+
 def _state_section(machines: dict[str, dict[str, Stat]],
-                   title: str = "Machine time by state") -> str:
+                   title: str = "Machine time by state",
+                   fleets: dict[str, dict[str, Stat]] | None = None,
+                   conveyors: dict[str, dict[str, Stat]] | None = None) -> str:
+    """Each machine's time by state, one stacked bar each; then each fleet's vehicle time by
+    state (one bar per fleet, its own colours) and each conveyor's time moving and stopped
+    (its load, a share of its places, marked on it)."""
     names = list(machines)
+    fleets, conveyors = fleets or {}, conveyors or {}
     fig = go.Figure()
     for key, label in STATE_LABELS.items():
         values = [machines[m][key].mean if key in machines[m] else 0.0 for m in names]
         if key in ("waiting_operator", "off") and not any(values):
             continue
         fig.add_bar(name=label, x=names, y=values, marker_color=STATE_COLORS[key])
+    if fleets:
+        xs = [f"{name} (fleet)" for name in fleets]
+        for key, label in VEHICLE_LABELS.items():
+            values = [stats[key].mean if key in stats else 0.0 for stats in fleets.values()]
+            if key in ("blocked", "charging", "down") and not any(values):
+                continue
+            fig.add_bar(name=label, x=xs, y=values, marker_color=VEHICLE_COLORS[key])
+    if conveyors:
+        xs = [f"{name} (conveyor)" for name in conveyors]
+        stopped = [stats["stopped"].mean or 0.0 for stats in conveyors.values()]
+        fig.add_bar(name=CONVEYOR_LABELS["moving"], x=xs, y=[1 - v for v in stopped],
+                    marker_color=CONVEYOR_COLORS["moving"])
+        fig.add_bar(name=CONVEYOR_LABELS["stopped"], x=xs, y=stopped,
+                    marker_color=CONVEYOR_COLORS["stopped"])
+        loads = [stats["utilization"].mean if "utilization" in stats else None
+                 for stats in conveyors.values()]
+        if any(v is not None for v in loads):
+            fig.add_scatter(name="conveyor: load (share of places)", x=xs, y=loads,
+                            mode="markers", marker={"symbol": "diamond", "size": 11,
+                                                    "color": "#222"})
+    if fleets or conveyors:
+        title = title.replace("Machine time", "Time")
     fig.update_layout(barmode="stack", title=title, yaxis_title="fraction of time",
                       yaxis_range=[0, 1])
     return f"<h2>{html.escape(title)}</h2>" + _figure(fig)
+
+
+FLEET_COLUMNS = {"vehicles": "vehicles", "carried": "carried", "throughput": "parts/{unit}",
+                 "utilization": "utilization", "loaded": "loaded", "empty": "empty",
+                 "handling": "loading, unloading", "blocked": "blocked", "idle": "idle",
+                 "charging": "charging", "down": "down", "wait": "wait ({unit})",
+                 "max_wait": "longest wait ({unit})", "waiting": "calls waiting",
+                 "failures": "failures"}
+"""The columns of the report's fleets table: statistic and header."""
+
+
+def _fleet_section(fleets: dict[str, dict[str, Stat]], unit: str) -> str:
+    """The fleets of vehicles, one row each (means over replications; the utilization with its
+    interval)."""
+    headers = ["fleet"]
+    for key, header in FLEET_COLUMNS.items():
+        headers.append(header.format(unit=unit))
+        if key == "utilization":
+            headers.append("95% CI")
+    rows = []
+    for name, stats in fleets.items():
+        row = [name]
+        for key in FLEET_COLUMNS:
+            stat = stats.get(key)
+            row.append(_num(stat.mean if stat is not None else None, 3))
+            if key == "utilization":
+                row.append(_ci(stat) if stat is not None else "–")
+        rows.append(row)
+    return ("<h2>Vehicles</h2><p>Shares of the vehicles' time from warm-up to horizon "
+            "(loaded, driving empty, loading or unloading, waiting loaded for room at the next "
+            "node, idle, charging, failed); the wait is from a part's call for a vehicle to the "
+            "start of its loading; calls waiting is a time average.</p>"
+            + _table(headers, rows))
 
 
 def _operator_section(pools: dict[str, dict[str, Stat]]) -> str:
@@ -534,8 +602,13 @@ def run_report(summary: dict[str, Any] | Summary, readings: pd.DataFrame | None 
         sections.append(_product_section(s, orders, events))
     if s.buckets is not None:
         sections.append(_bucket_section(s.buckets, s.time_unit))
+    conveyors = conveyors_of(s.nodes)
+    if machines or s.fleets or conveyors:
+        sections.append(_state_section(machines, fleets=s.fleets, conveyors=conveyors))
     if machines:
-        sections += [_state_section(machines), _bottleneck_section(machines)]
+        sections.append(_bottleneck_section(machines))
+    if s.fleets:
+        sections.append(_fleet_section(s.fleets, s.time_unit))
     if s.operators:
         sections.append(_operator_section(s.operators))
     sections.append(camera_section(doc, _table))
@@ -597,9 +670,11 @@ def compare_report(doc: dict[str, Any] | Comparison) -> str:
         _table))
     sections.append(_cost_by_period_section(dict(policies), unit))
     for n in names:
-        if policies[n].machines:
-            sections.append(_state_section(policies[n].machines,
-                                           f"Machine time by state: {n}"))
+        policy = policies[n]
+        conveyors = conveyors_of(policy.nodes)
+        if policy.machines or policy.fleets or conveyors:
+            sections.append(_state_section(policy.machines, f"Machine time by state: {n}",
+                                           policy.fleets, conveyors))
     warnings = [f"{n}: {w}" for n in names for w in policies[n].warnings]
     sections.insert(0, _warnings(warnings))
     return _page(f"{c.scenario}: policy comparison", _meta(c), sections)

@@ -45,25 +45,44 @@ def _t(value: float) -> float:
 
 
 def _part_moves(sketch: Sketch, events: pd.DataFrame, end: float
-                ) -> tuple[dict[str, tuple[list[float], list[int]]], list[float], list[int]]:
+                ) -> tuple[dict[str, tuple[list[float], list[int]]], list[float], list[int],
+                           list[float]]:
     """Each buffer's contents after every change up to ``end`` and every part move along an
-    edge (time, edge index), following each part from node to node."""
+    edge (time, edge index, how long it takes: 0 where the part is handed over at once),
+    following each part from node to node, in the order of their times. A part a vehicle
+    carries moves from its ``travel`` to its ``unload`` and reaches the next node at its
+    ``arrive`` (or ``ship``)."""
     buffers = [n for n, node in sketch.nodes.items() if node.shape == "buffer"]
     index = {(e.source, e.target): i for i, e in enumerate(sketch.edges)}
     level = dict.fromkeys(buffers, 0)
     changes: dict[str, tuple[list[float], list[int]]] = {b: ([0.0], [0]) for b in buffers}
     move_t: list[float] = []
     move_e: list[int] = []
+    move_d: list[float] = []
     where: dict[int, str] = {}
+    riding: dict[int, list[float]] = {}
+    """The parts a vehicle carries: when they left (``travel``) and reached the next node
+    (``unload``)."""
     frame = events[events["part"].notna() & (events["time"] <= end)]
     node_codes, node_names = pd.factorize(frame["node"])
     event_codes, event_names = pd.factorize(frame["event"])
     names = [str(n) for n in node_names]
     leaves = {i for i, e in enumerate(event_names) if str(e) in ("ship", "scrap")}
+    code = {str(e): i for i, e in enumerate(event_names)}
+    travel, unload, load = code.get("travel"), code.get("unload"), code.get("load")
     for time, node_code, event_code, part in zip(
             frame["time"].to_numpy(dtype=float).tolist(), node_codes.tolist(),
             event_codes.tolist(), frame["part"].to_numpy().astype(np.int64).tolist(),
             strict=True):
+        if event_code == travel:
+            riding[part] = [time, time]
+            continue
+        if event_code == unload:
+            if part in riding:
+                riding[part][1] = time
+            continue
+        if event_code == load:
+            continue
         node = names[node_code]
         leaving = event_code in leaves
         before = where.get(part)
@@ -82,10 +101,17 @@ def _part_moves(sketch: Sketch, events: pd.DataFrame, end: float
             changes[node][0].append(time)
             changes[node][1].append(level[node])
         edge = index.get((before, node)) if before is not None else None
+        ride = riding.pop(part, None)
         if edge is not None:
-            move_t.append(time)
+            move_t.append(ride[0] if ride is not None else time)
             move_e.append(edge)
-    return changes, move_t, move_e
+            move_d.append(ride[1] - ride[0] if ride is not None else 0.0)
+    if riding or any(d > 0 for d in move_d):  # carried parts moved from when they left
+        order = np.argsort(np.asarray(move_t, dtype=float), kind="stable").tolist()
+        move_t = [move_t[i] for i in order]
+        move_e = [move_e[i] for i in order]
+        move_d = [move_d[i] for i in order]
+    return changes, move_t, move_e, move_d
 
 
 def _window(times: np.ndarray, values: np.ndarray, start: float, end: float
@@ -116,12 +142,12 @@ def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | N
         series[str(name)] = (group["time"].to_numpy(dtype=float),
                              group["state"].astype(str).map(code).fillna(0).to_numpy(int))
     buffers: dict[str, tuple[list[float], list[int]]] = {}
-    moves: tuple[list[float], list[int]] = ([], [])
+    moves: tuple[list[float], list[int], list[float]] = ([], [], [])
     if events is not None and len(events):
         ev = events[events["replication"] == events["replication"].min()] \
             if "replication" in events else events
-        buffers, move_t, move_e = _part_moves(sketch, ev, end)
-        moves = (move_t, move_e)
+        buffers, move_t, move_e, move_d = _part_moves(sketch, ev, end)
+        moves = (move_t, move_e, move_d)
     stocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if inventory is not None and len(inventory):
         held = inventory[inventory["replication"] == inventory["replication"].min()]
@@ -156,6 +182,10 @@ def replay_data(sketch: Sketch, timeline: pd.DataFrame, events: pd.DataFrame | N
     lo, hi = np.searchsorted(mt, start, side="right"), np.searchsorted(mt, end, side="right")
     data["moves"] = [[_t(t) for t in mt[lo:hi]], [int(e) for e in moves[1][lo:hi]]]
     data["travel"] = _t(travel(data["moves"], end - start))
+    durations = moves[2][lo:hi]
+    if any(d > 0 for d in durations):  # parts carried by vehicles: their own travel times
+        data["moves"].append([_t(d) for d in durations])
+        data["longest"] = max(data["travel"], max(data["moves"][2]))
     return Replay(start, end, data, cut)
 
 
@@ -231,13 +261,17 @@ SCRIPT = """
       }
       label.textContent = "on hand " + level;
     }
-    const hi = last(data.moves[0], t), lo = last(data.moves[0], t - data.travel);
+    // a move takes data.travel, or its own time where it has one (a vehicle's trip)
+    const own = data.moves[2], longest = own ? data.longest : data.travel;
+    const hi = last(data.moves[0], t), lo = last(data.moves[0], t - longest);
     let n = 0;
     for (let k = Math.max(lo + 1, hi - 400); k <= hi; k++) {
       const path = paths[data.moves[1][k]];
       if (!path) continue;
+      const takes = own && own[k] > 0 ? own[k] : data.travel;
+      if (t - data.moves[0][k] > takes) continue;
       const at = path.getPointAtLength(lengths[data.moves[1][k]] *
-                                       (t - data.moves[0][k]) / data.travel);
+                                       (t - data.moves[0][k]) / takes);
       if (!dots[n]) {
         dots[n] = document.createElementNS("http://www.w3.org/2000/svg", "circle");
         dots[n].setAttribute("r", 4); dots[n].setAttribute("class", "part");

@@ -22,8 +22,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twin.study.results import Stat, Summary
 from twin.view.sketch import EdgeSketch, Sketch
-from twin.view.svg import STATES, BufferLook, MachineLook, Overlay
+from twin.view.svg import (
+    STATES,
+    VEHICLE_STATES,
+    BufferLook,
+    ConveyorLook,
+    FleetLook,
+    MachineLook,
+    Overlay,
+)
 
 ACTIVE = ("working", "down", "repair", "maintenance", "setup")
 SUMMARY_KEY = {"working": "utilization"}
@@ -164,8 +173,29 @@ def overlay(sketch: Sketch, summary: Mapping[str, Any]) -> Overlay:
             if (stats.get("fill_rate") or {}).get("mean") is not None:  # none without orders
                 note += f" · fill {_mean(stats, 'fill_rate'):.0%}"
             notes[name] = note
+    typed = summary if isinstance(summary, Summary) else Summary.model_validate(summary)
     return Overlay(str(summary.get("time_unit", "")), looks, tanks, edge_flows(sketch, summary),
-                   notes)
+                   notes, fleet_looks(typed), conveyor_looks(sketch, typed))
+
+
+def _m(stat: Stat | None) -> float:
+    return float(stat.mean) if stat is not None and stat.mean is not None else 0.0
+
+
+def fleet_looks(summary: Summary) -> dict[str, FleetLook]:
+    """Each fleet's shares of vehicle time by state, utilization and mean wait (means over
+    replications)."""
+    return {name: FleetLook({s: _m(stats.get(s)) for s in VEHICLE_STATES},
+                            _m(stats.get("utilization")), _m(stats.get("wait")))
+            for name, stats in (summary.fleets or {}).items()}
+
+
+def conveyor_looks(sketch: Sketch, summary: Summary) -> dict[str, ConveyorLook]:
+    """Each conveyor's mean load, load as a share of its places and share of time stopped."""
+    return {name: ConveyorLook(_m(stats.get("load")), _m(stats.get("utilization")),
+                               _m(stats.get("stopped")))
+            for name, stats in (summary.nodes or {}).items()
+            if name in sketch.nodes and sketch.nodes[name].shape == "conveyor"}
 
 
 def _short(value: float) -> str:

@@ -30,7 +30,13 @@ def plant_section(scenario: Scenario, summary: Mapping[str, Any]) -> str:
               f"are labelled with the parts per {unit} along them, and drawn the wider the "
               "more (means over replications, "
               "from warm-up to horizon). Dashed red edges carry rejected parts; loops are "
-              "drawn below.")
+              "drawn below."
+            + (" Dashed green edges are served by the fleet named under them: the box below "
+               "the plant lists each fleet with its utilization, the mean wait for a vehicle "
+               "and its vehicles' time by state." if scenario.transport is not None else "")
+            + (" Conveyors are drawn as belts, filled to their mean load (a share of their "
+               "places), with the share of time their head part stood stopped."
+               if any(n.shape == "conveyor" for n in sketch.nodes.values()) else ""))
     return ("<h2>Plant</h2>" + plant_svg(sketch, overlay=look)
             + legend() + f'<p class="note">{note}</p>')
 

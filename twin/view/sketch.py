@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from twin.language.schema import Scenario
 
 SHAPES = ("source", "machine", "assembly", "oven", "buffer", "sink", "supplier", "warehouse",
-          "customer", "other")
+          "customer", "conveyor", "other")
 """The shapes drawn: a machine that assembles (or disassembles) is an ``assembly``, one that
-processes loads together an ``oven``; a plug-in node kind is ``other``."""
+processes loads together an ``oven``; a conveyor is a belt; another plug-in node kind is
+``other``."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class EdgeSketch:
     p: float | None = None
     share: float | None = None
     """From a supplier or warehouse to a warehouse: its share of the orders."""
+    by: str | None = None
+    """The fleet of vehicles that carries the parts along it (none: they are handed over)."""
 
     @property
     def key(self) -> str:
@@ -52,12 +55,37 @@ class EdgeSketch:
 
 
 @dataclass(frozen=True)
+class FleetSketch:
+    """A fleet of vehicles (``transport.fleets``): how many, how fast, how long they take to
+    load and unload, where they start."""
+
+    name: str
+    size: int
+    speed: float | None = None
+    load_time: float = 0.0
+    unload_time: float = 0.0
+    home: str = ""
+
+    @property
+    def detail(self) -> str:
+        """One line: the vehicles, their speed and handling times, their home."""
+        out = f"{self.size} vehicle{'' if self.size == 1 else 's'}"
+        if self.speed is not None:
+            out += f", speed {self.speed:g}"
+        if self.load_time or self.unload_time:
+            out += f", load {self.load_time:g}, unload {self.unload_time:g}"
+        return out + (f", home {self.home}" if self.home else "")
+
+
+@dataclass(frozen=True)
 class Sketch:
-    """A plant to draw: nodes in the scenario's order and edges between them."""
+    """A plant to draw: nodes in the scenario's order, edges between them, and the fleets of
+    vehicles that carry parts along some of them."""
 
     name: str
     nodes: dict[str, NodeSketch]
     edges: list[EdgeSketch] = field(default_factory=list)
+    fleets: dict[str, FleetSketch] = field(default_factory=dict)
 
 
 def _shape(kind: str, spec: Mapping[str, Any]) -> str:
@@ -86,7 +114,8 @@ def _detail(kind: str, shape: str, spec: Mapping[str, Any]) -> str:
         return "inspects"
     if shape == "sink" and spec.get("scrap"):
         return "scrap"
-    if kind == "conveyor" and spec.get("length") is not None and spec.get("speed"):
+    if kind == "conveyor" and isinstance(spec.get("length"), int | float) \
+            and isinstance(spec.get("speed"), int | float) and spec["speed"]:
         ride = f"{spec['length']:g} long, speed {spec['speed']:g}"
         return ride + (", stops when blocked" if spec.get("accumulating") is False else "")
     if shape == "warehouse":
@@ -119,8 +148,29 @@ def sketch_of(scenario: Scenario) -> Sketch:
         nodes[name] = NodeSketch(name, spec.kind, shape, _detail(spec.kind, shape, data),
                                  data.get("capacity") if shape == "buffer" else None,
                                  _components(data))
-    edges = [EdgeSketch(e.source, e.target, e.when, e.p, e.share) for e in scenario.plant.edges]
-    return Sketch(scenario.name, nodes, edges)
+    edges = [EdgeSketch(e.source, e.target, e.when, e.p, e.share, e.by)
+             for e in scenario.plant.edges]
+    fleets = {name: FleetSketch(name, f.size, f.speed, f.load_time, f.unload_time, f.home)
+              for name, f in (scenario.transport.fleets if scenario.transport else {}).items()}
+    return Sketch(scenario.name, nodes, edges, fleets)
+
+
+def _fleets_of_data(data: Mapping[str, Any]) -> dict[str, FleetSketch]:
+    """The fleets of a scenario's raw data, as far as they read (a size that is a whole
+    number)."""
+    transport = data.get("transport")
+    fleets = transport.get("fleets") if isinstance(transport, Mapping) else None
+    out: dict[str, FleetSketch] = {}
+    for name, spec in fleets.items() if isinstance(fleets, Mapping) else ():
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("size"), int):
+            continue
+        load, unload, speed = (spec.get(k) for k in ("load_time", "unload_time", "speed"))
+        out[str(name)] = FleetSketch(
+            str(name), spec["size"], speed if isinstance(speed, int | float) else None,
+            float(load) if isinstance(load, int | float) else 0.0,
+            float(unload) if isinstance(unload, int | float) else 0.0,
+            str(spec.get("home") or ""))
+    return out
 
 
 def sketch_of_data(data: Any) -> Sketch | None:
@@ -147,12 +197,14 @@ def sketch_of_data(data: Any) -> Sketch | None:
     for edge in raw_edges if isinstance(raw_edges, list) else []:
         when: Any = None
         p: Any = None
+        by: Any = None
         if isinstance(edge, list | tuple) and len(edge) >= 2:
             source, target = edge[0], edge[1]
             p = edge[2] if len(edge) == 3 else None
         elif isinstance(edge, Mapping):
             source, target, when, p = edge.get("from"), edge.get("to"), edge.get("when"), \
                 edge.get("p")
+            by = edge.get("by")
         else:
             continue
         source, target = str(source), str(target)
@@ -160,6 +212,8 @@ def sketch_of_data(data: Any) -> Sketch | None:
                 and (source, target) not in seen:
             seen.add((source, target))
             edges.append(EdgeSketch(source, target, when if isinstance(when, str) else None,
-                                    p if isinstance(p, int | float) else None))
+                                    p if isinstance(p, int | float) else None,
+                                    by=str(by) if isinstance(by, str) and by else None))
     name = data.get("name")
-    return Sketch(str(name) if name is not None else "plant", nodes, edges)
+    return Sketch(str(name) if name is not None else "plant", nodes, edges,
+                  _fleets_of_data(data))

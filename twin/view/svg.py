@@ -27,14 +27,31 @@ STATE_LABELS = {"working": "working", "blocked": "blocked", "starved": "starved"
                 "setup": "setup", "waiting_operator": "waiting for an operator",
                 "off": "off (calendar)"}
 
+VEHICLE_STATES = ("loaded", "empty", "handling", "blocked", "idle", "charging", "down")
+"""A vehicle's states (``twin.handling.transport.STATES``), in the order the charts stack them."""
+VEHICLE_COLORS = {"loaded": "#00796b", "empty": "#80cbc4", "handling": "#3f51b5",
+                  "blocked": "#f4a261", "idle": "#cfd8dc", "charging": "#fdd835",
+                  "down": "#8b0000"}
+"""The colours of a fleet's time by state (the run report's chart, the plant drawing's box)."""
+VEHICLE_LABELS = {"loaded": "vehicles: loaded", "empty": "vehicles: driving empty",
+                  "handling": "vehicles: loading or unloading",
+                  "blocked": "vehicles: waiting, loaded, for room",
+                  "idle": "vehicles: idle", "charging": "vehicles: charging",
+                  "down": "vehicles: failed"}
+CONVEYOR_COLORS = {"moving": "#607d8b", "stopped": "#e57373"}
+"""A conveyor's time moving and with its head part stopped at the end."""
+CONVEYOR_LABELS = {"moving": "conveyor: moving", "stopped": "conveyor: head part stopped"}
+
 SIZES = {"buffer": (76.0, 44.0), "source": (92.0, 44.0), "sink": (92.0, 44.0),
-         "customer": (104.0, 50.0), "supplier": (112.0, 58.0)}
+         "customer": (104.0, 50.0), "supplier": (112.0, 58.0), "conveyor": (128.0, 26.0)}
 """Width and height of each shape; the others are ``NODE_W`` by ``NODE_H``."""
 NAME_CHARS = 16
 
 FILLS = {"source": "#eef3fb", "sink": "#eef3fb", "machine": "#f7f7f7", "assembly": "#f3f0fa",
          "oven": "#fbf1ea", "buffer": "#ffffff", "supplier": "#eef7ee", "warehouse": "#fdf8e8",
-         "customer": "#eef3fb", "other": "#f7f7f7"}
+         "customer": "#eef3fb", "conveyor": "#eceff1", "other": "#f7f7f7"}
+FLEET_COLOR = "#00796b"
+"""The colour of the edges a fleet of vehicles serves (dashed) and of their labels."""
 
 
 @dataclass
@@ -56,6 +73,26 @@ class BufferLook:
 
 
 @dataclass
+class FleetLook:
+    """A fleet's results: the shares of vehicle time by state (``VEHICLE_STATES``), its
+    utilization and the mean wait for a vehicle."""
+
+    shares: dict[str, float]
+    utilization: float
+    wait: float
+
+
+@dataclass
+class ConveyorLook:
+    """A conveyor's results: its mean load, the load as a share of its places, and the share of
+    time its head part stood stopped at the end."""
+
+    load: float
+    share: float
+    stopped: float
+
+
+@dataclass
 class Overlay:
     """What a run's results add to the drawing; ``unit`` is the scenario's time unit."""
 
@@ -66,6 +103,8 @@ class Overlay:
     """Parts per time unit along each edge, by key (``source->target``)."""
     notes: dict[str, str] = field(default_factory=dict)
     """A line of results under other nodes (a warehouse's stock, a customer's fill rate)."""
+    fleets: dict[str, FleetLook] = field(default_factory=dict)
+    conveyors: dict[str, ConveyorLook] = field(default_factory=dict)
 
 
 def size(node: NodeSketch) -> tuple[float, float]:
@@ -117,6 +156,17 @@ def _body(shape: str, w: float, h: float, level: float = 0.0) -> str:
                   (x + w / 2, y + t), (x + 3 * w / 4, y), (x + 3 * w / 4, y + t), (x + w, y),
                   (x + w, y + h)]
         return f'<polygon class="body" points="{_points(points)}"/>'
+    if shape == "conveyor":  # a belt round two end rollers, its load filling it from the left
+        r = h / 2
+        filled = level * (w - 2 * r)
+        rollers = "".join(f'<circle class="roller" cx="{cx:g}" cy="0" r="{r - 4:g}"/>'
+                          for cx in (x + r, x + w - r))
+        arrows = "".join(f'<path class="belt-arrow" d="M{ax:g},-4 l5,4 l-5,4"/>'
+                         for ax in range(int(x + 2 * r + 6), int(x + w - 2 * r - 4), 14))
+        return (f'<rect class="body" x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" '
+                f'rx="{r:g}"/>'
+                f'<rect class="level" x="{x + r:g}" y="{y + 3:g}" width="{filled:.2f}" '
+                f'height="{h - 6:g}"/>{rollers}{arrows}')
     if shape == "buffer":  # a tray, open at the top; its contents fill it from the bottom
         filled = level * (h - 4)
         return (f'<rect class="body" x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" rx="2"/>'
@@ -193,6 +243,14 @@ CSS = """
 #ID .node.problem .body { stroke: #c0392b; stroke-width: 3; stroke-dasharray: 6 3; }
 #ID .edge.problem path { stroke: #c0392b; stroke-width: 3; }
 #ID .part { fill: #08519c; stroke: #fff; stroke-width: 1; }
+#ID .roller { fill: #fff; stroke: #555; stroke-width: 1.2; }
+#ID .belt-arrow { fill: none; stroke: #78909c; stroke-width: 1.4; }
+#ID .shape-conveyor .level { fill: #90a4ae; fill-opacity: 0.6; }
+#ID .edge.by path { stroke: #00796b; stroke-dasharray: 9 5; }
+#ID .edge text.fleet { fill: #00796b; font-style: italic; }
+#ID .fleets rect.box { fill: #f6fbfa; stroke: #00796b; stroke-width: 1; }
+#ID .fleets text { font-size: 11px; fill: #222; }
+#ID .fleets text.fleet-name { font-weight: 700; fill: #00796b; }
 #ID .alarm { font-size: 11px; font-weight: 700; text-anchor: middle; fill: #c0392b; }
 """
 
@@ -206,9 +264,11 @@ def plant_svg(sketch: Sketch, lay: Layout | None = None, *, overlay: Overlay | N
     problems = problems or {}
     sizes = {n: size(node) for n, node in sketch.nodes.items()}
     top_extra = 0.0
+    box, (box_w, box_h) = _fleet_box(sketch, overlay, lay)
+    width, height = max(lay.width, box_w), lay.height + box_h
     out = [f'<svg id="{_e(svg_id)}" class="plant" xmlns="http://www.w3.org/2000/svg" '
-           f'viewBox="0 -{top_extra:g} {lay.width:g} {lay.height + top_extra:g}" '
-           f'width="{lay.width:g}" height="{lay.height:g}" '
+           f'viewBox="0 -{top_extra:g} {width:g} {height + top_extra:g}" '
+           f'width="{width:g}" height="{height:g}" '
            f'style="max-width:100%;height:auto" role="img" '
            f'aria-label="{_e(f"plant {sketch.name}")}">',
            f"<title>{_e(sketch.name)}</title>",
@@ -236,29 +296,90 @@ def plant_svg(sketch: Sketch, lay: Layout | None = None, *, overlay: Overlay | N
             classes.append("loop")
         if edge.key in problems:
             classes.append("problem")
+        if edge.by is not None:
+            classes.append("by")
         label = ""
-        width = ""
+        stroke = ""
         tip = f"{edge.source} → {edge.target}"
         if edge.when:
             tip += f" ({edge.when} parts)"
         elif edge.p is not None:
             tip += f" (p = {edge.p:g})"
+        if edge.by is not None:
+            tip += f" by {edge.by}"
         if overlay is not None and edge.key in overlay.flows:
             flow = overlay.flows[edge.key]
             tip += f": {_num(flow)} parts/{overlay.unit}"
             label = f'<text x="{mx:g}" y="{my - 6:g}">{_e(_num(flow))}</text>'
             if top > 0:
-                width = f' style="stroke-width:{1.2 + 4.8 * flow / top:.2f}"'
+                stroke = f' style="stroke-width:{1.2 + 4.8 * flow / top:.2f}"'
+        if edge.by is not None:  # the fleet's name under the edge (the flow is above it)
+            label += (f'<text class="fleet" data-fleet="{_e(edge.by)}" x="{mx:g}" '
+                      f'y="{my + 13:g}">{_e(edge.by)}</text>')
         tip += "".join(f"; {p}" for p in problems.get(edge.key, []))
         out.append(f'<g class="{" ".join(classes)}" data-edge="{_e(edge.key)}" '
                    f'data-index="{index}"><title>{_e(tip)}</title>'
-                   f'<path d="{path}"{width} '
+                   f'<path d="{path}"{stroke} '
                    f'marker-end="url(#{_e(svg_id)}-arrow)"/>{label}</g>')
     out.append('</g><g class="nodes">')
     for name, node in sketch.nodes.items():
         out.append(_node(node, lay, sizes[name], overlay, problems.get(name, [])))
-    out.append('</g><g class="parts"></g></svg>')
+    out.append(f'</g>{box}<g class="parts"></g></svg>')
     return "".join(out)
+
+
+FLEET_LINE = 30.0
+"""Height of a fleet's line in the fleets' box."""
+
+
+def _fleet_box(sketch: Sketch, overlay: Overlay | None, lay: Layout) -> tuple[str, tuple[float,
+                                                                                      float]]:
+    """The box under the plant that lists its fleets of vehicles (``<g class="fleets">``, one
+    ``<g data-fleet>`` each): their size, speed and handling times and, with a run's results,
+    their utilization, the mean wait for a vehicle and their time by state (a bar). Its
+    width and height (nothing without fleets)."""
+    if not sketch.fleets:
+        return "", (0.0, 0.0)
+    from twin.view.layout import MARGIN
+
+    rows = []
+    longest = 0.0
+    for i, fleet in enumerate(sketch.fleets.values()):
+        y = 22 + FLEET_LINE * i
+        look = overlay.fleets.get(fleet.name) if overlay is not None else None
+        text = fleet.detail
+        tip = f"fleet {fleet.name}: {fleet.detail}"
+        bar = ""
+        if look is not None:
+            assert overlay is not None
+            results = (f"utilization {look.utilization:.0%}, mean wait {_num(look.wait)} "
+                       f"{overlay.unit}")
+            text += f" · {results}"
+            tip += "; " + results + "; " + ", ".join(
+                f"{VEHICLE_LABELS[s].removeprefix('vehicles: ')} {v:.1%}"
+                for s, v in look.shares.items() if v)
+            x0 = 10.0
+            for state in VEHICLE_STATES:
+                share = look.shares.get(state, 0.0)
+                if share > 0:
+                    bar += (f'<rect class="share" data-state="{state}" x="{x0:.2f}" '
+                            f'y="{y + 5:g}" width="{share * 120:.2f}" height="6" '
+                            f'style="fill:{VEHICLE_COLORS[state]}"/>')
+                    x0 += share * 120
+        longest = max(longest, 58 + 7.5 * len(fleet.name) + 5.7 * len(text))
+        rows.append(f'<g data-fleet="{_e(fleet.name)}"><title>{_e(tip)}</title>'
+                    f'<line x1="10" x2="34" y1="{y - 4:g}" y2="{y - 4:g}" '
+                    f'style="stroke:{FLEET_COLOR};stroke-width:2;stroke-dasharray:7 4"/>'
+                    f'<text class="fleet-name" x="42" y="{y:g}">{_e(fleet.name)}</text>'
+                    f'<text x="{48 + 7.5 * len(fleet.name):g}" y="{y:g}">{_e(text)}</text>'
+                    f'{bar}</g>')
+    w = longest
+    h = 10 + FLEET_LINE * len(rows)
+    top = lay.height
+    box = (f'<g class="fleets" transform="translate({MARGIN:g},{top:g})">'
+           f'<rect class="box" x="0" y="0" width="{w:g}" height="{h:g}" rx="4"/>'
+           + "".join(rows) + "</g>")
+    return box, (w + 2 * MARGIN, h + MARGIN)
 
 
 def _node(node: NodeSketch, lay: Layout, wh: tuple[float, float], overlay: Overlay | None,
@@ -277,15 +398,26 @@ def _node(node: NodeSketch, lay: Layout, wh: tuple[float, float], overlay: Overl
     if tank is not None:
         full = tank.capacity if tank.capacity else max(tank.peak, 1.0)
         level = min(1.0, tank.mean / full)
+    belt = overlay.conveyors.get(node.name) if overlay else None
+    if belt is not None:
+        level = min(1.0, max(0.0, belt.share))
     inner = [_body(node.shape, w, h, level).replace('class="body"',
                                                     f'class="body" style="fill:{fill}"', 1)]
     name_y = -4.0 if node.detail or look or tank else 4.0
     if node.shape == "warehouse":
         name_y += 6
-    if node.shape == "buffer":
-        name_y = -h / 2 - 6  # above the tray, which its contents fill
+    if node.shape in ("buffer", "conveyor"):
+        name_y = -h / 2 - 6  # above the tray (the belt), which its contents fill
     inner.append(f'<text class="name" y="{name_y:g}">{_e(_short(node.name))}</text>')
-    if look is not None:
+    if node.shape == "conveyor":
+        if node.detail:
+            inner.append(f'<text class="detail" y="{h / 2 + 12:g}">{_e(node.detail)}</text>')
+        if belt is not None:
+            result = (f"load {_num(belt.load)} ({belt.share:.0%} of places) · stopped "
+                      f"{belt.stopped:.0%}")
+            inner.append(f'<text class="value" y="{h / 2 + 24:g}">{_e(result)}</text>')
+            tip += f"; {result}"
+    elif look is not None:
         shares = look.shares
         working = shares.get("working", 0.0)
         tip += "; " + ", ".join(f"{STATE_LABELS[s]} {v:.1%}" for s, v in shares.items() if v)
