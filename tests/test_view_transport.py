@@ -170,3 +170,28 @@ def test_compare_and_sweep_reports_with_a_fleet(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "s"), *common]) == 0
     text = (tmp_path / "s" / "report.html").read_text()
     assert "Vehicle utilization" in text
+
+
+def test_a_fleet_busier_than_every_machine_is_marked_the_bottleneck(agv_run: Path) -> None:
+    """One vehicle for the cell: busy (neither idle nor blocked) a longer share of the time
+    than any machine is active, it is the bottleneck, not a machine; a fleet idle most of the
+    time is not."""
+    from twin.view.results import fleet_active, plant_bottleneck
+
+    summary = json.loads((agv_run / "summary.json").read_text())
+    neck, by_fleet = plant_bottleneck(summary)
+    assert (neck, by_fleet) == ("agv", True)
+    assert fleet_active(summary["fleets"]["agv"]) > max(
+        1 - m["blocked"]["mean"] - m["starved"]["mean"] for m in summary["machines"].values())
+    text = (agv_run / "report.html").read_text()
+    svg = text[text.index('<svg id="plant-diagram"'):]
+    svg = svg[:svg.index("</svg>") + 6]
+    root = ET.fromstring(svg)
+    assert groups(root, "data-fleet")["agv"].get("class") == "bottleneck"
+    assert not any("bottleneck" in g.get("class", "").split()
+                   for g in groups(root, "data-node").values())
+    assert "the bottleneck is the fleet <b>agv</b>" in text
+    many = summary | {"fleets": {"agv": {s: {"mean": v} for s, v in
+                                         {"idle": 0.7, "empty": 0.1, "loaded": 0.1,
+                                          "handling": 0.1}.items()}}}
+    assert plant_bottleneck(many)[1] is False

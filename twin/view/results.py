@@ -5,7 +5,9 @@ replications).
 
 The bottleneck is the machine active the longest share of the time (working, down, in repair,
 in maintenance or in setup: neither blocked, starved, off nor waiting for an operator), the
-active-period rule: a machine that is rarely held up by its neighbours sets the pace.
+active-period rule: a machine that is rarely held up by its neighbours sets the pace. A fleet of
+vehicles is active while neither idle nor blocked (standing loaded before a full node); where a
+fleet is active a longer share than every machine, the fleet is the bottleneck instead.
 
 Flows are parts per time unit from warm-up to horizon. Out of a machine: the parts it processed,
 those it rejected along its ``rejected`` edge, those it set aside along its ``suspect`` edge, the
@@ -57,6 +59,25 @@ def bottleneck(machines: Mapping[str, Mapping[str, Any]]) -> str | None:
         if active > most + 1e-12:
             best, most = name, active
     return best
+
+
+def fleet_active(stats: Mapping[str, Any]) -> float:
+    """A fleet's mean share of vehicle time neither idle nor blocked."""
+    return sum(_mean(stats, s) for s in VEHICLE_STATES if s not in ("idle", "blocked"))
+
+
+def plant_bottleneck(summary: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """The bottleneck of the plant and whether it is a fleet (see the module's docstring)."""
+    machines = summary.get("machines", {})
+    neck = bottleneck(machines)
+    most = (sum(machine_shares(machines[neck])[s] for s in ACTIVE) if neck is not None
+            else -1.0)
+    fleet = None
+    for name, stats in (summary.get("fleets") or {}).items():
+        active = fleet_active(stats)
+        if active > most + 1e-12:
+            fleet, most = name, active
+    return (fleet, True) if fleet is not None else (neck, False)
 
 
 def _routing(sketch: Sketch) -> dict[str, float]:
@@ -152,8 +173,8 @@ def edge_flows(sketch: Sketch, summary: Mapping[str, Any]) -> dict[str, float]:
 def overlay(sketch: Sketch, summary: Mapping[str, Any]) -> Overlay:
     """The results of a run (``summary``: summary.json) to draw on ``sketch``."""
     machines = summary.get("machines", {})
-    neck = bottleneck(machines)
-    looks = {name: MachineLook(machine_shares(stats), name == neck)
+    neck, by_fleet = plant_bottleneck(summary)
+    looks = {name: MachineLook(machine_shares(stats), name == neck and not by_fleet)
              for name, stats in machines.items() if name in sketch.nodes}
     tanks = {}
     for name, stats in summary.get("buffers", {}).items():
@@ -175,18 +196,19 @@ def overlay(sketch: Sketch, summary: Mapping[str, Any]) -> Overlay:
             notes[name] = note
     typed = summary if isinstance(summary, Summary) else Summary.model_validate(summary)
     return Overlay(str(summary.get("time_unit", "")), looks, tanks, edge_flows(sketch, summary),
-                   notes, fleet_looks(typed), conveyor_looks(sketch, typed))
+                   notes, fleet_looks(typed, neck if by_fleet else None),
+                   conveyor_looks(sketch, typed))
 
 
 def _m(stat: Stat | None) -> float:
     return float(stat.mean) if stat is not None and stat.mean is not None else 0.0
 
 
-def fleet_looks(summary: Summary) -> dict[str, FleetLook]:
+def fleet_looks(summary: Summary, neck: str | None = None) -> dict[str, FleetLook]:
     """Each fleet's shares of vehicle time by state, utilization and mean wait (means over
-    replications)."""
+    replications); ``neck`` is the fleet that is the plant's bottleneck, if one is."""
     return {name: FleetLook({s: _m(stats.get(s)) for s in VEHICLE_STATES},
-                            _m(stats.get("utilization")), _m(stats.get("wait")))
+                            _m(stats.get("utilization")), _m(stats.get("wait")), name == neck)
             for name, stats in (summary.fleets or {}).items()}
 
 

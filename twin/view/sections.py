@@ -6,7 +6,7 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from twin.view.results import bottleneck, overlay
+from twin.view.results import overlay, plant_bottleneck
 from twin.view.sketch import sketch_of
 from twin.view.svg import legend, plant_svg
 
@@ -20,12 +20,15 @@ def plant_section(scenario: Scenario, summary: Mapping[str, Any]) -> str:
     """The plant drawn with the run's results (``#plant-diagram``)."""
     sketch = sketch_of(scenario)
     look = overlay(sketch, summary)
-    neck = bottleneck(summary.get("machines", {}))
+    neck, by_fleet = plant_bottleneck(summary)
     unit = html.escape(str(summary.get("time_unit", "")))
     note = ("Each machine shows its share of time by state (the bar) and working; "
             + (f"the bottleneck, <b>{html.escape(neck)}</b>, is the machine active the "
                "longest (working, down, in repair, maintenance or setup: neither blocked nor "
-               "starved) and is outlined in red; " if neck else "")
+               "starved) and is outlined in red; " if neck and not by_fleet else "")
+            + (f"the bottleneck is the fleet <b>{html.escape(neck)}</b>: its vehicles are "
+               "busy (neither idle nor standing loaded before a full node) a longer share of "
+               "the time than any machine is active; " if neck and by_fleet else "")
             + "buffers are filled to their mean contents, the dashed line their peak; edges "
               f"are labelled with the parts per {unit} along them, and drawn the wider the "
               "more (means over replications, "

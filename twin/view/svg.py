@@ -80,6 +80,8 @@ class FleetLook:
     shares: dict[str, float]
     utilization: float
     wait: float
+    bottleneck: bool = False
+    """Whether the fleet, rather than a machine, is the plant's bottleneck."""
 
 
 @dataclass
@@ -239,6 +241,7 @@ CSS = """
 #ID .edge text { font-size: 10px; text-anchor: middle; fill: #333; paint-order: stroke;
                  stroke: #fff; stroke-width: 3px; }
 #ID .node.bottleneck .body { stroke: #c0392b; stroke-width: 4; }
+#ID .fleets .bottleneck text { fill: #c0392b; font-weight: bold; }
 #ID .tag { font-size: 10px; font-weight: 700; text-anchor: middle; fill: #c0392b; }
 #ID .node.problem .body { stroke: #c0392b; stroke-width: 3; stroke-dasharray: 6 3; }
 #ID .edge.problem path { stroke: #c0392b; stroke-width: 3; }
@@ -355,6 +358,9 @@ def _fleet_box(sketch: Sketch, overlay: Overlay | None, lay: Layout) -> tuple[st
             results = (f"utilization {look.utilization:.0%}, mean wait {_num(look.wait)} "
                        f"{overlay.unit}")
             text += f" · {results}"
+            if look.bottleneck:
+                text += " · the bottleneck"
+                results += "; the bottleneck"
             tip += "; " + results + "; " + ", ".join(
                 f"{VEHICLE_LABELS[s].removeprefix('vehicles: ')} {v:.1%}"
                 for s, v in look.shares.items() if v)
@@ -367,7 +373,8 @@ def _fleet_box(sketch: Sketch, overlay: Overlay | None, lay: Layout) -> tuple[st
                             f'style="fill:{VEHICLE_COLORS[state]}"/>')
                     x0 += share * 120
         longest = max(longest, 58 + 7.5 * len(fleet.name) + 5.7 * len(text))
-        rows.append(f'<g data-fleet="{_e(fleet.name)}"><title>{_e(tip)}</title>'
+        neck = ' class="bottleneck"' if look is not None and look.bottleneck else ""
+        rows.append(f'<g data-fleet="{_e(fleet.name)}"{neck}><title>{_e(tip)}</title>'
                     f'<line x1="10" x2="34" y1="{y - 4:g}" y2="{y - 4:g}" '
                     f'style="stroke:{FLEET_COLOR};stroke-width:2;stroke-dasharray:7 4"/>'
                     f'<text class="fleet-name" x="42" y="{y:g}">{_e(fleet.name)}</text>'
