@@ -115,7 +115,8 @@ class Preprocess:
         return np.argmin(d, axis=1)
 
     def transform(self, frame: pd.DataFrame, source: str = "data") -> np.ndarray:
-        """Normalized readings, one row per row of ``frame``, one column per model sensor."""
+        """Normalized readings, one row per row of ``frame``, one column per model sensor (then the
+        operating age, for a model that reads it: ``channels``)."""
         names = [c for c in frame.columns if c not in ("unit", "time")]
         self.check(names, source)
         values = self._normalize(frame[names].to_numpy(dtype=float), names)
