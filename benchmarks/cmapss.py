@@ -8,7 +8,11 @@ the window ending at each cut is scored against the true remaining life, capped.
 engines never reach the fit, the normalization or the early stopping (which holds out training
 engines of its own). The models are fitted on one thread each (their default).
 
+``--age`` trains and scores as ``twin train --age`` does: each window has the operating age of
+its readings (cycles since the engine's first) as one more channel.
+
 Usage: python benchmarks/cmapss.py [--data FILE] [--predictors gbt,cnn] [--seeds 0,1,2,3,4]
+       [--age]
 Prints, per predictor and split seed, the held-out RUL RMSE, the PHM08 score, the RMSE of a
 constant (the mean training RUL) and the fit time (risk models: precision, recall and AUC of
 failure within 30 cycles), then the mean over the seeds. Fit times are wall times on this
@@ -50,6 +54,8 @@ def main() -> int:
     parser.add_argument("--predictors", default=",".join(builtin_names()),
                         help="comma-separated names (default: every built-in)")
     parser.add_argument("--seeds", default="0", help="split seeds, comma-separated (default 0)")
+    parser.add_argument("--age", action="store_true",
+                        help="the operating age as one more channel (twin train --age)")
     parser.add_argument("--out", type=Path, help="save each model in OUT/<predictor>-<seed>")
     parser.add_argument("--policy", action="store_true",
                         help="choose the preventive age and predictive threshold of "
@@ -62,14 +68,15 @@ def main() -> int:
         return choose_policies(args.data)
     names = [n.strip() for n in args.predictors.split(",") if n.strip()]
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"{args.data}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{args.data}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+          + ("; the operating age as a channel" if args.age else ""))
     print(f"{'predictor':<10} {'seed':>4} {'RMSE':>7} {'PHM08':>8} {'constant':>8} "
           f"{'fit s':>7} {'wall s':>7}   (risk: precision recall AUC)")
     rows: dict[str, list[dict[str, float]]] = {}
     for name in names:
         for seed in seeds:
             started = time.perf_counter()
-            result = train_from_data(args.data, name, format="cmapss", seed=seed)
+            result = train_from_data(args.data, name, format="cmapss", seed=seed, age=args.age)
             wall = time.perf_counter() - started
             if args.out is not None:
                 result.save(args.out / f"{name}-{seed}")

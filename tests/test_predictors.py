@@ -141,3 +141,15 @@ def test_third_party_predictor_through_the_entry_point(tmp_path: Path,
     summary = json.loads((run_out / "summary.json").read_text())
     assert summary["machines"]["press"]["alarms"]["mean"] > 0  # a mean RUL is always below 1e9
     sys.modules.pop("acme_models", None)
+
+
+def test_ensemble_weights_default_to_the_chosen_ones_for_gbt_and_cnn_only() -> None:
+    from predictors.ensemble import EnsembleRUL
+
+    assert np.allclose(EnsembleRUL()._weights(), [0.7, 0.3])
+    assert np.allclose(EnsembleRUL(weights=None)._weights(), [0.5, 0.5])  # saved before them
+    assert np.allclose(EnsembleRUL(members=["linear", "gbt", "svm"])._weights(), [1 / 3] * 3)
+    assert np.allclose(EnsembleRUL(members=["linear", "gbt"], weights=[3, 1])._weights(),
+                       [0.75, 0.25])
+    with pytest.raises(ValueError, match="one weight per member"):
+        EnsembleRUL(members=["linear", "gbt", "svm"], weights=[1, 1])._weights()

@@ -246,3 +246,39 @@ def test_predictive_policy_on_replayed_lives_prevents_failures(lives: Path,
     reactive = simulate(scenario_from_data(data), 0)
     assert predictive.online["prevented_share"] > 0.5
     assert predictive.kpis["cost_rate"] < 0.8 * reactive.kpis["cost_rate"]
+
+
+def test_the_operating_age_as_a_channel_for_recorded_lives_only(lives: Path,
+                                                                tmp_path: Path) -> None:
+    """--age: each window has one more channel, the operating age of its readings (time since
+    the life's first reading, normalized on the training lives); a predictive policy refuses
+    such a model, whose age the twin's sensor windows do not carry."""
+    from twin import scenario_from_data
+    from twin.ml.lives import life_windows
+
+    out = tmp_path / "aged"
+    assert main(["train", "--data", str(lives), "--predictor", "linear", "--rul-cap", "60",
+                 "--age", "--out", str(out)]) == 0
+    meta = json.loads((out / "model.json").read_text())["metadata"]
+    assert meta["age"] is True
+    prep = Preprocess.from_json(meta["preprocess"])
+    assert prep.channels == ["s2", "s11", "s3", "age"]
+    data = read_lives(lives).subset([1])
+    windows = life_windows(data, prep, 60, rul_cap=1000, history=30)
+    mean, scale = prep.age
+    assert windows.X.shape[2] == 4
+    assert np.allclose(windows.X[:, -1, 3] * scale + mean, windows.age)  # the age at the end
+    assert np.allclose(windows.X[0, :31, 3] * scale + mean, 0)  # padding: the first reading's
+    without = Preprocess.fit(read_lives(lives))
+    assert without.age == [] and without.channels == without.sensors
+    assert without.transform(data.frame).shape[1] == 3
+    with pytest.raises(InputError, match="operating age"):
+        simulate(scenario_from_data(replay_scenario(lives, out / "model.json")), 0)
+    with pytest.raises(ValueError, match="operating age"):
+        prep.transform_windows(np.zeros((1, 60, 3)), ["s2", "s11", "s3"])
+
+
+def test_age_goes_with_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(tmp_path / "plant.yaml"), "--predictor", "linear", "--age",
+                 "--out", str(tmp_path / "m")]) == 2
+    assert "--age goes with --data" in capsys.readouterr().err

@@ -158,7 +158,8 @@ def cmd_train(args: argparse.Namespace, console: RichConsole) -> int:
 
         trained = train_from_data(args.data, args.predictor, **common, **options, **given(
             args, "format", "rul_cap", "test", "test_rul", "holdout", "truncations",
-            "calibration_folds"), **({"seed": scenario.seed} if scenario else given(args, "seed")))
+            "calibration_folds", "age"),
+            **({"seed": scenario.seed} if scenario else given(args, "seed")))
     elif args.task == "inspect":
         from twin.ml.vision import train_inspection
 

@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --data and no --test: share of the units held out")
     p.add_argument("--truncations", type=_positive_int,
                    help="with --data and no --test: random cuts per held-out life")
+    p.add_argument("--age", action="store_true", default=None,
+                   help="with --data: give the model each reading's operating age (time since "
+                        "its life's first reading) as one more channel; such a model scores "
+                        "recorded lives, not the twin's windows")
     p.add_argument("--steps", type=_positive_int, default=None,
                    help="readings per window (default 30; 60 with --data)")
     p.add_argument("--stride", type=_positive_int, default=None,
@@ -403,7 +407,7 @@ def check_train(args: argparse.Namespace) -> None:
     a scenario or ``--data``, and no defect task on recorded lives."""
     if args.data is None:
         for option in ("rul_cap", "test", "test_rul", "holdout", "truncations",
-                       "calibration_folds"):
+                       "calibration_folds", "age"):
             if getattr(args, option) is not None:
                 raise ArgumentError(f"--{option.replace('_', '-')} goes with --data")
         if args.scenario is None:

@@ -64,6 +64,10 @@ class Scoring:
             from twin.ml.lives import Preprocess
 
             self.prep = Preprocess.from_json(meta["metadata"]["preprocess"])
+            if self.prep.age:
+                raise InputError(str(policy.model), [((), (
+                    "the model reads the operating age as a channel (trained with --age): the "
+                    "twin's sensor windows do not carry it; train it without --age"), None)])
             for names in sensors.values():
                 self.prep.check(names, str(policy.model))
             expected = None

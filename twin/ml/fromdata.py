@@ -76,6 +76,7 @@ def train_from_data(
     calibration_share: float = 0.2,
     calibration_folds: int | None = None,
     conformal: str | None = None,
+    age: bool = False,
 ) -> TrainResult:
     """Fit the predictor called ``predictor`` on the lives in ``data`` and score it on held-out
     lives (``holdout`` of the units, each cut at ``truncations`` random cycles) or on the test
@@ -86,7 +87,11 @@ def train_from_data(
     prediction intervals, whose coverage and width are measured on the test lives; with
     ``calibration_folds`` every training life calibrates instead, scored by a model fitted on
     the other folds (cross-conformal), and none is kept out of the fit. ``conformal``: the
-    score (``twin.ml.conformal``; default ``relative``, or ``cqr`` for a quantile model)."""
+    score (``twin.ml.conformal``; default ``relative``, or ``cqr`` for a quantile model).
+    With ``age`` every window has one more channel after the sensors: the operating age of each
+    reading (the time since its life's first reading), normalized on the training lives; a
+    model trained so scores recorded lives only (the twin's sensor windows do not carry the
+    age, and a predictive policy refuses it)."""
     from twin.ml.registry import create
 
     say = stage or (lambda _text: None)
@@ -125,10 +130,11 @@ def train_from_data(
         if "coverage" in model.get_params():
             model.set_params(coverage=coverage)
     training = lives.subset(train_units)
-    prep = Preprocess.fit(training)
+    prep = Preprocess.fit(training, age=age)
     say(f"{lives.source}: {len(lives.units)} lives; sensors {', '.join(prep.sensors)}"
         + (f"; dropped (no variation): {', '.join(prep.dropped)}" if prep.dropped else "")
-        + f"; {max(1, len(prep.centers))} operating regime(s)")
+        + f"; {max(1, len(prep.centers))} operating regime(s)"
+        + ("; the operating age as a channel" if age else ""))
     if model.task == "rul":
         windows = life_windows(training, prep, steps, stride, rul_cap, history)
         y = windows.rul
@@ -206,7 +212,7 @@ def train_from_data(
     metadata = {
         "data": str(Path(data).resolve()), "data_sha256": file_digest(data), "format": format,
         "sensors": prep.sensors, "preprocess": prep.to_json(), "steps": steps,
-        "history": history,
+        "history": history, "age": age,
         "stride": stride, "rul_cap": rul_cap, "label_horizon": label_horizon,
         "task": model.task if model.task == "rul" else "failure", "time_unit": "cycle",
         "train_units": [_plain(u) for u in train_units],

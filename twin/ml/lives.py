@@ -9,7 +9,7 @@ error naming them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,11 +38,16 @@ class Preprocess:
     mean: list[list[float]]
     """Per regime, per sensor."""
     scale: list[list[float]]
+    age: list[float] = field(default_factory=list)
+    """With the operating age as a last channel (``--age``): its mean and scale over the
+    training readings; empty without it. The age of a reading is the time since its life's first
+    reading."""
 
     @classmethod
-    def fit(cls, lives: Lives, max_regimes: int = 10) -> Preprocess:
+    def fit(cls, lives: Lives, max_regimes: int = 10, age: bool = False) -> Preprocess:
         """Learn the preprocessing from ``lives``: drop constant sensors, find up to ``max_regimes``
-        operating regimes from the settings, and the mean and scale of each sensor per regime.
+        operating regimes from the settings, and the mean and scale of each sensor per regime
+        (with ``age``, of the operating age too: a channel after the sensors).
 
         Raises InputError if every sensor is constant.
         """
@@ -63,7 +68,16 @@ class Preprocess:
             mine = data[regime == k]
             prep.mean.append(mine.mean(axis=0).tolist())
             prep.scale.append(np.where(mine.std(axis=0) > 1e-12, mine.std(axis=0), 1.0).tolist())
+        if age:
+            ages = _ages(frame)
+            prep.age = [float(ages.mean()), float(ages.std()) if ages.std() > 1e-12 else 1.0]
         return prep
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels of the windows a model reads: the sensors, then ``age`` if it reads the
+        operating age."""
+        return [*self.sensors, *(["age"] if self.age else [])]
 
     @property
     def columns(self) -> list[str]:
@@ -101,10 +115,15 @@ class Preprocess:
         return np.argmin(d, axis=1)
 
     def transform(self, frame: pd.DataFrame, source: str = "data") -> np.ndarray:
-        """Normalized readings, one row per row of ``frame``, one column per model sensor."""
+        """Normalized readings, one row per row of ``frame``, one column per model sensor (then the
+        operating age, for a model that reads it: ``channels``)."""
         names = [c for c in frame.columns if c not in ("unit", "time")]
         self.check(names, source)
-        return self._normalize(frame[names].to_numpy(dtype=float), names)
+        values = self._normalize(frame[names].to_numpy(dtype=float), names)
+        if self.age:
+            mean, scale = self.age
+            values = np.column_stack([values, (_ages(frame) - mean) / scale])
+        return values
 
     def _normalize(self, values: np.ndarray, names: list[str]) -> np.ndarray:
         where = {n: i for i, n in enumerate(names)}
@@ -113,7 +132,13 @@ class Preprocess:
         return (values[:, [where[c] for c in self.sensors]] - mean[regime]) / scale[regime]
 
     def transform_windows(self, X: np.ndarray, names: list[str]) -> np.ndarray:
-        """Normalized windows from raw ones whose channels are ``names`` (checked first)."""
+        """Normalized windows from raw ones whose channels are ``names`` (checked first).
+
+        Raises ValueError for a model that reads the operating age: raw windows do not carry it.
+        """
+        if self.age:
+            raise ValueError("the model reads the operating age (trained with --age); sensor "
+                             "windows do not carry it")
         key = tuple(names)
         if getattr(self, "_checked", None) != key:
             self.check(names, "data")
@@ -130,6 +155,12 @@ class Preprocess:
     def from_json(cls, data: dict[str, Any]) -> Preprocess:
         """The preprocessing saved by ``to_json``."""
         return cls(**data)
+
+
+def _ages(frame: pd.DataFrame) -> np.ndarray:
+    """The operating age of each reading of ``frame``: the time since its life's first reading."""
+    times = frame["time"].to_numpy(dtype=float)
+    return times - frame.groupby("unit", sort=False)["time"].transform("min").to_numpy(float)
 
 
 def _regimes(frame: pd.DataFrame, settings: list[str], max_regimes: int
