@@ -56,7 +56,7 @@ class Running:
         self.thread = threading.Thread(target=twin.run, args=(self.stop,), daemon=True)
         self.thread.start()
 
-    def caught_up(self, emulation: Emulation, timeout: float = 20.0) -> bool:
+    def caught_up(self, emulation: Emulation, timeout: float = 60.0) -> bool:
         """Whether the mirror has every event of ``emulation`` within ``timeout``; then, the
         machines' topic trailing the events' by a moment (after a reconnection, say), a few
         seconds more for its state to settle to the plant's end state."""
@@ -65,7 +65,7 @@ class Running:
                         and mirror.clock >= emulation.clock, timeout)
         end = emulation.end
         if done and end is not None:
-            wait_for(lambda: mirror_matches(mirror.state(), end), 10)
+            wait_for(lambda: mirror_matches(mirror.state(), end), 30)
         return done
 
     def close(self) -> None:

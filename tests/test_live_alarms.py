@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import wait_for
 from twin.engine.replication import build
 from twin.engine.states import STATES
 from twin.language.loading import load_scenario
@@ -161,27 +163,24 @@ def test_predictive_alarms_come_before_most_failures(model: Path, tmp_path: Path
                                 until=until, client_id="emulate-alarms")
             scorer = live.predictive
             assert scorer is not None
+            # what the twin must reach: the scoring with everything in hand
+            whole, readings, events = in_hand(scenario, emulation.clock)
 
-            def caught_up() -> bool:
+            def caught_up() -> bool:  # every event in, and every window scored (the
+                # readings may trail the events, the more so on a loaded machine)
                 return (live.mirror.counts["events"] >= emulation.events
-                        and scorer.events_clock >= emulation.clock)
+                        and scorer.events_clock >= emulation.clock
+                        and scorer.scored >= whole.scored)
 
-            end = threading.Event()
-            for _ in range(400):
-                if caught_up():
-                    break
-                end.wait(0.05)
-            assert caught_up()
+            assert wait_for(caught_up, 60), (scorer.scored, whole.scored)
         finally:
             stop.set()
             thread.join(20)
-        got = []
-        for _ in range(40):
+        got: list[Any] = []
+        deadline = time.monotonic() + 20
+        while len(got) < len(scorer.alarms) and time.monotonic() < deadline:
             got += listener.drain(timeout=0.05)
-            if len(got) >= len(scorer.alarms):
-                break
         listener.close()
-    whole, readings, events = in_hand(scenario, emulation.clock)
     assert scorer.scored == whole.scored and scorer.alarms == whole.alarms
     warned = scorer.warned()
     assert warned == whole.warned()

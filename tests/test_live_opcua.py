@@ -62,7 +62,7 @@ class Running:
         self.thread = threading.Thread(target=twin.run, args=(self.stop,), daemon=True)
         self.thread.start()
 
-    def caught_up(self, emulation: Emulation, timeout: float = 20.0,
+    def caught_up(self, emulation: Emulation, timeout: float = 60.0,
                   events: int | None = None, clock: float | None = None) -> bool:
         """Once the server's clock variable says the end is in (it is written last) and the
         events have come, and the twin has taken everything received."""
