@@ -56,11 +56,13 @@ class StateClock:
     __slots__ = ("env", "state", "since", "totals", "timeline", "down_by_bucket", "origin",
                  "width")
 
-    def __init__(self, env: simpy.Environment, state: int, timeline: bool) -> None:
+    def __init__(self, env: simpy.Environment, state: int, timeline: bool,
+                 states: int = len(STATES)) -> None:
         self.env = env
         self.state = state
         self.since = env.now
-        self.totals = [0.0] * len(STATES)
+        self.totals = [0.0] * states
+        """Time in each of ``states`` states (a machine's ``STATES`` unless told)."""
         self.timeline: list[tuple[float, int]] | None = [(env.now, state)] if timeline else None
         self.down_by_bucket: list[float] | None = None
         """With ``count_down``: the time down or in repair in each bucket of ``width``."""
@@ -87,11 +89,11 @@ class StateClock:
 
     def reset(self) -> None:
         """Forget the time spent so far; count from now (the end of the warmup)."""
-        self.totals = [0.0] * len(STATES)
+        self.totals = [0.0] * len(self.totals)
         self.since = self.env.now
 
     def close(self) -> list[float]:
-        """The time spent in each state up to now, indexed as ``STATES``."""
+        """The time spent in each state up to now (a machine's: indexed as ``STATES``)."""
         now = self.env.now
         self.totals[self.state] += now - self.since
         self.since = now

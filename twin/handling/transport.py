@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.engine.flow import Level, LogsItself, Part
+from twin.engine.stations import StateClock
 from twin.language.transport import Fleet as FleetSpec
 from twin.language.transport import transport_points
 from twin.records import events as ev
@@ -159,27 +160,15 @@ class Vehicle:
             self._ttf = spec.failures.ttf.stream(streams.rng(f"{self.name}/ttf"))
             self._repair = spec.failures.repair.stream(streams.rng(f"{self.name}/repair"))
             self._to_failure = self._ttf()
-        self.state = IDLE
-        self.since = 0.0
-        self.totals = [0.0] * len(STATES)
+        self.clock = StateClock(self.env, IDLE, False, len(STATES))
+        """Time in each of ``STATES``."""
+        self._set = self.clock.set
         self.failures = 0
 
     def reset(self) -> None:
         """Count from now (the end of the warmup)."""
-        self.totals = [0.0] * len(STATES)
-        self.since = self.env.now
+        self.clock.reset()
         self.failures = 0
-
-    def _set(self, state: int) -> None:
-        now = self.env.now
-        self.totals[self.state] += now - self.since
-        self.state, self.since = state, now
-
-    def shares(self, end: float) -> list[float]:
-        """Time in each state up to ``end`` (from the last reset)."""
-        totals = list(self.totals)
-        totals[self.state] += end - self.since
-        return totals
 
     def assign(self, request: Request) -> None:
         """Give the waiting vehicle ``request``."""
@@ -262,7 +251,7 @@ class Vehicle:
                 return
             yield env.timeout(self._to_failure)
             duration -= self._to_failure
-            state = self.state
+            state = self.clock.state
             self._set(DOWN)
             self.failures += 1
             assert self._repair is not None
@@ -322,27 +311,43 @@ class Fleet:
     def dispatch(self) -> None:
         """Give the idle vehicles the waiting requests whose destination has room, oldest
         first (the rule chooses the vehicle)."""
-        idle = [v for v in self.vehicles if v.free]
-        if not idle or not self.waiting:
+        if not self.waiting:
             return
+        idle = [v for v in self.vehicles if v.free]
+        if not idle:
+            return
+        room: dict[int, bool] = {}
         for request in list(self.waiting):
-            if self._room(request):
+            key = id(request.dest)
+            if key not in room:
+                room[key] = self._room(request)
+            if room[key]:
                 vehicle = self.rule.vehicle(self, request, idle)
                 self._take(request)
                 vehicle.assign(request)
                 idle.remove(vehicle)
                 if not idle:
                     return
+                room[key] = self._room(request)  # one place fewer on the way there
 
     def next_for(self, vehicle: Vehicle) -> Request | None:
         """The waiting request ``vehicle`` takes now (the rule's choice among those whose
         destination has room), if any."""
-        ready = [r for r in self.waiting if self._room(r)]
+        if not self.waiting:
+            return None
+        room: dict[int, bool] = {}
+        ready = []
+        for request in self.waiting:  # each destination asked once
+            key = id(request.dest)
+            if key not in room:
+                room[key] = self._room(request)
+            if room[key]:
+                ready.append(request)
         if not ready:
             return None
-        request: Request = self.rule.request(self, vehicle, ready)
-        self._take(request)
-        return request
+        chosen: Request = self.rule.request(self, vehicle, ready)
+        self._take(chosen)
+        return chosen
 
     def _room(self, request: Request) -> bool:
         """Whether the request's destination has a place no vehicle is bringing a part to (a
@@ -378,12 +383,14 @@ class Fleet:
         self.wait_max = max(self.wait_max, wait)
 
     def measure(self, end: float) -> dict[str, float]:
-        """Statistics from the end of the warmup to ``end``: the share of vehicle time in each
+        """Statistics from the end of the warmup to ``end`` (the end of the run: the vehicles'
+        clocks close now, as the machines' do): the share of vehicle time in each
         state and busy (``utilization``), parts carried and their rate, the mean and longest
         wait for a vehicle, the requests waiting (mean and peak), distance driven loaded and
         empty per time unit, failures."""
         span = end - self.origin
-        totals = [sum(col) for col in zip(*(v.shares(end) for v in self.vehicles), strict=True)]
+        totals = [sum(col) for col in zip(*(v.clock.close() for v in self.vehicles),
+                                          strict=True)]
         time = span * len(self.vehicles)
         shares = {state: totals[i] / time if time > 0 else 0.0
                   for i, state in enumerate(STATES)}
