@@ -234,7 +234,8 @@ class Vehicle:
         self._set(state)
         yield from self._work(length / fleet.spec.speed)
         self.at = to
-        self.charge -= length
+        if fleet.spec.battery is not None:
+            self.charge -= length
         if state == LOADED:
             fleet.driven_loaded += length
         else:
