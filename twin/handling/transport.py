@@ -147,10 +147,9 @@ class Vehicle:
         spec = fleet.spec
         self.at = spec.home
         """The point where it stands (or last stood)."""
-        self.free = False
-        """Whether it waits for a request (``assign`` gives it one)."""
         self.idle_since = 0.0
         self._assigned: simpy.Event | None = None
+        """What it waits on for a request while idle (None: it is not waiting)."""
         self.charge = spec.battery.capacity if spec.battery is not None else 0.0
         self._ttf: Callable[[], float] | None = None
         self._repair: Callable[[], float] | None = None
@@ -170,9 +169,13 @@ class Vehicle:
         self.clock.reset()
         self.failures = 0
 
+    @property
+    def free(self) -> bool:
+        """Whether it waits for a request (``assign`` gives it one)."""
+        return self._assigned is not None
+
     def assign(self, request: Request) -> None:
         """Give the waiting vehicle ``request``."""
-        self.free = False
         event, self._assigned = self._assigned, None
         assert event is not None
         event.succeed(request)
@@ -187,7 +190,7 @@ class Vehicle:
                     yield from self._drive(spec.home, EMPTY)
                     continue
                 self._set(IDLE)
-                self.free, self.idle_since = True, self.env.now
+                self.idle_since = self.env.now
                 self._assigned = self.env.event()
                 request = yield self._assigned
             yield from self._serve(request)
