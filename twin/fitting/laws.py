@@ -286,8 +286,8 @@ class Fit:
     def spec(self) -> dict[str, Any]:
         """The law as the scenario language writes it."""
         if self.law == "empirical":
-            return {"dist": "empirical", "values": [_round(v) for v in self.params["values"]]}
-        return {"dist": self.law, **{k: _round(v) for k, v in self.params.items()}}
+            return {"dist": "empirical", "values": [significant(v) for v in self.params["values"]]}
+        return {"dist": self.law, **{k: significant(v) for k, v in self.params.items()}}
 
     @property
     def chosen(self) -> Candidate | None:
@@ -307,7 +307,8 @@ class Fit:
         return float(self.params["mean"])
 
 
-def _round(v: float, digits: int = 6) -> float:
+def significant(v: float, digits: int = 6) -> float:
+    """``v`` to ``digits`` significant digits, for the numbers a fitted scenario shows."""
     if v == 0 or not math.isfinite(v):
         return float(v)
     return float(f"{v:.{digits}g}")

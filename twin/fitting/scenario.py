@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from twin.errors import InputError
+from twin.fitting.laws import significant
 from twin.fitting.transport import FLEET
 
 if TYPE_CHECKING:
     from twin.fitting.fit import FitResult
-
-
-def _r(v: float, digits: int = 6) -> float:
-    return float(f"{v:.{digits}g}")
 
 
 def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
     if result.crew.response is not None:
         maintenance["response_time"] = result.crew.response.spec()
     if result.pm_every is not None and result.pm_duration is not None:
-        maintenance["policy"] = {"kind": "preventive", "every": _r(result.pm_every),
+        maintenance["policy"] = {"kind": "preventive", "every": significant(result.pm_every),
                                  "duration": result.pm_duration.spec()}
     else:
         maintenance["policy"] = {"kind": "reactive"}
@@ -78,7 +75,7 @@ def scenario_data(result: FitResult, name: str) -> dict[str, Any]:
         "description": (f"fitted by twin fit from {result.log.source} ({obs.events:,} events, "
                         f"{reps} replication{'s' if reps > 1 else ''}; log throughput "
                         f"{obs.throughput():.6g} per time unit)"),
-        "horizon": _r(obs.span),
+        "horizon": significant(obs.span),
         "warmup": 0.0,
         "replications": max(reps, 5),
         "seed": 1,

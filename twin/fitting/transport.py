@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from twin.fitting.laws import significant
 from twin.fitting.log import EventLog
 
 FLEET = "vehicles"
@@ -63,14 +64,14 @@ class TransportFit:
     def spec(self) -> dict[str, object]:
         """The scenario's ``transport`` section."""
         return {
-            "layout": {"distances": [[a, b, _r(d)] for (a, b), d in self.distances.items()]},
-            "fleets": {FLEET: {"size": self.size, "speed": 1, "load_time": _r(self.load_time),
-                               "unload_time": _r(self.unload_time), "home": self.home}},
+            "layout": {"distances": [[a, b, _ten(d)] for (a, b), d in self.distances.items()]},
+            "fleets": {FLEET: {"size": self.size, "speed": 1, "load_time": _ten(self.load_time),
+                               "unload_time": _ten(self.unload_time), "home": self.home}},
         }
 
 
-def _r(v: float, digits: int = 10) -> float:
-    return float(f"{v:.{digits}g}")
+def _ten(v: float) -> float:
+    return significant(v, 10)
 
 
 def _median(values: list[float] | np.ndarray) -> float:
@@ -127,12 +128,13 @@ def observe_transport(log: EventLog) -> TransportFit | None:
                                          "sender", "target", "call"])
     load_time = _median(frame["travel"] - frame["load"])
     unload_time = _median(frame["handover"] - frame["unload"])
-    carried = {(str(s), str(g)): len(x) for (s, g), x in frame.groupby(["sender", "target"])}
-    times = {(str(s), str(g)): _median(x["unload"] - x["travel"])
-             for (s, g), x in frame.groupby(["sender", "target"])}
+    carried: dict[tuple[str, str], int] = {}
+    times: dict[tuple[str, str], float] = {}
     loaded: dict[tuple[str, str], list[float]] = {}
     for (s, g), x in frame.groupby(["sender", "target"]):
-        loaded.setdefault(_pair(str(s), str(g)), []).extend((x["unload"] - x["travel"]).tolist())
+        key, trip = (str(s), str(g)), x["unload"] - x["travel"]
+        carried[key], times[key] = len(x), _median(trip)
+        loaded.setdefault(_pair(*key), []).extend(trip.tolist())
 
     # empty drives: from the latest hand-over before a load whose part was waiting already
     drives: dict[tuple[str, str], list[float]] = {}
